@@ -1,0 +1,95 @@
+"""Profiles (studylib/profiles.yaml) and parameter validation.
+
+Every notebook and make target goes through ``load_profile`` + ``validate_*`` first, so a bad
+value fails with a message that names it before any model is loaded or any kernel runs.
+"""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import yaml
+
+PROFILES_FILE = Path(__file__).with_name("profiles.yaml")
+MAX_PRUNING_RATIO = 0.95
+
+
+class StudyConfigError(ValueError):
+    """A bad profile or parameter, reported before any expensive work starts."""
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def available_profiles() -> list[str]:
+    return sorted(yaml.safe_load(PROFILES_FILE.read_text()))
+
+
+def load_profile(name: str, overrides: dict | None = None) -> dict:
+    raw = yaml.safe_load(PROFILES_FILE.read_text())
+    if name not in raw:
+        raise StudyConfigError(f"unknown profile {name!r}; choose one of: {', '.join(sorted(raw))}")
+    prof = raw[name]
+    while "inherit" in prof:
+        parent = prof.pop("inherit")
+        prof = _merge(raw[parent], prof)
+    prof = _merge(prof, overrides or {})
+    prof["name"] = name
+    validate_profile(prof)
+    return prof
+
+
+def validate_ratio(p, what: str = "pruning ratio") -> float:
+    try:
+        p = float(p)
+    except (TypeError, ValueError):
+        raise StudyConfigError(f"{what} must be a number, got {p!r}") from None
+    if not 0.0 <= p <= MAX_PRUNING_RATIO:
+        raise StudyConfigError(f"{what} {p!r} is out of range [0, {MAX_PRUNING_RATIO}]")
+    return p
+
+
+def validate_profile(prof: dict) -> None:
+    from .shapes import SHAPES
+
+    if prof.get("device") not in ("cpu", "cuda"):
+        raise StudyConfigError(f"profile device must be 'cpu' or 'cuda', got {prof.get('device')!r}")
+    t = prof.get("timing", {})
+    for s in t.get("shapes", []):
+        if s not in SHAPES:
+            raise StudyConfigError(f"unknown model shape {s!r}; known: {', '.join(sorted(SHAPES))}")
+    for b in t.get("batches", []):
+        if not isinstance(b, int) or b < 1:
+            raise StudyConfigError(f"batch size must be a positive integer, got {b!r}")
+    from .variants import VARIANTS, ROUTINGS  # noqa: PLC0415 (light import)
+
+    for v in t.get("variants", []):
+        if v not in VARIANTS:
+            raise StudyConfigError(f"unknown variant {v!r}; known: {', '.join(sorted(VARIANTS))}")
+    for r in t.get("routing", []):
+        if r not in ROUTINGS:
+            raise StudyConfigError(f"unknown routing {r!r}; known: {', '.join(sorted(ROUTINGS))}")
+    q = prof.get("quality", {})
+    for p in q.get("ratios", []):
+        validate_ratio(p)
+    for k in q.get("experts", []):
+        if not isinstance(k, int) or k < 2:
+            raise StudyConfigError(f"number of experts must be an integer >= 2, got {k!r}")
+    for m in q.get("pruning_methods", []):
+        if m not in ("magnitude", "wanda", "sparsegpt"):
+            raise StudyConfigError(f"unknown pruning method {m!r}")
+
+
+def require_device(prof: dict) -> str:
+    """Fail fast when a GPU-only profile runs where there is no GPU."""
+    import torch
+
+    if prof["device"] == "cuda" and not torch.cuda.is_available():
+        raise StudyConfigError(
+            f"profile {prof['name']!r} needs a CUDA GPU and none is visible; "
+            "run it on the GPU machine or use PROFILE=embedded")
+    return prof["device"]

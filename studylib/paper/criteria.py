@@ -1,0 +1,108 @@
+"""Success criteria of §8 (H1-H3, Phases 1-3), written down before any data were looked at.
+
+Each criterion is a function from *measured estimates with CIs* to a verdict string:
+'supported', 'refuted', 'inconclusive', or 'not yet measured'. The operational choices the
+paper leaves open are fixed here, once, and the book quotes this module:
+
+* "within 10% of Table 1" → the ratio measured / midpoint(Table 1 realistic range) has its
+  90% CI (TOST at α = 0.05) inside [0.9, 1.1], at batch size 1 (the paper's §10 says its
+  model assumes B = 1), for every size in H1_SIZES.
+* quality "degradation < x%" → dense minus variant accuracy, in percentage points, paired
+  by item; supported when the 95% CI's upper end is below x.
+* "ratios match Table 3 within 20%" → reasoning/factual loss ratio CI inside
+  [0.8·2, 1.2·3] = [1.6, 3.6] (the §8.1.2 band of 2-3x, widened by 20%).
+* H3 "< 300 h per 1x, within 30% of quantization" → Monte Carlo over the paper's hour ranges
+  with the *measured* speedups; supported when P(criterion) ≥ 0.95, refuted when ≤ 0.05.
+"""
+from __future__ import annotations
+
+from ..stats import Estimate, interval_verdict, upper_bound_verdict
+from .tables import TABLE1
+
+NOT_MEASURED = "not yet measured"
+
+H1_SIZES = ("7B", "13B", "30B", "70B")
+H1_BATCH = 1
+H1_TOLERANCE = 0.10
+H1_CI_LEVEL = 0.90
+
+H2_GSM8K_MAX_LOSS_PP = 3.0
+H2_MMLU_MAX_LOSS_PP = 1.0
+H2_RATIO_BAND = (0.8 * 2.0, 1.2 * 3.0)
+
+H3_MAX_HOURS_PER_X = 300.0
+H3_MAX_REL_TO_QUANT = 1.30
+H3_DECISION_PROB = 0.95
+
+PHASE1_SPEEDUP_BAND = (1.6, 1.8)
+PHASE1_MMLU_MAX_LOSS_PP = 1.0
+
+
+def table1_midpoint(size: str) -> float:
+    lo, hi = TABLE1[size]["realistic"]
+    return (lo + hi) / 2
+
+
+def h1_size_verdict(size: str, speedup: Estimate) -> str:
+    """One size: the measured/predicted ratio's CI against [0.9, 1.1]."""
+    mid = table1_midpoint(size)
+    ratio = Estimate(speedup.value / mid, speedup.lo / mid, speedup.hi / mid, speedup.level)
+    return interval_verdict(ratio, 1 - H1_TOLERANCE, 1 + H1_TOLERANCE)
+
+
+def h1_verdict(speedups: dict[str, Estimate]) -> str:
+    """H1 over all sizes: refuted if any size is refuted; supported only if every size is."""
+    if not all(s in speedups for s in H1_SIZES):
+        return NOT_MEASURED if not speedups else "inconclusive"
+    per = [h1_size_verdict(s, speedups[s]) for s in H1_SIZES]
+    if "refuted" in per:
+        return "refuted"
+    return "supported" if all(v == "supported" for v in per) else "inconclusive"
+
+
+def h2_verdict(mmlu_loss: Estimate | None, gsm8k_loss: Estimate | None, ratio: Estimate | None) -> str:
+    parts = []
+    if mmlu_loss is not None:
+        parts.append(upper_bound_verdict(mmlu_loss, H2_MMLU_MAX_LOSS_PP))
+    if gsm8k_loss is not None:
+        parts.append(upper_bound_verdict(gsm8k_loss, H2_GSM8K_MAX_LOSS_PP))
+    if ratio is not None:
+        parts.append(interval_verdict(ratio, *H2_RATIO_BAND))
+    if not parts:
+        return NOT_MEASURED
+    if "refuted" in parts:
+        return "refuted"
+    if len(parts) == 3 and all(p == "supported" for p in parts):
+        return "supported"
+    return "inconclusive"
+
+
+def probability_verdict(p: float) -> str:
+    if p >= H3_DECISION_PROB:
+        return "supported"
+    if p <= 1 - H3_DECISION_PROB:
+        return "refuted"
+    return "inconclusive"
+
+
+def h3_holds(hours_per_x_sparse, hours_per_x_quant):
+    """H3 success criterion for one Monte Carlo draw (arrays welcome)."""
+    return (hours_per_x_sparse < H3_MAX_HOURS_PER_X) & (hours_per_x_sparse <= H3_MAX_REL_TO_QUANT * hours_per_x_quant)
+
+
+def phase1_verdict(speedup: Estimate | None, mmlu_loss: Estimate | None) -> str:
+    parts = []
+    if speedup is not None:
+        parts.append(interval_verdict(speedup, *PHASE1_SPEEDUP_BAND))
+    if mmlu_loss is not None:
+        parts.append(upper_bound_verdict(mmlu_loss, PHASE1_MMLU_MAX_LOSS_PP))
+    if not parts:
+        return NOT_MEASURED
+    if "refuted" in parts:
+        return "refuted"
+    return "supported" if len(parts) == 2 and all(p == "supported" for p in parts) else "inconclusive"
+
+
+def phase2_verdict(p_quant_spec_beats_sparse_roi: float | None) -> str:
+    """Phase 2: 'Quantization + speculative [beats] sparse routing on ROI' (hours per 1x)."""
+    return NOT_MEASURED if p_quant_spec_beats_sparse_roi is None else probability_verdict(p_quant_spec_beats_sparse_roi)

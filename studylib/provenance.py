@@ -1,0 +1,69 @@
+"""Where and when a measurement was taken: attached to every row written to data/."""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import socket
+import subprocess
+import uuid
+from functools import lru_cache
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+PROVENANCE_COLUMNS = [
+    "run_id", "timestamp_utc", "host", "cpu", "gpu_name", "gpu_uuid", "driver", "cuda",
+    "torch_version", "transformers_version", "git_commit", "git_dirty", "profile", "params",
+]
+
+
+def _git(*args: str) -> str:
+    try:
+        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True,
+                              timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+@lru_cache(maxsize=1)
+def _static() -> dict:
+    import torch
+
+    gpu_name = gpu_uuid = driver = cuda = ""
+    if torch.cuda.is_available():
+        props = torch.cuda.get_device_properties(0)
+        gpu_name = props.name
+        gpu_uuid = str(getattr(props, "uuid", ""))
+        cuda = torch.version.cuda or ""
+        try:
+            driver = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                                    capture_output=True, text=True, timeout=20).stdout.strip().splitlines()[0]
+        except (OSError, subprocess.SubprocessError, IndexError):
+            driver = ""
+    try:
+        import transformers
+        tv = transformers.__version__
+    except ImportError:
+        tv = ""
+    return {
+        "host": socket.gethostname(), "cpu": platform.processor() or platform.machine(),
+        "gpu_name": gpu_name, "gpu_uuid": gpu_uuid, "driver": driver, "cuda": cuda,
+        "torch_version": torch.__version__, "transformers_version": tv,
+        "git_commit": _git("rev-parse", "HEAD") or "uncommitted",
+        "git_dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
+    }
+
+
+def new_run_id() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
+
+
+def collect(profile: str, params: dict, run_id: str | None = None) -> dict:
+    """Provenance of the current process for one unit of work."""
+    return {
+        "run_id": run_id or os.environ.get("STUDY_RUN_ID") or new_run_id(),
+        "timestamp_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        **_static(), "profile": profile, "params": json.dumps(params, sort_keys=True, default=str),
+    }

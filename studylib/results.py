@@ -1,0 +1,117 @@
+"""Tidy, append-only, resumable result tables under data/.
+
+Layout: ``data/<table>/<profile>/<unit-key>.csv`` — one file per finished unit of work
+(one variant × shape × batch, one model variant × task, ...). A unit is written to a
+temporary file in the same folder and renamed into place (``os.replace`` is atomic on POSIX),
+so a run killed at any moment leaves either the whole unit or nothing. Rerunning skips
+units whose file exists: nothing is lost and nothing duplicated. Reading concatenates the
+files. CSV (not parquet) so that reviewers can diff committed results.
+"""
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from .provenance import PROVENANCE_COLUMNS
+
+REPO = Path(__file__).resolve().parent.parent
+
+#: Required columns per table (besides provenance). The book build validates data/ against it.
+SCHEMA: dict[str, list[str]] = {
+    "device_peaks": ["device", "copy_bandwidth_Bps", "matmul_flops", "matmul_dtype"],
+    "timing": ["shape", "variant", "component", "batch", "context", "routing", "median_s", "p95_s",
+               "ci_lo_s", "ci_hi_s", "n", "bytes_moved", "achieved_Bps", "samples_s"],
+    "quality_items": ["model", "variant", "task", "task_type", "item_id", "correct", "gold_logprob",
+                      "n_tokens"],
+    "quality_variants": ["model", "variant", "method", "ratio", "experts", "top_k", "capacity_factor",
+                         "balance", "c_drop", "max_expert_fraction", "weight_sparsity"],
+    "model_checks": ["model", "check", "value"],
+}
+
+
+def data_dir() -> Path:
+    """Root of the results; STUDY_DATA_DIR overrides it (tests write to a temp dir)."""
+    return Path(os.environ.get("STUDY_DATA_DIR", REPO / "data"))
+
+
+_SAFE = re.compile(r"[^A-Za-z0-9._=-]+")
+
+
+def safe_key(*parts) -> str:
+    key = "__".join(_SAFE.sub("-", str(p)) for p in parts)
+    if not key:
+        raise ValueError("empty unit key")
+    return key
+
+
+class ResultStore:
+    def __init__(self, table: str, profile: str, root: Path | None = None):
+        if table not in SCHEMA:
+            raise ValueError(f"unknown results table {table!r}; known: {', '.join(SCHEMA)}")
+        self.table, self.profile = table, profile
+        self.dir = Path(root or data_dir()) / table / profile
+
+    def path(self, key: str) -> Path:
+        return self.dir / f"{key}.csv"
+
+    def has(self, key: str) -> bool:
+        return self.path(key).exists()
+
+    def write(self, key: str, rows, provenance: dict) -> Path:
+        df = pd.DataFrame(rows)
+        if df.empty:
+            raise ValueError(f"unit {key!r} of {self.table!r} has no rows")
+        missing = [c for c in SCHEMA[self.table] if c not in df.columns]
+        if missing:
+            raise ValueError(f"{self.table}: unit {key!r} lacks columns {missing}")
+        for c in PROVENANCE_COLUMNS:
+            df[c] = provenance[c]
+        df["unit"] = key
+        self.dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=".tmp", dir=self.dir)
+        try:
+            with os.fdopen(fd, "w", newline="") as fh:
+                df.to_csv(fh, index=False)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path(key))
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return self.path(key)
+
+    def keys(self) -> list[str]:
+        return sorted(p.stem for p in self.dir.glob("*.csv")) if self.dir.exists() else []
+
+
+def read_table(table: str, profiles: list[str] | None = None, root: Path | None = None) -> pd.DataFrame:
+    """All units of a table (optionally only some profiles); empty frame if none yet."""
+    base = Path(root or data_dir()) / table
+    files = sorted(base.glob("*/*.csv")) if base.exists() else []
+    if profiles is not None:
+        files = [f for f in files if f.parent.name in profiles]
+    if not files:
+        return pd.DataFrame(columns=SCHEMA[table] + PROVENANCE_COLUMNS + ["unit"])
+    return pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
+
+
+def validate_data(root: Path | None = None) -> list[str]:
+    """Check every committed file against SCHEMA and provenance; returns problems found."""
+    root = Path(root or data_dir())
+    problems = []
+    for table, cols in SCHEMA.items():
+        for f in sorted((root / table).glob("*/*.csv")) if (root / table).exists() else []:
+            df = pd.read_csv(f, nrows=5)
+            miss = [c for c in cols + PROVENANCE_COLUMNS + ["unit"] if c not in df.columns]
+            if miss:
+                problems.append(f"{f}: missing columns {miss}")
+            elif df["git_commit"].isna().any() or df["timestamp_utc"].isna().any():
+                problems.append(f"{f}: provenance incomplete")
+    for d in root.iterdir() if root.exists() else []:
+        if d.is_dir() and d.name not in SCHEMA:
+            problems.append(f"{d}: not a known results table")
+    return problems

@@ -1,0 +1,80 @@
+"""Quality evaluation through lm-evaluation-harness, tasks as data (studylib/tasks/*.yaml).
+
+The task YAMLs point lm-eval's ``json`` loader at the JSONL files of ``studylib.taskdata``
+(no hub access at run time); ``log_samples`` gives per-item outcomes, which are what the
+study stores and pairs across variants.
+"""
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from .taskdata import TASK_FILES, TASKS_DIR
+
+
+def task_config(task: str, data_file: Path) -> dict:
+    cfg = yaml.safe_load((TASKS_DIR / f"{TASK_FILES[task]}.yaml").read_text())
+    cfg.pop("task_type")
+    cfg.update({"dataset_path": "json", "dataset_kwargs": {"data_files": {"test": str(data_file)}},
+                "test_split": "test"})
+    metric = {"multiple_choice": "acc", "loglikelihood": "perplexity",
+              "loglikelihood_rolling": "word_perplexity"}[cfg["output_type"]]
+    cfg["metric_list"] = [{"metric": metric}]
+    return cfg
+
+
+def task_type(task: str) -> str:
+    return yaml.safe_load((TASKS_DIR / f"{TASK_FILES[task]}.yaml").read_text())["task_type"]
+
+
+def evaluate(model, tokenizer, task_files: dict[str, Path], batch_size: int = 8, device: str = "cpu") -> pd.DataFrame:
+    """Per-item results of every task: correct (0/1 or NaN), gold_logprob, n_tokens."""
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from lm_eval import simple_evaluate
+    from lm_eval.models.huggingface import HFLM
+
+    lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, device=device)
+    cfgs = [task_config(t, p) for t, p in task_files.items()]
+    res = simple_evaluate(model=lm, tasks=cfgs, log_samples=True, verbosity="ERROR")
+    rows = []
+    for task in task_files:
+        otype = cfgs[list(task_files).index(task)]["output_type"]
+        for s in res["samples"][task]:
+            doc = s["doc"]
+            if otype == "multiple_choice":
+                lls = [r[0][0] for r in s["resps"]]
+                tgt = int(s["target"])
+                gold_text = doc["choices"][tgt] if "choices" in doc and isinstance(doc["choices"][0], str) and doc["choices"][0].startswith(" ") else None
+                correct = float(int(np.argmax(lls)) == tgt)
+                lp, text = lls[tgt], gold_text
+            elif otype == "loglikelihood":
+                lp, greedy = s["resps"][0][0]
+                correct = float(greedy)
+                text = " " + doc["answer"]
+            else:  # rolling
+                lp = s["resps"][0][0] if isinstance(s["resps"][0], (list, tuple)) else s["resps"][0]
+                correct = math.nan
+                text = doc["text"]
+            n_tok = len(tokenizer(text, add_special_tokens=False).input_ids) if text else 1
+            rows.append({"task": task, "task_type": task_type(task), "item_id": doc["id"],
+                         "correct": correct, "gold_logprob": float(lp), "n_tokens": n_tok,
+                         "length": doc.get("length", np.nan)})
+    return pd.DataFrame(rows)
+
+
+def task_summary(items: pd.DataFrame) -> pd.DataFrame:
+    """Per variant × task: accuracy (where defined), mean log-prob per token, perplexity."""
+    g = items.groupby([c for c in ("profile", "model", "variant", "task", "task_type") if c in items], dropna=False)
+    out = g.apply(lambda d: pd.Series({
+        "n_items": len(d),
+        "accuracy": d["correct"].mean() if d["correct"].notna().any() else np.nan,
+        "logprob_per_token": d["gold_logprob"].sum() / d["n_tokens"].sum(),
+        "perplexity": math.exp(-d["gold_logprob"].sum() / d["n_tokens"].sum()),
+    }), include_groups=False)
+    return out.reset_index()

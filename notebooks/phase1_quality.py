@@ -1,0 +1,37 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Phase 1 — quality: prune and MoE-convert a real model, evaluate per task (H2, Eq. 25)
+# Each model variant (SparseGPT / Wanda at each ratio and 2:4, K-expert top-k MoE conversion,
+# the paper's 30% SparseGPT + 4-expert top-1, and the Eq. 25 designed grid) is evaluated with
+# lm-evaluation-harness on the same items; per-item outcomes go to `data/quality_items/<profile>/`.
+
+# %% tags=["parameters"]
+profile = "embedded"
+overrides = {}
+
+# %%
+from studylib.config import load_profile, require_device
+from studylib.quality_sweep import run_quality, variant_specs
+
+prof = load_profile(profile, overrides)
+require_device(prof)
+print(prof["description"], "-", len(variant_specs(prof["quality"])), "variants")
+
+# %%
+summary = run_quality(prof)
+summary
+
+# %%
+from studylib.results import read_table
+from studylib.evaluation import task_summary
+
+task_summary(read_table("quality_items", [profile])).round(3)

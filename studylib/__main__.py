@@ -1,0 +1,90 @@
+"""Command line used by the Makefile.
+
+  python -m studylib check --profile P [--ratio R] [--overrides JSON]
+  python -m studylib run-notebook notebooks/X.py --profile P [--ratio R] [--overrides JSON]
+  python -m studylib validate-data
+
+Parameters are validated before anything runs; a bad one exits with status 2 and a message
+naming the value.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .config import StudyConfigError, load_profile, require_device
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _overrides(args) -> dict:
+    try:
+        ov = json.loads(args.overrides or "{}")
+    except json.JSONDecodeError as e:
+        raise StudyConfigError(f"--overrides is not valid JSON: {args.overrides!r} ({e})") from None
+    if args.ratio is not None:
+        ov.setdefault("quality", {})["ratios"] = [args.ratio]
+    return ov
+
+
+def _check(args) -> dict:
+    prof = load_profile(args.profile, _overrides(args))
+    require_device(prof)
+    return prof
+
+
+def run_notebook(path: str, profile: str, overrides: dict) -> Path:
+    import jupytext
+    import papermill
+
+    src = Path(path)
+    if not src.exists():
+        raise StudyConfigError(f"no notebook {path!r}")
+    out_dir = REPO / "notebooks" / "executed" / profile
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ipynb = out_dir / f"{src.stem}.input.ipynb"
+    jupytext.write(jupytext.read(src), ipynb)
+    out = out_dir / f"{src.stem}.ipynb"
+    papermill.execute_notebook(str(ipynb), str(out), parameters={"profile": profile, "overrides": overrides},
+                               kernel_name="python3", progress_bar=False, log_output=True, cwd=str(REPO))
+    ipynb.unlink()
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m studylib")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    for name in ("check", "run-notebook"):
+        p = sub.add_parser(name)
+        if name == "run-notebook":
+            p.add_argument("notebook")
+        p.add_argument("--profile", default="embedded")
+        p.add_argument("--ratio", type=str, default=None, help="override the pruning ratios with one value")
+        p.add_argument("--overrides", default="{}", help="JSON merged into the profile")
+    sub.add_parser("validate-data")
+    args = ap.parse_args(argv)
+    try:
+        if args.cmd == "validate-data":
+            from .results import validate_data
+
+            problems = validate_data()
+            for p in problems:
+                print("data/:", p, file=sys.stderr)
+            print(f"data/ valid: {not problems}")
+            return 1 if problems else 0
+        prof = _check(args)
+        if args.cmd == "check":
+            print(f"profile {prof['name']!r} OK: {prof['description']}")
+            return 0
+        out = run_notebook(args.notebook, args.profile, _overrides(args))
+        print(f"executed {out.relative_to(REPO)}")
+        return 0
+    except StudyConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""The embedded real model: loads, is a trained LM, and the quality pipeline runs end to end."""
+import os
+
+import pytest
+
+from studylib.models import UnknownModelError, resolve_model
+
+
+def test_unknown_model_fails_fast():
+    with pytest.raises(UnknownModelError, match="not a real model"):
+        resolve_model("not a real model")
+
+
+def test_probe_items_are_stable_and_well_formed():
+    from studylib.taskdata import arith_items, facts_items, needle_items
+    a = arith_items(10, 0)
+    assert a == arith_items(10, 0)
+    for it in a + facts_items(10, 0):
+        assert len(it["choices"]) == 4 and 0 <= it["gold"] < 4 and len(set(it["choices"])) == 4
+    n = needle_items([128], 3, 0)
+    assert all(f"The secret passphrase is {it['answer']}." in it["context"] for it in n)
+
+
+@pytest.mark.slow
+def test_embedded_model_is_a_real_trained_model():
+    import torch
+    from studylib.models import load_model
+    from studylib.taskdata import essays_ppl_items
+    model, tok = load_model("smollm2-135m")
+    text = essays_ppl_items(1, 0, 300)[0]["text"]
+    ids = tok(text, return_tensors="pt").input_ids[:, :256]
+    with torch.no_grad():
+        ppl = model(ids, labels=ids).loss.exp().item()
+    assert ppl < 60          # a random-weight model of this vocabulary would be ~49,000
+    out = model.generate(tok("The capital of France is", return_tensors="pt").input_ids, max_new_tokens=3, do_sample=False)
+    assert "Paris" in tok.decode(out[0])
+
+
+@pytest.mark.slow
+def test_real_benchmark_items_from_shared_data():
+    from pathlib import Path
+    from studylib.taskdata import gsm8k_items, hellaswag_items, mmlu_items, truthfulqa_items
+    bench = Path(__file__).resolve().parents[2] / "shared" / "data"
+    if not bench.is_dir():
+        pytest.skip("../shared/data not present")
+    assert len(mmlu_items(bench, None, 0)) > 14000
+    assert len(gsm8k_items(bench, None, 0)) == 1319
+    h = hellaswag_items(bench, 5, 0)
+    assert all(len(i["choices"]) == 4 for i in h)
+    assert len(truthfulqa_items(bench, None, 0)) == 817

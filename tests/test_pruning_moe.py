@@ -1,0 +1,103 @@
+import pytest
+import torch
+import torch.nn as nn
+
+from studylib.moefy import MoEMLP, balanced_kmeans, fit_router
+from studylib.pruning import (is_n_m_sparse, nm_mask_from_scores, prune_magnitude, prune_sparsegpt,
+                              prune_wanda)
+
+
+def test_2_of_4_masks_are_really_2_of_4():
+    torch.manual_seed(0)
+    W = torch.randn(16, 64)
+    X = torch.randn(256, 64)
+    H = 2 * X.T @ X / 256
+    for new in (prune_magnitude(W, 0, (2, 4)), prune_wanda(W, (X ** 2).mean(0), 0, (2, 4)),
+                prune_sparsegpt(W, H, 0, (2, 4))):
+        assert is_n_m_sparse(new, 2, 4)
+        assert (new == 0).float().mean() == pytest.approx(0.5)
+    assert not is_n_m_sparse(W, 2, 4)
+
+
+def test_unstructured_ratio_is_met():
+    torch.manual_seed(0)
+    W = torch.randn(32, 128)
+    X = torch.randn(512, 128)
+    assert (prune_magnitude(W, 0.3) == 0).float().mean() == pytest.approx(0.3, abs=0.01)
+    assert (prune_wanda(W, (X ** 2).mean(0), 0.3) == 0).float().mean() == pytest.approx(0.3, abs=0.01)
+    assert (prune_sparsegpt(W, 2 * X.T @ X / 512, 0.3) == 0).float().mean() == pytest.approx(0.3, abs=0.02)
+
+
+def test_sparsegpt_p0_is_identity_and_beats_magnitude_on_correlated_inputs():
+    torch.manual_seed(0)
+    W = torch.randn(8, 32)
+    base = torch.randn(1024, 4)
+    X = base @ torch.randn(4, 32) + 0.05 * torch.randn(1024, 32)   # strongly correlated inputs
+    H = 2 * X.T @ X / 1024
+    assert torch.allclose(prune_sparsegpt(W, H, 0.0), W, atol=1e-4)
+    err = lambda Wp: ((X @ W.T - X @ Wp.T) ** 2).mean().item()
+    assert err(prune_sparsegpt(W, H, 0.5)) < 0.5 * err(prune_magnitude(W, 0.5))
+
+
+def test_wanda_uses_activation_norms():
+    W = torch.ones(1, 4)
+    norms = torch.tensor([100.0, 1.0, 100.0, 1.0])
+    out = prune_wanda(W, norms, 0.5)
+    assert out.tolist() == [[1.0, 0.0, 1.0, 0.0]]
+
+
+def test_nm_mask_keeps_largest():
+    s = torch.tensor([[1.0, 4.0, 3.0, 2.0]])
+    assert nm_mask_from_scores(s).tolist() == [[True, False, False, True]]
+
+
+def test_balanced_kmeans_is_balanced_and_finds_clusters():
+    torch.manual_seed(0)
+    centers = torch.randn(4, 16) * 5
+    X = torch.cat([c + 0.1 * torch.randn(10, 16) for c in centers])
+    a = balanced_kmeans(X, 4)
+    assert torch.bincount(a, minlength=4).tolist() == [10] * 4
+    for i in range(4):
+        assert a[i * 10:(i + 1) * 10].unique().numel() == 1
+
+
+class _MLP(nn.Module):
+    def __init__(self, D=16, F=32):
+        super().__init__()
+        self.gate_proj, self.up_proj = nn.Linear(D, F, bias=False), nn.Linear(D, F, bias=False)
+        self.down_proj = nn.Linear(F, D, bias=False)
+        self.act_fn = nn.SiLU()
+
+    def forward(self, x):
+        return self.down_proj(self.act_fn(self.gate_proj(x)) * self.up_proj(x))
+
+
+def test_moe_with_all_experts_equals_dense_and_top1_drops():
+    torch.manual_seed(0)
+    mlp = _MLP()
+    x = torch.randn(2, 5, 16)
+    assign = torch.arange(32) % 4
+    router = fit_router(torch.randn(64, 16), torch.rand(64, 4))
+    full = MoEMLP(mlp, assign, router, K=4, top_k=4)
+    assert torch.allclose(full(x), mlp(x), atol=1e-5)
+    top1 = MoEMLP(mlp, assign, router, K=4, top_k=1)
+    assert not torch.allclose(top1(x), mlp(x), atol=1e-3)
+    assert top1.counts.sum() == 10
+
+
+def test_capacity_drops_tokens():
+    torch.manual_seed(0)
+    mlp = _MLP()
+    router = torch.zeros(17, 4)
+    m = MoEMLP(mlp, torch.arange(32) % 4, router, K=4, top_k=1, capacity_factor=1.0, bias=1.0)
+    m.score_scale = 1.0
+    m(torch.randn(1, 8, 16))           # all 8 tokens pick expert 0; capacity ceil(1*8/4)=2
+    assert m.dropped == 6 and m.assigned == 8
+
+
+def test_router_regression_recovers_linear_map():
+    torch.manual_seed(0)
+    x = torch.randn(500, 8)
+    Wt = torch.randn(8, 3)
+    r = fit_router(x, x @ Wt + 0.5, ridge=1e-6)
+    assert torch.allclose(r[:-1], Wt, atol=1e-3) and torch.allclose(r[-1], torch.full((3,), 0.5), atol=1e-3)

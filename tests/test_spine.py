@@ -1,0 +1,123 @@
+"""Results store, provenance, profiles, CLI fail-fast, resume after a kill, environment files."""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from studylib import provenance
+from studylib.config import StudyConfigError, load_profile
+from studylib.results import ResultStore, read_table, validate_data
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_store_write_read_skip(data_dir):
+    s = ResultStore("model_checks", "embedded")
+    prov = provenance.collect("embedded", {"x": 1})
+    assert not s.has("k1")
+    s.write("k1", [{"model": "m", "check": "c", "value": 1.0}], prov)
+    assert s.has("k1")
+    df = read_table("model_checks")
+    assert len(df) == 1 and df["profile"].iloc[0] == "embedded" and df["git_commit"].iloc[0]
+    assert validate_data() == []
+    with pytest.raises(ValueError, match="lacks columns"):
+        s.write("k2", [{"model": "m"}], prov)
+    assert not s.has("k2") and not list(s.dir.glob(".*tmp"))
+
+
+def test_unknown_profile_and_bad_ratio_fail_fast():
+    with pytest.raises(StudyConfigError, match="nonsense"):
+        load_profile("nonsense")
+    with pytest.raises(StudyConfigError, match="1.5"):
+        load_profile("embedded", {"quality": {"ratios": [1.5]}})
+    with pytest.raises(StudyConfigError, match="llama-9000"):
+        load_profile("embedded", {"timing": {"shapes": ["llama-9000"]}})
+
+
+def test_cli_names_the_bad_value():
+    for args, word in ((["--profile", "nonsense"], "nonsense"), (["--ratio", "1.5"], "1.5"), (["--ratio", "abc"], "abc")):
+        r = subprocess.run([sys.executable, "-m", "studylib", "check", *args], capture_output=True, text=True, cwd=REPO)
+        assert r.returncode == 2 and word in r.stderr
+
+
+def test_gpu_profile_without_gpu_fails_fast():
+    import torch
+    if torch.cuda.is_available():
+        pytest.skip("has a GPU")
+    r = subprocess.run([sys.executable, "-m", "studylib", "check", "--profile", "h100"], capture_output=True, text=True, cwd=REPO)
+    assert r.returncode == 2 and "needs a CUDA GPU" in r.stderr
+
+
+def test_profiles_inherit():
+    p = load_profile("cpu-real")
+    assert p["quality"]["bench_dir"] and p["timing"] == load_profile("embedded")["timing"]
+    assert load_profile("h200")["device"] == "cuda"
+
+
+_SWEEP = """
+import os, sys
+from studylib.config import load_profile
+from studylib.timing_sweep import run_timing
+p = load_profile("embedded", {"timing": {"shapes": ["llama-3-8b-div8"], "repeats": 40, "warmup": 2,
+                                          "variants": ["dense", "moe4_top1", "int8wo"]}})
+print(run_timing(p, progress=False))
+"""
+
+
+def _units(d):
+    return sorted(p.name for p in (d / "timing" / "embedded").glob("*.csv"))
+
+
+def test_killed_run_resumes_without_loss_or_duplicates(tmp_path):
+    env = dict(os.environ, STUDY_DATA_DIR=str(tmp_path / "full"))
+    subprocess.run([sys.executable, "-c", _SWEEP], env=env, check=True, cwd=REPO, capture_output=True)
+    full = _units(tmp_path / "full")
+    env = dict(os.environ, STUDY_DATA_DIR=str(tmp_path / "killed"))
+    proc = subprocess.Popen([sys.executable, "-c", _SWEEP], env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    d = tmp_path / "killed" / "timing" / "embedded"
+    t0 = time.time()
+    while time.time() - t0 < 120 and len(list(d.glob("*.csv"))) < 3:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    partial = _units(tmp_path / "killed")
+    assert 0 < len(partial) < len(full)
+    subprocess.run([sys.executable, "-c", _SWEEP], env=env, check=True, cwd=REPO, capture_output=True)
+    assert _units(tmp_path / "killed") == full
+    again = subprocess.run([sys.executable, "-c", _SWEEP], env=env, check=True, cwd=REPO, capture_output=True, text=True)
+    assert "'measured': 0" in again.stdout
+    df = read_table("timing", root=tmp_path / "killed")
+    assert not df.duplicated(["shape", "variant", "component", "batch", "routing"]).any()
+
+
+def _deps(names):
+    return {re.split(r"[<>=\[ ]", n.strip())[0].lower().replace("_", "-") for n in names}
+
+
+def test_environment_yml_agrees_with_pyproject():
+    import tomllib
+    pp = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    declared = _deps(pp["dependencies"] + pp["optional-dependencies"]["book"] + pp["optional-dependencies"]["test"])
+    env = yaml.safe_load((REPO / "environment.yml").read_text())
+    pip = next(d for d in env["dependencies"] if isinstance(d, dict))["pip"]
+    assert declared <= _deps(pip), declared - _deps(pip)
+
+
+def test_notebooks_have_papermill_parameters_cell():
+    import jupytext
+    for nb in sorted((REPO / "notebooks").glob("*.py")):
+        cells = jupytext.read(nb).cells
+        params = [c for c in cells if "parameters" in c.metadata.get("tags", [])]
+        assert len(params) == 1 and "profile" in params[0].source, nb
+
+
+def test_committed_data_is_valid():
+    assert validate_data(REPO / "data") == []

@@ -1,0 +1,62 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from studylib.fits import fit_eq19, fit_eq25
+from studylib.paper import criteria as C
+from studylib.stats import (Estimate, bootstrap_ratio_of_medians, interval_verdict, mcnemar_pvalue,
+                            paired_bootstrap_delta, upper_bound_verdict)
+
+
+def test_fit_eq25_recovers_known_coefficients():
+    rng = np.random.default_rng(0)
+    n = 200
+    df = pd.DataFrame({"p": rng.uniform(0, 0.5, n), "imbalance": rng.uniform(0, 0.6, n), "c_drop": rng.uniform(0, 0.2, n)})
+    df["q_loss"] = 0.3 + 1.5 * df.p + 4.0 * df.imbalance + 12.0 * df.c_drop + rng.normal(0, 0.05, n)
+    res, tests = fit_eq25(df)
+    assert tests.loc["p", "estimate"] == pytest.approx(1.5, abs=0.1)
+    assert tests.loc["imbalance", "estimate"] == pytest.approx(4.0, abs=0.1)
+    assert tests.loc["c_drop", "estimate"] == pytest.approx(12.0, abs=0.3)
+    assert tests.loc["c_drop", "p_value_vs_paper"] < 1e-6   # 12 is not the paper's 8
+
+
+def test_fit_eq19_does_not_reject_paper_on_paper_data():
+    N = np.array([7e9, 13e9, 30e9, 70e9, 175e9] * 3)
+    rng = np.random.default_rng(1)
+    df = pd.DataFrame({"n_params": N, "f_attn": 0.45 - 0.13 * np.log10(N / 7e9) + rng.normal(0, 0.005, len(N))})
+    _, tests = fit_eq19(df)
+    assert tests.loc["logN", "estimate"] == pytest.approx(-0.13, abs=0.02)
+    assert tests.loc["logN", "p_value_vs_paper"] > 0.01
+
+
+def test_bootstrap_ratio_ci_covers_true_ratio():
+    rng = np.random.default_rng(2)
+    a = rng.normal(2.0, 0.05, 200)
+    b = rng.normal(1.0, 0.02, 200)
+    e = bootstrap_ratio_of_medians(a, b)
+    assert e.lo < 2.0 < e.hi and e.hi - e.lo < 0.1
+
+
+def test_paired_delta_and_mcnemar():
+    a = np.array([1] * 80 + [0] * 20)
+    b = np.array([1] * 60 + [0] * 40)
+    e = paired_bootstrap_delta(a, b)
+    assert e.value == pytest.approx(0.2) and e.lo > 0
+    assert mcnemar_pvalue(a, b) < 0.001
+
+
+def test_verdict_rules():
+    assert interval_verdict(Estimate(1.0, 0.95, 1.05), 0.9, 1.1) == "supported"
+    assert interval_verdict(Estimate(0.5, 0.45, 0.55), 0.9, 1.1) == "refuted"
+    assert interval_verdict(Estimate(0.9, 0.85, 0.95), 0.9, 1.1) == "inconclusive"
+    assert upper_bound_verdict(Estimate(0.5, 0.2, 0.8), 1.0) == "supported"
+    assert upper_bound_verdict(Estimate(5, 4, 6), 3.0) == "refuted"
+
+
+def test_h1_criterion():
+    mid = {s: C.table1_midpoint(s) for s in C.H1_SIZES}
+    good = {s: Estimate(m, m * 0.97, m * 1.03) for s, m in mid.items()}
+    assert C.h1_verdict(good) == "supported"
+    bad = dict(good, **{"70B": Estimate(1.1, 1.05, 1.15)})
+    assert C.h1_verdict(bad) == "refuted"
+    assert C.h1_verdict({}) == C.NOT_MEASURED

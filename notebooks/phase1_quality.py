@@ -19,11 +19,12 @@ profile = "embedded"
 overrides = {}
 
 # %%
-from studylib.config import load_profile, require_device
+from studylib.config import load_profile, require_bench_dir, require_device
 from studylib.quality_sweep import run_quality, variant_specs
 
 prof = load_profile(profile, overrides)
 require_device(prof)
+require_bench_dir(prof)
 print(prof["description"], "-", len(variant_specs(prof["quality"])), "variants")
 
 # %%

@@ -72,3 +72,72 @@ def estimate_of(df: pd.DataFrame, value: str, lo: str, hi: str) -> Estimate | No
         return None
     r = df.iloc[0]
     return Estimate(float(r[value]), float(r[lo]), float(r[hi]))
+
+
+def above_chance(items: pd.DataFrame, task: str, variant: str = "dense") -> bool:
+    """Whether ``variant`` scores above chance on ``task`` (Wilson lower bound, criteria.CHANCE)."""
+    from statsmodels.stats.proportion import proportion_confint
+
+    from .paper.criteria import ABOVE_CHANCE_LEVEL, CHANCE
+
+    d = items[(items["task"] == task) & (items["variant"] == variant)]["correct"].dropna()
+    if d.empty or task not in CHANCE:
+        return False
+    lo, _ = proportion_confint(int(d.sum()), len(d), alpha=1 - ABOVE_CHANCE_LEVEL, method="wilson")
+    return bool(lo > CHANCE[task])
+
+
+def _paired(items: pd.DataFrame, task: str, variant: str, column: str, baseline: str = "dense"):
+    d = items[items["task"] == task]
+    b = d[d["variant"] == baseline].set_index("item_id")
+    v = d[d["variant"] == variant].set_index("item_id")
+    common = b.index.intersection(v.index)
+    if column == "logprob_per_token":
+        return (b.loc[common, "gold_logprob"] / b.loc[common, "n_tokens"]).to_numpy(), \
+            (v.loc[common, "gold_logprob"] / v.loc[common, "n_tokens"]).to_numpy()
+    return 100 * b.loc[common, column].to_numpy(float), 100 * v.loc[common, column].to_numpy(float)
+
+
+def degradation_ratio(items: pd.DataFrame, variant: str | None = None) -> dict | None:
+    """Reasoning loss / factual loss of ``variant`` vs dense, per the pre-registered rule in
+    ``studylib.paper.criteria`` (accuracy points if dense is above chance on both tasks, else
+    gold log-prob per token). One dict per profile, or None when no task pair is measured."""
+    from .paper.criteria import H2_VARIANT, RATIO_TASK_PAIRS
+    from .stats import bootstrap_ratio_of_paired_means, paired_bootstrap_delta
+
+    variant = variant or H2_VARIANT
+    for reasoning, factual in RATIO_TASK_PAIRS:
+        have = set(items.loc[items["variant"] == variant, "task"])
+        if not {reasoning, factual} <= have:
+            continue
+        use_acc = above_chance(items, reasoning) and above_chance(items, factual)
+        col = "correct" if use_acc else "logprob_per_token"
+        rb, rv = _paired(items, reasoning, variant, col)
+        fb, fv = _paired(items, factual, variant, col)
+        return {"reasoning_task": reasoning, "factual_task": factual,
+                "measure": "accuracy points" if use_acc else "gold log-prob per token (nats)",
+                "reasoning_loss": paired_bootstrap_delta(rb, rv), "factual_loss": paired_bootstrap_delta(fb, fv),
+                "ratio": bootstrap_ratio_of_paired_means(rb, rv, fb, fv)}
+    return None
+
+
+def eq25_design(items: pd.DataFrame, variants: pd.DataFrame) -> pd.DataFrame:
+    """One row per grid configuration of one profile: p, imbalance = 1 - Balance (Eq. 32),
+    c_drop, the primary outcome q_loss (mean accuracy points lost over the grid tasks where the
+    dense model is above chance; NaN if none) and the secondary lp_loss (mean gold log-prob
+    per token lost, nats, over every grid task)."""
+    rows = []
+    grid = variants[variants["variant"].str.startswith("grid_")]
+    for prof, gv in grid.groupby("profile"):
+        its = items[items["profile"] == prof]
+        deltas = quality_deltas(its[its["variant"].isin(["dense", *gv["variant"]])])
+        acc_tasks = [t for t in deltas["task"].unique() if above_chance(its, t)]
+        for _, r in gv.iterrows():
+            d = deltas[deltas["variant"] == r["variant"]]
+            acc = d[d["task"].isin(acc_tasks)]["acc_loss_pp"]
+            rows.append({"profile": prof, "variant": r["variant"], "p": r["ratio"], "bias": r["bias"],
+                         "capacity_factor": r["capacity_factor"], "balance": r["balance"],
+                         "imbalance": 1 - r["balance"], "c_drop": r["c_drop"],
+                         "q_loss": acc.mean() if len(acc) else np.nan, "lp_loss": d["lp_loss"].mean(),
+                         "q_tasks": ",".join(sorted(acc_tasks))})
+    return pd.DataFrame(rows)

@@ -39,6 +39,9 @@ def load_profile(name: str, overrides: dict | None = None) -> dict:
         prof = _merge(raw[parent], prof)
     prof = _merge(prof, overrides or {})
     prof["name"] = name
+    bench = prof.get("quality", {}).get("bench_dir")
+    if bench and not Path(bench).is_absolute():  # relative to the repository root, not the cwd
+        prof["quality"]["bench_dir"] = str((PROFILES_FILE.parent.parent / bench).resolve())
     validate_profile(prof)
     return prof
 
@@ -82,6 +85,23 @@ def validate_profile(prof: dict) -> None:
     for m in q.get("pruning_methods", []):
         if m not in ("magnitude", "wanda", "sparsegpt"):
             raise StudyConfigError(f"unknown pruning method {m!r}")
+    from .taskdata import BENCH_TASKS, TASK_FILES  # noqa: PLC0415
+
+    tasks = q.get("tasks")
+    for t in (tasks or []) + (q.get("grid_tasks") or []):
+        if t not in TASK_FILES:
+            raise StudyConfigError(f"unknown task {t!r}; known: {', '.join(TASK_FILES)}")
+        if t in BENCH_TASKS and not q.get("bench_dir"):
+            raise StudyConfigError(f"task {t!r} reads real benchmark files: set quality.bench_dir")
+    if q.get("only"):
+        from .quality_sweep import variant_specs  # noqa: PLC0415
+
+        bad = sorted(set(q["only"]) - {s["variant"] for s in variant_specs(q)})
+        if bad:
+            raise StudyConfigError(f"unknown quality variant(s) {bad} in quality.only")
+    if tasks and q.get("grid_tasks") and not set(q["grid_tasks"]) <= set(tasks):
+        raise StudyConfigError(f"grid_tasks {q['grid_tasks']} must be a subset of tasks {tasks}")
+
 
 
 def require_device(prof: dict) -> str:
@@ -93,3 +113,17 @@ def require_device(prof: dict) -> str:
             f"profile {prof['name']!r} needs a CUDA GPU and none is visible; "
             "run it on the GPU machine or use PROFILE=embedded")
     return prof["device"]
+
+
+def require_bench_dir(prof: dict) -> str | None:
+    """Fail fast when the quality phase needs real benchmark files that are not there."""
+    from .taskdata import BENCH_TASKS  # noqa: PLC0415
+
+    q = prof.get("quality", {})
+    bench = q.get("bench_dir")
+    wants = set(q.get("tasks") or (BENCH_TASKS if bench else ())) & set(BENCH_TASKS)
+    if wants and not (bench and Path(bench).is_dir()):
+        raise StudyConfigError(
+            f"profile {prof['name']!r} evaluates {sorted(wants)} from quality.bench_dir={bench!r}, "
+            "which is not a directory (real benchmark files: see ../shared/ASSETS.md)")
+    return bench

@@ -14,10 +14,41 @@ import statsmodels.formula.api as smf
 from .paper import equations as eq
 
 
+EQ25_MIN_POINTS = 6  # 4 parameters + at least 2 residual degrees of freedom
+
+
 def fit_eq25(df: pd.DataFrame, outcome: str = "q_loss"):
-    """df columns: outcome, p, imbalance (= 1 - balance), c_drop. Returns (result, tests)."""
-    res = smf.ols(f"{outcome} ~ p + imbalance + c_drop", data=df).fit(cov_type="HC3")
-    return res, _tests_vs_paper(res, {"p": eq.EQ26_ALPHA, "imbalance": eq.EQ27_BETA, "c_drop": eq.EQ28_GAMMA})
+    """df columns: outcome, p, imbalance (= 1 - balance), c_drop. Returns (result, tests).
+    The intercept is tested against 0 too (Eq. 25 has none). Raises ValueError when the
+    design cannot identify the coefficients (too few points, or a regressor constant)."""
+    d = df.dropna(subset=[outcome, "p", "imbalance", "c_drop"])
+    if len(d) < EQ25_MIN_POINTS:
+        raise ValueError(f"Eq. 25 needs >= {EQ25_MIN_POINTS} design points with {outcome!r}, got {len(d)}")
+    flat = [c for c in ("p", "imbalance", "c_drop") if d[c].nunique() < 2]
+    if flat:
+        raise ValueError(f"Eq. 25 regressor(s) {flat} do not vary over the design")
+    res = smf.ols(f"{outcome} ~ p + imbalance + c_drop", data=d).fit(cov_type="HC3")
+    return res, _tests_vs_paper(res, {"Intercept": 0.0, "p": eq.EQ26_ALPHA, "imbalance": eq.EQ27_BETA,
+                                      "c_drop": eq.EQ28_GAMMA})
+
+
+def diagnostics(res) -> pd.Series:
+    """Residual diagnostics a reviewer asks for: Breusch-Pagan (heteroskedasticity),
+    Jarque-Bera (normality), condition number and max VIF (collinearity of the design)."""
+    from statsmodels.stats.diagnostic import het_breuschpagan
+    from statsmodels.stats.outliers_influence import variance_inflation_factor
+    from statsmodels.stats.stattools import jarque_bera
+
+    X = res.model.exog
+    out = {"n": int(res.nobs), "r2": float(res.rsquared), "adj_r2": float(res.rsquared_adj),
+           "jarque_bera_p": float(jarque_bera(res.resid)[1]), "condition_number": float(res.condition_number)}
+    try:
+        out["breusch_pagan_p"] = float(het_breuschpagan(res.resid, X)[1])
+    except (ValueError, np.linalg.LinAlgError):
+        out["breusch_pagan_p"] = float("nan")
+    vifs = [variance_inflation_factor(X, i) for i in range(1, X.shape[1])] if X.shape[1] > 2 else [1.0]
+    out["max_vif"] = float(np.max(vifs))
+    return pd.Series(out)
 
 
 def _tests_vs_paper(res, paper: dict) -> pd.DataFrame:

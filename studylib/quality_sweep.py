@@ -9,9 +9,9 @@ import torch
 from tqdm.auto import tqdm
 
 from . import provenance
-from .config import validate_ratio
+from .config import require_bench_dir, validate_ratio
 from .evaluation import evaluate
-from .models import CACHE, load_model
+from .models import CACHE, load_model, resolve_model
 from .moefy import moefy_model, routing_summary
 from .pruning import prune_model
 from .results import ResultStore, safe_key
@@ -59,8 +59,14 @@ def apply_variant(model, spec: dict, calib) -> dict:
 def run_quality(prof: dict, progress: bool = True, only: list[str] | None = None) -> dict:
     q = prof["quality"]
     device = prof["device"]
+    require_bench_dir(prof)
+    resolve_model(q["model"])  # unknown / not installed: fail before any work
     specs = variant_specs(q)
+    only = only or q.get("only")
     if only:
+        unknown = sorted(set(only) - {s["variant"] for s in specs})
+        if unknown:
+            raise ValueError(f"unknown quality variant(s) {unknown}")
         specs = [s for s in specs if s["variant"] in only]
     items = ResultStore("quality_items", prof["name"])
     vstore = ResultStore("quality_variants", prof["name"])
@@ -68,14 +74,16 @@ def run_quality(prof: dict, progress: bool = True, only: list[str] | None = None
     if not todo:
         return {"measured": 0, "skipped": len(specs)}
     files = build_task_files(CACHE / "taskdata" / prof["name"], q["limit"] or 10**9, q["seed"],
-                             q["needle_lengths"], q.get("bench_dir"), q.get("essay_words", 600))
+                             q["needle_lengths"], q.get("bench_dir"), q.get("essay_words", 600),
+                             q.get("tasks"), q.get("needle_per_length"))
+    grid_files = {t: files[t] for t in (q.get("grid_tasks") or files)}
     model, tok = load_model(q["model"], device)
     calib = calibration_ids(tok, q["calib_tokens"]).to(device)
     dense_state = copy.deepcopy(model.state_dict())
     for spec in tqdm(todo, desc="quality variants", disable=not progress):
         model.load_state_dict(dense_state)
         info, moes = apply_variant(model, spec, calib)
-        df = evaluate(model, tok, files, device=device)
+        df = evaluate(model, tok, grid_files if spec.get("grid") else files, device=device)
         route = routing_summary(moes) if moes else {"balance": 1.0, "max_expert_fraction": float("nan"), "c_drop": 0.0}
         for layer, m in zip(model.model.layers, moes):  # undo the conversion
             layer.mlp = m.mlp

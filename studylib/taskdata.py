@@ -170,25 +170,37 @@ def _sample(items: list[dict], limit: int | None, seed: int) -> list[dict]:
 
 
 def build_task_files(out_dir: Path, limit: int, seed: int, needle_lengths: list[int],
-                     bench_dir: str | None = None, essay_words: int = 600) -> dict[str, Path]:
-    """Write one JSONL per task; returns {task: path}. Probe tasks always, benchmarks if bench_dir."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    sets = {
-        "probe_facts": facts_items(limit, seed),
-        "probe_arith": arith_items(limit, seed),
-        "needle": needle_items(needle_lengths, max(4, min(limit, 200) // 5), seed),
-        "essays_ppl": essays_ppl_items(min(limit, 8) // 2, seed, essay_words),
-    }
-    if bench_dir:
+                     bench_dir: str | None = None, essay_words: int = 600, tasks: list[str] | None = None,
+                     needle_per_length: int | None = None) -> dict[str, Path]:
+    """Write one JSONL per task; returns {task: path}. ``tasks`` selects (default: every probe,
+    plus every benchmark when bench_dir is given)."""
+    if tasks is None:
+        tasks = list(PROBE_TASKS) + (list(BENCH_TASKS) if bench_dir else [])
+    unknown = sorted(set(tasks) - set(TASK_FILES))
+    if unknown:
+        raise ValueError(f"unknown task(s) {unknown}; known: {', '.join(TASK_FILES)}")
+    if set(tasks) & set(BENCH_TASKS):
+        if not bench_dir:
+            raise FileNotFoundError(f"tasks {sorted(set(tasks) & set(BENCH_TASKS))} need bench_dir")
         b = Path(bench_dir)
         if not b.is_dir():
             raise FileNotFoundError(f"bench_dir {bench_dir!r} is not a directory")
-        sets.update({"mmlu": mmlu_items(b, limit, seed), "gsm8k": gsm8k_items(b, limit, seed),
-                     "hellaswag": hellaswag_items(b, limit, seed),
-                     "truthfulqa_mc1": truthfulqa_items(b, limit, seed),
-                     "wikitext": wikitext_items(b, min(limit, 8), seed)})
+    per_len = needle_per_length or max(4, min(limit, 200) // 5)
+    makers = {
+        "probe_facts": lambda: facts_items(limit, seed),
+        "probe_arith": lambda: arith_items(limit, seed),
+        "needle": lambda: needle_items(needle_lengths, per_len, seed),
+        "essays_ppl": lambda: essays_ppl_items(min(limit, 8) // 2, seed, essay_words),
+        "mmlu": lambda: mmlu_items(b, limit, seed),
+        "gsm8k": lambda: gsm8k_items(b, limit, seed),
+        "hellaswag": lambda: hellaswag_items(b, limit, seed),
+        "truthfulqa_mc1": lambda: truthfulqa_items(b, limit, seed),
+        "wikitext": lambda: wikitext_items(b, min(limit, 8), seed),
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
     paths = {}
-    for task, items in sets.items():
+    for task in tasks:
+        items = makers[task]()
         p = out_dir / f"{task}.jsonl"
         with p.open("w") as fh:
             for it in items:

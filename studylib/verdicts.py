@@ -37,9 +37,26 @@ def _gpu_speedup(sp: pd.DataFrame, size_class: str, batch: int = 1) -> Estimate 
     return analysis.estimate_of(d, "speedup", "lo", "hi")
 
 
+# Quality claims are judged on the largest-scale profile that measured them.
+QUALITY_PROFILE_RANK = ("h200", "h100", "cpu-real", "embedded")
+
+
+def _best_profile(df: pd.DataFrame) -> pd.DataFrame:
+    if df.empty or "profile" not in df:
+        return df
+    present = [p for p in QUALITY_PROFILE_RANK if p in set(df["profile"])] or sorted(set(df["profile"]))
+    return df[df["profile"] == present[0]]
+
+
 def _quality(deltas: pd.DataFrame, variant: str, tasks: tuple[str, ...]):
-    d = deltas[(deltas["variant"] == variant) & deltas["task"].isin(tasks)]
-    return d
+    return _best_profile(deltas[(deltas["variant"] == variant) & deltas["task"].isin(tasks)])
+
+
+def _scale(df: pd.DataFrame, what: str = "") -> str:
+    if df.empty:
+        return ""
+    model = str(df["model"].iloc[0]).split("/")[-1]
+    return f"{model} ({df['profile'].iloc[0]}){', ' + what if what else ''}"
 
 
 def verdict_table() -> pd.DataFrame:
@@ -80,7 +97,7 @@ def verdict_table() -> pd.DataFrame:
         e = analysis.estimate_of(d, "acc_loss_pp", "acc_loss_lo", "acc_loss_hi")
         rows.append(_row(claim, src, f"< {bound} pp", "—" if e is None else f"{e.value:.1f} pp", _ci(e, "{:.1f}"),
                          upper_bound_verdict(e, bound) if e else C.NOT_MEASURED + " (needs bench_dir: cpu-real or GPU profile)",
-                         "ch3_phase1_quality", "SmolLM2-135M" if e else ""))
+                         "ch3_phase1_quality", _scale(d, _chance_note(items, d, task))))
     for task, claim in (("probe_facts", "Factual-recall probe (capitals)"), ("probe_arith", "Arithmetic reasoning probe"),
                         ("needle", "Needle-in-a-haystack retrieval")):
         d = _quality(deltas, combo, (task,))
@@ -91,18 +108,25 @@ def verdict_table() -> pd.DataFrame:
         rows.append(_row(f"{claim}: loss of 30% SparseGPT + 4-expert top-1", "Table 3", pred,
                          "—" if e is None else f"{e.value:.1f} pp", _ci(e, "{:.1f}"),
                          interval_verdict(e, *band) if e else C.NOT_MEASURED, "ch3_phase1_quality",
-                         "SmolLM2-135M, generated probe" if e else ""))
-    rows.append(_row("Quality loss follows Eq. 25 (α=0.8, β=2.5, γ=8.0)", "Eq. 25-28", "α=0.8, β=2.5, γ=8.0",
-                     verdict="see chapter (fit with CIs)" if not items.empty else C.NOT_MEASURED,
-                     chapter="ch3_phase1_quality", scale="SmolLM2-135M" if not items.empty else ""))
-    rows.append(_row("Reasoning degrades 2-3x more than factual recall", "§8.1.2 (§4.4 says 3-5x)", "ratio 2-3",
-                     verdict="see chapter" if not items.empty else C.NOT_MEASURED, chapter="ch3_phase1_quality"))
+                         _scale(d, "generated probe")))
+    rows.append(_eq25_row(items))
+    ratio = None
+    if not items.empty:
+        best = _best_profile(items[items["variant"] == combo])
+        ratio_info = analysis.degradation_ratio(items[items["profile"].isin(best["profile"].unique())])
+        ratio = ratio_info["ratio"] if ratio_info else None
+    rows.append(_row("Reasoning degrades 2-3x more than factual recall", "§8.1.2 (§4.4 says 3-5x)",
+                     f"ratio 2-3 (band {C.H2_RATIO_BAND[0]:.1f}-{C.H2_RATIO_BAND[1]:.1f})",
+                     "—" if ratio is None else f"{ratio.value:.2f} ({ratio_info['reasoning_task']}/"
+                     f"{ratio_info['factual_task']}, {ratio_info['measure']})", _ci(ratio),
+                     interval_verdict(ratio, *C.H2_RATIO_BAND) if ratio else C.NOT_MEASURED,
+                     "ch3_phase1_quality", _scale(best) if ratio else ""))
     vq = read_table("quality_variants")
-    vc = vq[vq["variant"] == combo]
+    vc = _best_profile(vq[vq["variant"] == combo]) if not vq.empty else vq
     if not vc.empty:
         mx = float(vc["max_expert_fraction"].iloc[0])
         rows.append(_row("Abort 2: > 70% of tokens to one expert", "§7.3 (2)", "abort if > 0.70", f"{mx:.2f} (max layer)",
-                         "—", "triggered" if mx > 0.70 else "not triggered", "ch5_phase3", "SmolLM2-135M"))
+                         "—", "triggered" if mx > 0.70 else "not triggered", "ch5_phase3", _scale(vc)))
     else:
         rows.append(_row("Abort 2: > 70% of tokens to one expert", "§7.3 (2)", "abort if > 0.70"))
     rows.append(_row("Table 4 throughput under imbalance (85/55/35%)", "Table 4", "100/85/55/35%",
@@ -113,7 +137,8 @@ def verdict_table() -> pd.DataFrame:
     rows.append(_row("H2: quality preservation", "§8.1.2", "GSM8K < 3, MMLU < 1 pp, ratio 2-3",
                      verdict=C.h2_verdict(*(analysis.estimate_of(_quality(deltas, combo, (t,)), "acc_loss_pp",
                                                                  "acc_loss_lo", "acc_loss_hi") for t in ("mmlu", "gsm8k")),
-                                          None), chapter="ch3_phase1_quality"))
+                                          ratio), chapter="ch3_phase1_quality",
+                     scale=_scale(_quality(deltas, combo, ("mmlu",)))))
     rows.append(_row("H3: < 300 h per 1x, within 30% of quantization", "§8.1.3", "400-600 h total",
                      verdict=PENDING_GPU, chapter="ch4_phase2"))
     rows.append(_row("Phase 1: 1.6-1.8x and < 1% MMLU loss (Llama-8B)", "§8.2", "1.6-1.8x", verdict=PENDING_GPU,
@@ -122,3 +147,31 @@ def verdict_table() -> pd.DataFrame:
                      chapter="ch4_phase2"))
     rows.append(_row("Phase 3: limits and sweet spots identified", "§8.2", "—", verdict=PENDING_GPU, chapter="ch5_phase3"))
     return pd.DataFrame(rows)
+
+
+def _chance_note(items: pd.DataFrame, d: pd.DataFrame, task: str) -> str:
+    if d.empty:
+        return ""
+    prof = items[items["profile"] == d["profile"].iloc[0]]
+    return "" if analysis.above_chance(prof, task) else "dense at chance: accuracy loss uninformative"
+
+
+def _eq25_row(items: pd.DataFrame) -> dict:
+    """Eq. 25 on the largest-scale profile with a grid, by ``criteria.eq25_verdict``."""
+    from .fits import fit_eq25
+
+    claim, src, pred = "Quality loss follows Eq. 25 (α=0.8, β=2.5, γ=8.0)", "Eq. 25-28", "α=0.8, β=2.5, γ=8.0"
+    if items.empty:
+        return _row(claim, src, pred, chapter="ch3_phase1_quality")
+    design = _best_profile(analysis.eq25_design(items, read_table("quality_variants")))
+    for outcome, unit in (("q_loss", "pp"), ("lp_loss", "nats/token")):
+        try:
+            res, tests = fit_eq25(design, outcome)
+        except (ValueError, KeyError):
+            continue
+        meas = ", ".join(f"{n}={tests.loc[k, 'estimate']:.2f}" for n, k in (("α", "p"), ("β", "imbalance"),
+                                                                         ("γ", "c_drop")))
+        ci = ", ".join(f"[{tests.loc[k, 'lo']:.2f}, {tests.loc[k, 'hi']:.2f}]" for k in ("p", "imbalance", "c_drop"))
+        return _row(claim, src, pred, f"{meas} ({unit}, R²={res.rsquared:.2f}, n={int(res.nobs)})", ci,
+                    C.eq25_verdict(tests, res.rsquared, outcome), "ch3_phase1_quality", _scale(design))
+    return _row(claim, src, pred, verdict=C.NOT_MEASURED + " (grid incomplete)", chapter="ch3_phase1_quality")

@@ -39,6 +39,21 @@ def test_sparsegpt_p0_is_identity_and_beats_magnitude_on_correlated_inputs():
     assert err(prune_sparsegpt(W, H, 0.5)) < 0.5 * err(prune_magnitude(W, 0.5))
 
 
+def test_sparsegpt_matches_exact_obs_solution_when_one_weight_goes():
+    """Small exact case: removing one weight, SparseGPT's compensation must equal the
+    least-squares optimum of the layer output over the remaining weights (OBS)."""
+    torch.manual_seed(1)
+    n = 8
+    X = torch.randn(4096, n, dtype=torch.float64) @ torch.randn(n, n, dtype=torch.float64)
+    W = torch.tensor([[0.001, 1.0, -2.0, 0.5, 1.5, -1.0, 0.7, 2.0]], dtype=torch.float64)
+    H = 2 * X.T @ X / len(X)
+    got = prune_sparsegpt(W, H, 1 / n, percdamp=1e-9).double()
+    assert got[0, 0] == 0 and (got[0, 1:] != 0).all()
+    exact = torch.linalg.lstsq(X[:, 1:], X @ W[0]).solution
+    assert torch.allclose(got[0, 1:], exact, atol=1e-4)
+    assert not torch.allclose(W[0, 1:], exact, atol=1e-4)  # compensation really moved the weights
+
+
 def test_wanda_uses_activation_norms():
     W = torch.ones(1, 4)
     norms = torch.tensor([100.0, 1.0, 100.0, 1.0])

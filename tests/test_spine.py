@@ -42,6 +42,25 @@ def test_unknown_profile_and_bad_ratio_fail_fast():
         load_profile("embedded", {"timing": {"shapes": ["llama-9000"]}})
 
 
+def test_quality_settings_fail_fast(tmp_path):
+    from studylib.config import require_bench_dir
+    from studylib.models import UnknownModelError, resolve_model
+
+    with pytest.raises(StudyConfigError, match="no_such_task"):
+        load_profile("cpu-real", {"quality": {"tasks": ["mmlu", "no_such_task"]}})
+    with pytest.raises(StudyConfigError, match="bench_dir"):
+        load_profile("embedded", {"quality": {"tasks": ["mmlu"]}})
+    with pytest.raises(StudyConfigError, match="subset"):
+        load_profile("cpu-real", {"quality": {"grid_tasks": ["needle"], "tasks": ["mmlu"]}})
+    with pytest.raises(StudyConfigError, match="moe3_top9"):
+        load_profile("cpu-real", {"quality": {"only": ["dense", "moe3_top9"]}})
+    with pytest.raises(StudyConfigError, match=str(tmp_path / "nowhere")):
+        require_bench_dir(load_profile("cpu-real", {"quality": {"bench_dir": str(tmp_path / "nowhere")}}))
+    assert require_bench_dir(load_profile("embedded")) is None
+    with pytest.raises(UnknownModelError, match="llama-9000"):
+        resolve_model("llama-9000")
+
+
 def test_cli_names_the_bad_value():
     for args, word in ((["--profile", "nonsense"], "nonsense"), (["--ratio", "1.5"], "1.5"), (["--ratio", "abc"], "abc")):
         r = subprocess.run([sys.executable, "-m", "studylib", "check", *args], capture_output=True, text=True, cwd=REPO)

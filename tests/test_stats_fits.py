@@ -60,3 +60,57 @@ def test_h1_criterion():
     bad = dict(good, **{"70B": Estimate(1.1, 1.05, 1.15)})
     assert C.h1_verdict(bad) == "refuted"
     assert C.h1_verdict({}) == C.NOT_MEASURED
+
+
+def test_fit_eq25_refuses_unidentified_design_and_reports_diagnostics():
+    from studylib.fits import diagnostics
+
+    df = pd.DataFrame({"p": [0.0, 0.3] * 4, "imbalance": [0.1, 0.2, 0.3, 0.4] * 2, "c_drop": 0.0, "q_loss": 1.0})
+    with pytest.raises(ValueError, match="c_drop"):
+        fit_eq25(df)
+    with pytest.raises(ValueError, match=">= 6"):
+        fit_eq25(df.head(4))
+    rng = np.random.default_rng(3)
+    n = 40
+    d = pd.DataFrame({"p": rng.uniform(0, .5, n), "imbalance": rng.uniform(0, .5, n), "c_drop": rng.uniform(0, .2, n)})
+    d["q_loss"] = 0.8 * d.p + 2.5 * d.imbalance + 8 * d.c_drop + rng.normal(0, 0.01, n)
+    res, tests = fit_eq25(d)
+    assert tests.loc["Intercept", "p_value_vs_paper"] > 0.01  # generated with no intercept
+    diag = diagnostics(res)
+    assert diag["n"] == n and diag["max_vif"] < 2 and diag["r2"] > 0.99
+
+
+def _items(task, variant, correct, lp, n_tok=1):
+    return pd.DataFrame({"profile": "t", "model": "m", "task": task, "task_type": "x", "variant": variant,
+                         "item_id": [f"{task}-{i}" for i in range(len(correct))], "correct": correct,
+                         "gold_logprob": lp, "n_tokens": n_tok})
+
+
+def test_degradation_ratio_uses_logprob_when_at_chance_and_recovers_ratio():
+    from studylib.analysis import degradation_ratio
+
+    rng = np.random.default_rng(4)
+    n = 300
+    at_chance = (rng.random(n) < 0.25).astype(float)
+    base_r, base_f = rng.normal(-2, 0.3, n), rng.normal(-1, 0.3, n)
+    items = pd.concat([
+        _items("gsm8k", "dense", np.zeros(n), base_r), _items("gsm8k", C.H2_VARIANT, np.zeros(n), base_r - 0.6 + rng.normal(0, .1, n)),
+        _items("mmlu", "dense", at_chance, base_f), _items("mmlu", C.H2_VARIANT, at_chance, base_f - 0.2 + rng.normal(0, .1, n))])
+    r = degradation_ratio(items)
+    assert r["measure"].startswith("gold log-prob")
+    assert r["ratio"].value == pytest.approx(3.0, rel=0.1) and r["ratio"].lo < 3.0 < r["ratio"].hi
+
+
+def test_degradation_ratio_uses_accuracy_when_above_chance():
+    from studylib.analysis import degradation_ratio
+
+    n = 400
+    dense = np.array([1.0] * 300 + [0.0] * 100)
+    r_var = np.array([1.0] * 240 + [0.0] * 160)   # 15 pp lost
+    f_var = np.array([1.0] * 280 + [0.0] * 120)   # 5 pp lost
+    lp = np.full(n, -1.0)
+    items = pd.concat([_items("probe_arith", "dense", dense, lp), _items("probe_arith", C.H2_VARIANT, r_var, lp),
+                       _items("probe_facts", "dense", dense, lp), _items("probe_facts", C.H2_VARIANT, f_var, lp)])
+    r = degradation_ratio(items)
+    assert r["measure"] == "accuracy points" and r["ratio"].value == pytest.approx(3.0)
+    assert C.h2_verdict(None, None, r["ratio"]) in ("supported", "inconclusive")

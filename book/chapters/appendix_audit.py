@@ -10,26 +10,32 @@
 import matplotlib.pyplot as plt
 import pandas as pd
 import statsmodels.api as sm
-from studylib.analysis import quality_deltas
-from studylib.fits import fit_eq25
+from studylib.analysis import eq25_design
+from studylib.fits import diagnostics, fit_eq25
 from studylib.results import read_table
 
-variants = read_table("quality_variants")
-deltas = quality_deltas(read_table("quality_items"))
-grid = variants[variants["variant"].str.startswith("grid_")]
-acc = deltas.dropna(subset=["acc_loss_pp"]).groupby(["profile", "variant"])["acc_loss_pp"].mean().rename("q_loss")
-fitdf = grid.merge(acc.reset_index(), on=["profile", "variant"]).rename(columns={"ratio": "p"})
-fitdf = fitdf.assign(imbalance=1 - fitdf["balance"])
-if len(fitdf) >= 5:
-    res, tests = fit_eq25(fitdf)
+design = eq25_design(read_table("quality_items"), read_table("quality_variants"))
+fits = []
+for prof in design["profile"].unique():
+    for outcome in ("q_loss", "lp_loss"):
+        try:
+            fits.append((prof, outcome, *fit_eq25(design[design["profile"] == prof], outcome)))
+        except ValueError as e:
+            print(f"{prof} / {outcome}: not fitted ({e})")
+if not fits:
+    print("Eq. 25 not fitted yet (no complete grid in data/).")
+
+# %%
+for prof, outcome, res, tests in fits:
+    print(f"=== Eq. 25, profile {prof}, outcome {outcome} ===")
     print(res.summary())
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    print(tests.round(4).to_string())
+    print(diagnostics(res).round(4).to_string())
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
     axes[0].scatter(res.fittedvalues, res.resid); axes[0].axhline(0, color="grey")
-    axes[0].set_xlabel("fitted"); axes[0].set_ylabel("residual"); axes[0].set_title("residuals vs fitted")
+    axes[0].set_xlabel("fitted"); axes[0].set_ylabel("residual"); axes[0].set_title(f"{prof} {outcome}: residuals")
     sm.qqplot(res.resid, line="s", ax=axes[1]); axes[1].set_title("normal Q-Q")
     plt.tight_layout(); plt.show()
-else:
-    print("Eq. 25 not fitted yet (fewer than 5 grid configurations in data/).")
 
 # %% [markdown]
 # ## Eq. 19 (data: `data/timing/h100/`) — pending the GPU sweep.

@@ -30,3 +30,30 @@ for table in SCHEMA:
                      "first": g["timestamp_utc"].min(), "last": g["timestamp_utc"].max(),
                      "files": f"data/{table}/{prof}/"})
 pd.DataFrame(rows)
+
+# %% [markdown]
+# ## How long the measurements took
+# Wall time per unit of work, read from the provenance timestamps: the gap between consecutive
+# units of one uninterrupted run (the first unit of each run, which also loads the model, is
+# not counted). This is the evidence behind the time column above.
+
+# %%
+import numpy as np
+
+gaps = []
+for table in ("timing", "quality_items"):
+    df = read_table(table)
+    if df.empty:
+        continue
+    u = df.drop_duplicates("unit")[["profile", "run_id", "unit", "timestamp_utc"]].copy()
+    u["t"] = pd.to_datetime(u["timestamp_utc"])
+    for (prof, run), g in u.groupby(["profile", "run_id"]):
+        d = g["t"].sort_values().diff().dt.total_seconds().dropna()
+        gaps += [{"table": table, "profile": prof, "run_id": run, "seconds": s} for s in d]
+gaps = pd.DataFrame(gaps)
+if not gaps.empty:
+    summary = gaps.groupby(["table", "profile"])["seconds"].agg(["count", "median", "max"]).round(1)
+    n_units = {(t, p): read_table(t, [p])["unit"].nunique() for t, p in summary.index}
+    summary["units in data/"] = [n_units[i] for i in summary.index]
+    summary["est. total (min)"] = (summary["median"] * summary["units in data/"] / 60).round(1)
+    display(summary)

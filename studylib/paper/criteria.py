@@ -11,6 +11,21 @@ paper leaves open are fixed here, once, and the book quotes this module:
   by item; supported when the 95% CI's upper end is below x.
 * "ratios match Table 3 within 20%" → reasoning/factual loss ratio CI inside
   [0.8·2, 1.2·3] = [1.6, 3.6] (the §8.1.2 band of 2-3x, widened by 20%).
+* "reasoning degrades 2-3x more than factual recall" → ratio of the paired losses of the
+  paper's variant (30% SparseGPT + 4-expert top-1) on a reasoning task over a factual task
+  (RATIO_TASK_PAIRS, first pair present in the data). The loss is accuracy points when the
+  dense model is above chance on *both* tasks (Wilson 95% lower bound > CHANCE), otherwise the
+  continuous measure: gold-answer log-probability lost per token (nats). CI: percentile
+  bootstrap, items resampled within each task.
+* Eq. 25's outcome Q_loss is in percentage points (Table 3 reads it so): the mean accuracy
+  loss over the grid tasks on which the dense model is above chance; the secondary outcome is
+  the mean gold log-probability lost per token over all grid tasks. Design points are the
+  designed grid (every one an MoE conversion); the fit has an intercept, which Eq. 25 implies
+  is 0 (a balanced, drop-free conversion of an unpruned model loses nothing).
+  Verdict (``eq25_verdict``): on the primary outcome, refuted if any of α, β, γ has its 95%
+  CI excluding the paper's value; supported if all three CIs include it and R² ≥ EQ25_MIN_R2;
+  else inconclusive. With only the secondary outcome (no task above chance) the units differ
+  from the paper's, so the verdict is at best inconclusive.
 * H3 "< 300 h per 1x, within 30% of quantization" → Monte Carlo over the paper's hour ranges
   with the *measured* speedups; supported when P(criterion) ≥ 0.95, refuted when ≤ 0.05.
 """
@@ -29,6 +44,14 @@ H1_CI_LEVEL = 0.90
 H2_GSM8K_MAX_LOSS_PP = 3.0
 H2_MMLU_MAX_LOSS_PP = 1.0
 H2_RATIO_BAND = (0.8 * 2.0, 1.2 * 3.0)
+
+H2_VARIANT = "sparsegpt30_moe4_top1"
+RATIO_TASK_PAIRS = (("gsm8k", "mmlu"), ("probe_arith", "probe_facts"))
+CHANCE = {"mmlu": 0.25, "probe_facts": 0.25, "probe_arith": 0.25, "hellaswag": 0.25,
+          "truthfulqa_mc1": 0.25, "gsm8k": 0.0, "needle": 0.0}
+ABOVE_CHANCE_LEVEL = 0.95
+
+EQ25_MIN_R2 = 0.5
 
 H3_MAX_HOURS_PER_X = 300.0
 H3_MAX_REL_TO_QUANT = 1.30
@@ -75,6 +98,16 @@ def h2_verdict(mmlu_loss: Estimate | None, gsm8k_loss: Estimate | None, ratio: E
     if len(parts) == 3 and all(p == "supported" for p in parts):
         return "supported"
     return "inconclusive"
+
+
+def eq25_verdict(tests, r2: float, outcome: str = "q_loss") -> str:
+    """``tests``: fits._tests_vs_paper output (rows p, imbalance, c_drop with lo/hi/paper)."""
+    inside = [bool(tests.loc[k, "lo"] <= tests.loc[k, "paper"] <= tests.loc[k, "hi"]) for k in ("p", "imbalance", "c_drop")]
+    if outcome != "q_loss":
+        return "inconclusive (continuous measure only; not the paper's unit)"
+    if not all(inside):
+        return "refuted"
+    return "supported" if r2 >= EQ25_MIN_R2 else "inconclusive"
 
 
 def probability_verdict(p: float) -> str:

@@ -135,7 +135,7 @@ def eq25_design(items: pd.DataFrame, variants: pd.DataFrame) -> pd.DataFrame:
         for _, r in gv.iterrows():
             d = deltas[deltas["variant"] == r["variant"]]
             acc = d[d["task"].isin(acc_tasks)]["acc_loss_pp"]
-            rows.append({"profile": prof, "variant": r["variant"], "p": r["ratio"], "bias": r["bias"],
+            rows.append({"profile": prof, "model": r["model"], "variant": r["variant"], "p": r["ratio"], "bias": r["bias"],
                          "capacity_factor": r["capacity_factor"], "balance": r["balance"],
                          "imbalance": 1 - r["balance"], "c_drop": r["c_drop"],
                          "q_loss": acc.mean() if len(acc) else np.nan, "lp_loss": d["lp_loss"].mean(),

@@ -88,7 +88,10 @@ def validate_profile(prof: dict) -> None:
     from .taskdata import BENCH_TASKS, TASK_FILES  # noqa: PLC0415
 
     tasks = q.get("tasks")
-    for t in (tasks or []) + (q.get("grid_tasks") or []):
+    for t, n in (q.get("task_limits") or {}).items():
+        if not isinstance(n, int) or n < 1:
+            raise StudyConfigError(f"task_limits[{t!r}] must be a positive integer, got {n!r}")
+    for t in (tasks or []) + (q.get("grid_tasks") or []) + list(q.get("task_limits") or {}):
         if t not in TASK_FILES:
             raise StudyConfigError(f"unknown task {t!r}; known: {', '.join(TASK_FILES)}")
         if t in BENCH_TASKS and not q.get("bench_dir"):

@@ -60,10 +60,16 @@ def new_run_id() -> str:
     return _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
 
 
+@lru_cache(maxsize=1)
+def process_run_id() -> str:
+    """One run id per process (a phase run), unless STUDY_RUN_ID names the run."""
+    return os.environ.get("STUDY_RUN_ID") or new_run_id()
+
+
 def collect(profile: str, params: dict, run_id: str | None = None) -> dict:
     """Provenance of the current process for one unit of work."""
     return {
-        "run_id": run_id or os.environ.get("STUDY_RUN_ID") or new_run_id(),
+        "run_id": run_id or process_run_id(),
         "timestamp_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         **_static(), "profile": profile, "params": json.dumps(params, sort_keys=True, default=str),
     }

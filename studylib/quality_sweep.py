@@ -75,7 +75,7 @@ def run_quality(prof: dict, progress: bool = True, only: list[str] | None = None
         return {"measured": 0, "skipped": len(specs)}
     files = build_task_files(CACHE / "taskdata" / prof["name"], q["limit"] or 10**9, q["seed"],
                              q["needle_lengths"], q.get("bench_dir"), q.get("essay_words", 600),
-                             q.get("tasks"), q.get("needle_per_length"))
+                             q.get("tasks"), q.get("needle_per_length"), q.get("task_limits"))
     grid_files = {t: files[t] for t in (q.get("grid_tasks") or files)}
     model, tok = load_model(q["model"], device)
     calib = calibration_ids(tok, q["calib_tokens"]).to(device)

@@ -171,9 +171,11 @@ def _sample(items: list[dict], limit: int | None, seed: int) -> list[dict]:
 
 def build_task_files(out_dir: Path, limit: int, seed: int, needle_lengths: list[int],
                      bench_dir: str | None = None, essay_words: int = 600, tasks: list[str] | None = None,
-                     needle_per_length: int | None = None) -> dict[str, Path]:
+                     needle_per_length: int | None = None, task_limits: dict | None = None) -> dict[str, Path]:
     """Write one JSONL per task; returns {task: path}. ``tasks`` selects (default: every probe,
-    plus every benchmark when bench_dir is given)."""
+    plus every benchmark when bench_dir is given); ``task_limits`` caps items per task
+    (documents for the perplexity tasks) below ``limit``."""
+    lim = {t: min(limit, (task_limits or {}).get(t, limit)) for t in TASK_FILES}
     if tasks is None:
         tasks = list(PROBE_TASKS) + (list(BENCH_TASKS) if bench_dir else [])
     unknown = sorted(set(tasks) - set(TASK_FILES))
@@ -187,15 +189,15 @@ def build_task_files(out_dir: Path, limit: int, seed: int, needle_lengths: list[
             raise FileNotFoundError(f"bench_dir {bench_dir!r} is not a directory")
     per_len = needle_per_length or max(4, min(limit, 200) // 5)
     makers = {
-        "probe_facts": lambda: facts_items(limit, seed),
-        "probe_arith": lambda: arith_items(limit, seed),
+        "probe_facts": lambda: facts_items(lim["probe_facts"], seed),
+        "probe_arith": lambda: arith_items(lim["probe_arith"], seed),
         "needle": lambda: needle_items(needle_lengths, per_len, seed),
-        "essays_ppl": lambda: essays_ppl_items(min(limit, 8) // 2, seed, essay_words),
-        "mmlu": lambda: mmlu_items(b, limit, seed),
-        "gsm8k": lambda: gsm8k_items(b, limit, seed),
-        "hellaswag": lambda: hellaswag_items(b, limit, seed),
-        "truthfulqa_mc1": lambda: truthfulqa_items(b, limit, seed),
-        "wikitext": lambda: wikitext_items(b, min(limit, 8), seed),
+        "essays_ppl": lambda: essays_ppl_items(min(lim["essays_ppl"], 8) // 2, seed, essay_words),
+        "mmlu": lambda: mmlu_items(b, lim["mmlu"], seed),
+        "gsm8k": lambda: gsm8k_items(b, lim["gsm8k"], seed),
+        "hellaswag": lambda: hellaswag_items(b, lim["hellaswag"], seed),
+        "truthfulqa_mc1": lambda: truthfulqa_items(b, lim["truthfulqa_mc1"], seed),
+        "wikitext": lambda: wikitext_items(b, min(lim["wikitext"], 8), seed),
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {}

@@ -141,8 +141,14 @@ def verdict_table() -> pd.DataFrame:
                      scale=_scale(_quality(deltas, combo, ("mmlu",)))))
     rows.append(_row("H3: < 300 h per 1x, within 30% of quantization", "§8.1.3", "400-600 h total",
                      verdict=PENDING_GPU, chapter="ch4_phase2"))
-    rows.append(_row("Phase 1: 1.6-1.8x and < 1% MMLU loss (Llama-8B)", "§8.2", "1.6-1.8x", verdict=PENDING_GPU,
-                     chapter="ch2_phase1_timing"))
+    mmlu_d = _quality(deltas, combo, ("mmlu",))
+    mmlu_e = analysis.estimate_of(mmlu_d, "acc_loss_pp", "acc_loss_lo", "acc_loss_hi")
+    p1 = C.phase1_verdict(e8, mmlu_e)
+    rows.append(_row("Phase 1: 1.6-1.8x and < 1% MMLU loss (Llama-8B)", "§8.2", "1.6-1.8x, < 1 pp",
+                     "—" if mmlu_e is None else f"MMLU loss {mmlu_e.value:.1f} pp; speedup "
+                     + ("—" if e8 is None else f"{e8.value:.2f}x"), _ci(mmlu_e, "{:.1f}"),
+                     p1 if p1 != C.NOT_MEASURED else PENDING_GPU, "ch2_phase1_timing",
+                     _scale(mmlu_d, "quality part only" if e8 is None else "")))
     rows.append(_row("Phase 2: quant + spec. decoding beat sparse routing on ROI", "§8.2", "yes", verdict=PENDING_GPU,
                      chapter="ch4_phase2"))
     rows.append(_row("Phase 3: limits and sweet spots identified", "§8.2", "—", verdict=PENDING_GPU, chapter="ch5_phase3"))

@@ -34,8 +34,9 @@ pd.DataFrame(rows)
 # %% [markdown]
 # ## How long the measurements took
 # Wall time per unit of work, read from the provenance timestamps: the gap between consecutive
-# units of one uninterrupted run (the first unit of each run, which also loads the model, is
-# not counted). This is the evidence behind the time column above.
+# units written by one host at one commit, gaps over 15 minutes counted as interruptions (the
+# first unit of each run, which also loads the model, is not counted). This is the evidence
+# behind the time column above.
 
 # %%
 import numpy as np
@@ -45,11 +46,11 @@ for table in ("timing", "quality_items"):
     df = read_table(table)
     if df.empty:
         continue
-    u = df.drop_duplicates("unit")[["profile", "run_id", "unit", "timestamp_utc"]].copy()
+    u = df.drop_duplicates("unit")[["profile", "host", "git_commit", "unit", "timestamp_utc"]].copy()
     u["t"] = pd.to_datetime(u["timestamp_utc"])
-    for (prof, run), g in u.groupby(["profile", "run_id"]):
+    for (prof, _, _), g in u.groupby(["profile", "host", "git_commit"]):
         d = g["t"].sort_values().diff().dt.total_seconds().dropna()
-        gaps += [{"table": table, "profile": prof, "run_id": run, "seconds": s} for s in d]
+        gaps += [{"table": table, "profile": prof, "seconds": s} for s in d if s < 900]
 gaps = pd.DataFrame(gaps)
 if not gaps.empty:
     summary = gaps.groupby(["table", "profile"])["seconds"].agg(["count", "median", "max"]).round(1)

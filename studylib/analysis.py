@@ -127,11 +127,17 @@ def eq25_design(items: pd.DataFrame, variants: pd.DataFrame) -> pd.DataFrame:
     dense model is above chance; NaN if none) and the secondary lp_loss (mean gold log-prob
     per token lost, nats, over every grid task)."""
     rows = []
-    grid = variants[variants["variant"].str.startswith("grid_")]
+    is_grid = variants["grid"].astype(str).str.lower().eq("true")
+    grid = variants[is_grid]
+    # a configuration measured twice (older runs named grid points separately) counts once
+    grid = grid.drop_duplicates(["profile", "ratio", "bias", "capacity_factor", "experts", "top_k"], keep="last")
     for prof, gv in grid.groupby("profile"):
         its = items[items["profile"] == prof]
         deltas = quality_deltas(its[its["variant"].isin(["dense", *gv["variant"]])])
-        acc_tasks = [t for t in deltas["task"].unique() if above_chance(its, t)]
+        # the same tasks for every design point (named variants were evaluated on more)
+        common = set.intersection(*(set(deltas.loc[deltas["variant"] == v, "task"]) for v in gv["variant"]))
+        deltas = deltas[deltas["task"].isin(common)]
+        acc_tasks = [t for t in sorted(common) if above_chance(its, t)]
         for _, r in gv.iterrows():
             d = deltas[deltas["variant"] == r["variant"]]
             acc = d[d["task"].isin(acc_tasks)]["acc_loss_pp"]

@@ -36,9 +36,19 @@ def variant_specs(q: dict) -> list[dict]:
     for p in grid["ratios"]:
         for b in grid["bias"]:
             for cf in grid["capacity"]:
-                specs.append({"variant": f"grid_p{int(p * 100)}_b{b}_cf{cf}", "method": "sparsegpt" if p else None,
-                              "ratio": p, "K": 4, "top_k": 1, "bias": b, "capacity_factor": cf, "grid": True})
+                point = {"method": "sparsegpt" if p else None, "ratio": p, "K": 4, "top_k": 1, "bias": b,
+                         "capacity_factor": cf}
+                same = [s for s in specs if _config(s) == _config(point)]
+                if same:  # already a named variant (moe4_top1, the paper's combination): reuse it
+                    same[0]["grid"] = True
+                else:
+                    specs.append({"variant": f"grid_p{int(p * 100)}_b{b}_cf{cf}", **point, "grid": True})
     return specs
+
+
+def _config(spec: dict) -> tuple:
+    return (spec.get("method") if spec.get("ratio") else None, spec.get("ratio", 0.0) or 0.0, spec.get("nm"),
+            spec.get("K"), spec.get("top_k"), spec.get("bias", 0.0) or 0.0, spec.get("capacity_factor"))
 
 
 def apply_variant(model, spec: dict, calib) -> dict:
@@ -67,7 +77,8 @@ def run_quality(prof: dict, progress: bool = True, only: list[str] | None = None
         unknown = sorted(set(only) - {s["variant"] for s in specs})
         if unknown:
             raise ValueError(f"unknown quality variant(s) {unknown}")
-        specs = [s for s in specs if s["variant"] in only]
+        by_name = {s["variant"]: s for s in specs}
+        specs = [by_name[v] for v in only]  # in the order given: most important first
     items = ResultStore("quality_items", prof["name"])
     vstore = ResultStore("quality_variants", prof["name"])
     todo = [s for s in specs if not items.has(safe_key(q["model"], s["variant"]))]

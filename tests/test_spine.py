@@ -140,3 +140,15 @@ def test_notebooks_have_papermill_parameters_cell():
 
 def test_committed_data_is_valid():
     assert validate_data(REPO / "data") == []
+
+
+def test_variant_specs_unique_and_grid_complete():
+    from studylib.quality_sweep import _config, variant_specs
+
+    for name in ("embedded", "cpu-real", "h100"):
+        q = load_profile(name)["quality"]
+        specs = variant_specs(q)
+        assert len({s["variant"] for s in specs}) == len(specs)
+        assert len({_config(s) for s in specs}) == len(specs), "two variants with one configuration"
+        g = q["eq25_grid"]
+        assert sum(bool(s.get("grid")) for s in specs) == len(g["ratios"]) * len(g["bias"]) * len(g["capacity"])

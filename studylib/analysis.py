@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .stats import Estimate, bootstrap_ratio_of_medians, paired_bootstrap_delta
+from .stats import Estimate, bootstrap_ratio_of_medians, mcnemar_pvalue, paired_bootstrap_delta
 
 GPU_PROFILES = ("h100", "h200")
 
@@ -55,10 +55,11 @@ def quality_deltas(items: pd.DataFrame, baseline: str = "dense") -> pd.DataFrame
             b, v = base.loc[common], gv.loc[common]
             row = {"profile": prof, "model": model, "task": task, "task_type": g["task_type"].iloc[0],
                    "variant": var, "n_items": len(common)}
-            if b["correct"].notna().all():
+            if b["correct"].notna().all() and v["correct"].notna().all():
                 e = paired_bootstrap_delta(100 * b["correct"], 100 * v["correct"])
                 row.update(acc_dense=100 * b["correct"].mean(), acc_variant=100 * v["correct"].mean(),
-                           acc_loss_pp=e.value, acc_loss_lo=e.lo, acc_loss_hi=e.hi)
+                           acc_loss_pp=e.value, acc_loss_lo=e.lo, acc_loss_hi=e.hi,
+                           mcnemar_p=mcnemar_pvalue(b["correct"], v["correct"]))
             lp_b = b["gold_logprob"] / b["n_tokens"]
             lp_v = v["gold_logprob"] / v["n_tokens"]
             e = paired_bootstrap_delta(lp_b, lp_v)

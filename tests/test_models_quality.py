@@ -48,3 +48,22 @@ def test_real_benchmark_items_from_shared_data():
     h = hellaswag_items(bench, 5, 0)
     assert all(len(i["choices"]) == 4 for i in h)
     assert len(truthfulqa_items(bench, None, 0)) == 817
+    # a smaller limit takes the first items of the same fixed-seed sample, so variants run with
+    # smaller limits still pair with dense on the common items
+    for fn, small, big in ((mmlu_items, 60, 100), (gsm8k_items, 30, 50), (hellaswag_items, 30, 40),
+                           (truthfulqa_items, 30, 40)):
+        assert fn(bench, small, 0) == fn(bench, big, 0)[:small], fn.__name__
+
+
+def test_packaged_qwen_model_resolves_or_names_its_setup_command():
+    import importlib.util
+    from studylib.models import EMBEDDED_MODELS
+
+    spec = EMBEDDED_MODELS["qwen2.5-coder-1.5b"]
+    if all(importlib.util.find_spec(p) for p in spec["parts"]):
+        src = resolve_model("qwen2.5-coder-1.5b")
+        assert src["kind"] == "gguf-parts" and len(src["parts"]) == 22
+        assert [p.name for p in src["parts"]] == [f"part{i:02d}.bin" for i in range(1, 23)]
+    else:
+        with pytest.raises(UnknownModelError, match="setup-qwen"):
+            resolve_model("qwen2.5-coder-1.5b")

@@ -7,6 +7,7 @@
 # | set up, every phase on the embedded default, the book | `make all` | any CPU machine | ~20–30 min on 2 cores |
 # | tests | `make test` | any | < 10 min |
 # | real benchmark items on CPU | `make phase1-quality PROFILE=cpu-real` | CPU, with `../shared/data` | ~1 h |
+# | MMLU in its own unit on a 1.5B model | `make setup-qwen && make phase1-quality PROFILE=cpu-qwen` | CPU, 24 GB RAM, with `../shared/data` | ~10 min per variant |
 # | H1 timing sweep at Llama shapes | `make phase1-timing PROFILE=h100` | one H100 (80 GB) | < 10 min |
 # | quality at 8B | `make phase1-quality PROFILE=h100 OVERRIDES='{"quality":{"model":"/path/to/Meta-Llama-3-8B"}}'` | GPU with the weights | hours |
 #

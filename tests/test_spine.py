@@ -152,3 +152,15 @@ def test_variant_specs_unique_and_grid_complete():
         assert len({_config(s) for s in specs}) == len(specs), "two variants with one configuration"
         g = q["eq25_grid"]
         assert sum(bool(s.get("grid")) for s in specs) == len(g["ratios"]) * len(g["bias"]) * len(g["capacity"])
+
+
+def test_paper_variant_sees_every_task_even_when_it_is_a_grid_point():
+    from studylib.quality_sweep import files_for, variant_specs
+
+    q = load_profile("cpu-real")["quality"]
+    files = {t: f"{t}.jsonl" for t in q["tasks"]}
+    grid_files = {t: files[t] for t in q["grid_tasks"]}
+    specs = {s["variant"]: s for s in variant_specs(q)}
+    combo = specs["sparsegpt30_moe4_top1"]
+    assert combo.get("grid") and "gsm8k" in files_for(combo, files, grid_files)
+    assert files_for(specs["grid_p30_b1.0_cf1.0"], files, grid_files) == grid_files

@@ -85,7 +85,8 @@ def above_chance(items: pd.DataFrame, task: str, variant: str = "dense") -> bool
     if d.empty or task not in CHANCE:
         return False
     lo, _ = proportion_confint(int(d.sum()), len(d), alpha=1 - ABOVE_CHANCE_LEVEL, method="wilson")
-    return bool(lo > CHANCE[task])
+    # no success at all is never above chance (Wilson's lower bound is then 0 up to rounding)
+    return bool(d.sum() > 0 and lo > CHANCE[task] + 1e-9)
 
 
 def _paired(items: pd.DataFrame, task: str, variant: str, column: str, baseline: str = "dense"):

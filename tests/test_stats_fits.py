@@ -114,3 +114,16 @@ def test_degradation_ratio_uses_accuracy_when_above_chance():
     r = degradation_ratio(items)
     assert r["measure"] == "accuracy points" and r["ratio"].value == pytest.approx(3.0)
     assert C.h2_verdict(None, None, r["ratio"]) in ("supported", "inconclusive")
+
+
+def test_zero_correct_is_never_above_chance_so_no_accuracy_verdict():
+    import pandas as pd
+    from studylib.analysis import above_chance
+
+    def items(task, correct):
+        return pd.DataFrame({"task": task, "variant": "dense", "correct": correct})
+
+    assert not above_chance(items("gsm8k", [0.0] * 50), "gsm8k")       # 0% on GSM8K: floor, not skill
+    assert above_chance(items("gsm8k", [1.0] * 5 + [0.0] * 45), "gsm8k")
+    assert not above_chance(items("mmlu", [1.0] * 27 + [0.0] * 73), "mmlu")   # 27% of 4-way: chance
+    assert above_chance(items("mmlu", [1.0] * 45 + [0.0] * 55), "mmlu")

@@ -50,6 +50,10 @@ RATIO_TASK_PAIRS = (("gsm8k", "mmlu"), ("probe_arith", "probe_facts"))
 CHANCE = {"mmlu": 0.25, "probe_facts": 0.25, "probe_arith": 0.25, "hellaswag": 0.25,
           "truthfulqa_mc1": 0.25, "gsm8k": 0.0, "needle": 0.0}
 ABOVE_CHANCE_LEVEL = 0.95
+# An accuracy-loss criterion (MMLU < 1 pp, GSM8K < 3 pp, Phase 1) is judged only where the dense
+# model is above chance on that task; at chance (or at 0% on GSM8K) a variant cannot lose
+# accuracy, so the verdict is AT_CHANCE instead of "supported".
+AT_CHANCE = "inconclusive (dense at chance)"
 
 EQ25_MIN_R2 = 0.5
 

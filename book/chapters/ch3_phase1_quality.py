@@ -46,6 +46,12 @@ summ[summ["variant"] == "dense"][["profile", "task", "n_items", "accuracy", "per
 # `acc_loss_pp`: accuracy points lost (dense − variant), with the exact McNemar p-value of the
 # paired outcomes. `lp_loss`: nats per token of gold-answer
 # log-probability lost — the continuous measure, meaningful even where accuracy is near chance.
+# Where the dense model is at chance (SmolLM2 on MMLU; 0% greedy reproduction of GSM8K solutions)
+# the accuracy criteria are reported as `inconclusive (dense at chance)` in the verdict table
+# (`criteria.AT_CHANCE`). One caution on MMLU's continuous measure at this scale: the dense model
+# puts little mass on the answer letters at all, and pruning, by flattening the distribution, can
+# *raise* the gold letter's log-probability (negative `lp_loss` rows), so for an at-chance model
+# it says little about knowledge; the other tasks score whole answer texts.
 
 # %%
 deltas = quality_deltas(items)

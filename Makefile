@@ -11,7 +11,11 @@ PIP := $(PY) -m pip
 TORCH_PIN ?= $(shell nvidia-smi >/dev/null 2>&1 && echo "" || echo "torch==2.13.0")
 NB_ARGS = --profile $(PROFILE) --overrides '$(OVERRIDES)' $(if $(RATIO),--ratio $(RATIO))
 
-.PHONY: setup setup-qwen check phase1 phase1-timing phase1-quality phase2 phase3 book all test clean-book
+# The GPU machine has no network and no venv: the campaign runs on its own python3.
+GPU_PY = $(if $(wildcard $(PY)),$(PY),python3)
+BUDGET_S ?=
+
+.PHONY: gpu setup setup-qwen check phase1 phase1-timing phase1-quality phase2 phase3 book all test clean-book
 
 $(VENV)/.done: pyproject.toml
 	python3 -m venv $(VENV)
@@ -30,6 +34,11 @@ setup-qwen: setup
 
 check: setup
 	$(PY) -m studylib check $(NB_ARGS)
+
+# The GPU campaign in one command (studylib/campaign.py): every unit in priority order, resumable,
+# stops cleanly at BUDGET_S seconds; a second call finishes the rest.
+gpu:
+	$(GPU_PY) -m studylib campaign --profile $(PROFILE) $(if $(BUDGET_S),--budget-s $(BUDGET_S))
 
 phase1-timing: check
 	$(PY) -m studylib run-notebook notebooks/phase1_timing.py $(NB_ARGS)

@@ -2,6 +2,7 @@
 
   python -m studylib check --profile P [--ratio R] [--overrides JSON]
   python -m studylib run-notebook notebooks/X.py --profile P [--ratio R] [--overrides JSON]
+  python -m studylib campaign --profile P [--budget-s S]   (the GPU campaign; see studylib/campaign.py)
   python -m studylib validate-data
 
 Parameters are validated before anything runs; a bad one exits with status 2 and a message
@@ -56,10 +57,12 @@ def run_notebook(path: str, profile: str, overrides: dict) -> Path:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m studylib")
     sub = ap.add_subparsers(dest="cmd", required=True)
-    for name in ("check", "run-notebook"):
+    for name in ("check", "run-notebook", "campaign"):
         p = sub.add_parser(name)
         if name == "run-notebook":
             p.add_argument("notebook")
+        if name == "campaign":
+            p.add_argument("--budget-s", type=float, default=None, help="stop cleanly before this many seconds")
         p.add_argument("--profile", default="embedded")
         p.add_argument("--ratio", type=str, default=None, help="override the pruning ratios with one value")
         p.add_argument("--overrides", default="{}", help="JSON merged into the profile")
@@ -75,6 +78,11 @@ def main(argv=None) -> int:
             print(f"data/ valid: {not problems}")
             return 1 if problems else 0
         prof = _check(args)
+        if args.cmd == "campaign":
+            from .timing_sweep import run_timing
+
+            counts = run_timing(prof, budget_s=args.budget_s)
+            return 1 if counts["failed"] else 0
         if args.cmd == "check":
             print(f"profile {prof['name']!r} OK: {prof['description']}")
             return 0

@@ -76,6 +76,7 @@ def validate_profile(prof: dict) -> None:
     for r in t.get("routing", []):
         if r not in ROUTINGS:
             raise StudyConfigError(f"unknown routing {r!r}; known: {', '.join(sorted(ROUTINGS))}")
+    _validate_campaign(prof.get("campaign"), VARIANTS, ROUTINGS, SHAPES)
     q = prof.get("quality", {})
     for p in q.get("ratios", []):
         validate_ratio(p)
@@ -105,6 +106,43 @@ def validate_profile(prof: dict) -> None:
     if tasks and q.get("grid_tasks") and not set(q["grid_tasks"]) <= set(tasks):
         raise StudyConfigError(f"grid_tasks {q['grid_tasks']} must be a subset of tasks {tasks}")
 
+
+def _validate_campaign(c: dict | None, variants, routings, shapes) -> None:
+    if not c:
+        return
+    from .campaign import UNIT_KINDS  # noqa: PLC0415
+
+    for key in ("context", "repeats", "warmup", "groups"):
+        if key not in c:
+            raise StudyConfigError(f"campaign lacks {key!r}")
+    for g in c["groups"]:
+        if g.get("kind") not in UNIT_KINDS:
+            raise StudyConfigError(f"campaign group {g.get('name')!r}: unknown kind {g.get('kind')!r}; "
+                                   f"known: {', '.join(UNIT_KINDS)}")
+        for s in g.get("shapes", []):
+            if s not in shapes:
+                raise StudyConfigError(f"campaign group {g['name']!r}: unknown model shape {s!r}")
+        for v in g.get("variants", []):
+            if v not in variants:
+                raise StudyConfigError(f"campaign group {g['name']!r}: unknown variant {v!r}")
+        for r in g.get("routing", []):
+            if r not in routings:
+                raise StudyConfigError(f"campaign group {g['name']!r}: unknown routing {r!r}")
+        for b in g.get("batches", []):
+            if not isinstance(b, int) or b < 1:
+                raise StudyConfigError(f"campaign group {g['name']!r}: batch must be a positive integer, got {b!r}")
+
+
+def timing_campaign(prof: dict) -> dict:
+    """The profile's campaign; a profile with only a ``timing`` section (the CPU profiles) gets
+    the one group it describes (every FFN/layer unit), under the same unit keys as before."""
+    if prof.get("campaign"):
+        return prof
+    t = prof["timing"]
+    group = {"name": "timing", "kind": "layer", "shapes": t["shapes"], "variants": t["variants"],
+             "components": ["ffn", "layer"], "batches": t["batches"], "routing": t["routing"]}
+    return {**prof, "campaign": {"context": t["context"], "repeats": t["repeats"], "warmup": t["warmup"],
+                                 "groups": [group]}}
 
 
 def require_device(prof: dict) -> str:

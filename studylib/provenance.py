@@ -51,7 +51,8 @@ def _static() -> dict:
         "host": socket.gethostname(), "cpu": platform.processor() or platform.machine(),
         "gpu_name": gpu_name, "gpu_uuid": gpu_uuid, "driver": driver, "cuda": cuda,
         "torch_version": torch.__version__, "transformers_version": tv,
-        "git_commit": _git("rev-parse", "HEAD") or "uncommitted",
+        # a copy of the tree without .git (the GPU machine) names its commit in STUDY_GIT_COMMIT
+        "git_commit": os.environ.get("STUDY_GIT_COMMIT") or _git("rev-parse", "HEAD") or "uncommitted",
         "git_dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
     }
 

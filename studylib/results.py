@@ -30,6 +30,11 @@ SCHEMA: dict[str, list[str]] = {
     "quality_variants": ["model", "variant", "method", "ratio", "experts", "top_k", "capacity_factor",
                          "balance", "c_drop", "max_expert_fraction", "weight_sparsity"],
     "model_checks": ["model", "check", "value"],
+    # GPU/CPU timing campaign (studylib.campaign): the companion study's expert-MLP sweep and the
+    # correctness check of every timed kernel
+    "expert_sweep": ["hidden", "expert_width", "experts", "active_experts", "batch", "median_s", "p95_s",
+                     "ci_lo_s", "ci_hi_s", "n", "bytes_moved", "achieved_Bps", "samples_s"],
+    "kernel_checks": ["shape", "batch", "check", "variant", "kernel", "rel_err", "ok"],
 }
 
 

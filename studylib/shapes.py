@@ -63,6 +63,9 @@ SHAPES: dict[str, Shape] = {s.name: s for s in [
     Shape("llama-30b", 6656, 17920, 60, 52, 52, 32000, size_class="30B"),
     Shape("llama-2-70b", 8192, 28672, 80, 64, 8, 32000, size_class="70B"),
     Shape("llama-3-70b", 8192, 28672, 80, 64, 8, 128256, size_class="70B"),
+    # The speculative-decoding pair measured on the CPU (config.json of Qwen2.5-Coder-*-Instruct)
+    Shape("qwen2.5-1.5b", 1536, 8960, 28, 12, 2, 151936, tied_embeddings=True),
+    Shape("qwen2.5-0.5b", 896, 4864, 24, 14, 2, 151936, tied_embeddings=True),
     # The embedded default's real model (SmolLM2-135M, Llama architecture).
     Shape("smollm2-135m", 576, 1536, 30, 9, 3, 49152, tied_embeddings=True),
     # A CPU-sized stand-in with Llama-8B's aspect ratios (hidden/8, intermediate/8, GQA 4:1).

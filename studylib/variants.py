@@ -1,19 +1,31 @@
 """The decode-step modules being timed, at real model shapes with random weights.
 
 Per decoder layer: attention over a KV cache of ``context`` tokens (+ RMSNorms) and an FFN
-variant; or the FFN alone. Variants:
+variant; or the FFN alone. Each variant runs with the best kernel this study has for it on the
+device at hand (the kernel is recorded with every timing row):
 
-* ``dense``            SwiGLU FFN, one fused gate|up GEMM + down GEMM (torch / cuBLAS).
+* ``dense``            SwiGLU FFN, one fused gate|up GEMM + down GEMM (cuBLAS / oneDNN).
+* ``expert_alone`` / ``pruned_expert_alone``  a dense FFN a quarter (0.7 x a quarter) as wide:
+                       one expert of ``moe4_top1`` (``pruned30_moe4_top1``) with no router — the
+                       floor that any top-1-of-4 kernel is measured against.
 * ``semi24``           2:4 semi-structured weights through ``to_sparse_semi_structured``
-                       (cuSPARSELt on Ampere/Hopper). GPU only.
-* ``unstructured30``   30% of weights zeroed, dense kernel — what "30% SparseGPT" buys a
-                       dense GEMM: the honest baseline of unstructured pruning.
-* ``moeK_topk``        the FFN split into K experts of width D_ff/K, a router, top-k
-                       dispatch with ``torch._grouped_mm`` (no host sync, graph-capturable).
+                       (cuSPARSELt on Hopper). GPU only.
+* ``unstructured30``   30% of weights zeroed, dense kernel: what "30% SparseGPT" buys a dense
+                       GEMM (no unstructured-sparse decode kernel beats dense at 30%).
+* ``moeK_topk``        the FFN split into K experts of width D_ff/K, a router, top-k. Small
+                       batches (B·k <= GEMV_MAX_SLOTS) run the Triton expert GEMV that reads only
+                       the chosen experts' rows; larger batches ``torch._grouped_mm`` (CUTLASS
+                       grouped GEMM, empty groups skipped). Neither syncs with the host, so
+                       both are CUDA-graph capturable.
 * ``pruned30_moe4_top1`` experts additionally 30% narrower: the *most favourable* reading of
                        the paper's "30% pruning + 4 experts" (structured, all zeros removed).
-* ``int8wo`` / ``fp8`` / ``int4wo`` weight-only quantized FFN (torchao on the GPU; an int8
-                       dequant-matmul reference on the CPU).
+* ``int8wo`` / ``fp8wo`` / ``int4wo``  weight-only quantized FFN, de-quantized in registers by
+                       the Triton kernel (``studylib.kernels``); ``int8wo_torch`` /
+                       ``int4wo_torch`` the same through torch's own packed kernels
+                       (``_weight_int8pack_mm``, tinygemm ``_weight_int4pack_mm``);
+                       ``fp8_scaled_mm`` fp8 weights and per-row dynamically quantized
+                       activations through ``torch._scaled_mm`` (cuBLASLt). Where a kernel
+                       does not exist on the device, building the variant raises.
 
 Routing for timing is forced from a load distribution (Table 4): each token's expert is
 drawn from the given fractions, so imbalance is a controlled variable.
@@ -21,27 +33,49 @@ drawn from the given fractions, so imbalance is a controlled variable.
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .kernels import quant as Q
+from .kernels import triton_gemv as TG
 from .paper.tables import TABLE4
 from .shapes import Shape
 
 VARIANTS = {
     "dense": {"kind": "dense"},
+    "expert_alone": {"kind": "dense", "width": 0.25},
+    "pruned_expert_alone": {"kind": "dense", "width": 0.25 * 0.7},
     "semi24": {"kind": "semi24", "gpu_only": True},
     "unstructured30": {"kind": "dense", "zero_frac": 0.3},
     "moe4_top1": {"kind": "moe", "K": 4, "k": 1},
     "moe4_top2": {"kind": "moe", "K": 4, "k": 2},
     "moe8_top1": {"kind": "moe", "K": 8, "k": 1},
     "pruned30_moe4_top1": {"kind": "moe", "K": 4, "k": 1, "width": 0.7},
-    "int8wo": {"kind": "quant", "scheme": "int8wo"},
-    "fp8": {"kind": "quant", "scheme": "fp8", "gpu_only": True},
-    "int4wo": {"kind": "quant", "scheme": "int4wo", "gpu_only": True},
+    "int8wo": {"kind": "quant", "scheme": "int8"},
+    "fp8wo": {"kind": "quant", "scheme": "fp8", "gpu_only": True},
+    "int4wo": {"kind": "quant", "scheme": "int4"},
+    "int8wo_torch": {"kind": "quant", "scheme": "int8_torch"},
+    "int4wo_torch": {"kind": "quant", "scheme": "int4_torch", "gpu_only": True},
+    "fp8_scaled_mm": {"kind": "quant", "scheme": "fp8_scaled_mm", "gpu_only": True},
 }
 ROUTINGS = {"uniform": None, **{k: v["fractions"] for k, v in TABLE4.items() if k != "balanced"}}
+GEMV_MAX_SLOTS = 4  # B·k up to this uses the expert GEMV; above it the grouped GEMM
+
+
+@contextmanager
+def building_on(device: str, dtype: torch.dtype):
+    """Create parameters directly on the device in the timing dtype (a 70B layer built on the
+    CPU and copied over would cost seconds per unit)."""
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        with torch.device(device):
+            yield
+    finally:
+        torch.set_default_dtype(old)
 
 
 class RMSNorm(nn.Module):
@@ -53,7 +87,14 @@ class RMSNorm(nn.Module):
         return F.rms_norm(x, (x.shape[-1],), self.w, 1e-5)
 
 
+def _swiglu(h: torch.Tensor) -> torch.Tensor:
+    g, u = h.chunk(2, dim=-1)
+    return F.silu(g) * u
+
+
 class DenseFFN(nn.Module):
+    kernel = "cuBLAS/oneDNN GEMM"
+
     def __init__(self, D, Dff, zero_frac: float = 0.0):
         super().__init__()
         self.gu = nn.Linear(D, 2 * Dff, bias=False)
@@ -63,116 +104,214 @@ class DenseFFN(nn.Module):
                 lin.weight.data *= (torch.rand_like(lin.weight) >= zero_frac)
 
     def forward(self, x):
-        g, u = self.gu(x).chunk(2, dim=-1)
-        return self.down(F.silu(g) * u)
+        return self.down(_swiglu(self.gu(x)))
+
+    def bytes_read(self, forced=None, batch: int = 1) -> int:
+        return sum(p.numel() * p.element_size() for p in self.parameters())
 
 
 class MoEFFN(nn.Module):
-    """K experts of width Dff_e, router, top-k, grouped GEMMs. ``forced`` (B, k) expert ids
-    replace the router's choice (the router is still computed) to control the load."""
+    """K experts of width Dff_e, router, top-k. ``forced`` (B, k) expert ids replace the router's
+    choice (the router is still computed) to control the load. Weights are kept in nn.Linear
+    layout (rows = output neurons, contiguous over the input), gate rows before up rows."""
 
     def __init__(self, D, Dff, K, k, width: float = 1.0):
         super().__init__()
         De = int(Dff * width) // K
         De -= De % 8
-        self.K, self.k = K, k
+        self.K, self.k, self.De = K, k, De
         self.router = nn.Linear(D, K, bias=False)
-        self.w_gu = nn.Parameter(torch.randn(K, D, 2 * De) / math.sqrt(D))
-        self.w_d = nn.Parameter(torch.randn(K, De, D) / math.sqrt(De))
+        self.w_gu = nn.Parameter(torch.randn(K, 2 * De, D) / math.sqrt(D))
+        self.w_d = nn.Parameter(torch.randn(K, D, De) / math.sqrt(De))
         self.forced: torch.Tensor | None = None
+        self.register_buffer("_experts", torch.arange(K), persistent=False)
 
-    def forward(self, x):
-        B = x.shape[0]
+    def kernel_for(self, batch: int) -> str:
+        """The path ``forward`` takes for ``batch`` tokens."""
+        if batch * self.k <= GEMV_MAX_SLOTS and TG.available(self.w_gu.device.type):
+            return "triton expert GEMV"
+        return "torch._grouped_mm"
+
+    @property
+    def kernel(self) -> str:
+        return self.kernel_for(1) + " (B·k <= 4) / torch._grouped_mm"
+
+    def route(self, x):
         logits = self.router(x)
-        w, idx = torch.topk(logits.float().softmax(-1), self.k, dim=-1)
+        top, idx = torch.topk(logits.float(), self.k, dim=-1)
+        w = top.softmax(-1)                      # renormalised over the chosen experts (1 for top-1)
         if self.forced is not None:
             idx = self.forced
+        return w, idx
+
+    def forward(self, x):
+        w, idx = self.route(x)
+        B = x.shape[0]
+        if B * self.k <= GEMV_MAX_SLOTS and TG.available(x.device.type):
+            return self._forward_gemv(x, w, idx)
+        return self._forward_grouped(x, w, idx)
+
+    def _forward_gemv(self, x, w, idx):
+        B = x.shape[0]
+        eids = idx.reshape(-1).to(torch.int32)
+        rows = torch.arange(B, device=x.device, dtype=torch.int32).repeat_interleave(self.k)
+        h = TG.expert_gemv(x, self.w_gu, eids, rows, None, glu=True)
+        slots = torch.arange(B * self.k, device=x.device, dtype=torch.int32)
+        y = TG.expert_gemv(h, self.w_d, eids, slots, w.reshape(-1).float().contiguous(), glu=False)
+        return y if self.k == 1 else y.view(B, self.k, -1).sum(1)
+
+    def _forward_grouped(self, x, w, idx):
         flat = idx.reshape(-1)
         order = torch.argsort(flat, stable=True)
         tok = order // self.k
-        counts = torch.bincount(flat, minlength=self.K)
+        counts = (flat[:, None] == self._experts).sum(0)   # no bincount: it syncs with the host
         offs = torch.cumsum(counts, 0).to(torch.int32)
         xs = x[tok]
-        h = torch._grouped_mm(xs, self.w_gu, offs=offs)
-        g, u = h.chunk(2, dim=-1)
-        y = torch._grouped_mm((F.silu(g) * u).contiguous(), self.w_d, offs=offs)
+        h = torch._grouped_mm(xs, self.w_gu.transpose(-2, -1), offs=offs)
+        y = torch._grouped_mm(_swiglu(h).contiguous(), self.w_d.transpose(-2, -1), offs=offs)
         y = y * w.reshape(-1)[order].unsqueeze(-1).to(y.dtype)
         return torch.zeros_like(x).index_add_(0, tok, y)
 
     def expert_bytes(self) -> int:
         return (self.w_gu[0].numel() + self.w_d[0].numel()) * self.w_gu.element_size()
 
+    def bytes_read(self, forced=None, batch: int = 1) -> int:
+        touched = (forced.unique().numel() if forced is not None
+                   else min(self.K, math.ceil(self.K * (1 - (1 - self.k / self.K) ** batch))))
+        return touched * self.expert_bytes() + self.router.weight.numel() * self.router.weight.element_size()
+
 
 class QuantFFN(nn.Module):
-    """Weight-only quantized FFN. CUDA: torchao (int8wo / fp8 / int4wo). CPU: int8 weights with
-    per-output-channel scales, de-quantized inside the matmul (a reference, not a fast kernel)."""
+    """Weight-only quantized SwiGLU FFN (see the module docstring for the schemes)."""
 
     def __init__(self, D, Dff, scheme: str, device: str):
         super().__init__()
-        self.ffn = DenseFFN(D, Dff)
         self.scheme = scheme
-        if device == "cuda":
-            from torchao.quantization import quantize_  # noqa: PLC0415
-            from torchao.quantization import (Float8WeightOnlyConfig, Int4WeightOnlyConfig,
-                                              Int8WeightOnlyConfig)
-            cfg = {"int8wo": Int8WeightOnlyConfig(), "fp8": Float8WeightOnlyConfig(),
-                   "int4wo": Int4WeightOnlyConfig(group_size=128)}[scheme]
-            self.ffn = self.ffn.to(device=device, dtype=torch.bfloat16)
-            quantize_(self.ffn, cfg)
-            self.cpu_ref = False
-        else:
-            if scheme != "int8wo":
-                raise ValueError(f"{scheme} needs a GPU")
-            self.cpu_ref = True
-            for name in ("gu", "down"):
-                W = getattr(self.ffn, name).weight.data
-                s = W.abs().amax(1, keepdim=True) / 127
-                self.register_buffer(f"{name}_q", torch.round(W / s).to(torch.int8))
-                self.register_buffer(f"{name}_s", s.squeeze(1))
+        ref = DenseFFN(D, Dff)
+        self.mats = []
+        for name in ("gu", "down"):
+            W = getattr(ref, name).weight.data
+            q, s, kernel = self._pack(W, scheme, device)
+            self.register_buffer(f"{name}_q", q)
+            self.register_buffer(f"{name}_s", s)
+            self.mats.append(name)
+        self.kernel = kernel
+        self._bytes = sum(Q.weight_bytes(getattr(self, f"{n}_q"), getattr(self, f"{n}_s")) for n in self.mats)
+        del ref
+
+    @staticmethod
+    def _pack(W, scheme, device):
+        if scheme in ("int8", "fp8", "int4"):
+            if not TG.available(device):
+                if scheme != "int8":
+                    raise ValueError(f"{scheme} weight-only needs the Triton kernel (a CUDA GPU)")
+                q, s = Q.quantize_rowwise(W, "int8")
+                return q, s, "torch de-quantize + matmul (reference, not a fast kernel)"
+            q, s = Q.quantize_int4(W) if scheme == "int4" else Q.quantize_rowwise(W, scheme)
+            return q, s, f"triton weight-only {scheme} matmul"
+        if scheme == "int8_torch":
+            q, s = Q.quantize_rowwise(W, "int8")
+            return q, s.to(W.dtype), "torch._weight_int8pack_mm"
+        if scheme == "int4_torch":
+            if not hasattr(torch, "_weight_int4pack_mm") or device != "cuda":
+                raise ValueError("int4_torch needs torch._weight_int4pack_mm on a CUDA GPU")
+            return *_tinygemm_pack(W), "torch._weight_int4pack_mm (tinygemm)"
+        if scheme == "fp8_scaled_mm":
+            q, s = Q.quantize_rowwise(W, "fp8")
+            return q, s.float().view(1, -1), "torch._scaled_mm (fp8 weights + dynamic fp8 activations)"
+        raise ValueError(f"unknown quantization scheme {scheme!r}")
+
+    def _mm(self, x, name):
+        q, s = getattr(self, f"{name}_q"), getattr(self, f"{name}_s")
+        sch = self.scheme
+        if sch in ("int8", "fp8", "int4") and TG.available(x.device.type):
+            return TG.wo_matmul(x, q, s, TG.QUANT_INT4 if sch == "int4" else TG.QUANT_ROW)
+        if sch == "int8":  # CPU reference
+            return (x @ q.T.to(x.dtype)) * s.to(x.dtype)
+        if sch == "int8_torch":
+            return torch._weight_int8pack_mm(x, q, s)
+        if sch == "int4_torch":
+            return torch._weight_int4pack_mm(x, q, TINYGEMM_GROUP, s)
+        if sch == "fp8_scaled_mm":
+            M = x.shape[0]
+            pad = (-M) % 16
+            xp = F.pad(x, (0, 0, 0, pad)) if pad else x
+            xs = (xp.float().abs().amax(1, keepdim=True) / Q.FP8_MAX).clamp_min(1e-12)
+            xq = (xp.float() / xs).to(torch.float8_e4m3fn)
+            y = torch._scaled_mm(xq, q.t(), scale_a=xs, scale_b=s, out_dtype=x.dtype)
+            return y[:M]
+        raise AssertionError(sch)
 
     def forward(self, x):
-        if not self.cpu_ref:
-            return self.ffn(x)
-        g, u = ((x @ self.gu_q.T.to(x.dtype)) * self.gu_s).chunk(2, dim=-1)
-        return (F.silu(g) * u) @ self.down_q.T.to(x.dtype) * self.down_s
+        return self._mm(_swiglu(self._mm(x, "gu")), "down")
+
+    def bytes_read(self, forced=None, batch: int = 1) -> int:
+        return self._bytes
+
+
+TINYGEMM_GROUP = 128
+
+
+def _tinygemm_pack(W: torch.Tensor):
+    """int4 with per-group scale and zero for torch's tinygemm kernel (asymmetric, uint4)."""
+    N, K = W.shape
+    g = W.float().view(N, K // TINYGEMM_GROUP, TINYGEMM_GROUP)
+    lo, hi = g.amin(2), g.amax(2)
+    scale = ((hi - lo) / 15).clamp_min(1e-6)
+    zero = lo + scale * 8  # tinygemm de-quantizes as (q - 8) * scale + zero
+    q = torch.round((g - lo[..., None]) / scale[..., None]).clamp(0, 15).to(torch.int32).view(N, K)
+    packed = (q[:, ::2] << 4 | q[:, 1::2]).to(torch.uint8)
+    qw = torch._convert_weight_to_int4pack(packed, 8)
+    sz = torch.stack([scale, zero], dim=-1).transpose(0, 1).contiguous().to(torch.bfloat16)
+    return qw, sz
 
 
 class DecodeAttention(nn.Module):
-    """One decode step of GQA attention over a static KV cache of ``context`` tokens."""
+    """A decode step of GQA attention over a static KV cache of ``context`` tokens, for
+    ``tokens`` new query tokens per sequence (1 = plain decode; γ+1 = speculative verification).
+    Input and output are (batch·tokens, D)."""
 
-    def __init__(self, shape: Shape, batch: int, context: int):
+    def __init__(self, shape: Shape, batch: int, context: int, tokens: int = 1):
         super().__init__()
         D, hd = shape.hidden, shape.head_dim
-        self.h, self.kv, self.hd = shape.heads, shape.kv_heads, hd
+        self.h, self.kv, self.hd, self.B, self.T = shape.heads, shape.kv_heads, hd, batch, tokens
         self.qkv = nn.Linear(D, hd * (shape.heads + 2 * shape.kv_heads), bias=False)
         self.o = nn.Linear(shape.heads * hd, D, bias=False)
         self.register_buffer("k_cache", torch.randn(batch, shape.kv_heads, context, hd))
         self.register_buffer("v_cache", torch.randn(batch, shape.kv_heads, context, hd))
 
     def forward(self, x):
-        B = x.shape[0]
+        B, T = self.B, self.T
         q, k, v = self.qkv(x).split([self.h * self.hd, self.kv * self.hd, self.kv * self.hd], -1)
-        q = q.view(B, self.h, 1, self.hd)
-        # the new token's k/v are written in place of the last cache slot (static cache)
-        self.k_cache[:, :, -1] = k.view(B, self.kv, self.hd)
-        self.v_cache[:, :, -1] = v.view(B, self.kv, self.hd)
+        q = q.view(B, T, self.h, self.hd).transpose(1, 2)
+        # the new tokens' k/v are written in place of the last cache slots (static cache)
+        self.k_cache[:, :, -T:] = k.view(B, T, self.kv, self.hd).transpose(1, 2)
+        self.v_cache[:, :, -T:] = v.view(B, T, self.kv, self.hd).transpose(1, 2)
         o = F.scaled_dot_product_attention(q, self.k_cache, self.v_cache, enable_gqa=True)
-        return self.o(o.reshape(B, self.h * self.hd))
+        return self.o(o.transpose(1, 2).reshape(B * T, self.h * self.hd))
+
+    def bytes_read(self) -> int:
+        return sum(t.numel() * t.element_size() for t in (*self.parameters(), self.k_cache, self.v_cache))
 
 
 class DecoderLayer(nn.Module):
-    def __init__(self, shape: Shape, ffn: nn.Module, batch: int, context: int):
+    def __init__(self, shape: Shape, ffn: nn.Module, batch: int, context: int, tokens: int = 1):
         super().__init__()
         self.n1, self.n2 = RMSNorm(shape.hidden), RMSNorm(shape.hidden)
-        self.attn = DecodeAttention(shape, batch, context)
+        self.attn = DecodeAttention(shape, batch, context, tokens)
         self.ffn = ffn
 
     def forward(self, x):
         x = x + self.attn(self.n1(x))
         return x + self.ffn(self.n2(x))
 
+    def bytes_read(self, forced=None, batch: int = 1) -> int:
+        return self.attn.bytes_read() + self.ffn.bytes_read(forced, batch) + 2 * self.n1.w.numel() * self.n1.w.element_size()
+
 
 def build_ffn(variant: str, shape: Shape, device: str) -> nn.Module:
+    """An FFN variant at the shape's real size, parameters created on ``device`` in the current
+    default dtype (wrap in ``building_on``)."""
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; known: {', '.join(VARIANTS)}")
     spec = VARIANTS[variant]
@@ -180,7 +319,8 @@ def build_ffn(variant: str, shape: Shape, device: str) -> nn.Module:
         raise ValueError(f"variant {variant!r} needs a CUDA GPU")
     D, Dff = shape.hidden, shape.intermediate
     if spec["kind"] == "dense":
-        return DenseFFN(D, Dff, spec.get("zero_frac", 0.0))
+        w = int(Dff * spec.get("width", 1.0))
+        return DenseFFN(D, w - w % 8, spec.get("zero_frac", 0.0))
     if spec["kind"] == "moe":
         return MoEFFN(D, Dff, spec["K"], spec["k"], spec.get("width", 1.0))
     if spec["kind"] == "quant":
@@ -188,11 +328,13 @@ def build_ffn(variant: str, shape: Shape, device: str) -> nn.Module:
     if spec["kind"] == "semi24":
         from torch.sparse import to_sparse_semi_structured  # noqa: PLC0415
 
-        ffn = DenseFFN(D, Dff).to(device=device, dtype=torch.bfloat16)
+        ffn = DenseFFN(D, Dff)
         for lin in (ffn.gu, ffn.down):
             W = lin.weight.data
-            mask = torch.tensor([1, 1, 0, 0], device=device, dtype=torch.bool).repeat(W.numel() // 4).view_as(W)
+            mask = torch.tensor([1, 1, 0, 0], device=W.device, dtype=torch.bool).repeat(W.numel() // 4).view_as(W)
             lin.weight = nn.Parameter(to_sparse_semi_structured(W * mask))
+        ffn.kernel = "to_sparse_semi_structured (cuSPARSELt)"
+        ffn.bytes_read = lambda forced=None, batch=1: int(3 * D * Dff * 2 * 0.5 * 1.125)  # half + metadata
         return ffn
     raise AssertionError(spec)
 
@@ -213,24 +355,8 @@ def forced_routing(routing: str, batch: int, K: int, k: int, device: str, seed: 
     return idx.to(device)
 
 
-def variant_bytes(variant: str, module: nn.Module, component: str, forced: torch.Tensor | None,
-                  shape: Shape, batch: int, context: int, dtype_bytes: int) -> int:
-    """Bytes the step must read from memory at minimum (weights it touches + KV cache)."""
-    D, Dff = shape.hidden, shape.intermediate
-    spec = VARIANTS[variant]
-    if spec["kind"] == "moe":
-        ffn = module.ffn if component == "layer" else module
-        touched = (forced.unique().numel() if forced is not None
-                   else min(ffn.K, math.ceil(ffn.K * (1 - (1 - ffn.k / ffn.K) ** batch))))
-        ffn_b = touched * ffn.expert_bytes() + D * ffn.K * dtype_bytes
-    elif spec["kind"] == "quant":
-        per = {"int8wo": 1, "fp8": 1, "int4wo": 0.5}[spec["scheme"]]
-        ffn_b = int(3 * D * Dff * per)
-    elif spec["kind"] == "semi24":
-        ffn_b = int(3 * D * Dff * dtype_bytes * 0.5 * 1.125)  # half the values + 2-bit metadata
-    else:
-        ffn_b = 3 * D * Dff * dtype_bytes
-    if component == "ffn":
-        return ffn_b
-    kv = 2 * batch * context * shape.kv_heads * shape.head_dim * dtype_bytes
-    return ffn_b + shape.attn_params * dtype_bytes + kv
+def uniform_routing(batch: int, K: int, k: int, device: str, seed: int = 0) -> torch.Tensor:
+    """(batch, k) expert ids spread as evenly as possible (token t -> experts t·k .. t·k+k-1 mod K):
+    the controlled 'uniform' load of the companion study, and of every timing unit."""
+    ids = (torch.arange(batch * k) % K).view(batch, k)
+    return ids.to(device)

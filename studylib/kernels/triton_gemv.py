@@ -1,0 +1,156 @@
+"""Triton kernels for decode-time FFNs: weight-only quantized matmul and a top-k expert GEMV.
+
+Why written here: the GPU image has torch 2.11 + triton 3.6 and nothing can be installed there
+(no torchao, no vLLM), and torch itself has no weight-only fp8/int4-with-groups kernel for a
+bf16 activation nor a fused "run only the chosen expert" GEMV. Both kernels are the standard
+decode designs (gpt-fast's int8/int4 GEMV; vLLM fused_moe at small M), written from their
+description:
+
+* ``wo_matmul``: y = x @ dequant(W).T for x (M, K) bf16 and W (N, K) stored as bf16, int8 or
+  fp8-e4m3 with one scale per output row, or int4 (two per byte along K) with one scale per
+  row and group of ``group`` columns. Weights are de-quantized in registers after the load, so
+  the kernel reads only the quantized bytes: that read is the whole cost at decode batch sizes.
+* ``expert_gemv``: for each (token, expert) slot s, y[s] = W[e_s] @ x[row_s]; with ``glu`` the
+  expert's fused gate|up rows give silu(gate) * up (SwiGLU) in the same pass. Only the chosen
+  expert's rows are loaded: a top-1-of-4 layer reads a quarter of the FFN's bytes, no weight
+  copy, no host sync (expert ids stay on the device), so it is CUDA-graph capturable.
+
+On a machine without a GPU the same kernels run in Triton's interpreter
+(``TRITON_INTERPRET=1``, set before triton is imported): the tests check them against plain
+torch there.
+"""
+from __future__ import annotations
+
+import os
+
+import torch
+
+try:  # triton is on the GPU image; on CPU machines it is optional (interpreter for tests)
+    import triton
+    import triton.language as tl
+except ImportError:  # pragma: no cover - exercised on machines without triton
+    triton = None
+    tl = None
+
+INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
+
+QUANT_NONE, QUANT_ROW, QUANT_INT4 = 0, 1, 2
+
+
+def available(device: str) -> bool:
+    """True when the kernels can run for tensors on ``device``."""
+    if triton is None:
+        return False
+    return device == "cuda" or INTERPRET
+
+
+if triton is not None:
+
+    @triton.jit
+    def _wo_matmul_kernel(x_ptr, w_ptr, s_ptr, y_ptr, M, N, K: tl.constexpr, stride_xm, stride_wn, stride_sn, stride_ym,
+                          QUANT: tl.constexpr, GROUP: tl.constexpr, DOT_DT: tl.constexpr,
+                          BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
+        pid_n = tl.program_id(0)
+        pid_m = tl.program_id(1)
+        rm = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+        rn = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+        acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+        for k0 in range(0, K, BLOCK_K):
+            rk = k0 + tl.arange(0, BLOCK_K)
+            x = tl.load(x_ptr + rm[:, None] * stride_xm + rk[None, :],
+                        mask=(rm[:, None] < M) & (rk[None, :] < K), other=0.0).to(DOT_DT)
+            if QUANT == 2:
+                rkh = k0 // 2 + tl.arange(0, BLOCK_K // 2)
+                b = tl.load(w_ptr + rn[:, None] * stride_wn + rkh[None, :],
+                            mask=(rn[:, None] < N) & (rkh[None, :] < K // 2), other=0)
+                lo = (b << 4) >> 4          # low nibble, sign-extended
+                hi = b >> 4                 # high nibble (arithmetic shift)
+                w = tl.join(lo, hi).reshape(BLOCK_N, BLOCK_K).to(tl.float32)
+                sc = tl.load(s_ptr + rn * stride_sn + k0 // GROUP, mask=rn < N, other=0.0).to(tl.float32)
+                w = (w * sc[:, None]).to(DOT_DT)
+            else:
+                w = tl.load(w_ptr + rn[:, None] * stride_wn + rk[None, :],
+                            mask=(rn[:, None] < N) & (rk[None, :] < K), other=0.0).to(DOT_DT)
+            acc += tl.dot(x, tl.trans(w))
+        if QUANT == 1:
+            sc = tl.load(s_ptr + rn, mask=rn < N, other=0.0).to(tl.float32)
+            acc = acc * sc[None, :]
+        tl.store(y_ptr + rm[:, None] * stride_ym + rn[None, :], acc.to(y_ptr.dtype.element_ty),
+                 mask=(rm[:, None] < M) & (rn[None, :] < N))
+
+    @triton.jit
+    def _expert_gemv_kernel(x_ptr, w_ptr, eid_ptr, row_ptr, cw_ptr, y_ptr, N, K: tl.constexpr,
+                            stride_xm, stride_we, stride_wn, stride_ym,
+                            GLU: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
+        s = tl.program_id(0)
+        pid_n = tl.program_id(1)
+        e = tl.load(eid_ptr + s).to(tl.int64)
+        row = tl.load(row_ptr + s).to(tl.int64)
+        rn = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+        base = w_ptr + e * stride_we
+        acc = tl.zeros((BLOCK_N,), dtype=tl.float32)
+        acc_u = tl.zeros((BLOCK_N,), dtype=tl.float32)
+        for k0 in range(0, K, BLOCK_K):
+            rk = k0 + tl.arange(0, BLOCK_K)
+            x = tl.load(x_ptr + row * stride_xm + rk, mask=rk < K, other=0.0).to(tl.float32)
+            m = (rn[:, None] < N) & (rk[None, :] < K)
+            w = tl.load(base + rn[:, None] * stride_wn + rk[None, :], mask=m, other=0.0).to(tl.float32)
+            acc += tl.sum(w * x[None, :], axis=1)
+            if GLU:
+                wu = tl.load(base + (rn[:, None] + N) * stride_wn + rk[None, :], mask=m, other=0.0).to(tl.float32)
+                acc_u += tl.sum(wu * x[None, :], axis=1)
+        if GLU:
+            out = acc * tl.sigmoid(acc) * acc_u
+        else:
+            out = acc * tl.load(cw_ptr + s).to(tl.float32)
+        tl.store(y_ptr + s * stride_ym + rn, out.to(y_ptr.dtype.element_ty), mask=rn < N)
+
+
+# Triton's interpreter (3.6) computes tl.dot on bf16 operands wrongly, so under it the dot runs in
+# fp32; on the GPU the operands are bf16 (the tensor-core path).
+# Launch configuration: fixed, chosen for decode on Hopper (many small programs so that every SM
+# streams weights). The interpreter uses the same values (it is slow, not different).
+GEMV_BLOCK_N, GEMV_BLOCK_K, GEMV_WARPS = 8, 512, 4
+MM_BLOCK_M, MM_BLOCK_K, MM_WARPS, MM_STAGES = 16, 128, 4, 4
+
+
+def _mm_block_n(N: int) -> int:
+    if INTERPRET:
+        return 16
+    sms = torch.cuda.get_device_properties(0).multi_processor_count
+    for bn in (128, 64, 32):
+        if triton.cdiv(N, bn) >= 2 * sms:
+            return bn
+    return 16
+
+
+def wo_matmul(x: torch.Tensor, w: torch.Tensor, scale: torch.Tensor | None, quant: int, group: int = 128) -> torch.Tensor:
+    """x (M, K) @ dequant(w).T -> (M, N) in x's dtype (see the module docstring for layouts)."""
+    M, K = x.shape
+    N = w.shape[0]
+    if quant == QUANT_INT4 and (K % group or group % MM_BLOCK_K):
+        raise ValueError(f"int4 needs K % group == 0 and group % {MM_BLOCK_K} == 0 (K={K}, group={group})")
+    y = torch.empty(M, N, dtype=x.dtype, device=x.device)
+    s = scale if scale is not None else w  # unused when quant == 0
+    bn = _mm_block_n(N)
+    grid = (triton.cdiv(N, bn), triton.cdiv(M, MM_BLOCK_M))
+    _wo_matmul_kernel[grid](x, w, s, y, M, N, K, x.stride(0), w.stride(0), s.stride(0) if s.dim() > 1 else 1,
+                            y.stride(0), QUANT=quant, GROUP=group, DOT_DT=tl.float32 if INTERPRET else tl.bfloat16, BLOCK_M=MM_BLOCK_M, BLOCK_N=bn,
+                            BLOCK_K=MM_BLOCK_K, num_warps=MM_WARPS, num_stages=MM_STAGES)
+    return y
+
+
+def expert_gemv(x: torch.Tensor, w: torch.Tensor, eids: torch.Tensor, rows: torch.Tensor,
+                combine: torch.Tensor | None, glu: bool) -> torch.Tensor:
+    """Per slot s: W[eids[s]] @ x[rows[s]]. ``w`` is (E, N_out, K) (``glu``: (E, 2N, K), gate rows
+    first). Returns (S, N) with N = w.shape[1] // 2 if glu else w.shape[1], scaled by
+    ``combine[s]`` when not glu."""
+    S = eids.numel()
+    E, R, K = w.shape
+    N = R // 2 if glu else R
+    y = torch.empty(S, N, dtype=x.dtype, device=x.device)
+    cw = combine if combine is not None else torch.ones(S, dtype=torch.float32, device=x.device)
+    grid = (S, triton.cdiv(N, GEMV_BLOCK_N))
+    _expert_gemv_kernel[grid](x, w, eids, rows, cw, y, N, K, x.stride(0), w.stride(0), w.stride(1), y.stride(0),
+                              GLU=glu, BLOCK_N=GEMV_BLOCK_N, BLOCK_K=GEMV_BLOCK_K, num_warps=GEMV_WARPS)
+    return y

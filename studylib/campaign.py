@@ -39,7 +39,7 @@ from .decode_model import DecodeModel
 from .kernels import triton_gemv as TG
 from .results import ResultStore, safe_key
 from .shapes import get_shape
-from .timing import bench, measure_copy_bandwidth, measure_matmul_flops
+from .timing import bench, measure_copy_bandwidth, measure_matmul_flops, warm_up
 from .variants import (VARIANTS, DecoderLayer, MoEFFN, build_ffn, building_on, forced_routing,
                        uniform_routing)
 
@@ -224,7 +224,9 @@ def _check_kernels(u: dict, device: str, c: dict) -> list[dict]:
             if ref is None:
                 continue
             err = _rel_err(y, ref)
-            ok = bool(torch.isfinite(y).all()) and err < (2e-2 if dt == torch.bfloat16 else 1e-4)
+            # bf16 outputs: ~4e-3; fp8_scaled_mm also quantizes the activations to e4m3 (~5e-2)
+            tol = 1e-1 if variant == "fp8_scaled_mm" else 2e-2 if dt == torch.bfloat16 else 1e-4
+            ok = bool(torch.isfinite(y).all()) and err < tol
             rows.append({"check": f"{variant} vs fp64 reference", "variant": variant, "kernel": ffn.kernel,
                          "rel_err": err, "ok": ok})
         except Exception as e:  # noqa: BLE001 - a missing kernel is a finding, not a crash
@@ -256,8 +258,17 @@ def _moe_reference(ffn, x):
 
 
 def _quant_reference(ffn, x, Q):
-    if ffn.scheme in ("int4_torch",):
-        return None  # tinygemm's own packing; checked against its bf16 de-quantized weights below
+    if ffn.scheme == "int4_torch":
+        # tinygemm's packing is its own: de-quantize each matrix by multiplying the identity, then
+        # check the kernel on x against that (and the packing through the weight error reported
+        # by the quality runs)
+        mats = []
+        for n in ffn.mats:
+            q, sz = getattr(ffn, f"{n}_q"), getattr(ffn, f"{n}_s")
+            K = x.shape[1] if n == "gu" else mats[0].shape[0] // 2
+            eye = torch.eye(K, device=x.device, dtype=x.dtype)
+            mats.append(torch._weight_int4pack_mm(eye, q, 128, sz).double().cpu().T)
+        return _swiglu64(x.double().cpu() @ mats[0].T) @ mats[1].T
     kind = {"int8": "int8", "fp8": "fp8", "int4": "int4", "int8_torch": "int8", "fp8_scaled_mm": "fp8"}[ffn.scheme]
     mats = []
     for n in ffn.mats:
@@ -278,6 +289,7 @@ def _peaks(prof: dict, device: str) -> None:
     dev_name = torch.cuda.get_device_name(0) if device == "cuda" else "cpu"
     pk = safe_key(dev_name)
     if not peaks.has(pk):
+        warm_up(device)
         peaks.write(pk, [{"device": dev_name, "copy_bandwidth_Bps": measure_copy_bandwidth(device),
                           "matmul_flops": measure_matmul_flops(device),
                           "matmul_dtype": "bf16" if device == "cuda" else "fp32"}],

@@ -125,6 +125,7 @@ class MoEFFN(nn.Module):
         self.w_d = nn.Parameter(torch.randn(K, D, De) / math.sqrt(De))
         self.forced: torch.Tensor | None = None
         self.register_buffer("_experts", torch.arange(K), persistent=False)
+        self._buffers_cache: dict = {}
 
     def kernel_for(self, batch: int) -> str:
         """The path ``forward`` takes for ``batch`` tokens."""
@@ -138,11 +139,21 @@ class MoEFFN(nn.Module):
 
     def route(self, x):
         logits = self.router(x)
-        top, idx = torch.topk(logits.float(), self.k, dim=-1)
-        w = top.softmax(-1)                      # renormalised over the chosen experts (1 for top-1)
+        top, idx = torch.topk(logits, self.k, dim=-1)
+        # combine weights renormalised over the chosen experts: exactly 1 for top-1 (no kernel)
+        w = None if self.k == 1 else top.float().softmax(-1)
         if self.forced is not None:
             idx = self.forced
         return w, idx
+
+    def _index_buffers(self, B: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+        """Token row of each (token, expert) slot and the slot ids, made once per batch size so
+        that a captured decode step launches no index kernels."""
+        key = (B, str(device))
+        if key not in self._buffers_cache:
+            rows = torch.arange(B, device=device, dtype=torch.int32).repeat_interleave(self.k)
+            self._buffers_cache[key] = (rows, torch.arange(B * self.k, device=device, dtype=torch.int32))
+        return self._buffers_cache[key]
 
     def forward(self, x):
         w, idx = self.route(x)
@@ -153,11 +164,10 @@ class MoEFFN(nn.Module):
 
     def _forward_gemv(self, x, w, idx):
         B = x.shape[0]
-        eids = idx.reshape(-1).to(torch.int32)
-        rows = torch.arange(B, device=x.device, dtype=torch.int32).repeat_interleave(self.k)
+        eids = idx.reshape(-1)
+        rows, slots = self._index_buffers(B, x.device)
         h = TG.expert_gemv(x, self.w_gu, eids, rows, None, glu=True)
-        slots = torch.arange(B * self.k, device=x.device, dtype=torch.int32)
-        y = TG.expert_gemv(h, self.w_d, eids, slots, w.reshape(-1).float().contiguous(), glu=False)
+        y = TG.expert_gemv(h, self.w_d, eids, slots, None if w is None else w.reshape(-1), glu=False)
         return y if self.k == 1 else y.view(B, self.k, -1).sum(1)
 
     def _forward_grouped(self, x, w, idx):
@@ -169,7 +179,8 @@ class MoEFFN(nn.Module):
         xs = x[tok]
         h = torch._grouped_mm(xs, self.w_gu.transpose(-2, -1), offs=offs)
         y = torch._grouped_mm(_swiglu(h).contiguous(), self.w_d.transpose(-2, -1), offs=offs)
-        y = y * w.reshape(-1)[order].unsqueeze(-1).to(y.dtype)
+        if w is not None:
+            y = y * w.reshape(-1)[order].unsqueeze(-1).to(y.dtype)
         return torch.zeros_like(x).index_add_(0, tok, y)
 
     def expert_bytes(self) -> int:
@@ -348,8 +359,8 @@ def forced_routing(routing: str, batch: int, K: int, k: int, device: str, seed: 
         return None
     if K != len(fr):
         fr = (fr[0],) + tuple((1 - fr[0]) / (K - 1) for _ in range(K - 1))
-    g = torch.Generator().manual_seed(seed)
-    probs = torch.tensor(fr, dtype=torch.float).clamp_min(0)
+    g = torch.Generator(device="cpu").manual_seed(seed)
+    probs = torch.tensor(fr, dtype=torch.float, device="cpu").clamp_min(0)
     idx = torch.stack([torch.multinomial(probs + 1e-9 * (i > 0), k, replacement=False, generator=g)
                        for i in range(batch)])
     return idx.to(device)
@@ -358,5 +369,5 @@ def forced_routing(routing: str, batch: int, K: int, k: int, device: str, seed: 
 def uniform_routing(batch: int, K: int, k: int, device: str, seed: int = 0) -> torch.Tensor:
     """(batch, k) expert ids spread as evenly as possible (token t -> experts t·k .. t·k+k-1 mod K):
     the controlled 'uniform' load of the companion study, and of every timing unit."""
-    ids = (torch.arange(batch * k) % K).view(batch, k)
+    ids = (torch.arange(batch * k, device="cpu") % K).view(batch, k)
     return ids.to(device)

@@ -81,7 +81,7 @@ if triton is not None:
     @triton.jit
     def _expert_gemv_kernel(x_ptr, w_ptr, eid_ptr, row_ptr, cw_ptr, y_ptr, N, K: tl.constexpr,
                             stride_xm, stride_we, stride_wn, stride_ym,
-                            GLU: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
+                            GLU: tl.constexpr, HAS_CW: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
         s = tl.program_id(0)
         pid_n = tl.program_id(1)
         e = tl.load(eid_ptr + s).to(tl.int64)
@@ -101,27 +101,28 @@ if triton is not None:
                 acc_u += tl.sum(wu * x[None, :], axis=1)
         if GLU:
             out = acc * tl.sigmoid(acc) * acc_u
-        else:
+        elif HAS_CW:
             out = acc * tl.load(cw_ptr + s).to(tl.float32)
+        else:
+            out = acc
         tl.store(y_ptr + s * stride_ym + rn, out.to(y_ptr.dtype.element_ty), mask=rn < N)
 
 
+if triton is not None:
+    # Autotuned on the GPU, once per (N, K, GLU), during the warm-up before graph capture.
+    _expert_gemv_tuned = triton.autotune(
+        configs=[triton.Config({"BLOCK_N": bn, "BLOCK_K": bk}, num_warps=nw)
+                 for bn in (2, 4, 8, 16) for bk in (256, 512, 1024) for nw in (2, 4, 8) if bn * bk <= 8192],
+        key=["N", "K", "GLU"])(_expert_gemv_kernel)
+    _wo_matmul_tuned = triton.autotune(
+        configs=[triton.Config({"BLOCK_N": bn, "BLOCK_K": bk}, num_warps=nw, num_stages=st)
+                 for bn in (16, 32, 64) for bk in (64, 128) for nw in (4,) for st in (3, 5)],
+        key=["N", "K", "QUANT", "M"])(_wo_matmul_kernel)
+
 # Triton's interpreter (3.6) computes tl.dot on bf16 operands wrongly, so under it the dot runs in
 # fp32; on the GPU the operands are bf16 (the tensor-core path).
-# Launch configuration: fixed, chosen for decode on Hopper (many small programs so that every SM
-# streams weights). The interpreter uses the same values (it is slow, not different).
-GEMV_BLOCK_N, GEMV_BLOCK_K, GEMV_WARPS = 8, 512, 4
-MM_BLOCK_M, MM_BLOCK_K, MM_WARPS, MM_STAGES = 16, 128, 4, 4
-
-
-def _mm_block_n(N: int) -> int:
-    if INTERPRET:
-        return 16
-    sms = torch.cuda.get_device_properties(0).multi_processor_count
-    for bn in (128, 64, 32):
-        if triton.cdiv(N, bn) >= 2 * sms:
-            return bn
-    return 16
+GEMV_BLOCK_N, GEMV_BLOCK_K = 8, 512        # interpreter only; the GPU autotunes
+MM_BLOCK_M, MM_BLOCK_K = 16, 128
 
 
 def wo_matmul(x: torch.Tensor, w: torch.Tensor, scale: torch.Tensor | None, quant: int, group: int = 128) -> torch.Tensor:
@@ -130,13 +131,17 @@ def wo_matmul(x: torch.Tensor, w: torch.Tensor, scale: torch.Tensor | None, quan
     N = w.shape[0]
     if quant == QUANT_INT4 and (K % group or group % MM_BLOCK_K):
         raise ValueError(f"int4 needs K % group == 0 and group % {MM_BLOCK_K} == 0 (K={K}, group={group})")
+    # (the tuned configs use BLOCK_K <= 128, so a K-block never straddles an int4 group)
     y = torch.empty(M, N, dtype=x.dtype, device=x.device)
     s = scale if scale is not None else w  # unused when quant == 0
-    bn = _mm_block_n(N)
-    grid = (triton.cdiv(N, bn), triton.cdiv(M, MM_BLOCK_M))
-    _wo_matmul_kernel[grid](x, w, s, y, M, N, K, x.stride(0), w.stride(0), s.stride(0) if s.dim() > 1 else 1,
-                            y.stride(0), QUANT=quant, GROUP=group, DOT_DT=tl.float32 if INTERPRET else tl.bfloat16, BLOCK_M=MM_BLOCK_M, BLOCK_N=bn,
-                            BLOCK_K=MM_BLOCK_K, num_warps=MM_WARPS, num_stages=MM_STAGES)
+    args = (x, w, s, y, M, N, K, x.stride(0), w.stride(0), s.stride(0) if s.dim() > 1 else 1, y.stride(0))
+    if INTERPRET:
+        grid = (triton.cdiv(N, 16), triton.cdiv(M, MM_BLOCK_M))
+        _wo_matmul_kernel[grid](*args, QUANT=quant, GROUP=group, DOT_DT=tl.float32, BLOCK_M=MM_BLOCK_M,
+                                BLOCK_N=16, BLOCK_K=MM_BLOCK_K)
+    else:
+        grid = lambda m: (triton.cdiv(N, m["BLOCK_N"]), triton.cdiv(M, MM_BLOCK_M))  # noqa: E731
+        _wo_matmul_tuned[grid](*args, QUANT=quant, GROUP=group, DOT_DT=tl.bfloat16, BLOCK_M=MM_BLOCK_M)
     return y
 
 
@@ -149,8 +154,11 @@ def expert_gemv(x: torch.Tensor, w: torch.Tensor, eids: torch.Tensor, rows: torc
     E, R, K = w.shape
     N = R // 2 if glu else R
     y = torch.empty(S, N, dtype=x.dtype, device=x.device)
-    cw = combine if combine is not None else torch.ones(S, dtype=torch.float32, device=x.device)
-    grid = (S, triton.cdiv(N, GEMV_BLOCK_N))
-    _expert_gemv_kernel[grid](x, w, eids, rows, cw, y, N, K, x.stride(0), w.stride(0), w.stride(1), y.stride(0),
-                              GLU=glu, BLOCK_N=GEMV_BLOCK_N, BLOCK_K=GEMV_BLOCK_K, num_warps=GEMV_WARPS)
+    cw = combine if combine is not None else y  # unused without HAS_CW
+    args = (x, w, eids, rows, cw, y, N, K, x.stride(0), w.stride(0), w.stride(1), y.stride(0))
+    if INTERPRET:
+        _expert_gemv_kernel[(S, triton.cdiv(N, GEMV_BLOCK_N))](*args, GLU=glu, HAS_CW=combine is not None,
+                                                               BLOCK_N=GEMV_BLOCK_N, BLOCK_K=GEMV_BLOCK_K)
+    else:
+        _expert_gemv_tuned[lambda m: (S, triton.cdiv(N, m["BLOCK_N"]))](*args, GLU=glu, HAS_CW=combine is not None)
     return y

@@ -8,14 +8,23 @@ from studylib.variants import DecoderLayer, MoEFFN, build_ffn, forced_routing
 
 
 def test_harness_sees_2x_bytes_take_about_2x_at_b1():
+    """A GEMV over twice the bytes takes about twice as long. Robust on a busy 2-core machine:
+    the two sizes are timed interleaved, five rounds, and the minimum of each size's medians is
+    compared (load only ever adds time); the band still fails a harness that times nothing
+    (ratio ~1) or times the wrong thing (ratio >= 4)."""
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    x = torch.randn(1, 4096)
-    a = torch.randn(4096, 2048)
-    b = torch.randn(4096, 4096)
-    ta = bench(lambda: x @ a, "cpu", repeats=60, warmup=10).median
-    tb = bench(lambda: x @ b, "cpu", repeats=60, warmup=10).median
-    torch.set_num_threads(torch.get_num_threads())
-    assert 1.5 < tb / ta < 2.8
+    try:
+        x = torch.randn(1, 4096)
+        a = torch.randn(4096, 2048)
+        b = torch.randn(4096, 4096)
+        ta, tb = [], []
+        for _ in range(5):
+            ta.append(bench(lambda: x @ a, "cpu", repeats=30, warmup=5).median)
+            tb.append(bench(lambda: x @ b, "cpu", repeats=30, warmup=5).median)
+    finally:
+        torch.set_num_threads(threads)
+    assert 1.3 < min(tb) / min(ta) < 3.5
 
 
 def test_moe_grouped_mm_matches_reference_loop():
@@ -23,13 +32,14 @@ def test_moe_grouped_mm_matches_reference_loop():
     m = MoEFFN(64, 256, K=4, k=2)
     x = torch.randn(8, 64)
     y = m(x)
-    w, idx = torch.topk(m.router(x).softmax(-1), 2, dim=-1)
+    w, idx = m.route(x)  # top-2 router logits, softmax over the two chosen
+    assert torch.allclose(w.sum(-1), torch.ones(8))
     ref = torch.zeros_like(x)
     for t in range(8):
         for j in range(2):
             e = idx[t, j]
-            g, u = (x[t] @ m.w_gu[e]).chunk(2)
-            ref[t] += w[t, j] * ((torch.nn.functional.silu(g) * u) @ m.w_d[e])
+            g, u = (m.w_gu[e] @ x[t]).chunk(2)
+            ref[t] += w[t, j] * (m.w_d[e] @ (torch.nn.functional.silu(g) * u))
     assert torch.allclose(y, ref, atol=1e-4)
 
 
@@ -42,7 +52,8 @@ def test_forced_routing_follows_distribution():
 
 def test_every_cpu_variant_runs_at_a_real_shape_slice():
     s = get_shape("llama-3-8b-div8")
-    for v in ("dense", "unstructured30", "moe4_top1", "moe8_top1", "pruned30_moe4_top1", "int8wo"):
+    for v in ("dense", "expert_alone", "unstructured30", "moe4_top1", "moe8_top1", "pruned30_moe4_top1", "int8wo",
+              "int8wo_torch"):
         layer = DecoderLayer(s, build_ffn(v, s, "cpu"), batch=2, context=16)
         assert layer(torch.randn(2, s.hidden)).shape == (2, s.hidden)
     with pytest.raises(ValueError, match="needs a CUDA GPU"):
@@ -56,3 +67,14 @@ def test_gpu_graph_timing_and_semi24():
     x = torch.randn(8, s.hidden, device="cuda", dtype=torch.bfloat16)
     r = bench(lambda: ffn(x), "cuda", repeats=20, warmup=5)
     assert r.median > 0
+
+
+def test_top1_of_4_layer_reads_a_quarter_of_the_dense_ffn_bytes():
+    s = get_shape("llama-3-8b-div8")
+    dense, moe = build_ffn("dense", s, "cpu"), build_ffn("moe4_top1", s, "cpu")
+    forced = torch.zeros(1, 1, dtype=torch.long)  # one token, one expert
+    ratio = moe.bytes_read(forced, 1) / dense.bytes_read()
+    assert 0.24 < ratio < 0.26
+    # the pruned combination reads 0.7 of that; eight tokens over four experts read all of them
+    assert build_ffn("pruned30_moe4_top1", s, "cpu").bytes_read(forced, 1) / dense.bytes_read() == pytest.approx(0.175, abs=0.01)
+    assert moe.bytes_read(torch.arange(8).view(8, 1) % 4, 8) / dense.bytes_read() == pytest.approx(1.0, abs=0.01)

@@ -29,8 +29,15 @@ HTML(vt.to_html(index=False, escape=False))
 # ## What is measured so far
 # * **Arithmetic audit (no GPU needed)**: §3.1 is internally inconsistent and its dense
 #   latency sits *below* the physical bandwidth bound — see [the latency audit](chapters/ch1_latency_audit).
-# * **CPU (embedded profile)**: timing harness and every variant at small shapes; quality of
-#   pruning and MoE conversion on SmolLM2-135M with generated probes.
-# * **Pending**: the H100 sweep (issue 3), alternatives (issue 5) and scale/failure-mode
-#   timing (issue 6) need the GPU machine; the exact commands are in the
-#   [reproducibility appendix](chapters/appendix_repro).
+# * **H100 timing** ([chapter 2](chapters/ch2_phase1_timing)): the paper's combination at real
+#   Llama shapes, 7B–70B, batch 1–128, with the best kernels this study has (a Triton expert GEMV
+#   that reads only the chosen expert, CUTLASS grouped GEMM, cuBLAS, cuSPARSELt 2:4, Triton and
+#   torch weight-only int8/int4/fp8), a whole 8B-shaped decode step, gate overhead, Table 4's
+#   imbalance and the companion study's expert sweep. Speed is measured on random weights of
+#   real shapes; quality is measured separately, on real models on the CPU.
+# * **Quality on the CPU** ([chapter 3](chapters/ch3_phase1_quality)): pruning and training-free
+#   MoE conversion of SmolLM2-135M on real benchmark items; Qwen2.5-Coder-1.5B dense.
+# * **Open**: the quality rows still rest on a conversion whose router collapses (up to 96% of
+#   tokens to one expert) and on a model at chance on MMLU; the repaired conversion, standard
+#   GSM8K on a 1.5B model, speculative-decoding acceptance and the ROI analysis are the next
+#   measurements. Commands: [reproducibility appendix](chapters/appendix_repro).

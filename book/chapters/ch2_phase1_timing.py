@@ -1,69 +1,202 @@
 # %% [markdown]
 # # Chapter 2 — Phase 1 timing and H1 (speedup vs model size)
 #
-# **Claim (Table 1, Eq. 18–19, §8.1.1).** 30% pruning + 4-expert top-1 gives 1.3–1.4x at 7B
-# rising to 1.6–1.7x at 70B; 1.7–1.9x on A100/H100 for Llama-8B. **Criterion** (pre-registered,
-# `studylib/paper/criteria.py`): at B = 1 the 90% CI of measured / Table 1 midpoint lies within
-# ±10% for every size.
+# **Claims.** 30% pruning + 4-expert top-1 gives 1.7–1.9x decode speedup on A100/H100 (abstract,
+# Eq. 18), 1.3–1.4x at 7B rising to 1.6–1.7x at 70B (Table 1, Eq. 19, H1), with a gate that costs
+# 29% of a layer at batch 1 (Table 2). **Criteria** (`studylib/paper/criteria.py`): the 90% CI of
+# measured / Table 1 midpoint within ±10% at B = 1 for every size; the headline's CI inside
+# 1.7–1.9x; Table 2 within ±20% (a rule added after the H100 data were seen, and dated there).
 #
-# Data: `data/timing/<profile>/*.csv`, `data/device_peaks/<profile>/*.csv`; notebook
-# `notebooks/phase1_timing.py`.
+# **How it was measured.** `make gpu PROFILE=h100` (`studylib/campaign.py`) on one H100 80GB
+# HBM3: bf16, random weights at the published Llama shapes, every unit captured in a CUDA graph
+# and timed by CUDA events over 100 replays after 20 warm-ups, L2 flushed before each replay. The
+# top-1 expert runs a Triton GEMV that reads only the chosen expert's rows (`studylib/kernels`);
+# at B·k > 4 a CUTLASS grouped GEMM (`torch._grouped_mm`). "Pruned 30%" is the most favourable
+# reading: experts 30% narrower (structured, all zeros removed). The CIs are bootstrap intervals
+# over the replays of one run: they cover replay noise on one GPU, not run-to-run or
+# card-to-card spread, and are therefore narrow.
 
-# %%
+# %% tags=["remove-cell"]
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import seaborn as sns
+from IPython.display import Markdown, display
+from myst_nb import glue
+
+from studylib import gpu_claims as G
 from studylib.analysis import GPU_PROFILES, speedups
+from studylib.paper.tables import TABLE1
 from studylib.results import read_table
+from studylib.shapes import SHAPES
 
 timing = read_table("timing")
 peaks = read_table("device_peaks")
-profiles = sorted(timing["profile"].unique())
-gpu = [p for p in profiles if p in GPU_PROFILES]
-print("profiles with timing data:", profiles, "| GPU profiles:", gpu or "none yet")
+gt = G.gpu_timing(timing)
+has_gpu = not gt.empty
+sp = speedups(gt) if has_gpu else pd.DataFrame()
+
+# %% tags=["remove-input"]
+if not has_gpu:
+    display(Markdown("No H100/H200 timing in `data/` yet: the rows of this chapter read *not yet measured*. "
+                     "The command is in the reproducibility appendix."))
+else:
+    e, how = G.headline_speedup(timing)
+    e8, _ = G.headline_speedup(timing, batch=8)
+    pk = peaks[peaks["profile"] == gt["profile"].iloc[0]].iloc[0]
+    glue("gpu_name", pk["device"], display=False)
+    glue("copy_tbps", f"{pk['copy_bandwidth_Bps'] / 1e12:.2f}", display=False)
+    glue("headline", f"{e.value:.2f}x [{e.lo:.2f}, {e.hi:.2f}]", display=False)
+    glue("headline_b8", f"{e8.value:.2f}x", display=False)
+    display(Markdown(
+        f"**Result.** On the {pk['device']} (measured copy bandwidth {pk['copy_bandwidth_Bps'] / 1e12:.2f} TB/s), "
+        f"a whole Llama-3-8B-shaped decode step at batch 1 runs **{e.value:.2f}x** faster with 30%-narrower "
+        f"top-1-of-4 experts than dense ({how}; 95% CI [{e.lo:.2f}, {e.hi:.2f}]) — inside the paper's 1.7–1.9x. "
+        f"At batch 8 the same model is **{e8.value:.2f}x** (slower than dense): eight tokens touch all four "
+        "experts, so the step reads every FFN weight again and pays for the dispatch. The speedup is a batch-1 "
+        "phenomenon, as the paper's §10 concedes its model assumes."))
 
 # %% [markdown]
-# ## Status of the GPU measurement
-# %%
-if not gpu:
-    print("No H100/H200 timing in data/ yet: H1, the headline speedup and Table 2 are 'not yet "
-          "measured'. The command that produces them is in the reproducibility appendix.")
+# ## Speedup vs model size (H1, Table 1)
 
-# %% [markdown]
-# ## Speedup over dense, per variant and batch size
-# Medians with 95% bootstrap CIs (ratio of medians). The embedded profile runs on 2 CPU cores
-# at small shapes: it checks the pipeline and shows CPU behaviour, and is **not** evidence
-# about A100/H100 (Table 6 predicts 0.8–1.0x on CPU).
-
-# %%
-sp = speedups(timing)
-sp_u = sp[sp["routing"].isin(["uniform", "none"])]
-g = sns.catplot(data=sp_u, x="batch", y="speedup", hue="variant", col="shape", row="component", kind="point",
-                dodge=0.4, errorbar=None, height=3.2, aspect=1.3, sharey=False)
-for ax, ((comp, shape), d) in zip(g.axes.flat, sp_u.groupby(["component", "shape"])):
+# %% tags=["hide-input"]
+if has_gpu:
+    d = sp[(sp["component"] == "layer") & (sp["batch"] == 1) & sp["routing"].isin(["uniform", "none"])
+           & sp["variant"].isin(["pruned30_moe4_top1", "moe4_top1", "moe8_top1", "moe4_top2", "pruned_expert_alone"])].copy()
+    d["params_B"] = d["shape"].map(lambda s: SHAPES[s].n_params / 1e9)
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    for size, shape in G.SIZE_SHAPES.items():
+        lo, hi = TABLE1[size]["realistic"]
+        x = SHAPES[shape].n_params / 1e9
+        ax.fill_between([x * 0.9, x * 1.1], lo, hi, color="tab:orange", alpha=0.35, lw=0)
+    ax.plot([], [], color="tab:orange", alpha=0.5, lw=8, label="Table 1 prediction")
+    for v, g in d.sort_values("params_B").groupby("variant"):
+        ax.errorbar(g["params_B"], g["speedup"], yerr=[g["speedup"] - g["lo"], g["hi"] - g["speedup"]],
+                    marker="o", capsize=3, label=v)
     ax.axhline(1, color="grey", lw=0.8)
-g.figure.suptitle("Speedup over dense (all profiles in data/)", y=1.02)
-plt.show()
+    ax.set_xscale("log")
+    ax.set_xlabel("model parameters (billions, log scale)")
+    ax.set_ylabel("speedup over dense (one layer, B=1)")
+    ax.legend(fontsize=8, ncol=2)
+    ax.set_title("Decode speedup of one decoder layer at batch 1, H100")
+    plt.show()
 
 # %% [markdown]
-# *Figure: `data/timing/*/` via `studylib.analysis.speedups`; notebook `notebooks/phase1_timing.py`.*
-
-# %%
-sp_u.assign(ci=lambda d: d.apply(lambda r: f"[{r.lo:.2f}, {r.hi:.2f}]", axis=1))[
-    ["profile", "shape", "component", "batch", "variant", "speedup", "ci"]].round(3).sort_values(
-    ["profile", "shape", "component", "variant", "batch"])
-
-# %% [markdown]
-# ## Roofline: achieved bandwidth against the measured copy bandwidth
-# %%
-t = timing.merge(peaks[["profile", "copy_bandwidth_Bps"]], on="profile")
-t["fraction_of_copy_bw"] = t["achieved_Bps"] / t["copy_bandwidth_Bps"]
-roof = t[t["routing"].isin(["uniform", "none"])].pivot_table(
-    index=["profile", "shape", "component", "variant"], columns="batch", values="fraction_of_copy_bw").round(2)
-roof
+# *Figure 2.1. One decoder layer (attention over a 2,048-token KV cache + FFN), batch 1; points
+# are medians of 100 replays with 95% bootstrap CIs; orange boxes the paper's Table 1 range per
+# size. `pruned_expert_alone` is a dense FFN as wide as one pruned expert, without router: the
+# ceiling any top-1 kernel could reach. Data: `data/timing/h100/`; `studylib.analysis.speedups`.*
+#
+# The measured speedup at batch 1 *exceeds* Table 1 at every size, and is largest at 70B, whose
+# grouped-query attention makes the FFN a larger share of the bytes — the size dependence the
+# paper attributes to a growing FFN fraction is real, but Table 1's values are too low by the
+# paper's own bandwidth argument: at batch 1 the FFN bytes fall to 17.5%, and the step time
+# follows the bytes. H1's "within 10%" fails because the prediction is too pessimistic at B = 1.
 
 # %% [markdown]
-# Every variant below 70% of the measured copy bandwidth on the GPU gets its kernel named and
-# explained here once H100 data exist. On the CPU the fp32 dense GEMV reaches the fraction shown;
-# the int8 CPU variant is a reference de-quantize-then-matmul, not a fast kernel, and its
-# "bandwidth" counts only the int8 bytes.
+# ## Speedup vs batch size
+
+# %% tags=["hide-input"]
+if has_gpu:
+    d = sp[(sp["component"] == "layer") & sp["routing"].isin(["uniform", "none"])
+           & sp["variant"].isin(["pruned30_moe4_top1", "moe4_top1", "semi24", "int8wo", "fp8wo", "int4wo_torch"])]
+    g = sns.relplot(data=d, x="batch", y="speedup", hue="variant", col="shape", col_wrap=3, kind="line", marker="o",
+                    height=2.6, aspect=1.3, facet_kws={"sharey": False})
+    for ax in g.axes.flat:
+        ax.axhline(1, color="grey", lw=0.8)
+        ax.set_xscale("log", base=2)
+    g.figure.suptitle("Speedup over dense vs batch size (one layer, H100)", y=1.02)
+    plt.show()
+
+# %% [markdown]
+# *Figure 2.2. One decoder layer at B = 1, 8, 32, 128 (int8/fp8/int4 at the 8B and 70B shapes
+# only). Above B ≈ 4 every expert is touched and the MoE layer reads as many bytes as dense, plus
+# dispatch; 2:4 (cuSPARSELt) is slower than dense at every decode batch size measured.*
+
+# %% [markdown]
+# ## Whole-model decode, and how close each kernel is to the memory roofline
+
+# %% tags=["hide-input"]
+if has_gpu:
+    bw = G.bandwidth_fractions(gt, peaks)
+    m = bw[bw["component"] == "model"].copy()
+    m["tokens/s"] = m["batch"] / m["median_s"]
+    m["ms/step"] = 1e3 * m["median_s"]
+    tab = m[m["tokens"] == 1].pivot_table(index="variant", columns="batch", values=["ms/step", "tokens/s",
+                                                                                     "fraction_of_copy_bw"])
+    display(tab.round(2))
+
+# %% [markdown]
+# *Table 2.1. A whole Llama-3-8B-shaped model (32 layers, 128k vocabulary, 2,048-token KV
+# cache), one CUDA graph per decode step. `fraction_of_copy_bw`: bytes the step must read
+# (weights of touched experts + KV cache) per second over the measured device-to-device copy
+# bandwidth. Dense reaches the share shown (the bar set for this study is 70%); for comparison,
+# gpt-fast reports 104.9 tokens/s for Llama-2-7B bf16 on an A100 (`../shared/ANCHORS.md`).*
+
+# %% tags=["hide-input"]
+if has_gpu:
+    l1 = bw[(bw["component"] == "ffn") & (bw["batch"] == 1) & bw["routing"].isin(["uniform", "none"])]
+    piv = l1.pivot_table(index="variant", columns="shape", values="fraction_of_copy_bw").round(2)
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    sns.heatmap(piv, annot=True, fmt=".2f", cmap="viridis", vmin=0, vmax=1, ax=ax,
+                cbar_kws={"label": "achieved / copy bandwidth"})
+    ax.set_title("FFN alone at batch 1: achieved bandwidth / measured copy bandwidth")
+    plt.show()
+
+# %% [markdown]
+# *Figure 2.3. Every FFN variant at batch 1 against the roofline. The top-1 expert GEMV stays
+# within a few percent of a dense FFN of one expert's width (`expert_alone`); small matrices
+# (7B, one quarter of an FFN) do not fill 132 SMs with bytes in flight, which is why the narrow
+# variants sit lower than dense. `int8wo_torch` (torch's own `_weight_int8pack_mm` on CUDA) is
+# far from the roofline and kept only to show that it is not the kernel to use.*
+
+# %% [markdown]
+# ## Gate overhead (Table 2)
+
+# %% tags=["hide-input"]
+if has_gpu:
+    rows = []
+    for b in (1, 8, 32, 128):
+        f = G.gate_overhead_fraction(timing, b)
+        rows.append({"batch": b, "router alone (µs, own graph)": G.gate_isolated_us(timing, b),
+                     "routing share of layer, in place (%)": None if f is None else 100 * f.value,
+                     "95% CI": None if f is None else f"[{100 * f.lo:.1f}, {100 * f.hi:.1f}]"})
+    display(pd.DataFrame(rows).set_index("batch").round(1))
+
+# %% [markdown]
+# *Table 2.2. In place, routing costs the difference between a top-1-of-4 layer and a layer
+# whose FFN is one expert with no router (Llama-3-8B shape). The router timed alone includes a
+# graph launch and is an upper bound. Table 2 predicts 29% at B = 1 (16 µs); chapter 1 shows that
+# its own Eq. 10 gives 16 ns, not 16 µs. At B > 4 the "share" compares the grouped-GEMM path
+# (all experts touched) with a single narrow FFN and is no longer a gate cost.*
+
+# %% [markdown]
+# ## The companion study's expert sweep (003_…txt)
+
+# %% tags=["hide-input"]
+es = read_table("expert_sweep")
+es = es[es["profile"].isin(GPU_PROFILES)]
+if not es.empty:
+    es = es.assign(ms=1e3 * es["median_s"])
+    g = sns.relplot(data=es, x="expert_width", y="ms", hue="batch", col="active_experts", kind="line", marker="o",
+                    height=2.6, aspect=1.1, palette="viridis")
+    g.set_axis_labels("expert intermediate size", "expert MLP latency (ms)")
+    g.figure.suptitle("Expert MLP decode latency, hidden 2048, 8 experts, uniform load (H100)", y=1.04)
+    plt.show()
+
+# %% [markdown]
+# *Figure 2.4. The sweep of "The Cost of Expertise" (A100, vLLM FusedMoE) repeated on the H100
+# with this study's kernels: expert width 512–6144 × batch 8–128 × experts receiving tokens. Its
+# text states 0.77 ms (width 512) to 6.35 ms (width 6144) at batch 128 on the A100 with its own
+# (unstated) number of active experts. Data: `data/expert_sweep/h100/`.*
+#
+# ## CPU timing (embedded profile)
+# The embedded profile times the same variants at small shapes on 2 CPU cores. It checks the
+# pipeline; it is not evidence about A100/H100 (Table 6 predicts 0.8–1.0x on a CPU).
+
+# %% tags=["hide-input"]
+cpu = timing[timing["profile"] == "embedded"]
+if not cpu.empty:
+    spc = speedups(cpu)
+    display(spc[spc["routing"].isin(["uniform", "none"])].pivot_table(
+        index=["shape", "component", "variant"], columns="batch", values="speedup").round(2))

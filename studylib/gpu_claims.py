@@ -1,0 +1,141 @@
+"""Estimates with CIs for the hardware claims, from the GPU timing campaign (data/timing/h100|h200).
+
+Each function reads the tidy timing table and returns an ``Estimate`` (or None when the unit is
+not in data/). CIs are percentile bootstraps of ratios of medians over the per-replay samples of
+one run: they cover replay-to-replay noise on one GPU, not run-to-run or GPU-to-GPU spread.
+The verdict rows that use them live in ``studylib.verdicts``; the bands in
+``studylib.paper.criteria``.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .analysis import GPU_PROFILES, samples
+from .stats import Estimate, bootstrap_ratio_of_medians
+
+COMBO = "pruned30_moe4_top1"
+#: The shape that stands for each Table 1 size (Table 1's rows are Llama-2 sizes; 30B is LLaMA-1).
+SIZE_SHAPES = {"7B": "llama-2-7b", "13B": "llama-2-13b", "30B": "llama-30b", "70B": "llama-2-70b"}
+HEADLINE_SHAPE = "llama-3-8b"  # the paper's §8.2 Phase 1 model (Llama-8B)
+
+
+def gpu_timing(timing: pd.DataFrame) -> pd.DataFrame:
+    """The GPU rows of the best GPU profile present (h200 before h100)."""
+    for p in ("h200", "h100"):
+        if p in set(timing.get("profile", [])):
+            return timing[timing["profile"] == p]
+    return timing.iloc[0:0]
+
+
+def _unit(t: pd.DataFrame, shape: str, variant: str, component: str, batch: int, routing: str | None = None,
+          tokens: int = 1) -> pd.Series | None:
+    d = t[(t["shape"] == shape) & (t["variant"] == variant) & (t["component"] == component) & (t["batch"] == batch)]
+    if "tokens" in d:
+        d = d[d["tokens"].fillna(1) == tokens]
+    if routing is not None:
+        d = d[d["routing"] == routing]
+    return None if d.empty else d.iloc[0]
+
+
+def ratio(t: pd.DataFrame, shape: str, num: tuple, den: tuple, batch: int, component: str = "layer") -> Estimate | None:
+    """median(time of ``num`` unit) / median(time of ``den`` unit); each unit = (variant, routing)."""
+    a = _unit(t, shape, num[0], component, batch, num[1])
+    b = _unit(t, shape, den[0], component, batch, den[1])
+    if a is None or b is None:
+        return None
+    return bootstrap_ratio_of_medians(samples(a), samples(b))
+
+
+def speedup(t: pd.DataFrame, shape: str, variant: str, batch: int = 1, component: str = "layer",
+            routing: str = "uniform") -> Estimate | None:
+    """t(dense) / t(variant) at the same shape, batch and component."""
+    r = routing if variant.startswith(("moe", "pruned30_moe")) else "none"
+    return ratio(t, shape, ("dense", "none"), (variant, r), batch, component)
+
+
+def h1_speedups(timing: pd.DataFrame, batch: int = 1) -> dict[str, Estimate]:
+    """Table 1 / H1: the paper's combination over dense, one decoder layer, per size."""
+    t = gpu_timing(timing)
+    out = {}
+    for size, shape in SIZE_SHAPES.items():
+        e = speedup(t, shape, COMBO, batch)
+        if e is not None:
+            out[size] = e
+    return out
+
+
+def headline_speedup(timing: pd.DataFrame, batch: int = 1) -> tuple[Estimate | None, str]:
+    """Abstract / Phase 1: whole-model decode of Llama-3-8B (falls back to one layer)."""
+    t = gpu_timing(timing)
+    e = speedup(t, HEADLINE_SHAPE, COMBO, batch, component="model")
+    if e is not None:
+        return e, "whole model"
+    return speedup(t, HEADLINE_SHAPE, COMBO, batch), "one layer"
+
+
+def gate_overhead_fraction(timing: pd.DataFrame, batch: int = 1, shape: str = HEADLINE_SHAPE) -> Estimate | None:
+    """Table 2: share of a top-1-of-4 layer's time spent on routing, measured in place:
+    1 - t(layer with one dense expert-sized FFN, no router) / t(layer with moe4_top1)."""
+    r = ratio(gpu_timing(timing), shape, ("expert_alone", "none"), ("moe4_top1", "uniform"), batch)
+    return None if r is None else Estimate(1 - r.value, 1 - r.hi, 1 - r.lo)
+
+
+def gate_isolated_us(timing: pd.DataFrame, batch: int = 1, shape: str = HEADLINE_SHAPE) -> float | None:
+    """The router alone (linear + top-k + softmax) as its own CUDA graph: an upper bound that
+    includes a graph launch."""
+    u = _unit(gpu_timing(timing), shape, "gate4_top1", "gate", batch)
+    return None if u is None else float(u["median_s"]) * 1e6
+
+
+def imbalance_throughput(timing: pd.DataFrame, routing: str, batch: int, shape: str = HEADLINE_SHAPE,
+                         variant: str = "moe4_top1", quantile: float = 0.5) -> Estimate | None:
+    """Table 4: throughput under a load distribution relative to uniform load = t(uniform) /
+    t(routing), at the median (or another quantile, e.g. p95) of the replay times."""
+    t = gpu_timing(timing)
+    a = _unit(t, shape, variant, "layer", batch, "uniform")
+    b = _unit(t, shape, variant, "layer", batch, routing)
+    if a is None or b is None:
+        return None
+    sa, sb = samples(a), samples(b)
+    if quantile == 0.5:
+        return bootstrap_ratio_of_medians(sa, sb)
+    rng = np.random.default_rng(20251101)
+    qa = np.quantile(sa[rng.integers(0, len(sa), (2000, len(sa)))], quantile, axis=1)
+    qb = np.quantile(sb[rng.integers(0, len(sb), (2000, len(sb)))], quantile, axis=1)
+    r = qa / qb
+    return Estimate(float(np.quantile(sa, quantile) / np.quantile(sb, quantile)),
+                    float(np.quantile(r, 0.025)), float(np.quantile(r, 0.975)))
+
+
+def quant_speedup(timing: pd.DataFrame, batch: int = 1) -> tuple[Estimate | None, str]:
+    """Weight-only int8, whole Llama-3-8B decode, the fastest int8 kernel measured there."""
+    t = gpu_timing(timing)
+    best, name = None, ""
+    for v in ("int8wo", "int8wo_torch"):
+        e = speedup(t, HEADLINE_SHAPE, v, batch, component="model")
+        if e is not None and (best is None or e.value > best.value):
+            best, name = e, v
+    return best, name
+
+
+def step_time_s(timing: pd.DataFrame, shape: str, tokens: int, batch: int = 1) -> float | None:
+    u = _unit(gpu_timing(timing), shape, "dense", "model", batch, tokens=tokens)
+    return None if u is None else float(u["median_s"])
+
+
+def spec_decode_speedup(alpha: float, gamma: int, t_target_1: float, t_target_verify: float, t_draft: float) -> float:
+    """Expected speedup of draft-and-verify (Leviathan et al. 2023) with per-token acceptance
+    ``alpha``: (1 - alpha^(γ+1)) / (1 - alpha) tokens per cycle of γ draft steps and one
+    verification of γ+1 tokens, against one target step per token."""
+    tokens = gamma + 1 if alpha >= 1 else (1 - alpha ** (gamma + 1)) / (1 - alpha)
+    return tokens * t_target_1 / (gamma * t_draft + t_target_verify)
+
+
+def bandwidth_fractions(timing: pd.DataFrame, peaks: pd.DataFrame) -> pd.DataFrame:
+    """Achieved bytes/s of every GPU unit over the measured copy bandwidth of its profile."""
+    t = timing[timing["profile"].isin(GPU_PROFILES)]
+    if t.empty or peaks.empty:
+        return t.assign(fraction_of_copy_bw=[])
+    t = t.merge(peaks[["profile", "copy_bandwidth_Bps"]], on="profile")
+    return t.assign(fraction_of_copy_bw=t["achieved_Bps"] / t["copy_bandwidth_Bps"])

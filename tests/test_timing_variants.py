@@ -62,8 +62,11 @@ def test_every_cpu_variant_runs_at_a_real_shape_slice():
 
 @pytest.mark.gpu
 def test_gpu_graph_timing_and_semi24():
+    from studylib.variants import building_on
+
     s = get_shape("llama-3-8b")
-    ffn = build_ffn("semi24", s, "cuda")
+    with building_on("cuda", torch.bfloat16):
+        ffn = build_ffn("semi24", s, "cuda")
     x = torch.randn(8, s.hidden, device="cuda", dtype=torch.bfloat16)
     r = bench(lambda: ffn(x), "cuda", repeats=20, warmup=5)
     assert r.median > 0

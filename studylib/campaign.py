@@ -36,11 +36,12 @@ from tqdm.auto import tqdm
 from . import provenance
 from .config import require_device
 from .decode_model import DecodeModel
+from .kernels import quant as Q
 from .kernels import triton_gemv as TG
 from .results import ResultStore, safe_key
 from .shapes import get_shape
 from .timing import bench, measure_copy_bandwidth, measure_matmul_flops, warm_up
-from .variants import (VARIANTS, DecoderLayer, MoEFFN, build_ffn, building_on, forced_routing,
+from .variants import (VARIANTS, DecoderLayer, MoEFFN, build_ffn, building_on, forced_routing, swiglu,
                        uniform_routing)
 
 
@@ -196,9 +197,7 @@ def _rel_err(y: torch.Tensor, ref: torch.Tensor) -> float:
 
 def _check_kernels(u: dict, device: str, c: dict) -> list[dict]:
     """Every FFN variant against an fp64 reference of the same weights, on fresh random inputs
-    (the output is poisoned with NaN first: an unwritten element fails)."""
-    from .kernels import quant as Q
-
+    (a non-finite output fails)."""
     shape = get_shape(u["shape"])
     dt = _dtype(device)
     rows = []
@@ -215,7 +214,7 @@ def _check_kernels(u: dict, device: str, c: dict) -> list[dict]:
                     ffn.forced = uniform_routing(u["batch"], ffn.K, ffn.k, device)
                     ref = _moe_reference(ffn, x)
                 elif spec["kind"] == "quant":
-                    ref = _quant_reference(ffn, x, Q)
+                    ref = _quant_reference(ffn, x)
                 elif spec["kind"] == "semi24":
                     ref = None
                 else:
@@ -235,14 +234,9 @@ def _check_kernels(u: dict, device: str, c: dict) -> list[dict]:
     return rows
 
 
-def _swiglu64(h):
-    g, u = h.chunk(2, dim=-1)
-    return torch.nn.functional.silu(g) * u
-
-
 def _dense_reference(ffn, x):
     x64 = x.double().cpu()
-    return _swiglu64(x64 @ ffn.gu.weight.double().cpu().T) @ ffn.down.weight.double().cpu().T
+    return swiglu(x64 @ ffn.gu.weight.double().cpu().T) @ ffn.down.weight.double().cpu().T
 
 
 def _moe_reference(ffn, x):
@@ -253,11 +247,11 @@ def _moe_reference(ffn, x):
     for t in range(x.shape[0]):
         for j in range(ffn.k):
             e = int(idx[t, j])
-            out[t] += float(w[t, j]) * (_swiglu64(wgu[e] @ x64[t]) @ wd[e].T)
+            out[t] += float(w[t, j]) * (swiglu(wgu[e] @ x64[t]) @ wd[e].T)
     return out
 
 
-def _quant_reference(ffn, x, Q):
+def _quant_reference(ffn, x):
     if ffn.scheme == "int4_torch":
         # tinygemm's packing is its own: de-quantize each matrix by multiplying the identity, then
         # check the kernel on x against that (and the packing through the weight error reported
@@ -268,13 +262,13 @@ def _quant_reference(ffn, x, Q):
             K = x.shape[1] if n == "gu" else mats[0].shape[0] // 2
             eye = torch.eye(K, device=x.device, dtype=x.dtype)
             mats.append(torch._weight_int4pack_mm(eye, q, 128, sz).double().cpu().T)
-        return _swiglu64(x.double().cpu() @ mats[0].T) @ mats[1].T
+        return swiglu(x.double().cpu() @ mats[0].T) @ mats[1].T
     kind = {"int8": "int8", "fp8": "fp8", "int4": "int4", "int8_torch": "int8", "fp8_scaled_mm": "fp8"}[ffn.scheme]
     mats = []
     for n in ffn.mats:
         q, sc = getattr(ffn, f"{n}_q").cpu(), getattr(ffn, f"{n}_s").float().cpu()
         mats.append(Q.dequantize(q, sc if kind == "int4" else sc.reshape(-1), kind).double())
-    return _swiglu64(x.double().cpu() @ mats[0].T) @ mats[1].T
+    return swiglu(x.double().cpu() @ mats[0].T) @ mats[1].T
 
 
 RUNNERS = {"layer": _time_layer, "model": _time_model, "gate": _time_gate, "expert_sweep": _time_expert_sweep}

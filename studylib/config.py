@@ -57,26 +57,10 @@ def validate_ratio(p, what: str = "pruning ratio") -> float:
 
 
 def validate_profile(prof: dict) -> None:
-    from .shapes import SHAPES
-
     if prof.get("device") not in ("cpu", "cuda"):
         raise StudyConfigError(f"profile device must be 'cpu' or 'cuda', got {prof.get('device')!r}")
-    t = prof.get("timing", {})
-    for s in t.get("shapes", []):
-        if s not in SHAPES:
-            raise StudyConfigError(f"unknown model shape {s!r}; known: {', '.join(sorted(SHAPES))}")
-    for b in t.get("batches", []):
-        if not isinstance(b, int) or b < 1:
-            raise StudyConfigError(f"batch size must be a positive integer, got {b!r}")
-    from .variants import VARIANTS, ROUTINGS  # noqa: PLC0415 (light import)
-
-    for v in t.get("variants", []):
-        if v not in VARIANTS:
-            raise StudyConfigError(f"unknown variant {v!r}; known: {', '.join(sorted(VARIANTS))}")
-    for r in t.get("routing", []):
-        if r not in ROUTINGS:
-            raise StudyConfigError(f"unknown routing {r!r}; known: {', '.join(sorted(ROUTINGS))}")
-    _validate_campaign(prof.get("campaign"), VARIANTS, ROUTINGS, SHAPES)
+    _check_unit_lists(prof.get("timing", {}))
+    _validate_campaign(prof.get("campaign"))
     q = prof.get("quality", {})
     for p in q.get("ratios", []):
         validate_ratio(p)
@@ -107,7 +91,22 @@ def validate_profile(prof: dict) -> None:
         raise StudyConfigError(f"grid_tasks {q['grid_tasks']} must be a subset of tasks {tasks}")
 
 
-def _validate_campaign(c: dict | None, variants, routings, shapes) -> None:
+def _check_unit_lists(section: dict, where: str = "") -> None:
+    """Shapes, variants, routings and batch sizes of a ``timing`` section or a campaign group."""
+    from .shapes import SHAPES  # noqa: PLC0415
+    from .variants import ROUTINGS, VARIANTS  # noqa: PLC0415 (light import)
+
+    for key, known, what in (("shapes", SHAPES, "model shape"), ("variants", VARIANTS, "variant"),
+                             ("routing", ROUTINGS, "routing")):
+        for v in section.get(key, []):
+            if v not in known:
+                raise StudyConfigError(f"{where}unknown {what} {v!r}; known: {', '.join(sorted(known))}")
+    for b in section.get("batches", []):
+        if not isinstance(b, int) or b < 1:
+            raise StudyConfigError(f"{where}batch size must be a positive integer, got {b!r}")
+
+
+def _validate_campaign(c: dict | None) -> None:
     if not c:
         return
     from .campaign import UNIT_KINDS  # noqa: PLC0415
@@ -119,18 +118,7 @@ def _validate_campaign(c: dict | None, variants, routings, shapes) -> None:
         if g.get("kind") not in UNIT_KINDS:
             raise StudyConfigError(f"campaign group {g.get('name')!r}: unknown kind {g.get('kind')!r}; "
                                    f"known: {', '.join(UNIT_KINDS)}")
-        for s in g.get("shapes", []):
-            if s not in shapes:
-                raise StudyConfigError(f"campaign group {g['name']!r}: unknown model shape {s!r}")
-        for v in g.get("variants", []):
-            if v not in variants:
-                raise StudyConfigError(f"campaign group {g['name']!r}: unknown variant {v!r}")
-        for r in g.get("routing", []):
-            if r not in routings:
-                raise StudyConfigError(f"campaign group {g['name']!r}: unknown routing {r!r}")
-        for b in g.get("batches", []):
-            if not isinstance(b, int) or b < 1:
-                raise StudyConfigError(f"campaign group {g['name']!r}: batch must be a positive integer, got {b!r}")
+        _check_unit_lists(g, f"campaign group {g['name']!r}: ")
 
 
 def timing_campaign(prof: dict) -> dict:

@@ -46,7 +46,7 @@ class DecodeModel(nn.Module):
         per_layer = sum(layer.bytes_read(self.forced, n) for layer in self.layers)
         head = self.embed.weight if self.head is None else self.head.weight
         emb_rows = n * self.shape.hidden * self.embed.weight.element_size()
-        return per_layer + head.numel() * head.element_size() + emb_rows + self.norm.w.numel() * 2
+        return per_layer + head.numel() * head.element_size() + emb_rows + self.norm.w.numel() * self.norm.w.element_size()
 
     @property
     def kernel(self) -> str:

@@ -87,7 +87,7 @@ class RMSNorm(nn.Module):
         return F.rms_norm(x, (x.shape[-1],), self.w, 1e-5)
 
 
-def _swiglu(h: torch.Tensor) -> torch.Tensor:
+def swiglu(h: torch.Tensor) -> torch.Tensor:
     g, u = h.chunk(2, dim=-1)
     return F.silu(g) * u
 
@@ -104,7 +104,7 @@ class DenseFFN(nn.Module):
                 lin.weight.data *= (torch.rand_like(lin.weight) >= zero_frac)
 
     def forward(self, x):
-        return self.down(_swiglu(self.gu(x)))
+        return self.down(swiglu(self.gu(x)))
 
     def bytes_read(self, forced=None, batch: int = 1) -> int:
         return sum(p.numel() * p.element_size() for p in self.parameters())
@@ -127,11 +127,12 @@ class MoEFFN(nn.Module):
         self.register_buffer("_experts", torch.arange(K), persistent=False)
         self._buffers_cache: dict = {}
 
+    def _use_gemv(self, batch: int) -> bool:
+        return batch * self.k <= GEMV_MAX_SLOTS and TG.available(self.w_gu.device.type)
+
     def kernel_for(self, batch: int) -> str:
         """The path ``forward`` takes for ``batch`` tokens."""
-        if batch * self.k <= GEMV_MAX_SLOTS and TG.available(self.w_gu.device.type):
-            return "triton expert GEMV"
-        return "torch._grouped_mm"
+        return "triton expert GEMV" if self._use_gemv(batch) else "torch._grouped_mm"
 
     @property
     def kernel(self) -> str:
@@ -157,8 +158,7 @@ class MoEFFN(nn.Module):
 
     def forward(self, x):
         w, idx = self.route(x)
-        B = x.shape[0]
-        if B * self.k <= GEMV_MAX_SLOTS and TG.available(x.device.type):
+        if self._use_gemv(x.shape[0]):
             return self._forward_gemv(x, w, idx)
         return self._forward_grouped(x, w, idx)
 
@@ -178,7 +178,7 @@ class MoEFFN(nn.Module):
         offs = torch.cumsum(counts, 0).to(torch.int32)
         xs = x[tok]
         h = torch._grouped_mm(xs, self.w_gu.transpose(-2, -1), offs=offs)
-        y = torch._grouped_mm(_swiglu(h).contiguous(), self.w_d.transpose(-2, -1), offs=offs)
+        y = torch._grouped_mm(swiglu(h).contiguous(), self.w_d.transpose(-2, -1), offs=offs)
         if w is not None:
             y = y * w.reshape(-1)[order].unsqueeze(-1).to(y.dtype)
         return torch.zeros_like(x).index_add_(0, tok, y)
@@ -254,7 +254,7 @@ class QuantFFN(nn.Module):
         raise AssertionError(sch)
 
     def forward(self, x):
-        return self._mm(_swiglu(self._mm(x, "gu")), "down")
+        return self._mm(swiglu(self._mm(x, "gu")), "down")
 
     def bytes_read(self, forced=None, batch: int = 1) -> int:
         return self._bytes

@@ -15,7 +15,7 @@ NB_ARGS = --profile $(PROFILE) --overrides '$(OVERRIDES)' $(if $(RATIO),--ratio 
 GPU_PY = $(if $(wildcard $(PY)),$(PY),python3)
 BUDGET_S ?=
 
-.PHONY: gpu setup setup-qwen check phase1 phase1-timing phase1-quality phase2 phase3 book all test clean-book
+.PHONY: verdicts gpu setup setup-qwen check phase1 phase1-timing phase1-quality phase2 phase3 book all test clean-book
 
 $(VENV)/.done: pyproject.toml
 	python3 -m venv $(VENV)
@@ -54,9 +54,13 @@ phase2: check
 phase3: check
 	$(PY) -m studylib run-notebook notebooks/phase3_failure_modes.py $(NB_ARGS)
 
-# Builds from what is in data/ only; never measures.
-book: setup
+# The verdict table (data/verdicts.csv) from what is in data/, by the claims registry.
+verdicts: setup
 	$(PY) -m studylib validate-data
+	$(PY) -m studylib verdicts
+
+# Builds from what is in data/ only; never measures.
+book: verdicts
 	rm -rf book/_build
 	$(VENV)/bin/jupyter-book build book --warningiserror --keep-going
 	@echo "book: book/_build/html/index.html"

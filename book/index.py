@@ -19,9 +19,9 @@
 # %% tags=["remove-input"]
 import pandas as pd
 from IPython.display import HTML
-from studylib.verdicts import verdict_table
+from studylib import verdicts
 
-vt = verdict_table()
+vt = verdicts.committed().drop(columns=["id", "git_commit"])  # data/verdicts.csv, written by `make verdicts`
 vt["chapter"] = vt["chapter"].map(lambda c: f'<a href="chapters/{c}.html">{c}</a>' if c else "")
 HTML(vt.to_html(index=False, escape=False))
 

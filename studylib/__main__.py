@@ -4,6 +4,7 @@
   python -m studylib run-notebook notebooks/X.py --profile P [--ratio R] [--overrides JSON]
   python -m studylib campaign --profile P [--budget-s S]   (the GPU campaign; see studylib/campaign.py)
   python -m studylib validate-data
+  python -m studylib verdicts            (writes data/verdicts.csv from data/; see studylib/verdicts.py)
 
 Parameters are validated before anything runs; a bad one exits with status 2 and a message
 naming the value.
@@ -67,6 +68,7 @@ def main(argv=None) -> int:
         p.add_argument("--ratio", type=str, default=None, help="override the pruning ratios with one value")
         p.add_argument("--overrides", default="{}", help="JSON merged into the profile")
     sub.add_parser("validate-data")
+    sub.add_parser("verdicts")
     args = ap.parse_args(argv)
     try:
         if args.cmd == "validate-data":
@@ -77,6 +79,13 @@ def main(argv=None) -> int:
                 print("data/:", p, file=sys.stderr)
             print(f"data/ valid: {not problems}")
             return 1 if problems else 0
+        if args.cmd == "verdicts":
+            from . import verdicts
+
+            wrote = verdicts.write()
+            print(f"{verdicts.path().relative_to(REPO) if verdicts.path().is_relative_to(REPO) else verdicts.path()}: "
+                  + ("updated" if wrote else "up to date"))
+            return 0
         prof = _check(args)
         if args.cmd == "campaign":
             from .timing_sweep import run_timing

@@ -27,6 +27,12 @@ def _git(*args: str) -> str:
         return ""
 
 
+def git_commit() -> str:
+    """HEAD of this checkout; a copy of the tree without .git (the GPU machine) names its
+    commit in STUDY_GIT_COMMIT."""
+    return os.environ.get("STUDY_GIT_COMMIT") or _git("rev-parse", "HEAD") or "uncommitted"
+
+
 @lru_cache(maxsize=1)
 def _static() -> dict:
     import torch
@@ -51,8 +57,7 @@ def _static() -> dict:
         "host": socket.gethostname(), "cpu": platform.processor() or platform.machine(),
         "gpu_name": gpu_name, "gpu_uuid": gpu_uuid, "driver": driver, "cuda": cuda,
         "torch_version": torch.__version__, "transformers_version": tv,
-        # a copy of the tree without .git (the GPU machine) names its commit in STUDY_GIT_COMMIT
-        "git_commit": os.environ.get("STUDY_GIT_COMMIT") or _git("rev-parse", "HEAD") or "uncommitted",
+        "git_commit": git_commit(),
         "git_dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
     }
 

@@ -38,4 +38,44 @@ for prof, outcome, res, tests in fits:
     plt.tight_layout(); plt.show()
 
 # %% [markdown]
-# ## Eq. 19 (data: `data/timing/h100/`) — pending the GPU sweep.
+# ## The bytes-moved latency model (data: `data/timing/*/`, `data/device_peaks/*/`)
+# `studylib/latency_model.py`, fitted on every shape of each profile (the held-out scores are in
+# chapter 2).
+
+# %%
+from studylib import latency_model as LM
+
+lm = LM.design(read_table("timing"), read_table("device_peaks"))
+for prof, d in lm.groupby("profile"):
+    res = LM.fit(d)
+    print(f"=== latency model, profile {prof}: {LM.FORMULA} ===")
+    print(res.summary())
+    print(diagnostics(res).round(4).to_string())
+    fig, ax = plt.subplots(1, 2, figsize=(9, 3.2))
+    ax[0].scatter(res.fittedvalues, res.resid / d["median_us"] * 100, s=8)
+    ax[0].axhline(0, color="grey"); ax[0].set_xlabel("fitted (µs)"); ax[0].set_ylabel("residual (% of measured)")
+    ax[0].set_xscale("log"); ax[0].set_title(f"{prof}: relative residuals")
+    sm.qqplot(res.resid, line="s", ax=ax[1]); ax[1].set_title("normal Q-Q")
+    plt.tight_layout(); plt.show()
+
+# %% [markdown]
+# ## Eq. 19: attention's share of a layer vs model size (data: `data/timing/h100/`)
+# The measured f_attn = 1 − t(FFN) / t(layer) of the dense layer at B = 1 at each Llama shape,
+# fitted as f_attn = a + b·log10(N / 7e9) and tested against the paper's a = 0.45, b = −0.13.
+# Five shapes: few points, so the CIs are wide by construction.
+
+# %%
+from studylib.analysis import GPU_PROFILES, attention_fraction
+from studylib.fits import fit_eq19
+from studylib.shapes import get_shape
+
+fa = attention_fraction(read_table("timing", list(GPU_PROFILES)))
+fa = fa[(fa["batch"] == 1) & fa["shape"].str.startswith("llama")]
+if len(fa) >= 3:
+    fa = fa.assign(n_params=[get_shape(s).n_params for s in fa["shape"]])
+    res19, tests19 = fit_eq19(fa)
+    print(fa[["shape", "n_params", "f_attn"]].round(3).to_string(index=False))
+    print(res19.summary())
+    print(tests19.round(4).to_string())
+else:
+    print("Eq. 19 needs the dense layer and FFN at three or more GPU shapes.")

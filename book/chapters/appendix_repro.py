@@ -59,3 +59,28 @@ if not gaps.empty:
     summary["units in data/"] = [n_units[i] for i in summary.index]
     summary["est. total (min)"] = (summary["median"] * summary["units in data/"] / 60).round(1)
     display(summary)
+
+# %% [markdown]
+# ### The GPU campaign, call by call
+# Each `make gpu` call is one run id in the provenance. Its wall time here is the span from its
+# first to its last unit written (model start-up and the first unit's compilation come before
+# the first timestamp and are not included); `units` counts what that call added. A second call
+# resumes where the first stopped, so the calls add up to the whole campaign.
+
+# %%
+runs = []
+for table in ("timing", "expert_sweep", "kernel_checks", "device_peaks"):
+    df = read_table(table)
+    df = df[df["profile"].isin(["h100", "h200"])] if not df.empty else df
+    for (prof, run), g in df.groupby(["profile", "run_id"]):
+        t = pd.to_datetime(g["timestamp_utc"])
+        runs.append({"profile": prof, "run id": run, "table": table, "git commit": str(g["git_commit"].iloc[0])[:10],
+                     "units": g["unit"].nunique(), "first": t.min(), "last": t.max()})
+if runs:
+    calls = pd.DataFrame(runs).groupby(["profile", "run id"]).agg(
+        commit=("git commit", "first"), tables=("table", lambda x: ", ".join(sorted(set(x)))),
+        units=("units", "sum"), first=("first", "min"), last=("last", "max"))
+    calls["wall (s)"] = (calls["last"] - calls["first"]).dt.total_seconds().round(0)
+    display(calls.drop(columns=["first", "last"]))
+    print(f"all GPU calls: {int(calls['units'].sum())} units, {calls['wall (s)'].sum() / 60:.1f} min between first "
+          "and last unit (plus start-up per call)")

@@ -1,0 +1,107 @@
+"""The paper's claims as a registry: one ``Claim`` per row of the book's verdict table.
+
+A claim carries its id, wording, source (equation, table, section), the paper's prediction,
+the function that computes its measurement from ``data/`` and the pre-registered criterion
+(``studylib.paper.criteria``) that turns that measurement into a verdict. Adding a claim is one
+entry in one of the modules below:
+
+* ``hardware``: speed claims (Table 1/H1, the headline, gate overhead, Table 4, int8, Table 6's CPU row)
+* ``quality``: accuracy claims (MMLU/GSM8K losses, probes, Eq. 25, the reasoning/factual ratio, H2)
+* ``phases``: the §8.2 phases and H3, which combine the measurements of other claims
+
+``studylib.verdicts`` turns the registry into the committed ``data/verdicts.csv``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Callable
+
+import pandas as pd
+
+from ..paper import criteria as C
+from ..stats import Estimate
+
+PENDING_GPU = "not yet measured (needs the h100 profile)"
+
+
+@dataclass(frozen=True)
+class Measured:
+    """What a claim's measurement function found in data/. ``estimate`` is what the criterion
+    judges; ``inputs`` carries anything else it needs (several estimates, probabilities)."""
+    estimate: Estimate | None = None
+    text: str = "—"
+    ci: str = "—"
+    scale: str = ""
+    inputs: dict = field(default_factory=dict)
+
+    @property
+    def empty(self) -> bool:
+        return self.estimate is None and not self.inputs
+
+
+@dataclass(frozen=True)
+class Claim:
+    id: str
+    wording: str
+    source: str
+    prediction: str
+    chapter: str
+    measure: Callable[["Data"], Measured]
+    criterion: Callable[[Measured], str]
+    pending: str = C.NOT_MEASURED   # the verdict while measure() finds nothing
+
+    def row(self, data: "Data") -> dict:
+        m = self.measure(data)
+        verdict = self.pending if m.empty else self.criterion(m)
+        return {"id": self.id, "claim": self.wording, "source": self.source, "prediction": self.prediction,
+                "measured": m.text, "95% CI": m.ci, "verdict": verdict, "scale": m.scale, "chapter": self.chapter}
+
+
+class Data:
+    """The tables of data/ that claims read, each loaded once per verdict table."""
+
+    @cached_property
+    def timing(self) -> pd.DataFrame:
+        from ..results import read_table
+        return read_table("timing")
+
+    @cached_property
+    def items(self) -> pd.DataFrame:
+        from ..results import read_table
+        return read_table("quality_items")
+
+    @cached_property
+    def variants(self) -> pd.DataFrame:
+        from ..results import read_table
+        return read_table("quality_variants")
+
+    @cached_property
+    def deltas(self) -> pd.DataFrame:
+        from .. import analysis
+        return (analysis.quality_deltas(self.items) if not self.items.empty
+                else pd.DataFrame(columns=["variant", "task", "profile", "model"]))
+
+    def table(self, name: str) -> pd.DataFrame:
+        from ..results import read_table
+        return read_table(name)
+
+
+def ci_text(e: Estimate | None, fmt: str = "{:.2f}", unit: str = "") -> str:
+    return "—" if e is None else f"[{fmt.format(e.lo)}, {fmt.format(e.hi)}]{unit}"
+
+
+def registry() -> list[Claim]:
+    from . import hardware, phases, quality
+
+    claims = [*hardware.CLAIMS, *quality.CLAIMS, *phases.CLAIMS]
+    ids = [c.id for c in claims]
+    dup = {i for i in ids if ids.count(i) > 1}
+    if dup:
+        raise ValueError(f"duplicate claim ids: {sorted(dup)}")
+    return claims
+
+
+def verdict_table(data: Data | None = None) -> pd.DataFrame:
+    data = data or Data()
+    return pd.DataFrame([c.row(data) for c in registry()])

@@ -1,0 +1,105 @@
+"""Speed claims. Hardware claims about A100/H100 are judged only on GPU-profile data
+(h100/h200, ``gpu_claims``); CPU timings never count as a test of them."""
+from __future__ import annotations
+
+from .. import gpu_claims as G
+from ..paper import criteria as C
+from ..paper import equations as eq
+from ..paper.tables import TABLE1, TABLE4
+from ..stats import interval_verdict
+from . import PENDING_GPU, Claim, Data, Measured, ci_text
+
+
+def gpu_scale(d: Data) -> str:
+    t = G.gpu_timing(d.timing)
+    return "GPU" if t.empty else f"{t['gpu_name'].iloc[0]} ({t['profile'].iloc[0]}), random weights, real shapes"
+
+
+def _section31(d: Data) -> Measured:
+    sec = eq.paper_section31()
+    return Measured(text=f"Eq. 6 gives {sec['t_ffn_us']:.1f} not 56.0; Eq. 16 is "
+                         f"{eq.eq10_t_gate(4096, 4) * 1e3:.0f} ns not 16 µs", ci="exact arithmetic",
+                    scale="arithmetic", inputs={"consistent": False})
+
+
+def _table1(size: str):
+    def measure(d: Data) -> Measured:
+        e = G.h1_speedups(d.timing).get(size)
+        if e is None:
+            return Measured()
+        return Measured(e, f"{e.value:.2f}x (one layer, {G.SIZE_SHAPES[size]})", ci_text(e), gpu_scale(d))
+    return measure
+
+
+def _h1(d: Data) -> Measured:
+    per = G.h1_speedups(d.timing)
+    return Measured(text="; ".join(f"{k} {v.value:.2f}x" for k, v in per.items()) or "—", scale=gpu_scale(d),
+                    inputs=per)
+
+
+def _headline(batch: int):
+    def measure(d: Data) -> Measured:
+        e, how = G.headline_speedup(d.timing, batch=batch)
+        if e is None:
+            return Measured()
+        return Measured(e, f"{e.value:.2f}x (Llama-3-8B shape, {how}, B={batch})", ci_text(e), gpu_scale(d))
+    return measure
+
+
+def _gate(d: Data) -> Measured:
+    g = G.gate_overhead_fraction(d.timing)
+    if g is None:
+        return Measured()
+    iso = G.gate_isolated_us(d.timing)
+    extra = "" if iso is None else f" (router alone {iso:.0f} µs incl. graph launch)"
+    return Measured(g, f"{100 * g.value:.1f}% in place{extra}", f"[{100 * g.lo:.1f}, {100 * g.hi:.1f}]%", gpu_scale(d))
+
+
+def _table4(d: Data) -> Measured:
+    t4 = {r: e for r in ("mild", "severe", "catastrophic")
+          if (e := G.imbalance_throughput(d.timing, r, C.TABLE4_BATCH)) is not None}
+    if not t4:
+        return Measured()
+    t95 = {r: e for r in t4 if (e := G.imbalance_throughput(d.timing, r, C.TABLE4_BATCH, quantile=0.95)) is not None}
+    return Measured(text="/".join(f"{100 * e.value:.0f}" for e in t4.values()) + f"% (p50, B={C.TABLE4_BATCH})",
+                    ci="; ".join(f"[{100 * e.lo:.0f}, {100 * e.hi:.0f}]" for e in t4.values()),
+                    scale=gpu_scale(d), inputs={"p50": t4, "p95": t95})
+
+
+def _table4_verdict(m: Measured) -> str:
+    pred = {r: TABLE4[r]["throughput"] for r in TABLE4}
+    v50, v95 = C.table4_verdict(m.inputs["p50"], pred), C.table4_verdict(m.inputs["p95"], pred)
+    return v50 if v50 == v95 else f"p50 {v50}, p95 {v95}"
+
+
+def _int8(d: Data) -> Measured:
+    e, kernel = G.quant_speedup(d.timing)
+    if e is None:
+        return Measured()
+    return Measured(e, f"{e.value:.2f}x (Llama-3-8B decode, B=1, {kernel})", ci_text(e), gpu_scale(d))
+
+
+def _band(lo: float, hi: float):
+    return lambda m: interval_verdict(m.estimate, lo, hi)
+
+
+CLAIMS = [
+    Claim("s31_arithmetic", "§3.1 arithmetic reproduces its printed numbers", "Eqs. 5-18", "1.73x, 2.16 ms/token",
+          "ch1_latency_audit", _section31, lambda m: "supported" if m.inputs["consistent"] else "refuted"),
+    *[Claim(f"table1_{size}", f"Speedup at {size} (30% pruning + 4-expert top-1, B=1)", "Table 1, Eq. 19",
+            "{}-{}x".format(*TABLE1[size]["realistic"]), "ch2_phase1_timing", _table1(size),
+            lambda m, size=size: C.h1_size_verdict(size, m.estimate), PENDING_GPU)
+      for size in C.H1_SIZES],
+    Claim("h1", "H1: speedup within 10% of Table 1 at every size", "§8.1.1", "1.3x (7B) → 1.7x (70B)",
+          "ch2_phase1_timing", _h1, lambda m: C.h1_verdict(m.inputs), PENDING_GPU),
+    Claim("headline_b1", "Headline: 1.7-1.9x decode speedup on A100/H100", "Abstract, Eq. 18", "1.7-1.9x",
+          "ch2_phase1_timing", _headline(1), _band(1.7, 1.9), PENDING_GPU),
+    Claim("headline_b8", "Headline at batch 8 (the paper's model assumes B=1, §10)", "Abstract, §10", "1.7-1.9x",
+          "ch2_phase1_timing", _headline(8), _band(1.7, 1.9), PENDING_GPU),
+    Claim("gate_overhead", "Gate overhead 29% of layer at B=1, amortised by batch", "Eq. 24, Table 2",
+          "29% at B=1 (16 µs)", "ch2_phase1_timing", _gate, _band(*C.GATE_BAND), PENDING_GPU),
+    Claim("table4", "Table 4 throughput under imbalance (85/55/35%)", "Table 4", "85/55/35% of balanced",
+          "ch5_phase3", _table4, _table4_verdict, PENDING_GPU),
+    Claim("int8_speed", "int8 weight-only 1.8-2.2x", "§2.4, Tables 5, 7-9", "1.8-2.2x", "ch4_phase2", _int8,
+          _band(1.8, 2.2), PENDING_GPU),
+]

@@ -1,0 +1,70 @@
+"""Whole-model decode time composed from one measured layer: layers × t(layer) + t(head).
+
+Timing a whole 70B model needs ~140 GB of weights, more than one H100 holds, so its
+end-to-end numbers are *composed*: ``shape.layers`` times the measured decoder-layer time plus
+the LM head, whose time is its bytes (vocab × hidden × 2) at the bandwidth the dense FFN of the
+same shape and batch achieved (a GEMV of similar size). At Llama-3-8B the composition is
+checked against the whole-model decode step that was measured (``composition_check``); the
+book reports 70B by composition and says so.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .analysis import samples
+from .gpu_claims import _unit, gpu_timing
+from .shapes import get_shape
+from .stats import DEFAULT_B, DEFAULT_SEED, Estimate
+
+
+def head_seconds(t: pd.DataFrame, shape_name: str, batch: int) -> float | None:
+    s = get_shape(shape_name)
+    ffn = _unit(t, shape_name, "dense", "ffn", batch, "none")
+    if ffn is None:
+        return None
+    return s.vocab * s.hidden * 2 / float(ffn["achieved_Bps"])
+
+
+def _routing(variant: str) -> str:
+    return "uniform" if "moe" in variant else "none"
+
+
+def composed_seconds(timing: pd.DataFrame, shape_name: str, variant: str, batch: int = 1,
+                     draws: np.ndarray | None = None) -> np.ndarray | float | None:
+    """layers × median layer time + head; with ``draws`` (bootstrap indices) one value per draw."""
+    t = gpu_timing(timing)
+    layer = _unit(t, shape_name, variant, "layer", batch, _routing(variant))
+    head = head_seconds(t, shape_name, batch)
+    if layer is None or head is None:
+        return None
+    x = samples(layer)
+    med = np.median(x) if draws is None else np.median(x[draws % len(x)], axis=1)
+    return get_shape(shape_name).layers * med + head
+
+
+def composed_speedup(timing: pd.DataFrame, shape_name: str, variant: str, batch: int = 1) -> Estimate | None:
+    """Whole-model speedup of ``variant`` over dense by composition, percentile-bootstrap CI over
+    the replay samples of both layers."""
+    rng = np.random.default_rng(DEFAULT_SEED)
+    draws = rng.integers(0, 1 << 30, (DEFAULT_B, 100))
+    d, v = composed_seconds(timing, shape_name, "dense", batch), composed_seconds(timing, shape_name, variant, batch)
+    if d is None or v is None:
+        return None
+    r = composed_seconds(timing, shape_name, "dense", batch, draws) / composed_seconds(
+        timing, shape_name, variant, batch, rng.integers(0, 1 << 30, (DEFAULT_B, 100)))
+    return Estimate(float(d / v), float(np.quantile(r, 0.025)), float(np.quantile(r, 0.975)))
+
+
+def composition_check(timing: pd.DataFrame) -> pd.DataFrame:
+    """Measured whole-model decode step vs its composition, for every model unit with its layer."""
+    t = gpu_timing(timing)
+    models = t[(t["component"] == "model") & (t["tokens"].fillna(1) == 1)] if not t.empty else t
+    rows = []
+    for _, m in models.iterrows():
+        c = composed_seconds(t, m["shape"], m["variant"], int(m["batch"]))
+        if c is not None:
+            rows.append({"shape": m["shape"], "variant": m["variant"], "batch": int(m["batch"]),
+                         "measured_ms": m["median_s"] * 1e3, "composed_ms": c * 1e3,
+                         "error_pct": (c / m["median_s"] - 1) * 100})
+    return pd.DataFrame(rows)

@@ -1,0 +1,39 @@
+"""The claims registry and the committed verdict table (data/verdicts.csv)."""
+from studylib import claims, verdicts
+from studylib.paper import criteria as C
+
+
+def test_committed_verdict_table_is_not_stale():
+    """Regenerates the table from data/; fails when a change to data/ or to the judging code
+    was committed without `make verdicts`."""
+    stale = verdicts.stale_rows()
+    assert stale.empty, f"data/verdicts.csv is stale (run `make verdicts`):\n{stale[['id', 'measured', 'verdict']]}"
+    assert verdicts.committed()["git_commit"].str.fullmatch(r"[0-9a-f]{40}").all()
+
+
+def test_registry_has_one_entry_per_claim_with_code_to_judge_it():
+    reg = claims.registry()
+    assert len({c.id for c in reg}) == len(reg)
+    for c in reg:
+        assert callable(c.measure) and callable(c.criterion) and c.source and c.prediction and c.chapter
+    vt = claims.verdict_table()
+    assert not vt["verdict"].str.fullmatch(r"(?i)pending.*").any()
+
+
+def test_write_only_when_a_row_changes(data_dir):
+    assert verdicts.write() is True                   # empty data/: every row 'not yet measured'
+    first = verdicts.committed()
+    assert set(first["verdict"]) <= {C.NOT_MEASURED} | {v for v in first["verdict"] if v.startswith(C.NOT_MEASURED)} \
+        | {"refuted"}                                  # the §3.1 arithmetic needs no data
+    assert verdicts.write() is False and verdicts.stale_rows().empty
+    edited = first.copy()
+    edited.loc[0, "verdict"] = "supported"
+    edited.to_csv(verdicts.path(), index=False)
+    assert list(verdicts.stale_rows()["id"]) == [first.loc[0, "id"]]
+    assert verdicts.write() is True and verdicts.stale_rows().empty
+
+
+def test_a_claim_without_data_says_why():
+    row = claims.Claim("x", "w", "Eq. 0", "1x", "ch", lambda d: claims.Measured(), lambda m: "supported",
+                       "not yet measured (because)").row(claims.Data())
+    assert row["verdict"] == "not yet measured (because)" and row["measured"] == "—"

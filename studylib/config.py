@@ -61,6 +61,10 @@ def validate_profile(prof: dict) -> None:
         raise StudyConfigError(f"profile device must be 'cpu' or 'cuda', got {prof.get('device')!r}")
     _check_unit_lists(prof.get("timing", {}))
     _validate_campaign(prof.get("campaign"))
+    if prof.get("spec_decoding"):
+        from .decoding.spec_sweep import check_config  # noqa: PLC0415
+
+        check_config(prof["spec_decoding"])
     q = prof.get("quality", {})
     for p in q.get("ratios", []):
         validate_ratio(p)

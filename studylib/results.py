@@ -35,6 +35,10 @@ SCHEMA: dict[str, list[str]] = {
     "expert_sweep": ["hidden", "expert_width", "experts", "active_experts", "batch", "median_s", "p95_s",
                      "ci_lo_s", "ci_hi_s", "n", "bytes_moved", "achieved_Bps", "samples_s"],
     "kernel_checks": ["shape", "batch", "check", "variant", "kernel", "rel_err", "ok"],
+    # speculative decoding on the CPU (studylib.decoding.spec_sweep): one generation per row
+    "spec_decoding": ["target", "draft", "dtype", "prompt_id", "prompt_kind", "method", "gamma", "new_tokens",
+                      "cycles", "accepted", "reached", "wall_s", "identical_to_alone", "first_divergence",
+                      "correct", "tokens"],
 }
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .claims import PENDING_GPU, verdict_table  # noqa: F401  (re-exported for the book and tests)
+from .claims import verdict_table  # noqa: F401  (re-exported for the tests)
 from .results import data_dir
 
 VERDICTS_CSV = "verdicts.csv"

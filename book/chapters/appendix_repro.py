@@ -8,6 +8,8 @@
 # | tests | `make test` | any | < 10 min |
 # | real benchmark items on CPU | `make phase1-quality PROFILE=cpu-real` | CPU, with `../shared/data` | ~1 h |
 # | MMLU in its own unit on a 1.5B model | `make setup-qwen && make phase1-quality PROFILE=cpu-qwen` | CPU, 24 GB RAM, with `../shared/data` | ~10 min per variant |
+# | speculative decoding (0.5B → 1.5B), acceptance, identity, CPU speed | `make setup-qwen && make phase2 PROFILE=cpu-qwen` | CPU, with `../shared/data` | ~30 min |
+# | the verdict table from `data/` | `make verdicts` (also run by `make book`) | any | seconds |
 # | the whole GPU campaign (H1, end-to-end 8B decode, gate, int8/int4/fp8, spec.-decoding step times, Table 4, companion sweep) | `make gpu PROFILE=h100 BUDGET_S=520` (run it twice: the second call finishes what the budget left; on the device tool, carry the first call's `data/*/h100` back into the tree) | one H100 (80 GB); no network, no venv: runs on the image's python3 | two calls under 10 min each (per-unit times below) |
 # | quality at 8B | `make phase1-quality PROFILE=h100 OVERRIDES='{"quality":{"model":"/path/to/Meta-Llama-3-8B"}}'` | GPU with the weights | hours |
 #

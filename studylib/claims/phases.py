@@ -3,8 +3,81 @@ from __future__ import annotations
 
 from .. import gpu_claims as G
 from ..paper import criteria as C
+from ..stats import Estimate, interval_verdict
 from . import PENDING_GPU, Claim, Data, Measured, ci_text
 from .quality import judged_loss, loss, scale
+
+#: the measured pair whose acceptance feeds the GPU formula, and the GPU target it stands for
+SPEC_PAIR = "llama-3-8b with a 0.5B draft"
+
+
+def spec_estimates(d: Data) -> dict:
+    """CPU wall-clock speedup (best γ) and the H100 prediction from the CPU acceptance."""
+    from ..decoding import spec_analysis as S
+
+    sd = d.table("spec_decoding")
+    if sd.empty:
+        return {}
+    cpu, g_cpu, method = S.best_cpu_speedup(sd)
+    gpu, g_gpu = S.best_gpu_prediction(sd, d.timing, SPEC_PAIR)
+    return {"cpu": cpu, "cpu_gamma": g_cpu, "cpu_method": method, "gpu": gpu, "gpu_gamma": g_gpu,
+            "alpha": S.alpha(sd), "model": str(sd["target"].iloc[0])}
+
+
+def _spec(d: Data) -> Measured:
+    e = spec_estimates(d)
+    if not e or e["cpu"] is None:
+        return Measured()
+    text = (f"CPU {e['cpu'].value:.2f}x (γ={e['cpu_gamma']}, {e['cpu_method']}); α={e['alpha'].value:.2f}")
+    ci = f"CPU {ci_text(e['cpu'])}"
+    if e["gpu"] is not None:
+        text += f"; H100 formula {e['gpu'].value:.2f}x (γ={e['gpu_gamma']}, 8B target)"
+        ci += f"; H100 {ci_text(e['gpu'])}"
+    return Measured(e["gpu"] or e["cpu"], text, ci,
+                    f"{e['model']} + 0.5B draft on 2 CPU cores; H100 step times × CPU acceptance",
+                    inputs={"gpu": e["gpu"]})
+
+
+def _spec_verdict(m: Measured) -> str:
+    if m.inputs["gpu"] is None:
+        return C.NOT_MEASURED + " (CPU evidence only; needs the H100 step times)"
+    return interval_verdict(m.inputs["gpu"], 2.3, 2.7) + " (spec. decoding alone; 'both' not measured)"
+
+
+def roi_inputs(d: Data) -> dict[str, Estimate]:
+    """Measured speedups that enter the ROI Monte Carlo (whole 8B-shaped model on the H100)."""
+    out = {}
+    e8, _ = G.headline_speedup(d.timing)
+    q8, _ = G.quant_speedup(d.timing)
+    spec = spec_estimates(d).get("gpu")
+    for k, e in (("sparse_routing", e8), ("int8", q8), ("spec_decode", spec)):
+        if e is not None:
+            out[k] = e
+    return out
+
+
+def _h3(d: Data) -> Measured:
+    from .. import roi
+
+    sp = roi_inputs(d)
+    if not {"sparse_routing", "int8"} <= set(sp):
+        return Measured()
+    p = roi.h3_probabilities(roi.simulate(sp))
+    return Measured(text="; ".join(f"P({k}) = {v:.2f}" for k, v in p.items()),
+                    ci=f"hours: Table 5 ranges; speedups measured (sparse {sp['sparse_routing'].value:.2f}x, "
+                       f"int8 {sp['int8'].value:.2f}x)",
+                    scale="hours from the paper; speedups from the H100", inputs={"p": p})
+
+
+def _phase2(d: Data) -> Measured:
+    from .. import roi
+
+    sp = roi_inputs(d)
+    if len(sp) < 3:
+        return Measured()
+    p = roi.phase2_probability(roi.simulate(sp))
+    return Measured(text=f"P(int8 and spec. decoding each fewer hours per 1x than sparse routing) = {p:.2f}",
+                    scale="hours from the paper; speedups from the H100 (spec.: formula)", inputs={"p": p})
 
 
 def _phase1(d: Data) -> Measured:
@@ -31,17 +104,18 @@ def _nothing(d: Data) -> Measured:
 
 CLAIMS = [
     Claim("spec_decoding", "spec. decoding 2.3-2.7x; both 2.7-3.3x", "Tables 5, 7-9", "2.3-2.7x; 2.7-3.3x",
-          "ch4_phase2", _nothing, lambda m: C.NOT_MEASURED,
-          C.NOT_MEASURED + " (needs the CPU acceptance rate; GPU step times are in data/)"),
+          "ch4_phase2", _spec, _spec_verdict,
+          C.NOT_MEASURED + " (needs the CPU acceptance rate: make phase2 PROFILE=cpu-qwen)"),
     Claim("eta", "η_interaction ≈ 0.8", "Eq. 34", "0.75-0.82", "ch4_phase2", _nothing, lambda m: C.NOT_MEASURED,
           C.NOT_MEASURED + " (needs stacked variants)"),
     Claim("h3", "H3: < 300 h per 1x, within 30% of quantization", "§8.1.3", "400-600 h total", "ch4_phase2",
-          _nothing, lambda m: C.NOT_MEASURED,
-          C.NOT_MEASURED + " (needs the spec.-decoding speedup and the ROI Monte Carlo)"),
+          _h3, lambda m: C.probability_verdict(m.inputs["p"]["A and B (pre-registered)"]) + " (decided by the paper's hours)",
+          C.NOT_MEASURED + " (needs the sparse-routing and int8 speedups)"),
     Claim("phase1", "Phase 1: 1.6-1.8x and < 1% MMLU loss (Llama-8B)", "§8.2", "1.6-1.8x, < 1 pp",
           "ch2_phase1_timing", _phase1, _phase1_verdict, PENDING_GPU),
     Claim("phase2", "Phase 2: quant + spec. decoding beat sparse routing on ROI", "§8.2", "yes", "ch4_phase2",
-          _nothing, lambda m: C.NOT_MEASURED, C.NOT_MEASURED + " (as H3)"),
+          _phase2, lambda m: C.phase2_verdict(m.inputs["p"]),
+          C.NOT_MEASURED + " (needs the speculative-decoding speedup)"),
     Claim("phase3", "Phase 3: limits and sweet spots identified", "§8.2", "—", "ch5_phase3", _nothing,
           lambda m: C.NOT_MEASURED, C.NOT_MEASURED + " (needs the repaired conversion's expert loads)"),
 ]

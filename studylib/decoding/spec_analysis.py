@@ -1,0 +1,155 @@
+"""Estimates with CIs from ``data/spec_decoding``: acceptance, tokens per target step, CPU
+wall-clock speedup, token identity, GSM8K paired accuracy, and the GPU speedup the formula
+predicts from the acceptance measured here and the step times measured on the H100.
+
+Every CI is a percentile bootstrap over *prompts* (the unit that varies); the identity rate has a
+Wilson interval, so that 3/3 identical is reported as [0.44, 1], never as a point.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from statsmodels.stats.proportion import proportion_confint
+
+from .. import gpu_claims as G
+from ..stats import DEFAULT_B, DEFAULT_SEED, Estimate, mcnemar_pvalue, paired_bootstrap_delta
+
+#: the shapes whose H100 step times stand for each measured pair: (target shape, draft shape)
+GPU_PAIRS = {"qwen2.5-coder-1.5b": ("qwen2.5-1.5b", "qwen2.5-0.5b"),
+             "llama-3-8b with a 0.5B draft": ("llama-3-8b", "qwen2.5-0.5b")}
+
+
+def _counts(s: str, gamma: int) -> np.ndarray:
+    v = [int(x) for x in str(s).split()] if isinstance(s, str) and s.strip() else []
+    return np.array(v + [0] * (gamma - len(v)), float)
+
+
+def _boot(groups: list, stat, B: int = DEFAULT_B, seed: int = DEFAULT_SEED):
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(groups), (B, len(groups)))
+    return np.array([stat([groups[i] for i in row]) for row in idx])
+
+
+def _estimate(value: float, draws: np.ndarray) -> Estimate:
+    return Estimate(float(value), float(np.nanquantile(draws, 0.025)), float(np.nanquantile(draws, 0.975)))
+
+
+def loop_rows(df: pd.DataFrame, dtype: str = "bfloat16") -> pd.DataFrame:
+    return df[(df["method"] == "own_loop") & (df["dtype"] == dtype)]
+
+
+def acceptance_by_position(df: pd.DataFrame, dtype: str = "bfloat16") -> pd.DataFrame:
+    """P(proposal i accepted | 1..i-1 accepted), pooled over prompts and draft lengths γ ≥ i."""
+    d = loop_rows(df, dtype)
+    if d.empty:
+        return pd.DataFrame(columns=["position", "acceptance", "lo", "hi", "reached"])
+    gmax = int(d["gamma"].max())
+    per_prompt = [(np.sum([_counts(r.accepted, gmax) for r in g.itertuples()], axis=0),
+                   np.sum([_counts(r.reached, gmax) for r in g.itertuples()], axis=0)) for _, g in d.groupby("prompt_id")]
+    acc = sum(a for a, _ in per_prompt)
+    rea = sum(r for _, r in per_prompt)
+    draws = _boot(per_prompt, lambda gs: sum(a for a, _ in gs) / np.maximum(sum(r for _, r in gs), 1))
+    return pd.DataFrame({"position": np.arange(1, gmax + 1), "acceptance": acc / np.maximum(rea, 1),
+                         "lo": np.quantile(draws, 0.025, axis=0), "hi": np.quantile(draws, 0.975, axis=0),
+                         "reached": rea.astype(int)})
+
+
+def _alpha_of(groups) -> float:
+    return sum(a for a, _ in groups) / max(sum(r for _, r in groups), 1)
+
+
+def alpha_groups(df: pd.DataFrame, dtype: str = "bfloat16") -> list:
+    d = loop_rows(df, dtype)
+    return [(float(sum(_counts(r.accepted, int(r.gamma)).sum() for r in g.itertuples())),
+             float(sum(_counts(r.reached, int(r.gamma)).sum() for r in g.itertuples())))
+            for _, g in d.groupby("prompt_id")]
+
+
+def alpha(df: pd.DataFrame, dtype: str = "bfloat16") -> Estimate | None:
+    """Per-token acceptance α (all positions and γ pooled), the input of the expected-speedup formula."""
+    groups = alpha_groups(df, dtype)
+    return None if not groups else _estimate(_alpha_of(groups), _boot(groups, _alpha_of))
+
+
+def per_gamma(df: pd.DataFrame, dtype: str = "bfloat16", method: str = "own_loop") -> pd.DataFrame:
+    """Tokens per target step and CPU wall-clock speedup over the target alone, per γ, paired by prompt."""
+    alone = df[(df["method"] == "alone") & (df["dtype"] == dtype)].set_index("prompt_id")["tokens_per_s"]
+    rows = []
+    for g, d in df[(df["method"] == method) & (df["dtype"] == dtype)].groupby("gamma"):
+        d = d[d["prompt_id"].isin(alone.index)]
+        if d.empty:
+            continue
+        ratio = (d.set_index("prompt_id")["tokens_per_s"] / alone).dropna().to_numpy()
+        tpc = (d["new_tokens"] / d["cycles"]).to_numpy() if method == "own_loop" else np.array([np.nan])
+        sp = _estimate(np.mean(ratio), _boot(list(ratio), np.mean))
+        rows.append({"gamma": int(g), "method": method, "prompts": len(ratio), "tokens_per_step": float(np.mean(tpc)),
+                     "cpu_speedup": sp.value, "cpu_lo": sp.lo, "cpu_hi": sp.hi,
+                     "identical": int(d["identical_to_alone"].astype(bool).sum())})
+    return pd.DataFrame(rows)
+
+
+def best_cpu_speedup(df: pd.DataFrame, dtype: str = "bfloat16") -> tuple[Estimate | None, int | None, str]:
+    best = None
+    for method in ("own_loop", "transformers"):
+        pg = per_gamma(df, dtype, method)
+        for r in pg.itertuples():
+            if best is None or r.cpu_speedup > best[0].value:
+                best = (Estimate(r.cpu_speedup, r.cpu_lo, r.cpu_hi), int(r.gamma), method)
+    return best if best else (None, None, "")
+
+
+def identity(df: pd.DataFrame, dtype: str) -> dict | None:
+    """Share of draft-assisted generations token-identical to the target alone (Wilson 95% CI)."""
+    d = df[(df["method"] != "alone") & (df["dtype"] == dtype)]
+    if d.empty:
+        return None
+    k, n = int(d["identical_to_alone"].astype(bool).sum()), len(d)
+    lo, hi = proportion_confint(k, n, method="wilson")
+    first = d.loc[~d["identical_to_alone"].astype(bool), "first_divergence"]
+    return {"identical": k, "n": n, "rate": Estimate(k / n, float(lo), float(hi)),
+            "first_divergence_median": float(first.median()) if len(first) else None}
+
+
+def gsm8k_paired(df: pd.DataFrame, gamma: int, dtype: str = "bfloat16", method: str = "own_loop") -> dict | None:
+    """GSM8K accuracy with and without the draft on the same items: paired delta (pp) and McNemar."""
+    g = df[(df["prompt_kind"] == "gsm8k") & (df["dtype"] == dtype)]
+    a = g[g["method"] == "alone"].set_index("prompt_id")["correct"]
+    b = g[(g["method"] == method) & (g["gamma"] == gamma)].set_index("prompt_id")["correct"]
+    common = a.index.intersection(b.index)
+    if len(common) == 0:
+        return None
+    a, b = a[common].astype(float), b[common].astype(float)
+    return {"n": len(common), "alone": float(a.mean()), "assisted": float(b.mean()),
+            "delta_pp": paired_bootstrap_delta(100 * a, 100 * b), "mcnemar_p": mcnemar_pvalue(a > 0, b > 0)}
+
+
+def gpu_prediction(df: pd.DataFrame, timing: pd.DataFrame, pair: str, dtype: str = "bfloat16",
+                   gammas=range(1, 9)) -> pd.DataFrame:
+    """Expected speedup on the GPU per γ = f(α measured here, H100 step times of the target at 1 and
+    γ+1 tokens and of the draft at 1 token) — ``gpu_claims.spec_decode_speedup`` — with the CI of α
+    propagated by the prompt bootstrap."""
+    groups = alpha_groups(df, dtype)
+    target, draft = GPU_PAIRS[pair]
+    t1, td = G.step_time_s(timing, target, 1), G.step_time_s(timing, draft, 1)
+    if not groups or t1 is None or td is None:
+        return pd.DataFrame()
+    a_hat, a_draws = _alpha_of(groups), _boot(groups, _alpha_of)
+    rows = []
+    for g in gammas:
+        tv = G.step_time_s(timing, target, g + 1)
+        if tv is None:
+            continue
+        f = np.vectorize(lambda a: G.spec_decode_speedup(a, g, t1, tv, td))
+        draws = f(a_draws)
+        rows.append({"pair": pair, "gamma": g, "alpha": a_hat, "speedup": float(f(a_hat)),
+                     "lo": float(np.quantile(draws, 0.025)), "hi": float(np.quantile(draws, 0.975)),
+                     "t_target_1_ms": t1 * 1e3, "t_verify_ms": tv * 1e3, "t_draft_ms": td * 1e3})
+    return pd.DataFrame(rows)
+
+
+def best_gpu_prediction(df: pd.DataFrame, timing: pd.DataFrame, pair: str) -> tuple[Estimate | None, int | None]:
+    p = gpu_prediction(df, timing, pair)
+    if p.empty:
+        return None, None
+    r = p.loc[p["speedup"].idxmax()]
+    return Estimate(float(r["speedup"]), float(r["lo"]), float(r["hi"])), int(r["gamma"])

@@ -1,0 +1,159 @@
+"""Speculative-decoding measurement on real models on the CPU (profile section ``spec_decoding``).
+
+One unit = one (dtype, prompt, method, γ) generation, stored with its tokens so that identity
+with the target alone is checked from data/:
+
+* ``alone``: the target's greedy generation (transformers ``generate``), γ = 0;
+* ``own_loop``: ``speculative.speculative_greedy`` (acceptance per draft position), each γ;
+* ``transformers``: transformers' assisted generation at ``reference_gamma`` (the reference
+  implementation, timed beside ours so that a slow loop of ours cannot understate the speedup).
+
+Prompts: GSM8K and MMLU items from ``bench_dir`` and the code prompts of
+``studylib/tasks/spec_prompts.yaml``, each in the model's chat template. Units of one dtype run
+prompt by prompt, the target alone first; the wall-clock comparison is paired by prompt.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import torch
+import yaml
+from tqdm.auto import tqdm
+
+from .. import provenance
+from ..config import StudyConfigError
+from ..models import load_model, resolve_model
+from ..results import ResultStore, safe_key
+from ..taskdata import gsm8k_items, mmlu_items
+from .speculative import first_divergence, greedy_tokens, speculative_greedy
+
+TABLE = "spec_decoding"
+PROMPTS_FILE = Path(__file__).resolve().parent.parent / "tasks" / "spec_prompts.yaml"
+DTYPES = {"bfloat16": torch.bfloat16, "float32": torch.float32}
+
+
+def check_config(s: dict, models: bool = False) -> None:
+    """Fail before loading anything on a bad section (``models``: also that both models are installed)."""
+    for k in ("target", "draft", "runs"):
+        if k not in s:
+            raise StudyConfigError(f"spec_decoding needs {k!r}")
+    if models:
+        resolve_model(s["target"])
+        resolve_model(s["draft"])
+    for r in s["runs"]:
+        if r["dtype"] not in DTYPES:
+            raise StudyConfigError(f"spec_decoding dtype {r['dtype']!r} not in {sorted(DTYPES)}")
+        if any(int(g) < 1 for g in r["gammas"]):
+            raise StudyConfigError(f"spec_decoding gammas must be >= 1: {r['gammas']}")
+
+
+def prompts(bench: str | None, counts: dict, seed: int) -> list[dict]:
+    """The prompt set (ids, kinds, gold answers); tokenized later with the target's chat template."""
+    spec = yaml.safe_load(PROMPTS_FILE.read_text())
+    if (counts.get("gsm8k") or counts.get("mmlu")) and not (bench and Path(bench).is_dir()):
+        raise StudyConfigError(f"spec_decoding prompts from GSM8K/MMLU need quality.bench_dir, got {bench!r}")
+    out = []
+    if counts.get("gsm8k"):
+        for it in gsm8k_items(Path(bench), counts["gsm8k"], seed):
+            out.append({"id": it["id"], "kind": "gsm8k", "text": spec["gsm8k"].format(question=it["question"]),
+                        "gold": it["answer"].split("####")[-1].strip().replace(",", "")})
+    if counts.get("mmlu"):
+        for it in mmlu_items(Path(bench), counts["mmlu"], seed):
+            opts = "\n".join(f"{L}. {c}" for L, c in zip("ABCD", it["choices"]))
+            out.append({"id": it["id"], "kind": "mmlu", "text": spec["mmlu"].format(question=it["question"], options=opts),
+                        "gold": "ABCD"[it["gold"]]})
+    for i, text in enumerate(spec["code"][:counts.get("code", 0)]):
+        out.append({"id": f"code-{i}", "kind": "code", "text": text, "gold": ""})
+    return out
+
+
+def chat_ids(tok, text: str) -> list[int]:
+    chat = tok.apply_chat_template([{"role": "user", "content": text}], add_generation_prompt=True, tokenize=False)
+    return tok(chat, add_special_tokens=False)["input_ids"]
+
+
+_NUM = re.compile(r"-?\d[\d,]*\.?\d*")
+
+
+def gsm8k_correct(text: str, gold: str) -> bool:
+    """Number after the last '####', else the last number in the text (flexible extraction)."""
+    tail = text.split("####")[-1] if "####" in text else text
+    nums = _NUM.findall(tail)
+    return bool(nums) and nums[-1 if "####" not in text else 0].replace(",", "").rstrip(".") == gold
+
+
+def run_spec(prof: dict, progress: bool = True) -> dict:
+    s = prof["spec_decoding"]
+    check_config(s, models=True)
+    store = ResultStore(TABLE, prof["name"])
+    done = skipped = 0
+    for run in s["runs"]:
+        plan = [("alone", 0)] + [("own_loop", int(g)) for g in run["gammas"]]
+        if run.get("reference_gamma"):
+            plan.append(("transformers", int(run["reference_gamma"])))
+
+        def key(p, method, gamma):
+            return safe_key(s["target"], s["draft"], run["dtype"], p["id"], method, gamma)
+
+        plist = prompts(prof["quality"].get("bench_dir"), run["prompts"], s.get("seed", 0))
+        todo = [p for p in plist if not all(store.has(key(p, m, g)) for m, g in plan)]
+        skipped += len(plan) * (len(plist) - len(todo))
+        if not todo:
+            continue
+        dtype = DTYPES[run["dtype"]]
+        target, tok = load_model(s["target"], dtype=dtype)
+        draft, _ = load_model(s["draft"], dtype=dtype)
+        prov = provenance.collect(prof["name"], {"spec_decoding": s, "run": run})
+        warm = chat_ids(tok, "Hello")   # first calls allocate and pick kernels: not part of any timed unit
+        greedy_tokens(target, warm, 4, tok.eos_token_id)
+        speculative_greedy(target, draft, warm, 4, 2, tok.eos_token_id)
+        for p in tqdm(todo, desc=f"spec decoding ({run['dtype']})", disable=not progress):
+            ids, eos = chat_ids(tok, p["text"]), tok.eos_token_id
+            budget = run["max_new_tokens"]
+            n_new = budget.get(p["kind"], 128) if isinstance(budget, dict) else int(budget)
+            alone_tokens = None
+            for method, gamma in plan:   # the target alone first: identity is checked against it
+                k = key(p, method, gamma)
+                if store.has(k):
+                    alone_tokens = _tokens(store, k) if method == "alone" else alone_tokens
+                    skipped += 1
+                    continue
+                row = {"target": s["target"], "draft": s["draft"], "dtype": run["dtype"], "prompt_id": p["id"],
+                       "prompt_kind": p["kind"], "prompt_tokens": len(ids), "method": method, "gamma": gamma,
+                       "cycles": float("nan"), "accepted": "", "reached": ""}
+                if method == "alone":
+                    toks, wall = greedy_tokens(target, ids, n_new, eos)
+                    alone_tokens = toks
+                    row["cycles"] = len(toks)
+                elif method == "own_loop":
+                    r = speculative_greedy(target, draft, ids, n_new, gamma, eos)
+                    toks, wall = r.tokens, r.wall_s
+                    row.update(cycles=r.cycles, accepted=" ".join(map(str, r.accepted)),
+                               reached=" ".join(map(str, r.reached)))
+                else:
+                    toks, wall = greedy_tokens(target, ids, n_new, eos, assistant=draft, gamma=gamma)
+                text = tok.decode(toks, skip_special_tokens=True)
+                div = first_divergence(toks, alone_tokens)
+                row.update(new_tokens=len(toks), wall_s=wall, tokens_per_s=len(toks) / wall,
+                           identical_to_alone=div is None, first_divergence=-1 if div is None else div,
+                           correct=_correct(p, text), tokens=" ".join(map(str, toks)))
+                store.write(k, [row], prov)
+                done += 1
+        del target, draft
+    return {"measured": done, "skipped": skipped}
+
+
+def _correct(p: dict, text: str) -> float:
+    if p["kind"] == "gsm8k":
+        return float(gsm8k_correct(text, p["gold"]))
+    if p["kind"] == "mmlu":
+        return float(text.strip()[:1].upper() == p["gold"])
+    return float("nan")
+
+
+def _tokens(store: ResultStore, key: str) -> list[int]:
+    import pandas as pd
+
+    t = pd.read_csv(store.path(key))["tokens"].iloc[0]
+    return [int(x) for x in str(t).split()] if isinstance(t, str) else []

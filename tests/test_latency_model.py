@@ -78,3 +78,18 @@ def test_composition_adds_layers_and_head(data_dir):
     assert e.value == pytest.approx((32 * 200e-6 + head) / (32 * 100e-6 + head)) and e.lo <= e.value <= e.hi
     chk = K.composition_check(t)
     assert list(chk["variant"]) == ["dense"] and chk["error_pct"].iloc[0] == pytest.approx(100 / 1.1 - 100, abs=0.01)
+
+
+def test_memory_footprint_counts_the_bytes_the_modules_hold():
+    from studylib import memory
+    from studylib.variants import build_ffn, building_on
+    import torch
+
+    s = get_shape("llama-3-8b-div8")
+    with building_on("cpu", torch.bfloat16):
+        dense = memory.held_bytes(build_ffn("dense", s, "cpu"))
+        moe = memory.held_bytes(build_ffn("pruned30_moe4_top1", s, "cpu"))
+        int8 = memory.held_bytes(build_ffn("int8wo_torch", s, "cpu"))
+    assert dense == 3 * s.hidden * s.intermediate * 2
+    assert 0.69 < moe / dense < 0.72          # 70% of the neurons kept, split in 4, plus a tiny router
+    assert 0.5 <= int8 / dense < 0.52        # one byte per weight + a bf16 scale per row

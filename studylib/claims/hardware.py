@@ -79,6 +79,22 @@ def _int8(d: Data) -> Measured:
     return Measured(e, f"{e.value:.2f}x (Llama-3-8B decode, B=1, {kernel})", ci_text(e), gpu_scale(d))
 
 
+def _memory(d: Data) -> Measured:
+    from .. import memory
+
+    r = memory.relative_footprints()
+    return Measured(text=", ".join(f"{k} {v:.2f}x" for k, v in r.items()) + " of dense",
+                    ci="exact byte counts", scale="Llama-3-8B shape, this study's modules (int8: FFN only; "
+                    "spec.: + a 0.5B draft)", inputs=r)
+
+
+def _memory_verdict(m: Measured) -> str:
+    from ..paper.tables import TABLE7
+
+    per = {k: TABLE7[k]["vram"] for k in m.inputs}
+    return "; ".join(f"{k} {'supported' if lo <= m.inputs[k] <= hi else 'refuted'}" for k, (lo, hi) in per.items())
+
+
 def _band(lo: float, hi: float):
     return lambda m: interval_verdict(m.estimate, lo, hi)
 
@@ -100,6 +116,8 @@ CLAIMS = [
           "29% at B=1 (16 µs)", "ch2_phase1_timing", _gate, _band(*C.GATE_BAND), PENDING_GPU),
     Claim("table4", "Table 4 throughput under imbalance (85/55/35%)", "Table 4", "85/55/35% of balanced",
           "ch5_phase3", _table4, _table4_verdict, PENDING_GPU),
+    Claim("table7_vram", "VRAM vs dense: sparse routing +25-50%, int8 +5%, spec. decoding +15%", "Table 7",
+          "1.25-1.50x, 1.05x, 1.15x", "ch4_phase2", _memory, _memory_verdict),
     Claim("int8_speed", "int8 weight-only 1.8-2.2x", "§2.4, Tables 5, 7-9", "1.8-2.2x", "ch4_phase2", _int8,
           _band(1.8, 2.2), PENDING_GPU),
 ]

@@ -22,13 +22,13 @@ def _section31(d: Data) -> Measured:
                     scale="arithmetic", inputs={"consistent": False})
 
 
+def _speed(d: Data, e, label: str) -> Measured:
+    """A GPU speedup estimate as a measurement (nothing when the unit is not in data/)."""
+    return Measured() if e is None else Measured(e, f"{e.value:.2f}x ({label})", ci_text(e), gpu_scale(d))
+
+
 def _table1(size: str):
-    def measure(d: Data) -> Measured:
-        e = G.h1_speedups(d.timing).get(size)
-        if e is None:
-            return Measured()
-        return Measured(e, f"{e.value:.2f}x (one layer, {G.SIZE_SHAPES[size]})", ci_text(e), gpu_scale(d))
-    return measure
+    return lambda d: _speed(d, G.h1_speedups(d.timing).get(size), f"one layer, {G.SIZE_SHAPES[size]}")
 
 
 def _h1(d: Data) -> Measured:
@@ -40,9 +40,7 @@ def _h1(d: Data) -> Measured:
 def _headline(batch: int):
     def measure(d: Data) -> Measured:
         e, how = G.headline_speedup(d.timing, batch=batch)
-        if e is None:
-            return Measured()
-        return Measured(e, f"{e.value:.2f}x (Llama-3-8B shape, {how}, B={batch})", ci_text(e), gpu_scale(d))
+        return _speed(d, e, f"Llama-3-8B shape, {how}, B={batch}")
     return measure
 
 
@@ -74,9 +72,7 @@ def _table4_verdict(m: Measured) -> str:
 
 def _int8(d: Data) -> Measured:
     e, kernel = G.quant_speedup(d.timing)
-    if e is None:
-        return Measured()
-    return Measured(e, f"{e.value:.2f}x (Llama-3-8B decode, B=1, {kernel})", ci_text(e), gpu_scale(d))
+    return _speed(d, e, f"Llama-3-8B decode, B=1, {kernel}")
 
 
 def _memory(d: Data) -> Measured:

@@ -37,7 +37,14 @@ HTML(vt.to_html(index=False, escape=False))
 #   real shapes; quality is measured separately, on real models on the CPU.
 # * **Quality on the CPU** ([chapter 3](chapters/ch3_phase1_quality)): pruning and training-free
 #   MoE conversion of SmolLM2-135M on real benchmark items; Qwen2.5-Coder-1.5B dense.
+# * **Phase 2 and H3** ([chapter 4](chapters/ch4_phase2)): weight-only int8/int4/fp8 decode on
+#   the H100; speculative decoding with Qwen2.5-Coder-0.5B drafting for the 1.5B on the CPU
+#   (acceptance per draft position, token identity in fp32 and bf16, CPU speed) and the H100
+#   speedup it implies through measured step times; the bytes each variant holds (Table 7); the
+#   ROI Monte Carlo, which shows H3 is decided by the paper's own hour estimates.
+# * **Models of latency** ([chapter 2](chapters/ch2_phase1_timing)): a bytes-moved model fitted
+#   on held-out shapes beside the paper's Eqs. 1–18; 70B whole-model numbers composed from layers.
 # * **Open**: the quality rows still rest on a conversion whose router collapses (up to 96% of
 #   tokens to one expert) and on a model at chance on MMLU; the repaired conversion, standard
-#   GSM8K on a 1.5B model, speculative-decoding acceptance and the ROI analysis are the next
-#   measurements. Commands: [reproducibility appendix](chapters/appendix_repro).
+#   GSM8K on the 1.5B model, quantization quality, stacking (η) and CPU end-to-end decode are the
+#   next measurements. Commands: [reproducibility appendix](chapters/appendix_repro).

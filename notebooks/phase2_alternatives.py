@@ -10,9 +10,10 @@
 
 # %% [markdown]
 # # Phase 2 — alternatives on the same hardware (H3)
-# Weight-only quantization is timed by the Phase 1 sweep (variants `int8wo`, `fp8`, `int4wo`;
-# the last two on the GPU only). Speculative decoding and the stacking measurements
-# (issue 5) are not built yet: this notebook validates its parameters and reports what exists.
+# Weight-only quantization is timed by the Phase 1 sweep / GPU campaign (variants `int8wo`,
+# `fp8wo`, `int4wo`, ...). Speculative decoding is measured here on real models on the CPU when
+# the profile has a `spec_decoding` section (cpu-qwen: Qwen2.5-Coder-0.5B drafting for the 1.5B):
+# every generation is one resumable unit in `data/spec_decoding/<profile>/`.
 
 # %% tags=["parameters"]
 profile = "embedded"
@@ -22,9 +23,18 @@ overrides = {}
 from studylib.config import load_profile, require_device
 from studylib.results import read_table
 from studylib.analysis import speedups
+from IPython.display import display
 
 prof = load_profile(profile, overrides)
 require_device(prof)
+
+if prof.get("spec_decoding"):
+    from studylib.decoding.spec_sweep import run_spec
+
+    print(run_spec(prof))
 t = read_table("timing", [profile])
-sp = speedups(t)
-sp[sp["variant"].isin(["int8wo", "fp8", "int4wo"])].round(3)
+if t.empty:
+    print(f"no timing units for profile {profile!r}")
+else:
+    sp = speedups(t)
+    display(sp[sp["variant"].str.contains("int8|int4|fp8")].round(3))

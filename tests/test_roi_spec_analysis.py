@@ -66,3 +66,14 @@ def test_gpu_prediction_is_the_formula_at_measured_step_times(monkeypatch):
     a = 24 / 36
     assert p["speedup"].iloc[0] == pytest.approx((1 - a ** 3) / (1 - a) * 6e-3 / (2 * 1e-3 + 7e-3))
     assert p["lo"].iloc[0] <= p["speedup"].iloc[0] <= p["hi"].iloc[0]
+
+
+def test_project_size_counts_code_lines_of_named_objects():
+    from studylib import project_size as P
+
+    # first_divergence: signature, docstring, loop, two returns — 6 code lines
+    assert P.entry_lines("studylib/decoding/speculative.py:first_divergence") == 6
+    s = P.sizes()                                 # every entry of the YAML resolves
+    assert set(s.index) == {"sparse_routing", "int8", "spec_decode"} and (s["lines of code"] > 0).all()
+    with pytest.raises(KeyError):
+        P.entry_lines("studylib/roi.py:no_such_function")

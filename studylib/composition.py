@@ -26,34 +26,34 @@ def head_seconds(t: pd.DataFrame, shape_name: str, batch: int) -> float | None:
     return s.vocab * s.hidden * 2 / float(ffn["achieved_Bps"])
 
 
-def _routing(variant: str) -> str:
-    return "uniform" if "moe" in variant else "none"
-
-
-def composed_seconds(timing: pd.DataFrame, shape_name: str, variant: str, batch: int = 1,
-                     draws: np.ndarray | None = None) -> np.ndarray | float | None:
-    """layers × median layer time + head; with ``draws`` (bootstrap indices) one value per draw."""
-    t = gpu_timing(timing)
-    layer = _unit(t, shape_name, variant, "layer", batch, _routing(variant))
+def _parts(t: pd.DataFrame, shape_name: str, variant: str, batch: int):
+    """(replay samples of the layer, number of layers, head seconds), or None when not measured."""
+    layer = _unit(t, shape_name, variant, "layer", batch, "uniform" if "moe" in variant else "none")
     head = head_seconds(t, shape_name, batch)
-    if layer is None or head is None:
-        return None
-    x = samples(layer)
-    med = np.median(x) if draws is None else np.median(x[draws % len(x)], axis=1)
-    return get_shape(shape_name).layers * med + head
+    return None if layer is None or head is None else (samples(layer), get_shape(shape_name).layers, head)
+
+
+def composed_seconds(timing: pd.DataFrame, shape_name: str, variant: str, batch: int = 1) -> float | None:
+    """layers × median layer time + head."""
+    p = _parts(gpu_timing(timing), shape_name, variant, batch)
+    return None if p is None else p[1] * float(np.median(p[0])) + p[2]
 
 
 def composed_speedup(timing: pd.DataFrame, shape_name: str, variant: str, batch: int = 1) -> Estimate | None:
     """Whole-model speedup of ``variant`` over dense by composition, percentile-bootstrap CI over
     the replay samples of both layers."""
-    rng = np.random.default_rng(DEFAULT_SEED)
-    draws = rng.integers(0, 1 << 30, (DEFAULT_B, 100))
-    d, v = composed_seconds(timing, shape_name, "dense", batch), composed_seconds(timing, shape_name, variant, batch)
+    t = gpu_timing(timing)
+    d, v = _parts(t, shape_name, "dense", batch), _parts(t, shape_name, variant, batch)
     if d is None or v is None:
         return None
-    r = composed_seconds(timing, shape_name, "dense", batch, draws) / composed_seconds(
-        timing, shape_name, variant, batch, rng.integers(0, 1 << 30, (DEFAULT_B, 100)))
-    return Estimate(float(d / v), float(np.quantile(r, 0.025)), float(np.quantile(r, 0.975)))
+    rng = np.random.default_rng(DEFAULT_SEED)
+
+    def draws(x, layers, head):
+        return layers * np.median(x[rng.integers(0, len(x), (DEFAULT_B, len(x)))], axis=1) + head
+
+    r = draws(*d) / draws(*v)
+    value = (d[1] * np.median(d[0]) + d[2]) / (v[1] * np.median(v[0]) + v[2])
+    return Estimate(float(value), float(np.quantile(r, 0.025)), float(np.quantile(r, 0.975)))
 
 
 def composition_check(timing: pd.DataFrame) -> pd.DataFrame:

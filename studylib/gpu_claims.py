@@ -8,7 +8,6 @@ The verdict rows that use them live in ``studylib.verdicts``; the bands in
 """
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from .analysis import GPU_PROFILES, samples
@@ -97,15 +96,7 @@ def imbalance_throughput(timing: pd.DataFrame, routing: str, batch: int, shape: 
     b = _unit(t, shape, variant, "layer", batch, routing)
     if a is None or b is None:
         return None
-    sa, sb = samples(a), samples(b)
-    if quantile == 0.5:
-        return bootstrap_ratio_of_medians(sa, sb)
-    rng = np.random.default_rng(20251101)
-    qa = np.quantile(sa[rng.integers(0, len(sa), (2000, len(sa)))], quantile, axis=1)
-    qb = np.quantile(sb[rng.integers(0, len(sb), (2000, len(sb)))], quantile, axis=1)
-    r = qa / qb
-    return Estimate(float(np.quantile(sa, quantile) / np.quantile(sb, quantile)),
-                    float(np.quantile(r, 0.025)), float(np.quantile(r, 0.975)))
+    return bootstrap_ratio_of_medians(samples(a), samples(b), quantile=quantile)
 
 
 def quant_speedup(timing: pd.DataFrame, batch: int = 1) -> tuple[Estimate | None, str]:

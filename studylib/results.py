@@ -57,6 +57,23 @@ def safe_key(*parts) -> str:
     return key
 
 
+def write_csv_atomic(df: pd.DataFrame, path: Path) -> Path:
+    """Write to a temporary file in the same folder, fsync, rename into place: a reader (or a
+    run killed mid-write) sees the whole file or the previous one, never a part."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", newline="") as fh:
+            df.to_csv(fh, index=False)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
 class ResultStore:
     def __init__(self, table: str, profile: str, root: Path | None = None):
         if table not in SCHEMA:
@@ -80,18 +97,7 @@ class ResultStore:
         for c in PROVENANCE_COLUMNS:
             df[c] = provenance[c]
         df["unit"] = key
-        self.dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=".tmp", dir=self.dir)
-        try:
-            with os.fdopen(fd, "w", newline="") as fh:
-                df.to_csv(fh, index=False)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path(key))
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return self.path(key)
+        return write_csv_atomic(df, self.path(key))
 
     def keys(self) -> list[str]:
         return sorted(p.stem for p in self.dir.glob("*.csv")) if self.dir.exists() else []

@@ -43,13 +43,15 @@ def bootstrap_median(x, level: float = 0.95, B: int = DEFAULT_B, seed: int = DEF
 
 
 def bootstrap_ratio_of_medians(num, den, level: float = 0.95, B: int = DEFAULT_B,
-                               seed: int = DEFAULT_SEED) -> Estimate:
-    """CI of median(num)/median(den) (e.g. speedup = t_dense / t_variant), independent samples."""
+                               seed: int = DEFAULT_SEED, quantile: float = 0.5) -> Estimate:
+    """CI of median(num)/median(den) (e.g. speedup = t_dense / t_variant), independent samples;
+    another ``quantile`` (e.g. 0.95 for p95 latencies) in place of the median."""
     num, den = np.asarray(num, float), np.asarray(den, float)
     rng = np.random.default_rng(seed)
-    mn = np.median(num[rng.integers(0, len(num), (B, len(num)))], axis=1)
-    md = np.median(den[rng.integers(0, len(den), (B, len(den)))], axis=1)
-    return Estimate(float(np.median(num) / np.median(den)), *_percentiles(mn / md, level), level)
+    mn = np.quantile(num[rng.integers(0, len(num), (B, len(num)))], quantile, axis=1)
+    md = np.quantile(den[rng.integers(0, len(den), (B, len(den)))], quantile, axis=1)
+    return Estimate(float(np.quantile(num, quantile) / np.quantile(den, quantile)), *_percentiles(mn / md, level),
+                    level)
 
 
 def paired_bootstrap_delta(a, b, level: float = 0.95, B: int = DEFAULT_B,

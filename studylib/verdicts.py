@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .claims import verdict_table  # noqa: F401  (re-exported for the tests)
-from .results import data_dir
+from .claims import verdict_table
+from .results import data_dir, write_csv_atomic
 
 VERDICTS_CSV = "verdicts.csv"
 PROVENANCE_COLUMNS = ("git_commit",)
@@ -50,12 +50,8 @@ def write() -> bool:
     """Writes data/verdicts.csv if any row changed; returns whether it wrote."""
     from .provenance import git_commit
 
-    path().parent.mkdir(parents=True, exist_ok=True)
     fresh = verdict_table()
     if path().exists() and stale_rows(fresh).empty:
         return False
-    out = fresh.assign(git_commit=git_commit())
-    tmp = path().with_suffix(".partial")
-    out.to_csv(tmp, index=False)
-    tmp.replace(path())
+    write_csv_atomic(fresh.assign(git_commit=git_commit()), path())
     return True

@@ -20,6 +20,7 @@
 
 # %%
 import pandas as pd
+from IPython.display import display
 from studylib.results import SCHEMA, read_table
 
 rows = []
@@ -42,8 +43,6 @@ pd.DataFrame(rows)
 # behind the time column above.
 
 # %%
-import numpy as np
-
 gaps = []
 for table in ("timing", "expert_sweep", "quality_items"):
     df = read_table(table)

@@ -18,7 +18,6 @@
 
 # %% tags=["remove-cell"]
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 import seaborn as sns
 from IPython.display import Markdown, display

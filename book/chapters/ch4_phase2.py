@@ -15,11 +15,10 @@ from myst_nb import glue
 from studylib import gpu_claims as G
 from studylib import roi
 from studylib.claims import Data
-from studylib.claims.phases import SPEC_PAIR, roi_inputs
+from studylib.claims.phases import roi_inputs
 from studylib.decoding import spec_analysis as S
 from studylib.paper import equations as eq
 from studylib.paper.tables import TABLE5
-from studylib.results import read_table
 
 data = Data()
 timing, sd = data.timing, data.table("spec_decoding")

@@ -59,22 +59,32 @@ class Claim:
 
 
 class Data:
-    """The tables of data/ that claims read, each loaded once per verdict table."""
+    """The tables of data/ that claims read, and estimates several claims share, each computed
+    once per verdict table."""
 
-    @cached_property
+    def __init__(self):
+        self._memo: dict = {}
+
+    def once(self, key: str, compute: Callable[[], object]):
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
+
+    def table(self, name: str) -> pd.DataFrame:
+        from ..results import read_table
+        return self.once(f"table:{name}", lambda: read_table(name))
+
+    @property
     def timing(self) -> pd.DataFrame:
-        from ..results import read_table
-        return read_table("timing")
+        return self.table("timing")
 
-    @cached_property
+    @property
     def items(self) -> pd.DataFrame:
-        from ..results import read_table
-        return read_table("quality_items")
+        return self.table("quality_items")
 
-    @cached_property
+    @property
     def variants(self) -> pd.DataFrame:
-        from ..results import read_table
-        return read_table("quality_variants")
+        return self.table("quality_variants")
 
     @cached_property
     def deltas(self) -> pd.DataFrame:
@@ -82,13 +92,15 @@ class Data:
         return (analysis.quality_deltas(self.items) if not self.items.empty
                 else pd.DataFrame(columns=["variant", "task", "profile", "model"]))
 
-    def table(self, name: str) -> pd.DataFrame:
-        from ..results import read_table
-        return read_table(name)
+
+def ci_text(e: Estimate | None, fmt: str = "{:.2f}") -> str:
+    return "—" if e is None else f"[{fmt.format(e.lo)}, {fmt.format(e.hi)}]"
 
 
-def ci_text(e: Estimate | None, fmt: str = "{:.2f}", unit: str = "") -> str:
-    return "—" if e is None else f"[{fmt.format(e.lo)}, {fmt.format(e.hi)}]{unit}"
+def band(lo: float, hi: float) -> Callable[[Measured], str]:
+    """Criterion: the estimate's CI inside [lo, hi] (``stats.interval_verdict``)."""
+    from ..stats import interval_verdict
+    return lambda m: interval_verdict(m.estimate, lo, hi)
 
 
 def registry() -> list[Claim]:

@@ -6,8 +6,7 @@ from .. import gpu_claims as G
 from ..paper import criteria as C
 from ..paper import equations as eq
 from ..paper.tables import TABLE1, TABLE4
-from ..stats import interval_verdict
-from . import PENDING_GPU, Claim, Data, Measured, ci_text
+from . import PENDING_GPU, Claim, Data, Measured, band, ci_text
 
 
 def gpu_scale(d: Data) -> str:
@@ -91,9 +90,6 @@ def _memory_verdict(m: Measured) -> str:
     return "; ".join(f"{k} {'supported' if lo <= m.inputs[k] <= hi else 'refuted'}" for k, (lo, hi) in per.items())
 
 
-def _band(lo: float, hi: float):
-    return lambda m: interval_verdict(m.estimate, lo, hi)
-
 
 CLAIMS = [
     Claim("s31_arithmetic", "§3.1 arithmetic reproduces its printed numbers", "Eqs. 5-18", "1.73x, 2.16 ms/token",
@@ -105,15 +101,15 @@ CLAIMS = [
     Claim("h1", "H1: speedup within 10% of Table 1 at every size", "§8.1.1", "1.3x (7B) → 1.7x (70B)",
           "ch2_phase1_timing", _h1, lambda m: C.h1_verdict(m.inputs), PENDING_GPU),
     Claim("headline_b1", "Headline: 1.7-1.9x decode speedup on A100/H100", "Abstract, Eq. 18", "1.7-1.9x",
-          "ch2_phase1_timing", _headline(1), _band(1.7, 1.9), PENDING_GPU),
+          "ch2_phase1_timing", _headline(1), band(1.7, 1.9), PENDING_GPU),
     Claim("headline_b8", "Headline at batch 8 (the paper's model assumes B=1, §10)", "Abstract, §10", "1.7-1.9x",
-          "ch2_phase1_timing", _headline(8), _band(1.7, 1.9), PENDING_GPU),
+          "ch2_phase1_timing", _headline(8), band(1.7, 1.9), PENDING_GPU),
     Claim("gate_overhead", "Gate overhead 29% of layer at B=1, amortised by batch", "Eq. 24, Table 2",
-          "29% at B=1 (16 µs)", "ch2_phase1_timing", _gate, _band(*C.GATE_BAND), PENDING_GPU),
+          "29% at B=1 (16 µs)", "ch2_phase1_timing", _gate, band(*C.GATE_BAND), PENDING_GPU),
     Claim("table4", "Table 4 throughput under imbalance (85/55/35%)", "Table 4", "85/55/35% of balanced",
           "ch5_phase3", _table4, _table4_verdict, PENDING_GPU),
     Claim("table7_vram", "VRAM vs dense: sparse routing +25-50%, int8 +5%, spec. decoding +15%", "Table 7",
           "1.25-1.50x, 1.05x, 1.15x", "ch4_phase2", _memory, _memory_verdict),
     Claim("int8_speed", "int8 weight-only 1.8-2.2x", "§2.4, Tables 5, 7-9", "1.8-2.2x", "ch4_phase2", _int8,
-          _band(1.8, 2.2), PENDING_GPU),
+          band(1.8, 2.2), PENDING_GPU),
 ]

@@ -7,8 +7,8 @@ import pandas as pd
 
 from .. import analysis
 from ..paper import criteria as C
-from ..stats import interval_verdict, upper_bound_verdict
-from . import Claim, Data, Measured, ci_text
+from ..stats import upper_bound_verdict
+from . import Claim, Data, Measured, band, ci_text
 
 QUALITY_PROFILE_RANK = ("h200", "h100", "cpu-qwen", "cpu-real", "embedded")
 COMBO = C.H2_VARIANT
@@ -71,9 +71,6 @@ def _probe(task: str):
                                                      scale(rows, "generated probe"))
     return measure
 
-
-def _band(lo, hi):
-    return lambda m: interval_verdict(m.estimate, lo, hi)
 
 
 def _eq25(d: Data) -> Measured:
@@ -142,16 +139,16 @@ CLAIMS = [
           "ch3_phase1_quality", _accuracy_loss("gsm8k"), _upper(C.H2_GSM8K_MAX_LOSS_PP),
           C.NOT_MEASURED + " (needs bench_dir: cpu-real or GPU profile)"),
     Claim("probe_facts", "Factual-recall probe (capitals): loss of 30% SparseGPT + 4-expert top-1", "Table 3",
-          "0.3-0.8 pp (MMLU row)", "ch3_phase1_quality", _probe("probe_facts"), _band(0.3, 0.8)),
+          "0.3-0.8 pp (MMLU row)", "ch3_phase1_quality", _probe("probe_facts"), band(0.3, 0.8)),
     Claim("probe_arith", "Arithmetic reasoning probe: loss of 30% SparseGPT + 4-expert top-1", "Table 3",
-          "1-2 pp (GSM8K row)", "ch3_phase1_quality", _probe("probe_arith"), _band(1, 2)),
+          "1-2 pp (GSM8K row)", "ch3_phase1_quality", _probe("probe_arith"), band(1, 2)),
     Claim("needle", "Needle-in-a-haystack retrieval: loss of 30% SparseGPT + 4-expert top-1", "Table 3",
-          "5-15 pp loss (Table 3)", "ch3_phase1_quality", _probe("needle"), _band(5, 15)),
+          "5-15 pp loss (Table 3)", "ch3_phase1_quality", _probe("needle"), band(5, 15)),
     Claim("eq25", "Quality loss follows Eq. 25 (α=0.8, β=2.5, γ=8.0)", "Eq. 25-28", "α=0.8, β=2.5, γ=8.0",
           "ch3_phase1_quality", _eq25, _eq25_verdict),
     Claim("reasoning_ratio", "Reasoning degrades 2-3x more than factual recall", "§8.1.2 (§4.4 says 3-5x)",
           f"ratio 2-3 (band {C.H2_RATIO_BAND[0]:.1f}-{C.H2_RATIO_BAND[1]:.1f})", "ch3_phase1_quality", _ratio,
-          _band(*C.H2_RATIO_BAND)),
+          band(*C.H2_RATIO_BAND)),
     Claim("abort2", "Abort 2: > 70% of tokens to one expert", "§7.3 (2)", "abort if > 0.70", "ch5_phase3", _abort2,
           lambda m: "triggered" if m.inputs["max_fraction"] > 0.70 else "not triggered"),
     Claim("h2", "H2: quality preservation", "§8.1.2", "GSM8K < 3, MMLU < 1 pp, ratio 2-3", "ch3_phase1_quality",

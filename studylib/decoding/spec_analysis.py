@@ -38,14 +38,19 @@ def loop_rows(df: pd.DataFrame, dtype: str = "bfloat16") -> pd.DataFrame:
     return df[(df["method"] == "own_loop") & (df["dtype"] == dtype)]
 
 
+def _per_prompt_counts(d: pd.DataFrame, width: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per prompt: (accepted, reached) counts per draft position 1..width, summed over its runs."""
+    return [(np.sum([_counts(r.accepted, width) for r in g.itertuples()], axis=0),
+             np.sum([_counts(r.reached, width) for r in g.itertuples()], axis=0)) for _, g in d.groupby("prompt_id")]
+
+
 def acceptance_by_position(df: pd.DataFrame, dtype: str = "bfloat16") -> pd.DataFrame:
     """P(proposal i accepted | 1..i-1 accepted), pooled over prompts and draft lengths γ ≥ i."""
     d = loop_rows(df, dtype)
     if d.empty:
         return pd.DataFrame(columns=["position", "acceptance", "lo", "hi", "reached"])
     gmax = int(d["gamma"].max())
-    per_prompt = [(np.sum([_counts(r.accepted, gmax) for r in g.itertuples()], axis=0),
-                   np.sum([_counts(r.reached, gmax) for r in g.itertuples()], axis=0)) for _, g in d.groupby("prompt_id")]
+    per_prompt = _per_prompt_counts(d, gmax)
     acc = sum(a for a, _ in per_prompt)
     rea = sum(r for _, r in per_prompt)
     draws = _boot(per_prompt, lambda gs: sum(a for a, _ in gs) / np.maximum(sum(r for _, r in gs), 1))
@@ -59,10 +64,11 @@ def _alpha_of(groups) -> float:
 
 
 def alpha_groups(df: pd.DataFrame, dtype: str = "bfloat16") -> list:
+    """Per prompt: (proposals accepted, proposals reached) over all positions and γ."""
     d = loop_rows(df, dtype)
-    return [(float(sum(_counts(r.accepted, int(r.gamma)).sum() for r in g.itertuples())),
-             float(sum(_counts(r.reached, int(r.gamma)).sum() for r in g.itertuples())))
-            for _, g in d.groupby("prompt_id")]
+    if d.empty:
+        return []
+    return [(float(a.sum()), float(r.sum())) for a, r in _per_prompt_counts(d, int(d["gamma"].max()))]
 
 
 def alpha(df: pd.DataFrame, dtype: str = "bfloat16") -> Estimate | None:

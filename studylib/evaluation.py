@@ -17,60 +17,111 @@ import yaml
 from .taskdata import TASK_FILES, TASKS_DIR
 
 
+STUDY_KEYS = ("task_type", "chat_template")  # ours, popped before lm-eval sees the config
+
+
+def _task_yaml(task: str) -> dict:
+    return yaml.safe_load((TASKS_DIR / f"{TASK_FILES[task]}.yaml").read_text())
+
+
 def task_config(task: str, data_file: Path) -> dict:
-    cfg = yaml.safe_load((TASKS_DIR / f"{TASK_FILES[task]}.yaml").read_text())
-    cfg.pop("task_type")
+    cfg = _task_yaml(task)
+    for k in STUDY_KEYS:
+        cfg.pop(k, None)
     cfg.update({"dataset_path": "json", "dataset_kwargs": {"data_files": {"test": str(data_file)}},
                 "test_split": "test"})
-    # lm-eval's aggregate metric is not used (statistics come from the per-item samples); these
-    # are the ones whose aggregation cannot overflow on a badly broken variant (no exp()).
-    metric = {"multiple_choice": "acc", "loglikelihood": "acc",
-              "loglikelihood_rolling": "bits_per_byte"}[cfg["output_type"]]
-    cfg["metric_list"] = [{"metric": metric}]
+    if cfg["output_type"] != "generate_until":
+        # lm-eval's aggregate metric is not used (statistics come from the per-item samples); these
+        # are the ones whose aggregation cannot overflow on a badly broken variant (no exp()).
+        metric = {"multiple_choice": "acc", "loglikelihood": "acc",
+                  "loglikelihood_rolling": "bits_per_byte"}[cfg["output_type"]]
+        cfg["metric_list"] = [{"metric": metric}]
     return cfg
 
 
 def task_type(task: str) -> str:
-    return yaml.safe_load((TASKS_DIR / f"{TASK_FILES[task]}.yaml").read_text())["task_type"]
+    return _task_yaml(task)["task_type"]
 
 
-def evaluate(model, tokenizer, task_files: dict[str, Path], batch_size: int = 8, device: str = "cpu") -> pd.DataFrame:
-    """Per-item results of every task: correct (0/1 or NaN), gold_logprob, n_tokens."""
+def uses_chat_template(task: str) -> bool:
+    return bool(_task_yaml(task).get("chat_template"))
+
+
+def evaluate(model, tokenizer, task_files: dict[str, Path], batch_size: int = 8, device: str = "cpu",
+             gen_batch_size: int | None = None) -> pd.DataFrame:
+    """Per-item results of every task: correct (0/1 or NaN), gold_logprob, n_tokens; generation
+    tasks add the flexible-extraction outcome, the response and whether it hit the token limit.
+    Tasks whose YAML asks for the chat template run in their own lm-eval call with it."""
+    groups: dict[bool, dict] = {}
+    for t, p in task_files.items():
+        groups.setdefault(uses_chat_template(t), {})[t] = p
+    frames = [_evaluate_group(model, tokenizer, files, chat, gen_batch_size or batch_size if chat else batch_size,
+                              device) for chat, files in groups.items()]
+    order = {t: i for i, t in enumerate(task_files)}
+    df = pd.concat(frames, ignore_index=True)
+    return df.sort_values("task", key=lambda c: c.map(order), kind="stable").reset_index(drop=True)
+
+
+def _evaluate_group(model, tokenizer, task_files, chat: bool, batch_size: int, device: str) -> pd.DataFrame:
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from lm_eval import simple_evaluate
     from lm_eval.models.huggingface import HFLM
 
     lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, device=device)
-    cfgs = [task_config(t, p) for t, p in task_files.items()]
+    cfgs = {t: task_config(t, p) for t, p in task_files.items()}
     # bootstrap_iters=0: every statistic of the study is computed from the per-item samples;
     # lm-eval's own aggregate stderr is unused, costs time, and overflows on the astronomically
     # large perplexities of a badly broken variant (OverflowError in sample_stddev).
-    res = simple_evaluate(model=lm, tasks=cfgs, log_samples=True, verbosity="ERROR", bootstrap_iters=0)
+    res = simple_evaluate(model=lm, tasks=list(cfgs.values()), log_samples=True, verbosity="ERROR",
+                          bootstrap_iters=0, apply_chat_template=chat)
     rows = []
-    for task in task_files:
-        otype = cfgs[list(task_files).index(task)]["output_type"]
+    for task, cfg in cfgs.items():
+        if cfg["output_type"] == "generate_until":
+            rows += _generation_rows(task, res["samples"][task], tokenizer, cfg["generation_kwargs"]["max_gen_toks"])
+            continue
         for s in res["samples"][task]:
-            doc = s["doc"]
-            if otype == "multiple_choice":
-                lls = [r[0][0] for r in s["resps"]]
-                tgt = int(s["target"])
-                gold_text = doc["choices"][tgt] if "choices" in doc and isinstance(doc["choices"][0], str) and doc["choices"][0].startswith(" ") else None
-                correct = float(int(np.argmax(lls)) == tgt)
-                lp, text = lls[tgt], gold_text
-            elif otype == "loglikelihood":
-                lp, greedy = s["resps"][0][0]
-                correct = float(greedy)
-                text = " " + doc["answer"]
-            else:  # rolling
-                lp = s["resps"][0][0] if isinstance(s["resps"][0], (list, tuple)) else s["resps"][0]
-                correct = math.nan
-                text = doc["text"]
-            n_tok = len(tokenizer(text, add_special_tokens=False).input_ids) if text else 1
-            rows.append({"task": task, "task_type": task_type(task), "item_id": doc["id"],
-                         "correct": correct, "gold_logprob": float(lp), "n_tokens": n_tok,
-                         "length": doc.get("length", np.nan)})
+            rows.append(_scored_row(task, cfg["output_type"], s, tokenizer))
     return pd.DataFrame(rows)
+
+
+def _scored_row(task: str, otype: str, s: dict, tokenizer) -> dict:
+    doc = s["doc"]
+    if otype == "multiple_choice":
+        lls = [r[0][0] for r in s["resps"]]
+        tgt = int(s["target"])
+        gold_text = doc["choices"][tgt] if "choices" in doc and isinstance(doc["choices"][0], str) and doc["choices"][0].startswith(" ") else None
+        correct = float(int(np.argmax(lls)) == tgt)
+        lp, text = lls[tgt], gold_text
+    elif otype == "loglikelihood":
+        lp, greedy = s["resps"][0][0]
+        correct = float(greedy)
+        text = " " + doc["answer"]
+    else:  # rolling
+        lp = s["resps"][0][0] if isinstance(s["resps"][0], (list, tuple)) else s["resps"][0]
+        correct = math.nan
+        text = doc["text"]
+    n_tok = len(tokenizer(text, add_special_tokens=False).input_ids) if text else 1
+    return {"task": task, "task_type": task_type(task), "item_id": doc["id"], "correct": correct,
+            "gold_logprob": float(lp), "n_tokens": n_tok, "length": doc.get("length", np.nan)}
+
+
+def _generation_rows(task: str, samples: list[dict], tokenizer, max_gen_toks: int) -> list[dict]:
+    """lm-eval logs one sample per item *and filter*: merge them into one row per item.
+    ``correct`` is the strict filter (the pre-registered primary), ``correct_flexible`` the other;
+    ``truncated``: the response used the whole token budget (it never reached a stop)."""
+    by_id: dict[str, dict] = {}
+    for s in samples:
+        doc = s["doc"]
+        row = by_id.setdefault(doc["id"], {"task": task, "task_type": task_type(task), "item_id": doc["id"],
+                                           "gold_logprob": math.nan, "length": np.nan})
+        resp = s["resps"][0][0]
+        n = len(tokenizer(resp, add_special_tokens=False).input_ids)
+        row.update({"n_tokens": n, "truncated": float(n >= max_gen_toks - 1), "response": resp})
+        key = "correct" if s["filter"] == "strict-match" else f"correct_{s['filter'].split('-')[0]}"
+        row[key] = float(s["exact_match"])
+        row[f"extracted_{s['filter'].split('-')[0]}"] = s["filtered_resps"][0]
+    return list(by_id.values())
 
 
 def _safe_exp(x: float) -> float:

@@ -74,6 +74,10 @@ def apply_variant(model, spec: dict, calib) -> dict:
 
 def run_quality(prof: dict, progress: bool = True, only: list[str] | None = None) -> dict:
     q = prof["quality"]
+    if q.get("variants"):  # declared variants in item-chunked units
+        from .quality_units import run_units
+
+        return run_units(prof, progress, only)
     device = prof["device"]
     require_bench_dir(prof)
     resolve_model(q["model"])  # unknown / not installed: fail before any work

@@ -19,9 +19,9 @@ from pathlib import Path
 
 TASKS_DIR = Path(__file__).with_name("tasks")
 PROBE_TASKS = ("probe_facts", "probe_arith", "needle", "essays_ppl")
-BENCH_TASKS = ("mmlu", "gsm8k", "hellaswag", "truthfulqa_mc1", "wikitext")
+BENCH_TASKS = ("mmlu", "gsm8k", "gsm8k_cot", "hellaswag", "truthfulqa_mc1", "wikitext")
 TASK_FILES = {"probe_facts": "facts", "probe_arith": "arith", "needle": "needle", "essays_ppl": "essays_ppl",
-              "mmlu": "mmlu", "gsm8k": "gsm8k", "hellaswag": "hellaswag", "truthfulqa_mc1": "truthfulqa_mc1",
+              "mmlu": "mmlu", "gsm8k": "gsm8k", "gsm8k_cot": "gsm8k_cot", "hellaswag": "hellaswag", "truthfulqa_mc1": "truthfulqa_mc1",
               "wikitext": "wikitext"}
 
 
@@ -195,6 +195,7 @@ def build_task_files(out_dir: Path, limit: int, seed: int, needle_lengths: list[
         "essays_ppl": lambda: essays_ppl_items(min(lim["essays_ppl"], 8) // 2, seed, essay_words),
         "mmlu": lambda: mmlu_items(b, lim["mmlu"], seed),
         "gsm8k": lambda: gsm8k_items(b, lim["gsm8k"], seed),
+        "gsm8k_cot": lambda: gsm8k_items(b, lim["gsm8k_cot"], seed),  # the same items, generated answers
         "hellaswag": lambda: hellaswag_items(b, lim["hellaswag"], seed),
         "truthfulqa_mc1": lambda: truthfulqa_items(b, lim["truthfulqa_mc1"], seed),
         "wikitext": lambda: wikitext_items(b, min(lim["wikitext"], 8), seed),
@@ -211,14 +212,37 @@ def build_task_files(out_dir: Path, limit: int, seed: int, needle_lengths: list[
     return paths
 
 
-def calibration_ids(tokenizer, n_tokens: int, seq_len: int = 512, seed: int = 1):
-    """Calibration text for pruning/MoE conversion: essays *disjoint* from the eval excerpts'
-    choice is not guaranteed, so calibration uses the second half of each essay."""
+def calibration_texts(bench_dir: str | None = None) -> list[str]:
+    """Calibration sources. Always: the second half of each Paul Graham essay (the eval
+    excerpts come from first halves). With ``bench_dir`` also text like the evaluation's but
+    never evaluated: GSM8K *train* solutions and MMLU *dev/val* questions (the study evaluates
+    GSM8K test and MMLU test)."""
+    texts = [" ".join(t[len(t) // 2:] for _, t in _essays())]
+    if bench_dir:
+        b = Path(bench_dir)
+        rows = [json.loads(line) for line in (b / "gsm8k" / "train.jsonl").open()]
+        texts.append("\n\n".join(f"Question: {r['question']}\nAnswer: {r['answer']}" for r in rows))
+        mm = []
+        for split in ("dev", "val"):
+            for f in sorted((b / "mmlu" / "data" / split).glob("*.csv")):
+                for row in csv.reader(f.open()):
+                    mm.append(f"{row[0].strip()}\nA. {row[1]}\nB. {row[2]}\nC. {row[3]}\nD. {row[4]}\n"
+                              f"Answer: {row[5].strip()}")
+        texts.append("\n\n".join(mm))
+    return texts
+
+
+def calibration_ids(tokenizer, n_tokens: int, seq_len: int = 512, seed: int = 1, bench_dir: str | None = None):
+    """(n_seq, seq_len) calibration windows at random offsets, spread evenly over the sources of
+    ``calibration_texts`` (essays only when no bench_dir: the embedded default)."""
     import torch
 
-    text = " ".join(t[len(t) // 2:] for _, t in _essays())
-    ids = tokenizer(text, return_tensors="pt").input_ids[0]
+    sources = [tokenizer(t, return_tensors="pt").input_ids[0] for t in calibration_texts(bench_dir)]
     n_seq = max(1, n_tokens // seq_len)
     rng = random.Random(seed)
-    starts = [rng.randrange(0, len(ids) - seq_len) for _ in range(n_seq)]
-    return torch.stack([ids[s:s + seq_len] for s in starts])
+    windows = []
+    for i in range(n_seq):
+        ids = sources[i % len(sources)]
+        s = rng.randrange(0, len(ids) - seq_len)
+        windows.append(ids[s:s + seq_len])
+    return torch.stack(windows)

@@ -85,11 +85,10 @@ def validate_profile(prof: dict) -> None:
             raise StudyConfigError(f"unknown task {t!r}; known: {', '.join(TASK_FILES)}")
         if t in BENCH_TASKS and not q.get("bench_dir"):
             raise StudyConfigError(f"task {t!r} reads real benchmark files: set quality.bench_dir")
-    if q.get("variants"):  # declared variants (studylib/quality_variants.yaml)
-        from .transforms import variant  # noqa: PLC0415
+    for v in q.get("variants", []) + (q.get("declared") or {}).get("variants", []):
+        from .transforms import variant  # noqa: PLC0415  (declared: studylib/quality_variants.yaml)
 
-        for v in q["variants"]:
-            variant(v)
+        variant(v)
     if q.get("only"):
         from .quality_sweep import variant_specs  # noqa: PLC0415
 

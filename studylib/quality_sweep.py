@@ -74,10 +74,19 @@ def apply_variant(model, spec: dict, calib) -> dict:
 
 def run_quality(prof: dict, progress: bool = True, only: list[str] | None = None) -> dict:
     q = prof["quality"]
-    if q.get("variants"):  # declared variants in item-chunked units
-        from .quality_units import run_units
+    from .quality_units import declared_profile, run_units
 
+    if q.get("declared_only"):  # declared variants only, in item-chunked units
         return run_units(prof, progress, only)
+    legacy = _run_legacy(prof, progress, only)
+    if declared_profile(prof):  # then the profile's declared variants (issue 12's conversions)
+        done = run_units(declared_profile(prof), progress)
+        legacy = {k: legacy[k] + done[k] for k in legacy}
+    return legacy
+
+
+def _run_legacy(prof: dict, progress: bool = True, only: list[str] | None = None) -> dict:
+    q = prof["quality"]
     device = prof["device"]
     require_bench_dir(prof)
     resolve_model(q["model"])  # unknown / not installed: fail before any work

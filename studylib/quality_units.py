@@ -32,6 +32,17 @@ from .taskdata import build_task_files, calibration_ids
 ROUTING_DEFAULT = {"balance": 1.0, "max_expert_fraction": float("nan"), "c_drop": 0.0}
 
 
+def declared_profile(prof: dict) -> dict | None:
+    """The profile with its ``quality.declared`` section merged over ``quality`` (None if it
+    declares no variants); a declared-only profile (cpu-qwen) keeps its keys at the top."""
+    q = prof["quality"]
+    if q.get("declared_only"):
+        return prof
+    if not q.get("declared"):
+        return None
+    return {**prof, "quality": {**q, **q["declared"]}}
+
+
 def plan(prof: dict, only: list[str] | None = None) -> list[dict]:
     """Every unit of the profile, in run order (variants in the profile's order, then tasks, then
     chunks); raises before any work for an unknown variant or a bad count."""
@@ -85,10 +96,16 @@ def _build(prof: dict, variant: str, spec: dict):
     return model, tok, info
 
 
-def _routing(model) -> dict:
-    """Routing statistics of the converted FFNs, if any (conversions expose ``routing_summary``)."""
-    summ = getattr(model, "study_routing_summary", None)
-    return summ() if summ else dict(ROUTING_DEFAULT)
+def _routing(model, tok, q: dict) -> dict:
+    """Routing statistics of converted FFNs (none for dense/pruned variants), counted on held-out
+    windows (seed 2, not the calibration windows) fed one sequence at a time: real tokens only."""
+    from .transforms.ffn import masked_ffns, routing_pass
+
+    if not masked_ffns(model):
+        return dict(ROUTING_DEFAULT)
+    windows = calibration_ids(tok, q.get("routing_tokens", 2048), seed=2,
+                              bench_dir=q.get("bench_dir") if q.get("calib_mixed") else None)
+    return routing_pass(model, windows.to(next(model.parameters()).device))
 
 
 def run_units(prof: dict, progress: bool = True, only: list[str] | None = None) -> dict:
@@ -127,7 +144,7 @@ def run_units(prof: dict, progress: bool = True, only: list[str] | None = None) 
             items.write(u["key"], df, prov)
             if not vstore.has(vkey):
                 vstore.write(vkey, [{"model": q["model"], "variant": variant, "experts": 1, "top_k": 1,
-                                     "capacity_factor": None, **info, **_routing(model),
+                                     "capacity_factor": None, **info, **_routing(model, tok, q),
                                      "dtype": str(model.dtype).replace("torch.", "")}], prov)
             bar.update(1)
         del model

@@ -122,3 +122,67 @@ def upper_bound_verdict(est: Estimate, bound: float) -> str:
     if est.lo > bound:
         return "refuted"
     return "inconclusive"
+
+
+def paired_difference_ci(correct_a, correct_b, level: float = 0.95) -> Estimate:
+    """Tango's (1998) score interval for the paired difference of proportions mean(a) - mean(b).
+
+    Why not the paired bootstrap: with no discordant item it returns [0, 0] (every resample has
+    difference 0), which would "pass" a "< X pp" claim on no evidence. The score interval inverts
+    the score test of H0: p12 - p21 = Δ with the constrained maximum-likelihood p21, so at zero
+    discordance it is [-z²/(n+z²), z²/(n+z²)], never a point. Written here because neither
+    statsmodels nor scipy ships a paired score interval (statsmodels' confint_proportions_2indep
+    is for independent samples).
+    """
+    from scipy.optimize import brentq
+    from scipy.stats import norm
+
+    a = np.asarray(correct_a, bool)
+    b_ = np.asarray(correct_b, bool)
+    if a.shape != b_.shape or a.size == 0:
+        raise ValueError("paired outcomes must be two equal-length, non-empty arrays")
+    n = a.size
+    b = float(np.sum(a & ~b_))   # a right, b wrong
+    c = float(np.sum(~a & b_))   # a wrong, b right
+    z = float(norm.ppf(0.5 + level / 2))
+    theta = (b - c) / n
+
+    def score(d):
+        w = -b - c + (2 * n - b + c) * d
+        q = (-w + np.sqrt(max(w * w + 8 * n * c * d * (1 - d), 0.0))) / (4 * n)
+        var = n * (2 * q + d * (1 - d))
+        num = b - c - n * d
+        if var > 0:
+            return num / np.sqrt(var)
+        return 0.0 if num == 0 else np.copysign(np.inf, num)
+
+    eps = 1e-12
+    lo = -1.0 if score(-1 + eps) <= z else brentq(lambda d: score(d) - z, -1 + eps, theta)
+    hi = 1.0 if score(1 - eps) >= -z else brentq(lambda d: score(d) + z, theta, 1 - eps)
+    return Estimate(float(theta), float(lo), float(hi), level)
+
+
+def paired_power(n: int, discordance: float, margin: float, true_delta: float = 0.0,
+                 level: float = 0.95) -> float:
+    """Probability that a two-sided ``level`` CI of a paired difference (loss) lies wholly below
+    ``margin`` ("loss < margin" supported) with n items, when the true loss is ``true_delta``
+    and a fraction ``discordance`` of items flips between the two systems. Normal approximation
+    to the paired difference (Connor 1987): sd of one item's difference = sqrt(ψ - δ²)."""
+    from scipy.stats import norm
+
+    sd = np.sqrt(max(discordance - true_delta ** 2, 1e-12))
+    z = norm.ppf(0.5 + level / 2)
+    return float(norm.cdf((margin - true_delta) * np.sqrt(n) / sd - z))
+
+
+def paired_n_required(discordance: float, margin: float, true_delta: float = 0.0, power: float = 0.8,
+                      level: float = 0.95) -> int:
+    """Items needed for ``paired_power`` to reach ``power`` (inf when the true loss is at or
+    above the margin: no n supports the claim then)."""
+    from scipy.stats import norm
+
+    if true_delta >= margin:
+        return int(np.iinfo(np.int64).max)
+    sd2 = max(discordance - true_delta ** 2, 1e-12)
+    z = norm.ppf(0.5 + level / 2) + norm.ppf(power)
+    return int(np.ceil(z * z * sd2 / (margin - true_delta) ** 2))

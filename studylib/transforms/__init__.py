@@ -94,4 +94,4 @@ def apply(model, steps, calib) -> dict:
     return info
 
 
-from . import prune  # noqa: E402,F401  (registers the transforms)
+from . import cmoe, moe_literal, prune, teal  # noqa: E402,F401  (register the transforms)

@@ -1,0 +1,75 @@
+"""Power of the paired quality comparisons: how many items a "loss < X pp" claim needs.
+
+A claim "accuracy loss < X" is supported when the whole 95% paired interval of the loss lies
+below X (``claims.quality``). With n items, a discordance rate ψ (share of items that one
+variant gets right and the other wrong) and a true loss δ, that happens with probability
+``stats.paired_power``; ``stats.paired_n_required`` inverts it. ψ is the one unknown that decides
+everything, so it is *measured*: on every pair (variant vs dense, same items) already in data/.
+
+The item counts of cpu-qwen (MMLU 1000, GSM8K 300) were fixed on 2026-11-24 from this table,
+before any Qwen variant but dense ran; ``resolvable_margin`` says what they can and cannot decide.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .stats import paired_n_required, paired_power
+
+#: the paper's margins (§1, Table 3 column "loss"), in accuracy points
+MARGINS = {"mmlu": 0.01, "gsm8k_cot": 0.03, "gsm8k": 0.03}
+POWER = 0.8
+
+
+def paired_outcomes(items: pd.DataFrame, task: str, variant: str, reference: str = "dense") -> pd.DataFrame:
+    """Per-item correct (reference, variant) on the items both were scored on."""
+    d = items[(items["task"] == task) & items["correct"].notna()]
+    ref = d[d["variant"] == reference].drop_duplicates("item_id").set_index("item_id")["correct"]
+    var = d[d["variant"] == variant].drop_duplicates("item_id").set_index("item_id")["correct"]
+    both = ref.index.intersection(var.index)
+    return pd.DataFrame({"reference": ref[both].astype(bool), "variant": var[both].astype(bool)})
+
+
+def resolvable_margin(n: int, discordance: float, power: float = POWER, level: float = 0.95) -> float:
+    """Smallest margin X that n items support with ``power`` when the true loss is 0."""
+    from scipy.stats import norm
+
+    z = norm.ppf(0.5 + level / 2) + norm.ppf(power)
+    return float(z * np.sqrt(discordance / n))
+
+
+def discordance_table(items: pd.DataFrame, reference: str = "dense") -> pd.DataFrame:
+    """One row per (profile, task, variant) pair with a reference: measured ψ and loss, the items
+    needed for the paper's margin at power 0.8 (true loss 0, and true loss = observed), and the
+    margin the pair's own n resolves."""
+    rows = []
+    for (prof, task), d in items.groupby(["profile", "task"]):
+        if task not in MARGINS or reference not in set(d["variant"]):
+            continue
+        for v in sorted(set(d["variant"]) - {reference}):
+            po = paired_outcomes(d, task, v, reference)
+            if len(po) == 0:
+                continue
+            psi = float((po["reference"] != po["variant"]).mean())
+            loss = float(po["reference"].mean() - po["variant"].mean())
+            m = MARGINS[task]
+            rows.append({"profile": prof, "task": task, "variant": v, "n": len(po), "discordance": psi,
+                         "loss": loss, "margin": m,
+                         "n_for_margin_if_no_loss": paired_n_required(max(psi, 1e-6), m),
+                         "n_for_margin_at_observed_loss": paired_n_required(max(psi, 1e-6), m, loss),
+                         "power_at_n_if_no_loss": paired_power(len(po), max(psi, 1e-6), m),
+                         "resolvable_margin_at_n": resolvable_margin(len(po), max(psi, 1e-6))})
+    return pd.DataFrame(rows)
+
+
+def plan_table(counts: dict[str, int], discordances=(0.02, 0.05, 0.1, 0.15, 0.2, 0.3)) -> pd.DataFrame:
+    """What fixed counts can resolve across plausible ψ: the margin they support at power 0.8
+    with no true loss, and the power for the paper's margin."""
+    rows = []
+    for task, n in counts.items():
+        for psi in discordances:
+            rows.append({"task": task, "n": n, "discordance": psi, "paper_margin": MARGINS.get(task, np.nan),
+                         "resolvable_margin": resolvable_margin(n, psi),
+                         "power_for_paper_margin": paired_power(n, psi, MARGINS.get(task, np.nan)),
+                         "n_for_paper_margin": paired_n_required(psi, MARGINS.get(task, np.nan))})
+    return pd.DataFrame(rows)

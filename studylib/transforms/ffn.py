@@ -1,0 +1,202 @@
+"""Shared machinery of every FFN conversion: a masked SwiGLU FFN, layer-by-layer (sequential)
+construction from calibration activations, and routing statistics counted on real tokens.
+
+* ``MaskedFFN`` runs the dense FFN and zeroes, per token, the intermediate neurons its selector
+  leaves out: numerically what running only the selected experts/neurons computes (speed is
+  measured elsewhere, with kernels that read only the selected weights). With every neuron
+  selected it *is* the dense FFN: the conversions' exactness tests rest on that.
+* ``convert_sequentially`` builds layer l's selector from the FFN inputs produced by layers
+  0..l-1 *already converted* (as SparseGPT prunes), so a router is fitted on the inputs it will
+  see, not on the dense model's.
+* Routing statistics (expert loads, active fraction) are counted only while ``recording`` and
+  only by ``routing_pass``, which feeds held-out token windows one sequence at a time: no padding
+  token is ever counted and no statistic depends on an item's position in a batch.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+from tqdm.auto import tqdm
+
+from ..models import decoder_layers
+from ..pruning import _capture_first_layer_inputs, _first
+
+
+def ffn_hidden(mlp, x: torch.Tensor) -> torch.Tensor:
+    """SwiGLU intermediate activations act(gate·x) * (up·x)."""
+    return mlp.act_fn(mlp.gate_proj(x)) * mlp.up_proj(x)
+
+
+class MaskedFFN(nn.Module):
+    """A SwiGLU FFN whose intermediate neurons are chosen per token by ``selector``.
+
+    ``selector(x2, h) -> (mask (T, D_ff) bool, expert_onehot (T, E) bool or None)``.
+    ``input_threshold`` (TEAL) zeroes small FFN inputs before gate/up as well.
+    """
+
+    def __init__(self, mlp: nn.Module, selector, n_experts: int = 0, input_threshold: float | None = None):
+        super().__init__()
+        self.mlp, self.selector, self.n_experts = mlp, selector, n_experts
+        self.input_threshold = input_threshold
+        self.recording = False
+        self.reset_stats()
+
+    def reset_stats(self):
+        self.tokens = 0
+        self.active = 0.0        # Σ over tokens of the fraction of FFN weight bytes read
+        self.counts = torch.zeros(max(self.n_experts, 1), dtype=torch.float64)
+
+    def forward(self, x):
+        shape = x.shape
+        x2 = x.reshape(-1, shape[-1])
+        in_frac = 1.0
+        if self.input_threshold is not None:
+            keep_in = x2.abs() > self.input_threshold
+            x2 = x2 * keep_in.to(x2.dtype)
+            in_frac = keep_in.float().mean(1)
+        h = ffn_hidden(self.mlp, x2)
+        mask, onehot = self.selector(x2, h)
+        if self.recording:
+            out_frac = mask.float().mean(1)
+            # gate and up read the columns of kept inputs, down the columns of kept neurons
+            self.active += float(((2 * in_frac + out_frac) / 3).sum()) if self.input_threshold is not None \
+                else float(out_frac.sum())
+            self.tokens += x2.shape[0]
+            if onehot is not None:
+                self.counts += onehot.sum(0).double()
+        return self.mlp.down_proj(h * mask.to(h.dtype)).reshape(shape)
+
+
+@torch.no_grad()
+def convert_sequentially(model, calib_ids: torch.Tensor, build, desc: str = "convert", progress: bool = True):
+    """Replace each decoder layer's FFN by ``build(mlp, x, h, layer_index)`` in order, where
+    x (T, D) and h (T, D_ff) are that FFN's inputs and dense activations on the calibration
+    tokens *as produced by the already-converted earlier layers*. Returns the new modules."""
+    args, kwargs = _capture_first_layer_inputs(model, calib_ids)
+    hidden = args[0] if args else kwargs.pop("hidden_states")
+    args = args[1:] if args else ()
+    new = []
+    for i, layer in enumerate(tqdm(decoder_layers(model), desc=desc, disable=not progress)):
+        seen = {}
+        hook = layer.mlp.register_forward_hook(lambda m, inp, out: seen.setdefault("x", inp[0]))
+        layer(hidden, *args, **kwargs)
+        hook.remove()
+        x = seen["x"].reshape(-1, seen["x"].shape[-1])
+        h = ffn_hidden(layer.mlp, x)
+        mod = build(layer.mlp, x.float(), h.float(), i)
+        layer.mlp = mod
+        new.append(mod)
+        hidden = _first(layer(hidden, *args, **kwargs))  # the converted layer feeds the next
+    return new
+
+
+def masked_ffns(model) -> list[MaskedFFN]:
+    return [layer.mlp for layer in decoder_layers(model) if isinstance(layer.mlp, MaskedFFN)]
+
+
+@torch.no_grad()
+def routing_pass(model, windows: torch.Tensor) -> dict:
+    """Routing statistics over held-out windows fed one sequence at a time (no padding)."""
+    mods = masked_ffns(model)
+    for m in mods:
+        m.reset_stats()
+        m.recording = True
+    try:
+        for w in windows:
+            model(w.unsqueeze(0))
+    finally:
+        for m in mods:
+            m.recording = False
+    return routing_summary(mods)
+
+
+def routing_summary(mods: list[MaskedFFN]) -> dict:
+    """Balance (Eq. 32, mean over layers), the largest share of tokens any expert of any layer
+    receives, and the active fraction of FFN weights per token, from what was recorded."""
+    from ..paper.equations import eq32_routing_efficiency
+
+    routed = [m for m in mods if m.n_experts > 1 and m.counts.sum() > 0]
+    bal = [eq32_routing_efficiency(m.counts.tolist()) for m in routed]
+    mx = [float(m.counts.max() / m.counts.sum()) for m in routed]
+    toks = sum(m.tokens for m in mods)
+    return {"balance": float(sum(bal) / len(bal)) if bal else 1.0,
+            "max_expert_fraction": max(mx) if mx else float("nan"),
+            "c_drop": 0.0,
+            "active_fraction": sum(m.active for m in mods) / toks if toks else float("nan"),
+            "routing_tokens": toks // max(len(mods), 1)}
+
+
+def split_neurons(h: torch.Tensor, K: int, seed: int = 0, binary_top: float | None = None) -> torch.Tensor:
+    """Assign the D_ff neurons to K equal groups by balanced k-means on their calibration
+    activation patterns: |h| (MoEfication), or, with ``binary_top``, the 0/1 marker "among the
+    token's top fraction of |h|" (CMoE)."""
+    from ..moefy import balanced_kmeans
+
+    feats = h.abs()
+    if binary_top is not None:
+        feats = top_fraction_markers(h, binary_top).float()
+    return balanced_kmeans(feats.T, K, seed=seed)
+
+
+def top_fraction_markers(h: torch.Tensor, frac: float) -> torch.Tensor:
+    """(T, D_ff) bool: neuron among the token's largest ``frac`` of |h|."""
+    k = max(1, int(round(h.shape[1] * frac)))
+    idx = torch.topk(h.abs(), k, dim=1).indices
+    return torch.zeros_like(h, dtype=torch.bool).scatter_(1, idx, True)
+
+
+def expert_mass(h: torch.Tensor, assign: torch.Tensor, K: int) -> torch.Tensor:
+    """(T, K): each routed expert's activation mass ‖h_e‖₁ per token (shared neurons, -1, excluded)."""
+    return torch.stack([h[:, assign == e].abs().sum(1) for e in range(K)], dim=1)
+
+
+class ExpertSelector(nn.Module):
+    """Top-k of K routed experts (+ always-on shared neurons, assign = -1).
+
+    Scores, by ``kind``: ``linear`` (x·W + b, a fitted router), ``representative`` (|h| of one
+    representative neuron per expert, CMoE), ``oracle`` (each expert's true mass ‖h_e‖₁),
+    ``constant`` (one fixed expert for every token). ``bias`` is added before the top-k.
+    """
+
+    def __init__(self, assign: torch.Tensor, K: int, top_k: int, kind: str, router: torch.Tensor | None = None,
+                 reps: torch.Tensor | None = None, bias: torch.Tensor | None = None):
+        super().__init__()
+        self.K, self.top_k, self.kind = K, top_k, kind
+        self.register_buffer("assign", assign.long())
+        self.register_buffer("router", router if router is not None else torch.zeros(1, K))
+        self.register_buffer("reps", reps.long() if reps is not None else torch.zeros(K, dtype=torch.long))
+        self.register_buffer("bias", bias if bias is not None else torch.zeros(K))
+
+    def scores(self, x2: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        if self.kind == "linear":
+            s = x2.float() @ self.router[:-1].float() + self.router[-1].float()
+        elif self.kind == "representative":
+            s = h[:, self.reps].abs().float()
+        elif self.kind == "oracle":
+            s = expert_mass(h.float(), self.assign, self.K)
+        elif self.kind == "constant":
+            s = torch.zeros(h.shape[0], self.K, device=h.device)
+        else:
+            raise ValueError(f"unknown selector kind {self.kind!r}")
+        return s + self.bias.float()
+
+    def forward(self, x2, h):
+        top = torch.topk(self.scores(x2, h), self.top_k, dim=1).indices
+        onehot = torch.zeros(h.shape[0], self.K, dtype=torch.bool, device=h.device).scatter_(1, top, True)
+        routed = self.assign >= 0
+        mask = onehot[:, self.assign.clamp(min=0)] & routed | ~routed
+        return mask, onehot
+
+
+class NeuronSelector(nn.Module):
+    """Per-token neuron choice with no experts: ``threshold`` keeps |h| > t (TEAL);
+    ``top_fraction`` keeps the token's largest fraction of |h| (the neuron oracle)."""
+
+    def __init__(self, threshold: float | None = None, top_fraction: float | None = None):
+        super().__init__()
+        self.threshold, self.top_fraction = threshold, top_fraction
+
+    def forward(self, x2, h):
+        if self.threshold is not None:
+            return h.abs() > self.threshold, None
+        return top_fraction_markers(h, self.top_fraction), None

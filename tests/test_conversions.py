@@ -1,0 +1,141 @@
+"""FFN conversions (studylib/transforms): exact at full activity, bounds ordered, balance knob,
+routing statistics on real tokens only, active fraction as named. On the embedded real model."""
+import copy
+
+import pytest
+import torch
+
+from studylib import transforms
+from studylib.config import StudyConfigError
+
+
+@pytest.fixture(scope="module")
+def smol():
+    from studylib.models import load_model
+    from studylib.taskdata import calibration_ids
+
+    torch.manual_seed(0)
+    model, tok = load_model("smollm2-135m")
+    # the first 6 of 30 decoder layers: every property tested here is per layer, and the
+    # conversions' cost (balanced k-means per layer) would otherwise dominate the test suite
+    model.model.layers = model.model.layers[:6]
+    model.config.num_hidden_layers = 6
+    calib = calibration_ids(tok, 512, seq_len=128)
+    held = calibration_ids(tok, 512, seq_len=128, seed=2)
+    return model, tok, calib, held
+
+
+_CONVERTED = {}
+
+
+def _convert(smol, steps):
+    key = repr(steps)
+    if key not in _CONVERTED:
+        model, _, calib, _ = smol
+        m = copy.deepcopy(model)
+        _CONVERTED[key] = (m, transforms.apply(m, steps, calib))
+    return _CONVERTED[key]
+
+
+def _logits(model, ids):
+    with torch.no_grad():
+        return model(ids).logits
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("steps", [
+    [("moe_literal", {"experts": 4, "top_k": 4})],
+    [("moe_oracle", {"experts": 4, "top_k": 4})],
+    [("cmoe", {"shared": 0.125, "routed": 7, "top_k": 7})],
+    [("teal", {"sparsity": 0.0})],
+    [("neuron_oracle", {"active": 1.0})],
+])
+def test_every_expert_on_is_the_dense_model(smol, steps):
+    model, _, _, held = smol
+    conv, _ = _convert(smol, steps)
+    ref, out = _logits(model, held[:2]), _logits(conv, held[:2])
+    assert torch.allclose(out, ref, atol=1e-4, rtol=1e-4), float((out - ref).abs().max())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("steps,target", [
+    ([("moe_literal", {"experts": 4, "top_k": 1})], 0.25),
+    ([("moe_literal", {"experts": 4, "top_k": 2})], 0.50),
+    ([("cmoe", {"shared": 0.125, "routed": 7, "top_k": 1})], 0.25),
+    ([("cmoe", {"shared": 0.25, "routed": 6, "top_k": 2})], 0.50),
+    ([("neuron_oracle", {"active": 0.25})], 0.25),
+    ([("teal", {"sparsity": 0.75})], 0.25),
+])
+def test_active_fraction_is_what_the_name_says(smol, steps, target):
+    from studylib.transforms.ffn import routing_pass
+
+    conv, _ = _convert(smol, steps)
+    r = routing_pass(conv, smol[3])
+    tol = 0.06 if steps[0][0] == "teal" else 0.005  # TEAL's thresholds are calibrated, not exact
+    assert abs(r["active_fraction"] - target) < tol, r
+
+
+@pytest.mark.slow
+def test_expert_oracle_keeps_at_least_the_routers_mass_on_calibration(smol):
+    from studylib.transforms.ffn import ExpertSelector, MaskedFFN, expert_mass, ffn_hidden
+
+    model, _, calib, _ = smol
+    lit, _ = _convert(smol, [("moe_literal", {"experts": 4, "top_k": 1})])
+    ora, _ = _convert(smol, [("moe_oracle", {"experts": 4, "top_k": 1})])
+    x = torch.randn(64, model.config.hidden_size)
+    for l_lit, l_ora in zip(lit.model.layers, ora.model.layers):
+        a: MaskedFFN = l_lit.mlp
+        sel: ExpertSelector = a.selector
+        h = ffn_hidden(a.mlp, x)
+        mass = expert_mass(h, sel.assign, 4)
+        routed = torch.topk(sel.scores(x, h), 1, dim=1).indices.squeeze(1)
+        oracle = ExpertSelector(sel.assign, 4, 1, "oracle")
+        best = torch.topk(oracle.scores(x, h), 1, dim=1).indices.squeeze(1)
+        assert (mass.gather(1, best[:, None]) >= mass.gather(1, routed[:, None]) - 1e-6).all()
+
+
+@pytest.mark.slow
+def test_balance_knob_lowers_the_largest_expert_share(smol):
+    from studylib.transforms.ffn import routing_pass
+
+    on, _ = _convert(smol, [("cmoe", {"balance": True})])
+    off, _ = _convert(smol, [("cmoe", {"balance": False})])
+    r_on, r_off = routing_pass(on, smol[3]), routing_pass(off, smol[3])
+    assert r_on["max_expert_fraction"] < r_off["max_expert_fraction"]
+    assert r_on["balance"] > r_off["balance"]
+
+
+@pytest.mark.slow
+def test_routing_statistics_do_not_depend_on_order_or_batching(smol):
+    from studylib.transforms.ffn import routing_pass
+
+    conv, _ = _convert(smol, [("moe_literal", {"experts": 4, "top_k": 1})])
+    held = smol[3]
+    a = routing_pass(conv, held)
+    b = routing_pass(conv, held.flip(0))
+    assert a == b
+    # the conversion is per token: a sequence's outputs are the same alone or right-padded in a batch
+    ids = held[:1, :64]
+    padded = torch.cat([ids, torch.full((1, 16), 0)], dim=1)
+    both = torch.cat([padded, held[1:2, :80]])
+    mask = torch.ones_like(both)
+    mask[0, 64:] = 0
+    with torch.no_grad():
+        alone = conv(ids).logits[0]
+        batched = conv(both, attention_mask=mask).logits[0, :64]
+    assert torch.allclose(alone, batched, atol=1e-4)
+
+
+def test_unknown_transform_or_parameter_fails_before_any_work():
+    with pytest.raises(StudyConfigError, match="unknown transform"):
+        transforms.check_steps("x", [("warp_drive", {})])
+    with pytest.raises(StudyConfigError, match="unexpected keyword"):
+        transforms.check_steps("x", [("cmoe", {"experts": 4})])
+    with pytest.raises(StudyConfigError, match="unknown quality variant"):
+        transforms.variant("not-a-variant")
+
+
+def test_every_declared_variant_is_valid():
+    v = transforms.declared_variants()
+    assert "dense" in v and v["dense"]["steps"] == []
+    assert v["sparsegpt30"]["steps"] == [("sparsegpt", {"ratio": 0.3})]

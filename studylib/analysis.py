@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .stats import Estimate, bootstrap_ratio_of_medians, mcnemar_pvalue, paired_bootstrap_delta
+from .stats import (Estimate, bootstrap_ratio_of_medians, mcnemar_pvalue, paired_bootstrap_delta,
+                    paired_difference_ci)
 
 GPU_PROFILES = ("h100", "h200")
 
@@ -41,14 +42,16 @@ def attention_fraction(timing: pd.DataFrame) -> pd.DataFrame:
 
 
 def quality_deltas(items: pd.DataFrame, baseline: str = "dense") -> pd.DataFrame:
-    """Per profile × variant × task: paired (by item) loss vs dense, with bootstrap CIs.
-    accuracy loss in percentage points (dense - variant) where accuracy is defined, and the
-    drop of gold log-probability per token (nats) for every task."""
+    """Per profile × variant × task: paired (by item) loss vs dense. Accuracy loss in percentage
+    points (dense - variant) with Tango's score interval (never a point, even with no discordant
+    item) and McNemar's exact p; for generated answers also the loss under the flexible
+    extraction and both truncation rates; the drop of gold log-probability per token (nats,
+    paired bootstrap) where a task scores one."""
     out = []
     for (prof, model, task), g in items.groupby(["profile", "model", "task"]):
-        base = g[g["variant"] == baseline].set_index("item_id")
+        base = g[g["variant"] == baseline].drop_duplicates("item_id").set_index("item_id")
         for var, gv in g[g["variant"] != baseline].groupby("variant"):
-            gv = gv.set_index("item_id")
+            gv = gv.drop_duplicates("item_id").set_index("item_id")
             common = base.index.intersection(gv.index)
             if len(common) == 0:
                 continue
@@ -56,14 +59,21 @@ def quality_deltas(items: pd.DataFrame, baseline: str = "dense") -> pd.DataFrame
             row = {"profile": prof, "model": model, "task": task, "task_type": g["task_type"].iloc[0],
                    "variant": var, "n_items": len(common)}
             if b["correct"].notna().all() and v["correct"].notna().all():
-                e = paired_bootstrap_delta(100 * b["correct"], 100 * v["correct"])
-                row.update(acc_dense=100 * b["correct"].mean(), acc_variant=100 * v["correct"].mean(),
-                           acc_loss_pp=e.value, acc_loss_lo=e.lo, acc_loss_hi=e.hi,
-                           mcnemar_p=mcnemar_pvalue(b["correct"], v["correct"]))
-            lp_b = b["gold_logprob"] / b["n_tokens"]
-            lp_v = v["gold_logprob"] / v["n_tokens"]
-            e = paired_bootstrap_delta(lp_b, lp_v)
-            row.update(lp_loss=e.value, lp_loss_lo=e.lo, lp_loss_hi=e.hi)
+                cb, cv = b["correct"].astype(bool), v["correct"].astype(bool)
+                e = paired_difference_ci(cb, cv)
+                row.update(acc_dense=100 * cb.mean(), acc_variant=100 * cv.mean(),
+                           acc_loss_pp=100 * e.value, acc_loss_lo=100 * e.lo, acc_loss_hi=100 * e.hi,
+                           discordance=float((cb != cv).mean()), mcnemar_p=mcnemar_pvalue(cb, cv))
+            if "correct_flexible" in g and b["correct_flexible"].notna().all() and v["correct_flexible"].notna().all():
+                e = paired_difference_ci(b["correct_flexible"].astype(bool), v["correct_flexible"].astype(bool))
+                row.update(acc_flex_dense=100 * b["correct_flexible"].mean(),
+                           acc_flex_variant=100 * v["correct_flexible"].mean(),
+                           acc_flex_loss_pp=100 * e.value, acc_flex_loss_lo=100 * e.lo, acc_flex_loss_hi=100 * e.hi)
+            if "truncated" in g and v["truncated"].notna().all():
+                row.update(truncated_dense=float(b["truncated"].mean()), truncated_variant=float(v["truncated"].mean()))
+            if b["gold_logprob"].notna().all() and v["gold_logprob"].notna().all():
+                e = paired_bootstrap_delta(b["gold_logprob"] / b["n_tokens"], v["gold_logprob"] / v["n_tokens"])
+                row.update(lp_loss=e.value, lp_loss_lo=e.lo, lp_loss_hi=e.hi)
             out.append(row)
     return pd.DataFrame(out)
 
@@ -103,9 +113,12 @@ def _paired(items: pd.DataFrame, task: str, variant: str, column: str, baseline:
 def degradation_ratio(items: pd.DataFrame, variant: str | None = None) -> dict | None:
     """Reasoning loss / factual loss of ``variant`` vs dense, per the pre-registered rule in
     ``studylib.paper.criteria`` (accuracy points if dense is above chance on both tasks, else
-    gold log-prob per token). One dict per profile, or None when no task pair is measured."""
+    gold log-prob per token), first task pair of RATIO_TASK_PAIRS present. CI: percentile
+    bootstrap over items within each task. When the factual loss's own interval includes 0 the
+    ratio is unbounded (a Fieller interval would be the whole line): its CI is reported as
+    (-inf, inf), never as the bootstrap's arbitrary percentiles of a ratio with a ~0 denominator."""
     from .paper.criteria import H2_VARIANT, RATIO_TASK_PAIRS
-    from .stats import bootstrap_ratio_of_paired_means, paired_bootstrap_delta
+    from .stats import bootstrap_ratio_of_paired_means
 
     variant = variant or H2_VARIANT
     for reasoning, factual in RATIO_TASK_PAIRS:
@@ -116,10 +129,19 @@ def degradation_ratio(items: pd.DataFrame, variant: str | None = None) -> dict |
         col = "correct" if use_acc else "logprob_per_token"
         rb, rv = _paired(items, reasoning, variant, col)
         fb, fv = _paired(items, factual, variant, col)
+        if use_acc:
+            f_loss = paired_difference_ci(fb > 0, fv > 0)
+            f_loss = Estimate(100 * f_loss.value, 100 * f_loss.lo, 100 * f_loss.hi)
+            r_loss = paired_difference_ci(rb > 0, rv > 0)
+            r_loss = Estimate(100 * r_loss.value, 100 * r_loss.lo, 100 * r_loss.hi)
+        else:
+            f_loss, r_loss = paired_bootstrap_delta(fb, fv), paired_bootstrap_delta(rb, rv)
+        ratio = bootstrap_ratio_of_paired_means(rb, rv, fb, fv)
+        if f_loss.lo <= 0 <= f_loss.hi:
+            ratio = Estimate(ratio.value, -np.inf, np.inf)
         return {"reasoning_task": reasoning, "factual_task": factual,
                 "measure": "accuracy points" if use_acc else "gold log-prob per token (nats)",
-                "reasoning_loss": paired_bootstrap_delta(rb, rv), "factual_loss": paired_bootstrap_delta(fb, fv),
-                "ratio": bootstrap_ratio_of_paired_means(rb, rv, fb, fv)}
+                "reasoning_loss": r_loss, "factual_loss": f_loss, "ratio": ratio}
     return None
 
 
@@ -148,4 +170,41 @@ def eq25_design(items: pd.DataFrame, variants: pd.DataFrame) -> pd.DataFrame:
                          "imbalance": 1 - r["balance"], "c_drop": r["c_drop"],
                          "q_loss": acc.mean() if len(acc) else np.nan, "lp_loss": d["lp_loss"].mean(),
                          "q_tasks": ",".join(sorted(acc_tasks))})
+    return pd.DataFrame(rows)
+
+
+def repaired_grid(profile: str) -> list[str]:
+    """The Eq. 25 design on the repaired conversion, as the profile declares it (may be empty)."""
+    from .config import StudyConfigError, load_profile
+
+    try:
+        q = load_profile(profile)["quality"]
+    except (StudyConfigError, KeyError):
+        return []
+    return list((q.get("declared") or q).get("eq25_grid_variants") or [])
+
+
+def eq25_item_design(items: pd.DataFrame, variants: pd.DataFrame, profile: str) -> pd.DataFrame:
+    """One row per (item, design point) of the profile's repaired grid: the item's accuracy loss
+    in pp (tasks where dense is above chance; ``loss``) and gold log-prob lost per token
+    (``lp_loss``), with the point's p, imbalance (1 - Balance, Eq. 32) and c_drop measured on
+    the routing pass. Empty when the grid is not complete in data/."""
+    grid = repaired_grid(profile)
+    its = items[items["profile"] == profile]
+    vq = variants[(variants["profile"] == profile) & variants["variant"].isin(grid)].drop_duplicates("variant", keep="last")
+    if not grid or set(grid) - set(vq["variant"]):
+        return pd.DataFrame()
+    dense = its[its["variant"] == "dense"].drop_duplicates(["task", "item_id"]).set_index(["task", "item_id"])
+    acc_tasks = {t for t in its["task"].unique() if above_chance(its, t)}
+    rows = []
+    for _, v in vq.iterrows():
+        mine = its[its["variant"] == v["variant"]].drop_duplicates(["task", "item_id"]).set_index(["task", "item_id"])
+        common = mine.index.intersection(dense.index)
+        b, m = dense.loc[common], mine.loc[common]
+        loss = np.where([t in acc_tasks for t, _ in common], 100 * (b["correct"] - m["correct"]), np.nan)
+        lp = b["gold_logprob"] / b["n_tokens"] - m["gold_logprob"] / m["n_tokens"]
+        for (task, item), lo, lpv in zip(common, loss, lp):
+            rows.append({"profile": profile, "variant": v["variant"], "task": task, "item_id": item,
+                         "p": float(v["ratio"] or 0.0), "imbalance": 1 - float(v["balance"]),
+                         "c_drop": float(v["c_drop"]), "loss": lo, "lp_loss": lpv})
     return pd.DataFrame(rows)

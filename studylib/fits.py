@@ -32,6 +32,59 @@ def fit_eq25(df: pd.DataFrame, outcome: str = "q_loss"):
                                       "c_drop": eq.EQ28_GAMMA})
 
 
+#: Eq. 25 "supported" means the data pin each coefficient near the paper's value: its 90% CI
+#: (TOST at 5%) inside [1 - m, 1 + m] x the paper's value. m fixed 2026-11-24, before the
+#: repaired grid ran; "refuted": some 95% CI excludes the paper's value.
+EQ25_EQUIVALENCE_MARGIN = 0.5
+EQ25_TERMS = ("p", "imbalance", "c_drop")
+EQ25_PAPER = {"p": eq.EQ26_ALPHA, "imbalance": eq.EQ27_BETA, "c_drop": eq.EQ28_GAMMA}
+
+
+def fit_eq25_items(df: pd.DataFrame, outcome: str = "loss", intercept: bool = True):
+    """Eq. 25 at item level: one row per (item, design point) with the item's loss (pp: 100 x
+    (dense correct - variant correct), or nats per token) and the point's p, imbalance, c_drop.
+    OLS with standard errors clustered by item (an item appears at every design point, so its
+    rows are not independent) and t inference with (items - 1) degrees of freedom. Returns
+    (result, tests) with the 95% and 90% CIs and the equivalence verdict's ingredients."""
+    d = df.dropna(subset=[outcome, *EQ25_TERMS])
+    points = d[list(EQ25_TERMS)].drop_duplicates()
+    if len(points) < EQ25_MIN_POINTS - (0 if intercept else 1):
+        raise ValueError(f"Eq. 25 needs >= {EQ25_MIN_POINTS} design points, got {len(points)}")
+    flat = [c for c in EQ25_TERMS if d[c].nunique() < 2]
+    if flat:
+        raise ValueError(f"Eq. 25 regressor(s) {flat} do not vary over the design")
+    groups = pd.factorize(d["item_id"].astype(str) + "|" + d.get("task", "").astype(str))[0]
+    formula = f"{outcome} ~ p + imbalance + c_drop" + ("" if intercept else " - 1")
+    res = smf.ols(formula, data=d).fit(cov_type="cluster", cov_kwds={"groups": groups}, use_t=True)
+    ci90 = res.conf_int(alpha=0.10)
+    tests = _tests_vs_paper(res, ({"Intercept": 0.0} if intercept else {}) | EQ25_PAPER)
+    tests["lo90"], tests["hi90"] = ci90[0].reindex(tests.index), ci90[1].reindex(tests.index)
+    tests["df"] = float(res.df_resid_inference) if getattr(res, "df_resid_inference", None) else float(len(set(groups)) - 1)
+    return res, tests
+
+
+def eq25_equivalence(tests: pd.DataFrame, margin: float = EQ25_EQUIVALENCE_MARGIN) -> str:
+    """Pre-registered Eq. 25 verdict on an item-level fit (see EQ25_EQUIVALENCE_MARGIN)."""
+    rows = tests.loc[list(EQ25_TERMS)]
+    if ((rows["lo"] > rows["paper"]) | (rows["hi"] < rows["paper"])).any():
+        return "refuted"
+    near = (rows["lo90"] >= (1 - margin) * rows["paper"]) & (rows["hi90"] <= (1 + margin) * rows["paper"])
+    return "supported" if near.all() else "inconclusive"
+
+
+def eq25_influence(df: pd.DataFrame, outcome: str = "loss") -> pd.DataFrame:
+    """Each design point's influence: the coefficients refitted without it (NaN when the rest
+    cannot identify them)."""
+    rows = []
+    for v, _ in df.groupby("variant"):
+        try:
+            res, _ = fit_eq25_items(df[df["variant"] != v], outcome)
+            rows.append({"left_out": v, **{k: float(res.params[k]) for k in EQ25_TERMS}})
+        except ValueError:
+            rows.append({"left_out": v, **{k: float("nan") for k in EQ25_TERMS}})
+    return pd.DataFrame(rows)
+
+
 def diagnostics(res) -> pd.Series:
     """Residual diagnostics a reviewer asks for: Breusch-Pagan (heteroskedasticity),
     Jarque-Bera (normality), condition number and max VIF (collinearity of the design)."""

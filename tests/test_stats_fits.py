@@ -127,3 +127,88 @@ def test_zero_correct_is_never_above_chance_so_no_accuracy_verdict():
     assert above_chance(items("gsm8k", [1.0] * 5 + [0.0] * 45), "gsm8k")
     assert not above_chance(items("mmlu", [1.0] * 27 + [0.0] * 73), "mmlu")   # 27% of 4-way: chance
     assert above_chance(items("mmlu", [1.0] * 45 + [0.0] * 55), "mmlu")
+
+
+def test_paired_interval_at_zero_discordance_is_not_a_point():
+    import numpy as np
+
+    from studylib.stats import paired_difference_ci
+    a = np.r_[np.ones(200), np.zeros(100)].astype(bool)
+    e = paired_difference_ci(a, a)            # the same 300 outcomes: no discordant item
+    half = 1.959964 ** 2 / (300 + 1.959964 ** 2)  # Tango's closed form at b = c = 0
+    assert e.value == 0 and abs(e.hi - half) < 1e-6 and abs(e.lo + half) < 1e-6
+    assert e.hi > 0.01                        # so "< 1 pp" is not supported on no evidence
+
+
+def test_paired_interval_agrees_with_mcnemar_direction_and_covers():
+    import numpy as np
+
+    from studylib.stats import paired_difference_ci
+    rng = np.random.default_rng(0)
+    cover = 0
+    for _ in range(300):                       # true difference 0.05, discordance 0.15
+        u = rng.random(400)
+        a = u < 0.7
+        b = a.copy()
+        b[(u >= 0.0) & (u < 0.10)] = False       # a right, b wrong: 10%
+        b[(u >= 0.70) & (u < 0.75)] = True       # a wrong, b right: 5%
+        e = paired_difference_ci(a, b)
+        cover += e.lo <= 0.05 <= e.hi
+    assert 0.92 <= cover / 300 <= 0.98         # a 95% interval covers about 95% of the time
+
+
+def test_power_matches_the_closed_form_and_simulation():
+    import numpy as np
+
+    from studylib.stats import paired_difference_ci, paired_n_required, paired_power
+    # closed form: n = (z_.975 + z_.8)^2 * psi / margin^2 = 7.849 * 0.1 / 1e-4
+    assert paired_n_required(0.1, 0.01) == 7849
+    assert abs(paired_power(7849, 0.1, 0.01) - 0.8) < 1e-3
+    assert paired_power(100, 0.1, 0.01) < 0.1 and paired_n_required(0.1, 0.01, true_delta=0.02) > 10**9
+    # simulation: with n from the formula, "upper end < margin" happens about 80% of the time
+    rng = np.random.default_rng(1)
+    n = paired_n_required(0.2, 0.05)
+    hits = 0
+    for _ in range(200):
+        u = rng.random(n)
+        a = u < 0.6
+        b = a.copy()
+        b[u < 0.1] = False
+        b[(u >= 0.6) & (u < 0.7)] = True
+        hits += paired_difference_ci(a, b).hi < 0.05
+    assert 0.7 <= hits / 200 <= 0.9
+
+
+def test_item_level_eq25_recovers_known_coefficients_and_is_honest_about_items():
+    import numpy as np
+    import pandas as pd
+
+    from studylib.fits import eq25_equivalence, fit_eq25_items
+    rng = np.random.default_rng(3)
+    design = [(p, imb, cd) for p in (0.0, 0.3) for imb in (0.05, 0.4) for cd in (0.0, 0.2)]
+    n_items = 400
+    item_effect = rng.normal(0, 3, n_items)      # items differ in difficulty: shared across points
+    rows = []
+    for k, (p, imb, cd) in enumerate(design):
+        mean = 0.8 * 100 * p / 10 + 2.5 * imb * 10 + 8.0 * cd * 10   # coefficients in pp per unit
+        for i in range(n_items):
+            rows.append({"item_id": f"i{i}", "task": "t", "variant": f"v{k}", "p": p, "imbalance": imb,
+                         "c_drop": cd, "loss": mean + item_effect[i] + rng.normal(0, 2)})
+    df = pd.DataFrame(rows)
+    res, tests = fit_eq25_items(df)
+    truth = {"p": 8.0, "imbalance": 25.0, "c_drop": 80.0}
+    for k, v in truth.items():   # within 4 clustered standard errors (3 coefficients: no chance failure)
+        assert abs(res.params[k] - v) < 4 * res.bse[k], (k, res.params[k], res.bse[k])
+    assert tests.loc["p", "df"] == n_items - 1      # t with (items - 1) df, not n - 4
+    # the same data, evaluated against the paper's printed values, are refuted (they differ)
+    assert eq25_equivalence(tests) == "refuted"
+    # a "paper" that printed the fitted values is supported (CIs narrow against the 50% margin) ...
+    t2 = tests.copy()
+    t2["paper"] = tests["estimate"]
+    assert eq25_equivalence(t2) == "supported"
+    # ... but not from a quarter of the items' evidence when the margin is tight
+    _, few = fit_eq25_items(df[df["item_id"].isin([f"i{i}" for i in range(8)])])
+    few["paper"] = few["estimate"]
+    assert eq25_equivalence(few, margin=0.05) == "inconclusive"
+    _, no_int = fit_eq25_items(df, intercept=False)
+    assert "Intercept" not in no_int.index

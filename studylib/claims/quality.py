@@ -7,11 +7,11 @@ import pandas as pd
 
 from .. import analysis
 from ..paper import criteria as C
-from ..stats import upper_bound_verdict
+from ..stats import paired_n_required, upper_bound_verdict
 from . import Claim, Data, Measured, band, ci_text
 
 QUALITY_PROFILE_RANK = ("h200", "h100", "cpu-qwen", "cpu-real", "embedded")
-COMBO = C.H2_VARIANT
+COMBOS = C.H2_VARIANTS
 
 
 def best_profile(df: pd.DataFrame) -> pd.DataFrame:
@@ -21,9 +21,25 @@ def best_profile(df: pd.DataFrame) -> pd.DataFrame:
     return df[df["profile"] == present[0]]
 
 
-def deltas_of(d: Data, variant: str, task: str) -> pd.DataFrame:
+def task_alias(task: str) -> tuple[str, ...]:
+    """The tasks that measure ``task`` in order of preference (GSM8K: generated answers first)."""
+    return C.GSM8K_TASKS if task in C.GSM8K_TASKS else (task,)
+
+
+def deltas_of(d: Data, variant: str | tuple, task: str) -> pd.DataFrame:
+    """The deltas of the first of ``variant`` (a name or names in preference order) and of the
+    first alias of ``task`` present on the best profile that has any of them."""
     df = d.deltas
-    return best_profile(df[(df["variant"] == variant) & (df["task"] == task)])
+    if df.empty:
+        return df
+    names = (variant,) if isinstance(variant, str) else tuple(variant)
+    rows = best_profile(df[df["variant"].isin(names) & df["task"].isin(task_alias(task))])
+    for v in names:
+        for t in task_alias(task):
+            hit = rows[(rows["variant"] == v) & (rows["task"] == t)]
+            if not hit.empty:
+                return hit
+    return rows.iloc[:0]
 
 
 def scale(df: pd.DataFrame, what: str = "") -> str:
@@ -33,69 +49,116 @@ def scale(df: pd.DataFrame, what: str = "") -> str:
     return f"{model} ({df['profile'].iloc[0]}){', ' + what if what else ''}"
 
 
+def judged_on(rows: pd.DataFrame) -> str:
+    """'<variant>, <task>, n=<items>': what a quality row judges (issue 13: every row names it)."""
+    if rows.empty:
+        return ""
+    r = rows.iloc[0]
+    return f"{r['variant']}, {r['task']}, n={int(r['n_items'])}"
+
+
 def above_chance(d: Data, rows: pd.DataFrame, task: str) -> bool:
-    return not rows.empty and analysis.above_chance(d.items[d.items["profile"] == rows["profile"].iloc[0]], task)
+    if rows.empty:
+        return False
+    return analysis.above_chance(d.items[d.items["profile"] == rows["profile"].iloc[0]], rows["task"].iloc[0])
 
 
-def loss(d: Data, task: str, variant: str = COMBO):
+def loss(d: Data, task: str, variant=COMBOS):
     """(estimate of the paired accuracy loss in pp, the rows it came from)."""
     rows = deltas_of(d, variant, task)
     return analysis.estimate_of(rows, "acc_loss_pp", "acc_loss_lo", "acc_loss_hi"), rows
 
 
-def judged_loss(d: Data, task: str, variant: str = COMBO):
+def judged_loss(d: Data, task: str, variant=COMBOS):
     """The loss only where it can be judged (dense above chance), else None."""
     e, rows = loss(d, task, variant)
     return e if e is not None and above_chance(d, rows, task) else None
 
 
-def _accuracy_loss(task: str):
+def _accuracy_loss(task: str, margin: float):
     def measure(d: Data) -> Measured:
         e, rows = loss(d, task)
         if e is None:
             return Measured()
         chance = "" if above_chance(d, rows, task) else "dense at chance: accuracy loss uninformative"
-        return Measured(e, f"{e.value:.1f} pp", ci_text(e, "{:.1f}"), scale(rows, chance),
-                        inputs={"judgeable": not chance})
+        r = rows.iloc[0]
+        need = paired_n_required(max(float(r.get("discordance", 0.0) or 0.0), 1e-3), margin / 100)
+        return Measured(e, f"{e.value:.1f} pp", ci_text(e, "{:.1f}"),
+                        scale(rows, "; ".join(x for x in (judged_on(rows), chance) if x)),
+                        inputs={"judgeable": not chance, "n": int(r["n_items"]), "n_needed": need})
     return measure
 
 
 def _upper(bound: float):
-    return lambda m: upper_bound_verdict(m.estimate, bound) if m.inputs["judgeable"] else C.AT_CHANCE
+    """'< bound' on the interval; an open verdict says how many items would resolve it (at the
+    observed discordance, if the true loss were 0; power 0.8)."""
+    def verdict(m: Measured) -> str:
+        if not m.inputs["judgeable"]:
+            return C.AT_CHANCE
+        v = upper_bound_verdict(m.estimate, bound)
+        if v == "inconclusive" and m.inputs["n_needed"] > m.inputs["n"]:
+            v += f" (n={m.inputs['n']}; ~{m.inputs['n_needed']:,} items would resolve it)"
+        return v
+    return verdict
 
 
 def _probe(task: str):
     def measure(d: Data) -> Measured:
         e, rows = loss(d, task)
         return Measured() if e is None else Measured(e, f"{e.value:.1f} pp", ci_text(e, "{:.1f}"),
-                                                     scale(rows, "generated probe"))
+                                                     scale(rows, f"generated probe; {judged_on(rows)}"))
     return measure
 
 
 
 def _eq25(d: Data) -> Measured:
-    """Eq. 25 fitted on the largest-scale profile with a grid (``criteria.eq25_verdict``)."""
-    from ..fits import fit_eq25
+    """Eq. 25 at item level on the repaired grid of the largest-scale profile that has one
+    (``fits.fit_eq25_items``, ``fits.eq25_equivalence``); the old 8-point fit on the broken
+    router's grid only where no repaired grid is complete."""
+    from ..fits import fit_eq25, fit_eq25_items
 
     if d.items.empty:
         return Measured()
+    keys = (("α", "p"), ("β", "imbalance"), ("γ", "c_drop"))
+    for prof in [p for p in QUALITY_PROFILE_RANK if p in set(d.items["profile"])]:
+        design = d.once(f"eq25_items_{prof}", lambda prof=prof: analysis.eq25_item_design(d.items, d.variants, prof))
+        if design.empty:
+            continue
+        for outcome, unit in (("loss", "pp"), ("lp_loss", "nats/token")):
+            try:
+                res, tests = fit_eq25_items(design, outcome)
+            except ValueError:
+                continue
+            meas = ", ".join(f"{n}={tests.loc[k, 'estimate']:.2f}" for n, k in keys)
+            ci = ", ".join(f"[{tests.loc[k, 'lo']:.2f}, {tests.loc[k, 'hi']:.2f}]" for _, k in keys)
+            n_items = design.dropna(subset=[outcome])[["task", "item_id"]].drop_duplicates().shape[0]
+            return Measured(text=f"{meas} ({unit}; item level, {n_items} items x {design['variant'].nunique()} points)",
+                            ci=ci, scale=scale(d.items[d.items['profile'] == prof].assign(profile=prof),
+                                               "repaired literal conversion grid"),
+                            inputs={"tests": tests, "outcome": outcome, "item_level": True})
     design = best_profile(analysis.eq25_design(d.items, d.variants))
     for outcome, unit in (("q_loss", "pp"), ("lp_loss", "nats/token")):
         try:
             res, tests = fit_eq25(design, outcome)
         except (ValueError, KeyError):
             continue
-        keys = (("α", "p"), ("β", "imbalance"), ("γ", "c_drop"))
         meas = ", ".join(f"{n}={tests.loc[k, 'estimate']:.2f}" for n, k in keys)
         ci = ", ".join(f"[{tests.loc[k, 'lo']:.2f}, {tests.loc[k, 'hi']:.2f}]" for _, k in keys)
-        return Measured(text=f"{meas} ({unit}, R²={res.rsquared:.2f}, n={int(res.nobs)})", ci=ci, scale=scale(design),
+        return Measured(text=f"{meas} ({unit}, R²={res.rsquared:.2f}, n={int(res.nobs)})", ci=ci,
+                        scale=scale(design, "old router's grid"),
                         inputs={"tests": tests, "r2": res.rsquared, "outcome": outcome})
     return Measured(inputs={"grid_incomplete": True})
 
 
 def _eq25_verdict(m: Measured) -> str:
+    from ..fits import eq25_equivalence
+
     if m.inputs.get("grid_incomplete"):
         return C.NOT_MEASURED + " (grid incomplete)"
+    if m.inputs.get("item_level"):
+        if m.inputs["outcome"] != "loss":
+            return "inconclusive (continuous measure only; not the paper's unit)"
+        return eq25_equivalence(m.inputs["tests"])
     return C.eq25_verdict(m.inputs["tests"], m.inputs["r2"], m.inputs["outcome"])
 
 
@@ -103,8 +166,13 @@ def ratio(d: Data):
     """The reasoning/factual loss ratio of the paper's variant, on its best profile."""
     if d.items.empty:
         return None, None, pd.DataFrame()
-    best = best_profile(d.items[d.items["variant"] == COMBO])
-    info = analysis.degradation_ratio(d.items[d.items["profile"].isin(best["profile"].unique())])
+    best = best_profile(d.items[d.items["variant"].isin(COMBOS)])
+    if best.empty:
+        return None, None, best
+    variant = next(v for v in COMBOS if v in set(best["variant"]))
+    info = analysis.degradation_ratio(d.items[d.items["profile"].isin(best["profile"].unique())], variant)
+    if info:
+        info["variant"] = variant
     return (info["ratio"] if info else None), info, best
 
 
@@ -113,16 +181,18 @@ def _ratio(d: Data) -> Measured:
     if e is None:
         return Measured()
     return Measured(e, f"{e.value:.2f} ({info['reasoning_task']}/{info['factual_task']}, {info['measure']})",
-                    ci_text(e), scale(best))
+                    ci_text(e), scale(best, info["variant"]))
 
 
 def _abort2(d: Data) -> Measured:
     vq = d.variants
-    vc = best_profile(vq[vq["variant"] == COMBO]) if not vq.empty else vq
+    vc = best_profile(vq[vq["variant"].isin(COMBOS)]) if not vq.empty else vq
     if vc.empty:
         return Measured()
+    vc = vc[vc["variant"] == next(v for v in COMBOS if v in set(vc["variant"]))]
     mx = float(vc["max_expert_fraction"].iloc[0])
-    return Measured(text=f"{mx:.2f} (max layer)", scale=scale(vc), inputs={"max_fraction": mx})
+    return Measured(text=f"{mx:.2f} (max layer)", scale=scale(vc, str(vc["variant"].iloc[0])),
+                    inputs={"max_fraction": mx})
 
 
 def _h2(d: Data) -> Measured:
@@ -133,10 +203,10 @@ def _h2(d: Data) -> Measured:
 
 CLAIMS = [
     Claim("mmlu_loss", "MMLU loss < 1 pp", "Abstract, Table 3, §8.1.2", f"< {C.H2_MMLU_MAX_LOSS_PP} pp",
-          "ch3_phase1_quality", _accuracy_loss("mmlu"), _upper(C.H2_MMLU_MAX_LOSS_PP),
+          "ch3_phase1_quality", _accuracy_loss("mmlu", C.H2_MMLU_MAX_LOSS_PP), _upper(C.H2_MMLU_MAX_LOSS_PP),
           C.NOT_MEASURED + " (needs bench_dir: cpu-real or GPU profile)"),
     Claim("gsm8k_loss", "GSM8K loss < 3 pp", "§8.1.2, §7.3 (1)", f"< {C.H2_GSM8K_MAX_LOSS_PP} pp",
-          "ch3_phase1_quality", _accuracy_loss("gsm8k"), _upper(C.H2_GSM8K_MAX_LOSS_PP),
+          "ch3_phase1_quality", _accuracy_loss("gsm8k", C.H2_GSM8K_MAX_LOSS_PP), _upper(C.H2_GSM8K_MAX_LOSS_PP),
           C.NOT_MEASURED + " (needs bench_dir: cpu-real or GPU profile)"),
     Claim("probe_facts", "Factual-recall probe (capitals): loss of 30% SparseGPT + 4-expert top-1", "Table 3",
           "0.3-0.8 pp (MMLU row)", "ch3_phase1_quality", _probe("probe_facts"), band(0.3, 0.8)),

@@ -14,8 +14,11 @@ construction from calibration activations, and routing statistics counted on rea
 """
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..models import decoder_layers
@@ -32,12 +35,20 @@ class MaskedFFN(nn.Module):
 
     ``selector(x2, h) -> (mask (T, D_ff) bool, expert_onehot (T, E) bool or None)``.
     ``input_threshold`` (TEAL) zeroes small FFN inputs before gate/up as well.
+    ``capacity_factor`` c: within each block of ``CAPACITY_WINDOW`` consecutive positions of a
+    sequence, an expert takes at most ceil(c·W·k/E) tokens, in order; later ones lose that expert
+    (dropped; shared neurons stay). Blocks are per sequence and start at position 0, so a real
+    token's fate never depends on right-padding or on its row in the batch.
     """
 
-    def __init__(self, mlp: nn.Module, selector, n_experts: int = 0, input_threshold: float | None = None):
+    CAPACITY_WINDOW = 64
+
+    def __init__(self, mlp: nn.Module, selector, n_experts: int = 0, input_threshold: float | None = None,
+                 capacity_factor: float | None = None):
         super().__init__()
         self.mlp, self.selector, self.n_experts = mlp, selector, n_experts
         self.input_threshold = input_threshold
+        self.capacity_factor = capacity_factor
         self.recording = False
         self.reset_stats()
 
@@ -45,6 +56,19 @@ class MaskedFFN(nn.Module):
         self.tokens = 0
         self.active = 0.0        # Σ over tokens of the fraction of FFN weight bytes read
         self.counts = torch.zeros(max(self.n_experts, 1), dtype=torch.float64)
+        self.assigned = 0.0
+        self.dropped = 0.0
+
+    def _apply_capacity(self, onehot: torch.Tensor, shape) -> torch.Tensor:
+        B, L = (shape[0], shape[1]) if len(shape) == 3 else (1, shape[0])
+        W = self.CAPACITY_WINDOW
+        k = int(onehot[0].sum()) if onehot.shape[0] else 1
+        cap = math.ceil(self.capacity_factor * W * k / self.n_experts)
+        oh = onehot.reshape(B, L, -1)
+        pad = (-L) % W
+        blocks = F.pad(oh.int(), (0, 0, 0, pad)).reshape(B, -1, W, oh.shape[-1])
+        keep = (blocks.cumsum(2) <= cap).reshape(B, L + pad, -1)[:, :L].reshape(onehot.shape) & onehot
+        return keep
 
     def forward(self, x):
         shape = x.shape
@@ -56,6 +80,14 @@ class MaskedFFN(nn.Module):
             in_frac = keep_in.float().mean(1)
         h = ffn_hidden(self.mlp, x2)
         mask, onehot = self.selector(x2, h)
+        if self.capacity_factor is not None:
+            kept = self._apply_capacity(onehot, shape)
+            if self.recording:
+                self.assigned += float(onehot.sum())
+                self.dropped += float(onehot.sum() - kept.sum())
+            routed = self.selector.assign >= 0
+            mask = kept[:, self.selector.assign.clamp(min=0)] & routed | ~routed
+            onehot = kept
         if self.recording:
             out_frac = mask.float().mean(1)
             # gate and up read the columns of kept inputs, down the columns of kept neurons
@@ -119,9 +151,10 @@ def routing_summary(mods: list[MaskedFFN]) -> dict:
     bal = [eq32_routing_efficiency(m.counts.tolist()) for m in routed]
     mx = [float(m.counts.max() / m.counts.sum()) for m in routed]
     toks = sum(m.tokens for m in mods)
+    assigned = sum(m.assigned for m in mods)
     return {"balance": float(sum(bal) / len(bal)) if bal else 1.0,
             "max_expert_fraction": max(mx) if mx else float("nan"),
-            "c_drop": 0.0,
+            "c_drop": sum(m.dropped for m in mods) / assigned if assigned else 0.0,
             "active_fraction": sum(m.active for m in mods) / toks if toks else float("nan"),
             "routing_tokens": toks // max(len(mods), 1)}
 

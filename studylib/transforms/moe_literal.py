@@ -18,7 +18,7 @@ from . import register
 from .ffn import ExpertSelector, MaskedFFN, convert_sequentially, expert_mass, split_neurons
 
 
-def _convert(model, calib, experts, top_k, kind, ridge=1e-2, seed=0):
+def _convert(model, calib, experts, top_k, kind, ridge=1e-2, seed=0, bias=0.0, capacity_factor=None):
     if not 1 <= top_k <= experts:
         raise ValueError(f"top_k={top_k} must be between 1 and experts={experts}")
 
@@ -26,21 +26,27 @@ def _convert(model, calib, experts, top_k, kind, ridge=1e-2, seed=0):
         assign = split_neurons(h, experts, seed)
         mass = expert_mass(h, assign, experts)
         router = bias = None
+        shift = torch.zeros(experts)
         if kind == "linear":
             share = mass / mass.sum(1, keepdim=True).clamp_min(1e-12)
             router = fit_router(x, share, ridge)
+            # the designed-grid knob: expert 0 favoured by `bias` standard deviations of the scores
+            shift[0] = bias * float((x @ router[:-1] + router[-1]).std())
         if kind == "constant":
-            bias = torch.zeros(experts)
-            bias[int(mass.mean(0).argmax())] = 1.0
-        return MaskedFFN(mlp, ExpertSelector(assign, experts, top_k, kind, router=router, bias=bias), experts)
+            shift[int(mass.mean(0).argmax())] = 1.0
+        sel = ExpertSelector(assign, experts, top_k, kind, router=router, bias=shift)
+        return MaskedFFN(mlp, sel, experts, capacity_factor=capacity_factor)
 
     convert_sequentially(model, calib, build, desc=f"moe_{kind} K={experts} top{top_k}")
-    return {"experts": experts, "top_k": top_k, "conversion": f"moe_{kind}"}
+    return {"experts": experts, "top_k": top_k, "conversion": f"moe_{kind}", "bias": bias,
+            "capacity_factor": capacity_factor}
 
 
 @register("moe_literal")
-def moe_literal(model, calib, experts: int = 4, top_k: int = 1, ridge: float = 1e-2, seed: int = 0):
-    return _convert(model, calib, experts, top_k, "linear", ridge, seed)
+def moe_literal(model, calib, experts: int = 4, top_k: int = 1, ridge: float = 1e-2, seed: int = 0,
+                bias: float = 0.0, capacity_factor: float | None = None):
+    """``bias`` and ``capacity_factor``: the Eq. 25 designed grid's knobs (imbalance, drops)."""
+    return _convert(model, calib, experts, top_k, "linear", ridge, seed, bias, capacity_factor)
 
 
 @register("moe_oracle")

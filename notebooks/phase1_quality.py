@@ -21,11 +21,15 @@ overrides = {}
 # %%
 from studylib.config import load_profile, require_bench_dir, require_device
 from studylib.quality_sweep import run_quality, variant_specs
+from studylib.quality_units import declared_profile, plan
 
 prof = load_profile(profile, overrides)
 require_device(prof)
 require_bench_dir(prof)
-print(prof["description"], "-", len(variant_specs(prof["quality"])), "variants")
+legacy = 0 if prof["quality"].get("declared_only") else len(variant_specs(prof["quality"]))
+declared = plan(declared_profile(prof)) if declared_profile(prof) else []
+print(prof["description"], "-", legacy, "grid variants,", len({u["variant"] for u in declared}),
+      "declared variants in", len(declared), "item-chunk units")
 
 # %%
 summary = run_quality(prof)

@@ -18,7 +18,7 @@ from . import register
 from .ffn import ExpertSelector, MaskedFFN, convert_sequentially, expert_mass, split_neurons
 
 
-def _convert(model, calib, experts, top_k, kind, ridge=1e-2, seed=0, bias=0.0, capacity_factor=None):
+def _convert(model, calib, experts, top_k, kind, ridge=1e-2, seed=0, bias=0.0, capacity_factor=None, balance=False):
     if not 1 <= top_k <= experts:
         raise ValueError(f"top_k={top_k} must be between 1 and experts={experts}")
 
@@ -31,7 +31,12 @@ def _convert(model, calib, experts, top_k, kind, ridge=1e-2, seed=0, bias=0.0, c
             share = mass / mass.sum(1, keepdim=True).clamp_min(1e-12)
             router = fit_router(x, share, ridge)
             # the designed-grid knob: expert 0 favoured by `bias` standard deviations of the scores
-            shift[0] = bias * float((x @ router[:-1] + router[-1]).std())
+            scores = x @ router[:-1] + router[-1]
+            if balance:  # CMoE's training-free load balancing, on the calibration scores
+                from .cmoe import balance_bias
+
+                shift = balance_bias(scores, top_k)
+            shift[0] += bias * float(scores.std())
         if kind == "constant":
             shift[int(mass.mean(0).argmax())] = 1.0
         sel = ExpertSelector(assign, experts, top_k, kind, router=router, bias=shift)
@@ -44,9 +49,10 @@ def _convert(model, calib, experts, top_k, kind, ridge=1e-2, seed=0, bias=0.0, c
 
 @register("moe_literal")
 def moe_literal(model, calib, experts: int = 4, top_k: int = 1, ridge: float = 1e-2, seed: int = 0,
-                bias: float = 0.0, capacity_factor: float | None = None):
-    """``bias`` and ``capacity_factor``: the Eq. 25 designed grid's knobs (imbalance, drops)."""
-    return _convert(model, calib, experts, top_k, "linear", ridge, seed, bias, capacity_factor)
+                bias: float = 0.0, capacity_factor: float | None = None, balance: bool = False):
+    """``bias`` and ``capacity_factor``: the Eq. 25 designed grid's knobs (imbalance, drops);
+    ``balance``: per-expert score offsets that equalise loads on the calibration tokens."""
+    return _convert(model, calib, experts, top_k, "linear", ridge, seed, bias, capacity_factor, balance)
 
 
 @register("moe_oracle")

@@ -119,8 +119,9 @@ def run_units(prof: dict, progress: bool = True, only: list[str] | None = None) 
     if not todo:
         return {"measured": 0, "skipped": len(units)}
     biggest = {t: max(u["hi"] for u in units if u["task"] == t) for t in q["tasks"]}
-    files = build_task_files(CACHE / "taskdata" / prof["name"], max(biggest.values()), q["seed"], [],
-                             q.get("bench_dir"), tasks=q["tasks"], task_limits=biggest)
+    files = build_task_files(CACHE / "taskdata" / prof["name"], max(biggest.values()), q["seed"],
+                             q.get("needle_lengths", []), q.get("bench_dir"), q.get("essay_words", 600),
+                             tasks=q["tasks"], needle_per_length=q.get("needle_per_length"), task_limits=biggest)
     lines = {t: files[t].read_text().splitlines(keepends=True) for t in q["tasks"]}
     chunk_dir = CACHE / "taskdata" / prof["name"] / "chunks"
     chunk_dir.mkdir(parents=True, exist_ok=True)

@@ -139,3 +139,32 @@ def test_every_declared_variant_is_valid():
     v = transforms.declared_variants()
     assert "dense" in v and v["dense"]["steps"] == []
     assert v["sparsegpt30"]["steps"] == [("sparsegpt", {"ratio": 0.3})]
+
+
+@pytest.mark.slow
+def test_capacity_drops_tokens_but_never_depends_on_padding(smol):
+    from studylib.transforms.ffn import routing_pass
+
+    conv, _ = _convert(smol, [("moe_literal", {"experts": 4, "top_k": 1, "bias": 1.0, "capacity_factor": 1.0})])
+    free, _ = _convert(smol, [("moe_literal", {"experts": 4, "top_k": 1, "bias": 1.0})])
+    r, r_free = routing_pass(conv, smol[3]), routing_pass(free, smol[3])
+    assert r["c_drop"] > 0 and r_free["c_drop"] == 0
+    # loads are the router's choices, before capacity: the same layer with capacity off counts the same
+    ffn = conv.model.layers[0].mlp
+    x = torch.randn(2, 128, conv.config.hidden_size)
+    counts = []
+    for cf in (1.0, None):
+        ffn.capacity_factor, ffn.recording = cf, True
+        ffn.reset_stats()
+        with torch.no_grad():
+            ffn(x)
+        counts.append(ffn.counts.clone())
+    ffn.capacity_factor, ffn.recording = 1.0, False
+    assert torch.equal(counts[0], counts[1])
+    held = smol[3]
+    ids = held[:1, :100]
+    both = torch.cat([torch.cat([ids, torch.zeros(1, 28, dtype=ids.dtype)], 1), held[1:2, :128]])
+    mask = torch.ones_like(both)
+    mask[0, 100:] = 0
+    with torch.no_grad():
+        assert torch.allclose(conv(ids).logits[0], conv(both, attention_mask=mask).logits[0, :100], atol=1e-4)

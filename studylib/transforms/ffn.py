@@ -79,7 +79,7 @@ class MaskedFFN(nn.Module):
             x2 = x2 * keep_in.to(x2.dtype)
             in_frac = keep_in.float().mean(1)
         h = ffn_hidden(self.mlp, x2)
-        mask, onehot = self.selector(x2, h)
+        mask, onehot = self.selector(x2, h)  # expert loads count the router's choices, before capacity
         if self.capacity_factor is not None:
             kept = self._apply_capacity(onehot, shape)
             if self.recording:
@@ -87,7 +87,6 @@ class MaskedFFN(nn.Module):
                 self.dropped += float(onehot.sum() - kept.sum())
             routed = self.selector.assign >= 0
             mask = kept[:, self.selector.assign.clamp(min=0)] & routed | ~routed
-            onehot = kept
         if self.recording:
             out_frac = mask.float().mean(1)
             # gate and up read the columns of kept inputs, down the columns of kept neurons

@@ -25,7 +25,7 @@ def _convert(model, calib, experts, top_k, kind, ridge=1e-2, seed=0, bias=0.0, c
     def build(mlp, x, h, i):
         assign = split_neurons(h, experts, seed)
         mass = expert_mass(h, assign, experts)
-        router = bias = None
+        router = None
         shift = torch.zeros(experts)
         if kind == "linear":
             share = mass / mass.sum(1, keepdim=True).clamp_min(1e-12)

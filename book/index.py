@@ -8,10 +8,13 @@
 # int8 quantization and speculative decoding beat it on engineering ROI. Its own disclaimer
 # says none of its numbers were measured. This book measures them.
 #
-# **Verdict table.** Every numbered claim beside the measurement that tests it. Verdicts
-# follow rules written in code before the data were looked at
-# (`studylib/paper/criteria.py`): *supported* when the whole confidence interval lies inside
-# the predicted band, *refuted* when it lies wholly outside, *inconclusive* otherwise.
+# **Verdict table.** Every numbered claim beside the measurement that tests it. Verdicts follow
+# rules written in code (`studylib/paper/criteria.py`), first committed before any data existed;
+# where a rule was added or changed after data had been seen, the [audit appendix](chapters/appendix_audit)
+# lists the change, its date and its reason, generated from git — "pre-registered" in this book
+# means one or the other, never silently. *supported* when the whole confidence interval lies
+# inside the predicted band, *refuted* when it lies wholly outside, *inconclusive* otherwise (an
+# open "< X" row says how many items would decide it).
 # Claims about A100/H100 speed are judged only on GPU measurements; where those are not in
 # `data/` yet the row says so. Quality rows are measured on a real but small model
 # (SmolLM2-135M) and say so in the *scale* column.
@@ -44,7 +47,10 @@ HTML(vt.to_html(index=False, escape=False))
 #   ROI Monte Carlo, which shows H3 is decided by the paper's own hour estimates.
 # * **Models of latency** ([chapter 2](chapters/ch2_phase1_timing)): a bytes-moved model fitted
 #   on held-out shapes beside the paper's Eqs. 1–18; 70B whole-model numbers composed from layers.
-# * **Open**: the quality rows still rest on a conversion whose router collapses (up to 96% of
-#   tokens to one expert) and on a model at chance on MMLU; the repaired conversion, standard
-#   GSM8K on the 1.5B model, quantization quality, stacking (η) and CPU end-to-end decode are the
-#   next measurements. Commands: [reproducibility appendix](chapters/appendix_repro).
+# * **Dense → experts at its best** ([chapter 3](chapters/ch3_phase1_quality)): the paper's literal
+#   conversion with a router fitted layer by layer, CMoE-style and TEAL-style alternatives, and the
+#   oracle ceilings and constant-expert floor that bound any router, on SmolLM2-135M; the paper's
+#   combination is judged with the repaired conversion wherever it has run.
+# * **Open**: H2 on Qwen2.5-Coder-1.5B (MMLU 1,000 and generated GSM8K 300 items per variant, in
+#   resumable chunks that sessions finish in turn), quantization quality, stacking (η) and CPU
+#   end-to-end decode. Commands: [reproducibility appendix](chapters/appendix_repro).

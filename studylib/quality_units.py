@@ -83,12 +83,17 @@ def _build(prof: dict, variant: str, spec: dict):
     if transforms.weights_only(steps) and (cached / "config.json").exists():
         model, tok = load_model(str(cached), prof["device"], dtype)
         return model, tok, json.loads((cached / "study_info.json").read_text())
-    model, tok = load_model(q["model"], prof["device"], _dtype(q.get("transform_dtype"), "float32") if steps else dtype)
+    before, after = transforms.split_at_cast(steps)
+    model, tok = load_model(q["model"], prof["device"], _dtype(q.get("transform_dtype"), "float32") if before else dtype)
     info = {"method": "none", "ratio": 0.0, "weight_sparsity": 0.0}
-    if steps:
-        calib = calibration_ids(tok, q["calib_tokens"], bench_dir=q.get("bench_dir") if q.get("calib_mixed") else None)
-        info.update(transforms.apply(model, steps, calib.to(prof["device"])))
+    calib = calibration_ids(tok, q["calib_tokens"], bench_dir=q.get("bench_dir") if q.get("calib_mixed") else None) \
+        if steps else None
+    if before:
+        info.update(transforms.apply(model, before, calib.to(prof["device"])))
         model = model.to(dtype)
+    if after:
+        info.update(transforms.apply(model, after, calib.to(prof["device"])))
+    if steps:
         if transforms.weights_only(steps):
             model.save_pretrained(cached)
             tok.save_pretrained(cached)

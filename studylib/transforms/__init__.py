@@ -27,16 +27,18 @@ class Transform:
     name: str
     fn: Callable
     weights_only: bool
+    after_cast: bool = False
 
 
 TRANSFORMS: dict[str, Transform] = {}
 
 
-def register(name: str, weights_only: bool = False):
+def register(name: str, weights_only: bool = False, after_cast: bool = False):
+    """``after_cast``: runs after the model is cast to its evaluation dtype (quantizers)."""
     def deco(fn):
         if name in TRANSFORMS:
             raise ValueError(f"transform {name!r} registered twice")
-        TRANSFORMS[name] = Transform(name, fn, weights_only)
+        TRANSFORMS[name] = Transform(name, fn, weights_only, after_cast)
         return fn
     return deco
 
@@ -86,6 +88,16 @@ def weights_only(steps) -> bool:
     return bool(steps) and all(TRANSFORMS[t].weights_only for t, _ in steps)
 
 
+def split_at_cast(steps) -> tuple[list, list]:
+    """(steps before the cast to the evaluation dtype, steps after it); an after-cast step must
+    not precede a before-cast one."""
+    flags = [TRANSFORMS[t].after_cast for t, _ in steps]
+    if flags != sorted(flags):
+        raise StudyConfigError(f"steps {[t for t, _ in steps]}: quantization must come last")
+    k = flags.index(True) if True in flags else len(steps)
+    return list(steps[:k]), list(steps[k:])
+
+
 def apply(model, steps, calib) -> dict:
     """Run a variant's pipeline in order; the info dicts of the steps, merged."""
     info = {}
@@ -94,4 +106,4 @@ def apply(model, steps, calib) -> dict:
     return info
 
 
-from . import cmoe, moe_literal, prune, teal  # noqa: E402,F401  (register the transforms)
+from . import cmoe, moe_literal, prune, quantize, teal  # noqa: E402,F401  (register the transforms)

@@ -184,3 +184,23 @@ def test_quantized_weights_round_trip_within_the_expected_error(smol, bits, tol)
         assert type(qw).__name__.startswith("Weight")          # really a packed quantized tensor
         err = float((qw.dequantize().float() - w).norm() / w.norm())
         assert 0 < err < tol, (name, err)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("steps", [[("moe_literal", {"experts": 4, "top_k": 1})],
+                                   [("cmoe", {"shared": 0.125, "routed": 7, "top_k": 1})],
+                                   [("moe_literal", {"experts": 4, "top_k": 2})]])
+def test_executed_experts_equal_the_masked_ffn_and_read_a_quarter_of_the_bytes(smol, steps):
+    from studylib.decoding.expert_exec import ExpertExecFFN
+
+    conv, _ = _convert(smol, steps)
+    masked = conv.model.layers[2].mlp
+    ex = ExpertExecFFN(masked)
+    x = torch.randn(3, 7, conv.config.hidden_size)
+    with torch.no_grad():
+        assert torch.allclose(ex(x), masked(x), rtol=1e-5, atol=1e-4)  # float summation order only
+    b = ex.bytes_per_token()
+    if steps[0][0] == "moe_literal" and steps[0][1]["top_k"] == 1:  # the paper's top-1 of 4
+        assert b["experts"] * 4 == b["dense_ffn"] and b["shared"] == 0
+    read = b["experts"] + b["shared"]
+    assert read / b["dense_ffn"] == pytest.approx(0.25 if steps[0][1]["top_k"] == 1 else 0.5, abs=1e-9)

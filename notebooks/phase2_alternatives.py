@@ -28,6 +28,10 @@ from IPython.display import display
 prof = load_profile(profile, overrides)
 require_device(prof)
 
+if prof.get("cpu_decode"):
+    from studylib.decoding.cpu_speed import run_cpu_decode
+
+    print(run_cpu_decode(prof))
 if prof.get("spec_decoding"):
     from studylib.decoding.spec_sweep import run_spec
 

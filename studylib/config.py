@@ -65,6 +65,10 @@ def validate_profile(prof: dict) -> None:
         from .decoding.spec_sweep import check_config  # noqa: PLC0415
 
         check_config(prof["spec_decoding"])
+    if prof.get("cpu_decode"):
+        from .decoding.cpu_speed import check_config as check_decode  # noqa: PLC0415
+
+        check_decode(prof["cpu_decode"])
     q = prof.get("quality", {})
     for p in q.get("ratios", []):
         validate_ratio(p)

@@ -36,6 +36,9 @@ SCHEMA: dict[str, list[str]] = {
                      "ci_lo_s", "ci_hi_s", "n", "bytes_moved", "achieved_Bps", "samples_s"],
     "kernel_checks": ["shape", "batch", "check", "variant", "kernel", "rel_err", "ok"],
     # speculative decoding on the CPU (studylib.decoding.spec_sweep): one generation per row
+    # greedy decode speed on the CPU (studylib.decoding.cpu_speed): one row per repeat
+    "cpu_decode": ["model", "variant", "dtype", "batch", "new_tokens", "repeat", "t_full_s", "t_prefill_s", "step_s",
+                   "decode_tokens_per_s", "bytes_per_step", "achieved_Bps", "copy_bandwidth_Bps"],
     "spec_decoding": ["target", "draft", "dtype", "prompt_id", "prompt_kind", "method", "gamma", "new_tokens",
                       "cycles", "accepted", "reached", "wall_s", "identical_to_alone", "first_divergence",
                       "correct", "tokens"],

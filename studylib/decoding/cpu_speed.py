@@ -1,0 +1,139 @@
+"""End-to-end greedy decode speed on this CPU (profile section ``cpu_decode``): Table 6's CPU row
+(sparse routing 0.8-1.0x on CPUs) and CPU evidence for the speed columns of Tables 5 and 7-9.
+
+One unit = model × variant × batch. Each repeat times a whole ``generate`` (prefill + N greedy
+tokens, KV cache) and a 1-token ``generate`` on the same prompts, interleaved; decode time per
+step = (t_N - t_1) / (N - 1), so the prefill is not counted as decode. Variants are the declared
+quality variants (``studylib/quality_variants.yaml``), built exactly as the quality sweep builds
+them, then made *executable*: converted FFNs run only their routed experts
+(``expert_exec.ExpertExecFFN``) — masking a dense FFN would time the dense FFN. A variant with no
+executable form (oracles, TEAL's thresholded inputs) is refused before any work.
+
+Bytes per decode step = the weight bytes one step reads at batch 1 (every parameter of the
+decoder and LM head for dense; attention, router, shared and the chosen experts' bytes for an
+executed conversion); achieved bytes/s = that / step time, against the measured copy bandwidth
+(``timing.measure_copy_bandwidth``), for every variant.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from .. import provenance, transforms
+from ..config import StudyConfigError
+from ..results import ResultStore, safe_key
+from ..taskdata import gsm8k_items
+from .expert_exec import ExpertExecFFN, make_executable
+
+TABLE = "cpu_decode"
+NOT_EXECUTABLE = ("moe_oracle", "neuron_oracle", "teal", "moe_constant")
+
+
+def check_config(s: dict) -> None:
+    for k in ("variants", "batches", "new_tokens", "repeats"):
+        if k not in s:
+            raise StudyConfigError(f"cpu_decode needs {k!r}")
+    for v in s["variants"]:
+        spec = transforms.variant(v)
+        bad = [t for t, _ in spec["steps"] if t in NOT_EXECUTABLE]
+        if bad:
+            raise StudyConfigError(f"cpu_decode variant {v!r}: {bad[0]} has no executable form (a bound or "
+                                   "an input-thresholding step): its speed cannot be measured honestly")
+
+
+def weight_bytes_per_step(model) -> int:
+    """Weight bytes one decode step reads at batch 1 (tied embeddings counted once, as the LM head)."""
+    from ..models import decoder_layers
+
+    total = 0
+    for layer in decoder_layers(model):
+        for name, mod in layer.named_children():
+            if isinstance(mod, ExpertExecFFN):
+                b = mod.bytes_per_token()
+                total += b["experts"] + b["shared"] + b["router"]
+            else:
+                total += sum(_nbytes(p) for p in mod.parameters()) + sum(_nbytes(b) for b in mod.buffers())
+    head = model.get_output_embeddings()
+    return total + _nbytes(head.weight) + sum(_nbytes(p) for p in model.model.norm.parameters())
+
+
+def _nbytes(t) -> int:
+    """Bytes a tensor really holds (quantized tensor subclasses report their packed size)."""
+    inner = getattr(t, "_data", None)
+    if inner is not None:  # optimum-quanto packed weights: data + scale (+ shift)
+        return sum(_nbytes(getattr(t, a)) for a in ("_data", "_scale", "_shift") if getattr(t, a, None) is not None)
+    return t.numel() * t.element_size()
+
+
+def _prompts(tok, bench_dir: str | None, batch: int, seed: int = 0) -> dict:
+    if bench_dir:
+        qs = [it["question"] for it in gsm8k_items(Path(bench_dir), batch, seed)]
+    else:
+        qs = [f"Tom has {3 + i} apples and buys {5 + i} more. How many apples does he have?" for i in range(batch)]
+    texts = [tok.apply_chat_template([{"role": "user", "content": q}], tokenize=False, add_generation_prompt=True)
+             if tok.chat_template else q for q in qs]
+    tok.padding_side = "left"
+    return tok(texts, return_tensors="pt", padding=True)
+
+
+def _time_generate(model, enc, n: int, pad_id: int) -> float:
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        model.generate(**enc, max_new_tokens=n, min_new_tokens=n, do_sample=False, pad_token_id=pad_id)
+    return time.perf_counter() - t0
+
+
+def run_cpu_decode(prof: dict, progress: bool = True) -> dict:
+    from ..quality_units import _build
+    from ..timing import measure_copy_bandwidth
+
+    s = prof["cpu_decode"]
+    check_config(s)
+    q = prof["quality"]
+    store = ResultStore(TABLE, prof["name"])
+    todo = [(v, b) for v in s["variants"] for b in s["batches"] if not store.has(safe_key(q["model"], v, f"b{b}"))]
+    if not todo:
+        return {"measured": 0}
+    torch.manual_seed(0)
+    bw = measure_copy_bandwidth("cpu")
+    bar = tqdm(total=len(todo), desc="cpu decode", disable=not progress)
+    for v in dict.fromkeys(v for v, _ in todo):
+        model, tok, info = _build(prof, v, transforms.variant(v))
+        make_executable(model)
+        per_step = weight_bytes_per_step(model)
+        for b in [b for vv, b in todo if vv == v]:
+            enc = _prompts(tok, q.get("bench_dir"), b)
+            _time_generate(model, enc, 4, tok.pad_token_id)  # warm-up
+            rows = []
+            for r in range(s["repeats"]):
+                t1 = _time_generate(model, enc, 1, tok.pad_token_id)
+                tn = _time_generate(model, enc, s["new_tokens"], tok.pad_token_id)
+                step = max(tn - t1, 1e-9) / (s["new_tokens"] - 1)
+                rows.append({"model": q["model"], "variant": v, "dtype": str(model.dtype).replace("torch.", ""),
+                             "batch": b, "prompt_tokens": int(enc["input_ids"].shape[1]),
+                             "new_tokens": s["new_tokens"], "repeat": r, "t_full_s": tn, "t_prefill_s": t1,
+                             "step_s": step, "decode_tokens_per_s": b / step, "bytes_per_step": per_step,
+                             "achieved_Bps": per_step / step, "copy_bandwidth_Bps": bw,
+                             "threads": torch.get_num_threads()})
+            store.write(safe_key(q["model"], v, f"b{b}"), rows,
+                        provenance.collect(prof["name"], {"cpu_decode": s, "variant": v, "batch": b}))
+            bar.update(1)
+        del model
+    bar.close()
+    return {"measured": len(todo)}
+
+
+def speedup_vs_dense(df, variant: str, batch: int):
+    """Median decode step time of dense / of ``variant`` at ``batch`` with a bootstrap CI."""
+    from ..stats import bootstrap_ratio_of_medians
+
+    d = df[(df["batch"] == batch)]
+    a = d[d["variant"] == "dense"]["step_s"].to_numpy()
+    b = d[d["variant"] == variant]["step_s"].to_numpy()
+    if len(a) == 0 or len(b) == 0:
+        return None
+    return bootstrap_ratio_of_medians(a, b)
+

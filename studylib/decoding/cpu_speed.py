@@ -32,10 +32,16 @@ TABLE = "cpu_decode"
 NOT_EXECUTABLE = ("moe_oracle", "neuron_oracle", "teal", "moe_constant")
 
 
+KEYS = ("variants", "batches", "new_tokens", "repeats")
+
+
 def check_config(s: dict) -> None:
-    for k in ("variants", "batches", "new_tokens", "repeats"):
+    for k in KEYS:
         if k not in s:
             raise StudyConfigError(f"cpu_decode needs {k!r}")
+    extra = sorted(set(s) - set(KEYS))
+    if extra:
+        raise StudyConfigError(f"cpu_decode: unknown key(s) {extra} (a YAML indentation slip?)")
     for v in s["variants"]:
         spec = transforms.variant(v)
         bad = [t for t, _ in spec["steps"] if t in NOT_EXECUTABLE]

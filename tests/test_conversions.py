@@ -73,6 +73,9 @@ def test_active_fraction_is_what_the_name_says(smol, steps, target):
     r = routing_pass(conv, smol[3])
     tol = 0.06 if steps[0][0] == "teal" else 0.005  # TEAL's thresholds are calibrated, not exact
     assert abs(r["active_fraction"] - target) < tol, r
+    # bytes read: an expert router reads its experts only; the oracle needs every activation first
+    expect_bytes = (2 + target) / 3 if steps[0][0] == "neuron_oracle" else target
+    assert abs(r["bytes_fraction"] - expect_bytes) < tol, r
 
 
 @pytest.mark.slow

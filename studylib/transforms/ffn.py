@@ -54,7 +54,8 @@ class MaskedFFN(nn.Module):
 
     def reset_stats(self):
         self.tokens = 0
-        self.active = 0.0        # Σ over tokens of the fraction of FFN weight bytes read
+        self.active = 0.0        # Σ over tokens of the fraction of intermediate neurons kept
+        self.bytes_read = 0.0    # Σ over tokens of the fraction of FFN weight bytes read
         self.counts = torch.zeros(max(self.n_experts, 1), dtype=torch.float64)
         self.assigned = 0.0
         self.dropped = 0.0
@@ -89,9 +90,13 @@ class MaskedFFN(nn.Module):
             mask = kept[:, self.selector.assign.clamp(min=0)] & routed | ~routed
         if self.recording:
             out_frac = mask.float().mean(1)
-            # gate and up read the columns of kept inputs, down the columns of kept neurons
-            self.active += float(((2 * in_frac + out_frac) / 3).sum()) if self.input_threshold is not None \
-                else float(out_frac.sum())
+            self.active += float(out_frac.sum())
+            # weight bytes the method must read: a selector that needs the dense activations reads
+            # all of gate/up (TEAL: only the columns of kept inputs), then down's kept columns;
+            # an expert router reads its experts' rows of gate/up and columns of down
+            gu = in_frac if self.input_threshold is not None else \
+                (1.0 if getattr(self.selector, "needs_dense_h", False) else out_frac)
+            self.bytes_read += float(((2 * gu + out_frac) / 3 * torch.ones_like(out_frac)).sum())
             self.tokens += x2.shape[0]
             if onehot is not None:
                 self.counts += onehot.sum(0).double()
@@ -155,6 +160,7 @@ def routing_summary(mods: list[MaskedFFN]) -> dict:
             "max_expert_fraction": max(mx) if mx else float("nan"),
             "c_drop": sum(m.dropped for m in mods) / assigned if assigned else 0.0,
             "active_fraction": sum(m.active for m in mods) / toks if toks else float("nan"),
+            "bytes_fraction": sum(m.bytes_read for m in mods) / toks if toks else float("nan"),
             "routing_tokens": toks // max(len(mods), 1)}
 
 
@@ -199,6 +205,10 @@ class ExpertSelector(nn.Module):
         self.register_buffer("reps", reps.long() if reps is not None else torch.zeros(K, dtype=torch.long))
         self.register_buffer("bias", bias if bias is not None else torch.zeros(K))
 
+    @property
+    def needs_dense_h(self) -> bool:
+        return self.kind == "oracle"
+
     def scores(self, x2: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         if self.kind == "linear":
             s = x2.float() @ self.router[:-1].float() + self.router[-1].float()
@@ -223,6 +233,8 @@ class ExpertSelector(nn.Module):
 class NeuronSelector(nn.Module):
     """Per-token neuron choice with no experts: ``threshold`` keeps |h| > t (TEAL);
     ``top_fraction`` keeps the token's largest fraction of |h| (the neuron oracle)."""
+
+    needs_dense_h = True  # both rules read every neuron's activation before choosing
 
     def __init__(self, threshold: float | None = None, top_fraction: float | None = None):
         super().__init__()

@@ -200,6 +200,66 @@ display(size)
 # techniques keep the paper's ranges), for both readings of its wording and the pre-registered
 # conjunction. Reading B compares with int8's 50–100 h and cannot hold at any plausible hours.*
 #
+# ## Weight-only quantization: what it costs in quality (CPU, real models)
+# int8 (per output channel) and int4 (groups of 128) of the decoder layers through
+# optimum-quanto, round-to-nearest with scales — no GPTQ-style error correction runs on this CPU,
+# so these are the *weaker* quantizers, named as such — and 30% SparseGPT followed by int8 (the
+# stack whose η Eq. 34 predicts). Losses against dense on the same items, paired (Tango's score
+# interval for accuracy, bootstrap over documents for perplexity); declared in
+# `studylib/quality_variants.yaml`, measured by the quality sweep.
+
+# %% tags=["hide-input"]
+from studylib.analysis import quality_deltas
+from studylib.conversion_analysis import perplexity_vs_dense
+
+QUANT = ["int8_quanto", "int4_quanto", "sparsegpt30", "sparsegpt30_int8_quanto"]
+qi = data.items[data.items["variant"].isin(["dense", *QUANT])]
+rows = []
+for prof, g in qi.groupby("profile"):
+    dl = quality_deltas(g)
+    for v in QUANT:
+        if v not in set(g["variant"]):
+            continue
+        r = {"profile": prof, "variant": v}
+        for task in ("mmlu", "gsm8k_cot", "hellaswag"):
+            d = dl[(dl["variant"] == v) & (dl["task"] == task)]
+            if not d.empty:
+                r[f"{task} loss pp"] = f"{d['acc_loss_pp'].iloc[0]:.1f} [{d['acc_loss_lo'].iloc[0]:.1f}, {d['acc_loss_hi'].iloc[0]:.1f}]"
+        pp = perplexity_vs_dense(g, v)
+        if pp:
+            r["WikiText-2 ppl / dense"] = f"{pp['ppl_ratio']:.3f} [{pp['ppl_ratio_lo']:.3f}, {pp['ppl_ratio_hi']:.3f}]"
+        rows.append(r)
+display(pd.DataFrame(rows) if rows else Markdown("*Quantized variants not measured yet: "
+                                                 "`make phase1-quality PROFILE=cpu-real` (or cpu-qwen).*"))
+
+# %% [markdown]
+# ## Decode speed on this CPU (Table 6's CPU row)
+# Whole greedy generations (KV cache; prefill subtracted) of each variant, built as the quality
+# sweep builds it; a converted FFN *executes* only its routed expert's contiguous weights
+# (`studylib/decoding/expert_exec.py`), so top-1 of 4 reads a quarter of the FFN's bytes. Achieved
+# bytes/s = weight bytes one step reads ÷ step time, against the measured copy bandwidth. Only the
+# Table 6 CPU row (0.8–1.0x) is judged from these; the other speeds are CPU evidence, not tests of
+# A100/H100 claims.
+
+# %% tags=["hide-input"]
+from studylib.decoding.cpu_speed import speedup_vs_dense
+
+cd = data.table("cpu_decode")
+if cd.empty:
+    display(Markdown("*Not measured yet: `make phase2 PROFILE=cpu-qwen` (or cpu-real) on an idle machine.*"))
+else:
+    rows = []
+    for (prof, b), g in cd.groupby(["profile", "batch"]):
+        for v, gv in g.groupby("variant"):
+            e = speedup_vs_dense(g, v, b)
+            rows.append({"profile": prof, "batch": b, "variant": v,
+                         "tokens/s": gv["decode_tokens_per_s"].median(),
+                         "speedup vs dense": f"{e.value:.2f} [{e.lo:.2f}, {e.hi:.2f}]" if e else "—",
+                         "GB read / step": gv["bytes_per_step"].iloc[0] / 1e9,
+                         "achieved / copy BW": (gv["achieved_Bps"] / gv["copy_bandwidth_Bps"]).median()})
+    display(pd.DataFrame(rows).round(3))
+
+# %% [markdown]
 # ## Not yet measured
-# η (Eq. 34) needs stacked variants (an int8 target with the draft; 30% SparseGPT + int8)
-# measured end to end; the CPU stacks are the next unit of this chapter.
+# η (Eq. 34) needs the stacked variants measured end to end (30% SparseGPT + int8 above, when it
+# lands, and an int8 target with the draft); the CPU decode rows of each stack give its speed.

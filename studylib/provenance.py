@@ -77,5 +77,13 @@ def collect(profile: str, params: dict, run_id: str | None = None) -> dict:
     return {
         "run_id": run_id or process_run_id(),
         "timestamp_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        **_static(), "profile": profile, "params": json.dumps(params, sort_keys=True, default=str),
+        **_static(), "profile": profile, "params": relative_paths(json.dumps(params, sort_keys=True, default=str)),
     }
+
+
+def relative_paths(text: str) -> str:
+    """Absolute paths of this checkout (and of ../shared beside it) written relative to the
+    repository root, so that committed provenance names no machine's directories."""
+    for base, rel in ((REPO, "."), (REPO.parent, "..")):
+        text = text.replace(str(base) + "/", rel + "/").replace(f'"{base}"', f'"{rel}"')
+    return text

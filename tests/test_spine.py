@@ -164,3 +164,11 @@ def test_paper_variant_sees_every_task_even_when_it_is_a_grid_point():
     combo = specs["sparsegpt30_moe4_top1"]
     assert combo.get("grid") and "gsm8k" in files_for(combo, files, grid_files)
     assert files_for(specs["grid_p30_b1.0_cf1.0"], files, grid_files) == grid_files
+
+
+def test_provenance_names_no_absolute_checkout_path():
+    from studylib.provenance import REPO, collect
+
+    prov = collect("embedded", {"bench_dir": str(REPO.parent / "shared" / "data"), "out": str(REPO / "data")})
+    assert str(REPO) not in prov["params"] and str(REPO.parent) + "/" not in prov["params"]
+    assert '"../shared/data"' in prov["params"] and '"./data"' in prov["params"]

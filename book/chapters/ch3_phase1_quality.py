@@ -289,7 +289,35 @@ if not nd.empty:
     plt.show()
 
 # %% [markdown]
-# ## Eq. 25 fitted on the designed grid
+# ## Eq. 25 at item level on the repaired conversion's grid
+# The grid below this section was built on the old router, whose top-1 conversions collapse;
+# the verdict row uses the *repaired* literal conversion's grid instead (pruning p ∈ {0, 0.3} ×
+# router bias toward one expert ∈ {0, 1} score standard deviations × capacity factor ∈ {none,
+# 1.0}; `eq25_grid_variants` in the cpu-real profile), fitted at item level: each item's loss at
+# each design point, standard errors clustered by item, t with (items − 1) degrees of freedom. The
+# verdict rule (fixed before the grid ran): refuted if a 95% CI excludes the paper's coefficient,
+# supported only if every 90% CI lies within ±50% of it. Full summaries, the no-intercept form,
+# residuals and each point's influence: audit appendix.
+
+# %% tags=["hide-input"]
+from studylib.analysis import eq25_item_design
+from studylib.fits import eq25_equivalence, fit_eq25_items
+
+for prof in sorted(items["profile"].unique()):
+    idesign = eq25_item_design(items, variants, prof)
+    if idesign.empty:
+        continue
+    for outcome in ("loss", "lp_loss"):
+        try:
+            _, tests = fit_eq25_items(idesign, outcome)
+        except ValueError as e:
+            print(f"{prof} / {outcome}: not fitted ({e})")
+            continue
+        print(f"{prof} / {outcome}: rule -> {eq25_equivalence(tests)}")
+        display(tests.round(3))
+
+# %% [markdown]
+# ## Eq. 25 fitted on the designed grid (old router)
 # Each grid point is a 4-expert top-1 conversion with pruning ratio p, a router bias toward
 # one expert (lowers Balance, Eq. 32, measured on the eval tokens) and a capacity factor (drops
 # tokens; C_drop measured). Primary outcome: accuracy points lost, averaged over the grid tasks

@@ -257,6 +257,30 @@ if not ct.empty and "ppl_ratio" in ct:
 # *Figure: `data/quality_items/cpu-real/`, `data/quality_variants/cpu-real/` via
 # `studylib.conversion_analysis.conversion_table`; variants declared in `studylib/quality_variants.yaml`.*
 
+# %% tags=["remove-input"]
+from IPython.display import Markdown
+
+
+def _ratio(v):
+    r = ct[ct["variant"] == v]
+    return None if r.empty or pd.isna(r["ppl_ratio"].iloc[0]) else float(r["ppl_ratio"].iloc[0])
+
+
+at25 = {v: _ratio(v) for v in ("literal_moe4_top1", "cmoe_a25", "teal_a25", "oracle_moe4_top1",
+                               "neuron_oracle_a25", "constant_moe4")}
+if not ct.empty and all(at25[v] is not None for v in ("literal_moe4_top1", "oracle_moe4_top1", "neuron_oracle_a25")):
+    best = min((v for v in ("literal_moe4_top1", "cmoe_a25", "teal_a25") if at25[v]), key=lambda v: at25[v])
+    display(Markdown(
+        f"**Reading.** At 25% of the FFN per token, the neuron oracle multiplies WikiText-2 perplexity by "
+        f"{at25['neuron_oracle_a25']:.2f}: a quarter of the intermediate neurons, chosen per token with "
+        f"knowledge of the true activations, carries this model. The paper's literal conversion multiplies it by "
+        f"{at25['literal_moe4_top1']:,.0f}, and routing each token to the best of its four experts by true "
+        f"activation mass (the expert oracle) by {at25['oracle_moe4_top1']:,.0f}: on this partition the router is "
+        f"not what fails — four fixed groups, one per token, cannot hold the neurons a token needs. The best "
+        f"training-free method at this budget is `{best}` ({at25[best]:,.0f}x), still orders of magnitude from "
+        f"the neuron oracle: without training, no method tested here finds the right quarter of the FFN before "
+        f"computing it."))
+
 # %% [markdown]
 # ## Reasoning vs factual recall (§8.1.2: 2-3x)
 # Pre-registered in `studylib/paper/criteria.py`: the paper's variant (30% SparseGPT + 4-expert

@@ -163,17 +163,20 @@ def _eq25_verdict(m: Measured) -> str:
 
 
 def ratio(d: Data):
-    """The reasoning/factual loss ratio of the paper's variant, on its best profile."""
+    """The reasoning/factual loss ratio of the paper's combination on the largest-scale profile
+    where some version of it (COMBOS, repaired first) was measured on a reasoning/factual pair."""
     if d.items.empty:
         return None, None, pd.DataFrame()
-    best = best_profile(d.items[d.items["variant"].isin(COMBOS)])
-    if best.empty:
-        return None, None, best
-    variant = next(v for v in COMBOS if v in set(best["variant"]))
-    info = analysis.degradation_ratio(d.items[d.items["profile"].isin(best["profile"].unique())], variant)
-    if info:
-        info["variant"] = variant
-    return (info["ratio"] if info else None), info, best
+    for prof in [p for p in QUALITY_PROFILE_RANK if p in set(d.items["profile"])]:
+        its = d.items[d.items["profile"] == prof]
+        for variant in COMBOS:
+            if variant not in set(its["variant"]):
+                continue
+            info = analysis.degradation_ratio(its, variant)
+            if info:
+                info["variant"] = variant
+                return info["ratio"], info, its[its["variant"] == variant]
+    return None, None, pd.DataFrame()
 
 
 def _ratio(d: Data) -> Measured:

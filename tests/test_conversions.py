@@ -207,3 +207,17 @@ def test_executed_experts_equal_the_masked_ffn_and_read_a_quarter_of_the_bytes(s
         assert b["experts"] * 4 == b["dense_ffn"] and b["shared"] == 0
     read = b["experts"] + b["shared"]
     assert read / b["dense_ffn"] == pytest.approx(0.25 if steps[0][1]["top_k"] == 1 else 0.5, abs=1e-9)
+
+
+@pytest.mark.slow
+def test_router_oracle_agreement_is_a_share_per_layer_and_one_with_every_expert_on(smol):
+    """The literal router's agreement with the mass oracle is a share in [0, 1], per layer."""
+    from studylib.transforms.ffn import routing_pass
+
+    conv, _ = _convert(smol, [("moe_literal", {"experts": 4, "top_k": 1})])
+    r = routing_pass(conv, smol[3])
+    per_layer = [float(x) for x in r["agreement_per_layer"].split(";")]
+    assert len(per_layer) == 6 and all(0 <= a <= 1 for a in per_layer)
+    assert 0 <= r["router_oracle_agreement"] <= 1
+    top2, _ = _convert(smol, [("moe_literal", {"experts": 4, "top_k": 4})])
+    assert routing_pass(top2, smol[3])["router_oracle_agreement"] == 1.0   # every expert chosen

@@ -59,6 +59,7 @@ class MaskedFFN(nn.Module):
         self.counts = torch.zeros(max(self.n_experts, 1), dtype=torch.float64)
         self.assigned = 0.0
         self.dropped = 0.0
+        self.agree = 0.0         # tokens whose chosen experts include the mass oracle's expert
 
     def _apply_capacity(self, onehot: torch.Tensor, shape) -> torch.Tensor:
         B, L = (shape[0], shape[1]) if len(shape) == 3 else (1, shape[0])
@@ -100,6 +101,10 @@ class MaskedFFN(nn.Module):
             self.tokens += x2.shape[0]
             if onehot is not None:
                 self.counts += onehot.sum(0).double()
+                if getattr(self.selector, "kind", None) in ("linear", "representative"):
+                    # does the router pick the expert with the largest true activation mass?
+                    best = expert_mass(h.float(), self.selector.assign, self.n_experts).argmax(1)
+                    self.agree += float(onehot.gather(1, best[:, None]).sum())
         return self.mlp.down_proj(h * mask.to(h.dtype)).reshape(shape)
 
 
@@ -161,6 +166,9 @@ def routing_summary(mods: list[MaskedFFN]) -> dict:
             "c_drop": sum(m.dropped for m in mods) / assigned if assigned else 0.0,
             "active_fraction": sum(m.active for m in mods) / toks if toks else float("nan"),
             "bytes_fraction": sum(m.bytes_read for m in mods) / toks if toks else float("nan"),
+            "router_oracle_agreement": (sum(m.agree for m in routed) / sum(m.tokens for m in routed)
+                                        if routed and any(m.agree for m in routed) else float("nan")),
+            "agreement_per_layer": ";".join(f"{m.agree / m.tokens:.3f}" for m in routed if m.tokens) if routed else "",
             "routing_tokens": toks // max(len(mods), 1)}
 
 

@@ -1,0 +1,42 @@
+"""Declared-variant quality units: item chunks pair across variants, an interrupted sweep resumes
+without redoing or duplicating a finished unit."""
+import pytest
+
+from studylib.config import StudyConfigError, load_profile
+
+
+def _prof(**declared):
+    d = {"tasks": ["probe_facts"], "counts": {"probe_facts": 6}, "chunk": {"probe_facts": 4},
+         "variants": ["dense", "int8_quanto"], **declared}
+    return load_profile("embedded", {"quality": {"declared": d}})
+
+
+def test_plan_chunks_items_and_rejects_bad_counts():
+    from studylib.quality_units import declared_profile, plan
+
+    units = plan(declared_profile(_prof()))
+    assert [(u["variant"], u["lo"], u["hi"]) for u in units] == [
+        ("dense", 0, 4), ("dense", 4, 6), ("int8_quanto", 0, 4), ("int8_quanto", 4, 6)]
+    assert len({u["key"] for u in units}) == 4
+    with pytest.raises(StudyConfigError, match="positive integer"):
+        plan(declared_profile(_prof(counts={"probe_facts": 0})))
+    with pytest.raises(StudyConfigError, match="unknown quality variant"):
+        _prof(variants=["dense", "not-declared"])
+
+
+@pytest.mark.slow
+def test_sweep_resumes_at_the_missing_chunk(data_dir):
+    from studylib.quality_units import declared_profile, run_units
+    from studylib.results import ResultStore, read_table
+
+    prof = declared_profile(_prof())
+    assert run_units(prof, progress=False) == {"measured": 4, "skipped": 0}
+    first = read_table("quality_items", ["embedded"]).sort_values(["variant", "item_id"])
+    assert len(first) == 12 and first.groupby("variant")["item_id"].nunique().eq(6).all()
+    store = ResultStore("quality_items", "embedded")
+    lost = [k for k in store.keys() if k.endswith("c001")][0]
+    store.path(lost).unlink()                                   # a run killed before its last chunk
+    assert run_units(prof, progress=False) == {"measured": 1, "skipped": 3}
+    again = read_table("quality_items", ["embedded"]).sort_values(["variant", "item_id"])
+    assert len(again) == 12                                     # nothing duplicated
+    assert (again["correct"].to_numpy() == first["correct"].to_numpy()).all()

@@ -45,3 +45,25 @@ def test_bad_gamma_is_refused_before_work(pair):
     target, draft, _ = pair
     with pytest.raises(ValueError, match="gamma"):
         speculative_greedy(target, draft, [1, 2], 4, 0)
+
+
+@pytest.mark.slow
+def test_early_exit_self_draft_keeps_the_target_output():
+    """SmolLM2 has no smaller sibling: its draft is its own first layers. Greedy speculative decoding
+    with it returns exactly the target's greedy tokens in fp32."""
+    import torch
+
+    from studylib.decoding.spec_sweep import early_exit_draft, early_exit_layers
+    from studylib.decoding.speculative import greedy_tokens, speculative_greedy
+    from studylib.models import load_model
+
+    assert early_exit_layers("early-exit:15") == 15 and early_exit_layers("qwen2.5-coder-0.5b") is None
+    target, tok = load_model("smollm2-135m")
+    draft = early_exit_draft(target, 15)
+    assert len(draft.model.layers) == 15 and len(target.model.layers) == 30
+    ids = tok("The capital of France is", return_tensors="pt").input_ids[0].tolist()
+    alone, _ = greedy_tokens(target, ids, 12, tok.eos_token_id)
+    r = speculative_greedy(target, draft, ids, 12, 3, tok.eos_token_id)
+    assert r.tokens == alone
+    with torch.no_grad():   # the draft really is a different (shallower) model
+        assert not torch.allclose(draft(torch.tensor([ids])).logits, target(torch.tensor([ids])).logits)

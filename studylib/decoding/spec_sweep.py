@@ -33,14 +33,48 @@ PROMPTS_FILE = Path(__file__).resolve().parent.parent / "tasks" / "spec_prompts.
 DTYPES = {"bfloat16": torch.bfloat16, "float32": torch.float32}
 
 
+EARLY_EXIT = "early-exit:"
+
+
+def early_exit_layers(draft: str) -> int | None:
+    """``early-exit:K`` names a self-draft: the target's first K decoder layers, its final norm and
+    LM head (no training; the draft for a model that has no smaller sibling, e.g. SmolLM2-135M)."""
+    if not str(draft).startswith(EARLY_EXIT):
+        return None
+    try:
+        k = int(draft[len(EARLY_EXIT):])
+    except ValueError:
+        raise StudyConfigError(f"spec_decoding draft {draft!r}: expected early-exit:<layers>") from None
+    if k < 1:
+        raise StudyConfigError(f"spec_decoding draft {draft!r}: at least one layer")
+    return k
+
+
+def early_exit_draft(target, k: int):
+    """A copy of ``target`` truncated to its first k decoder layers (its own config, so its KV
+    cache has k layers)."""
+    import copy
+
+    if k >= target.config.num_hidden_layers:
+        raise StudyConfigError(f"early-exit draft needs fewer than the target's {target.config.num_hidden_layers} layers")
+    draft = copy.deepcopy(target)
+    draft.model.layers = draft.model.layers[:k]
+    draft.config.num_hidden_layers = k
+    if getattr(draft.config, "layer_types", None):
+        draft.config.layer_types = draft.config.layer_types[:k]
+    return draft
+
+
 def check_config(s: dict, models: bool = False) -> None:
     """Fail before loading anything on a bad section (``models``: also that both models are installed)."""
     for k in ("target", "draft", "runs"):
         if k not in s:
             raise StudyConfigError(f"spec_decoding needs {k!r}")
+    early = early_exit_layers(s["draft"])
     if models:
         resolve_model(s["target"])
-        resolve_model(s["draft"])
+        if early is None:
+            resolve_model(s["draft"])
     for r in s["runs"]:
         if r["dtype"] not in DTYPES:
             raise StudyConfigError(f"spec_decoding dtype {r['dtype']!r} not in {sorted(DTYPES)}")
@@ -103,7 +137,8 @@ def run_spec(prof: dict, progress: bool = True) -> dict:
             continue
         dtype = DTYPES[run["dtype"]]
         target, tok = load_model(s["target"], dtype=dtype)
-        draft, _ = load_model(s["draft"], dtype=dtype)
+        k = early_exit_layers(s["draft"])
+        draft = early_exit_draft(target, k) if k else load_model(s["draft"], dtype=dtype)[0]
         prov = provenance.collect(prof["name"], {"spec_decoding": s, "run": run})
         warm = chat_ids(tok, "Hello")   # first calls allocate and pick kernels: not part of any timed unit
         greedy_tokens(target, warm, 4, tok.eos_token_id)

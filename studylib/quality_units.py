@@ -55,6 +55,8 @@ def plan(prof: dict, only: list[str] | None = None) -> list[dict]:
         lim = {**counts, **(q.get("variant_counts", {}).get(v, {}))}
         for task in q["tasks"]:
             n = lim.get(task)
+            if n == 0 and task in q.get("variant_counts", {}).get(v, {}):
+                continue  # this variant skips this task (declared per variant, never by default)
             if not isinstance(n, int) or n < 1:
                 raise StudyConfigError(f"quality.counts[{task!r}] must be a positive integer, got {n!r}")
             size = chunks.get(task, n)

@@ -25,8 +25,9 @@ from IPython.display import HTML
 from studylib import verdicts
 
 vt = verdicts.committed().drop(columns=["id", "git_commit"])  # data/verdicts.csv, written by `make verdicts`
-vt["chapter"] = vt["chapter"].map(lambda c: f'<a href="chapters/{c}.html">{c}</a>' if c else "")
-HTML(vt.to_html(index=False, escape=False))
+vt["chapter"] = vt["chapter"].map(lambda c: f'<a href="chapters/{c}.html">{c.split("_")[0]}</a>' if c else "")
+vt["verdict"] = vt["verdict"].map(verdicts.badge_html)
+HTML('<div style="overflow-x:auto">' + vt.to_html(index=False, escape=False) + "</div>")
 
 # %% [markdown]
 # ## What is measured so far

@@ -55,3 +55,24 @@ def write() -> bool:
         return False
     write_csv_atomic(fresh.assign(git_commit=git_commit()), path())
     return True
+
+
+#: badge colours by the verdict's first word (the rest of the verdict text stays beside it)
+BADGE = {"supported": "#1a7f37", "refuted": "#cf222e", "inconclusive": "#9a6700", "not-measured": "#6e7781",
+         "pending": "#6e7781", "triggered": "#cf222e", "arithmetic": "#1a7f37"}
+
+
+def badge_html(verdict: str) -> str:
+    """A coloured badge for the verdict's kind, followed by its qualification in small text."""
+    import html
+
+    v = str(verdict)
+    if v.startswith("not yet measured"):
+        v = "not-measured" + v[len("not yet measured"):]
+    head, _, rest = v.partition(" ")
+    kind = "at chance" if "at chance" in v else ("pending GPU" if "pending" in v else head)
+    colour = BADGE.get(head, "#6e7781") if kind not in ("at chance",) else "#8250df"
+    label = html.escape(kind if kind in ("at chance", "pending GPU") else head.replace("-", " "))
+    more = f'<br><small>{html.escape(rest)}</small>' if rest and kind == head else ""
+    return (f'<span style="background:{colour};color:white;border-radius:4px;padding:1px 6px;'
+            f'white-space:nowrap">{label}</span>{more}')

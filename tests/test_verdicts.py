@@ -37,3 +37,11 @@ def test_a_claim_without_data_says_why():
     row = claims.Claim("x", "w", "Eq. 0", "1x", "ch", lambda d: claims.Measured(), lambda m: "supported",
                        "not yet measured (because)").row(claims.Data())
     assert row["verdict"] == "not yet measured (because)" and row["measured"] == "—"
+
+
+def test_every_committed_verdict_gets_a_labelled_badge():
+    from studylib import verdicts
+
+    for v in verdicts.committed()["verdict"]:
+        b = verdicts.badge_html(v)
+        assert b.startswith("<span") and ">not<" not in b and "nan" not in b.lower()

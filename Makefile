@@ -10,6 +10,11 @@ PIP := $(PY) -m pip
 # On the CPU machines torch 2.13.0 lies on disk as a CPU build; a GPU box keeps its own torch.
 TORCH_PIN ?= $(shell nvidia-smi >/dev/null 2>&1 && echo "" || echo "torch==2.13.0")
 NB_ARGS = --profile $(PROFILE) --overrides '$(OVERRIDES)' $(if $(RATIO),--ratio $(RATIO))
+# `make all FRESH=1`: measure from scratch into a scratch data directory (the committed data/
+# stays untouched) and build the book from what was just measured.
+ifdef FRESH
+export STUDY_DATA_DIR := $(CURDIR)/.cache/fresh/data
+endif
 
 # The GPU machine has no network and no venv: the campaign runs on its own python3.
 GPU_PY = $(if $(wildcard $(PY)),$(PY),python3)

@@ -21,7 +21,8 @@ from studylib.paper import equations as eq
 from studylib.paper.tables import TABLE5
 
 data = Data()
-timing, sd = data.timing, data.table("spec_decoding")
+timing, sd_all = data.timing, data.table("spec_decoding")
+sd = S.main_pair(sd_all)  # Qwen 0.5B -> 1.5B; SmolLM2's self-draft is shown in its own section
 gt = G.gpu_timing(timing)
 
 # %% [markdown]
@@ -122,6 +123,21 @@ if not sd.empty:
 # rounds differently from one token at a time, so in bf16 the greedy outputs can drift apart
 # after some tokens; in fp32 they agree. The share of identical generations is reported with a
 # Wilson interval, which cannot collapse to a point on a handful of runs.*
+
+# %% [markdown]
+# ## A model with no smaller sibling: SmolLM2 drafting with its own first layers
+# SmolLM2-135M has no smaller model with its tokenizer, so its draft is itself cut after 15 of 30
+# decoder layers (early exit, no training; `early-exit:15` in the cpu-real profile). Same
+# measurements as above, on the cpu-real prompts; never pooled with the Qwen pair.
+
+# %% tags=["hide-input"]
+sr = sd_all[sd_all["profile"] == "cpu-real"] if "profile" in sd_all else sd_all.iloc[:0]
+if sr.empty:
+    display(Markdown("*Not measured yet: `make phase2 PROFILE=cpu-real`.*"))
+else:
+    a = S.alpha(sr)
+    display(Markdown(f"Acceptance α = {a.value:.2f} [{a.lo:.2f}, {a.hi:.2f}]" if a else "α: no loop runs"))
+    display(S.per_gamma(sr).round(3))
 
 # %% [markdown]
 # ## What the CPU acceptance implies on the H100

@@ -17,7 +17,7 @@ def spec_estimates(d: Data) -> dict:
     from ..decoding import spec_analysis as S
 
     def compute() -> dict:
-        sd = d.table("spec_decoding")
+        sd = S.main_pair(d.table("spec_decoding"))
         if sd.empty:
             return {}
         cpu, g_cpu, method = S.best_cpu_speedup(sd)

@@ -23,7 +23,12 @@ def describe(variant: str) -> dict:
     """Technique, pruning and nominal active fraction of a declared variant, from its steps."""
     from .transforms import declared_variants
 
-    spec = declared_variants().get(variant, {"steps": []})
+    declared = declared_variants()
+    if variant not in declared and variant != "dense":
+        legacy = "moe" in variant
+        return {"technique": "old k-means + ridge router" if legacy else "pruning only",
+                "pruned": 0.3 if variant.startswith("sparsegpt30") else 0.0, "knobs": "legacy grid variant"}
+    spec = declared.get(variant, {"steps": []})
     names = [t for t, _ in spec["steps"]]
     pruned = next((p.get("ratio") for t, p in spec["steps"] if t in ("sparsegpt", "wanda", "magnitude")), 0.0)
     conv = [(t, p) for t, p in spec["steps"] if t in TECHNIQUE]

@@ -6,9 +6,10 @@
 # |---|---|---|---|
 # | set up, every phase on the embedded default, the book | `make all` | any CPU machine | ~20–30 min on 2 cores |
 # | tests | `make test` | any | < 10 min |
-# | real benchmark items on CPU | `make phase1-quality PROFILE=cpu-real` | CPU, with `../shared/data` | ~1 h |
-# | MMLU in its own unit on a 1.5B model | `make setup-qwen && make phase1-quality PROFILE=cpu-qwen` | CPU, 24 GB RAM, with `../shared/data` | ~10 min per variant |
-# | speculative decoding (0.5B → 1.5B), acceptance, identity, CPU speed | `make setup-qwen && make phase2 PROFILE=cpu-qwen` | CPU, with `../shared/data` | ~30 min |
+# | real benchmark items on CPU, then the declared conversions, bounds, Eq. 25 grid, int8/int4 | `make phase1-quality PROFILE=cpu-real` | CPU, with `../shared/data` | ~1 h + ~3 min per declared variant |
+# | H2 on a 1.5B model: MMLU 1,000 and generated GSM8K 300 items per variant, bf16 | `make setup-qwen && make phase1-quality PROFILE=cpu-qwen` | CPU, 24 GB RAM, with `../shared/data` | ~10 min MMLU + ~65 min GSM8K per variant, resumable by chunk |
+# | CPU decode speed per variant (Table 6's CPU row); speculative decoding (0.5B → 1.5B; SmolLM2 early-exit self-draft) | `make phase2 PROFILE=cpu-qwen` / `PROFILE=cpu-real` | an *idle* CPU, with `../shared/data` | ~30 min each |
+# | everything measured anew, book from it (committed `data/` untouched) | `make all FRESH=1` | any CPU machine | as `make all` |
 # | the verdict table from `data/` | `make verdicts` (also run by `make book`) | any | seconds |
 # | the whole GPU campaign (H1, end-to-end 8B decode, gate, int8/int4/fp8, spec.-decoding step times, Table 4, companion sweep) | `make gpu PROFILE=h100 BUDGET_S=520` (run it twice: the second call finishes what the budget left; on the device tool, carry the first call's `data/*/h100` back into the tree) | one H100 (80 GB); no network, no venv: runs on the image's python3 | two calls under 10 min each (per-unit times below) |
 # | quality at 8B | `make phase1-quality PROFILE=h100 OVERRIDES='{"quality":{"model":"/path/to/Meta-Llama-3-8B"}}'` | GPU with the weights | hours |

@@ -64,7 +64,8 @@ def conversion_table(items: pd.DataFrame, variants: pd.DataFrame, deltas: pd.Dat
         row = {"variant": v, **describe(v)}
         if v in vq.index:
             r = vq.loc[v]
-            for c in ("active_fraction", "bytes_fraction", "balance", "max_expert_fraction", "c_drop"):
+            for c in ("active_fraction", "bytes_fraction", "balance", "max_expert_fraction", "c_drop",
+                      "router_oracle_agreement"):
                 row[c] = float(r[c]) if c in r and pd.notna(r[c]) else np.nan
         if v == "dense":
             row["ppl"] = float(np.exp(-its[(its.variant == v) & (its.task == "wikitext")]["gold_logprob"].sum()

@@ -10,6 +10,15 @@ from .stats import (Estimate, bootstrap_ratio_of_medians, mcnemar_pvalue, paired
 GPU_PROFILES = ("h100", "h200")
 
 
+def first_profile(df: pd.DataFrame, rank) -> pd.DataFrame:
+    """The rows of the first profile of ``rank`` present in ``df`` (else of the alphabetically
+    first profile): results of different models are reported side by side, never pooled."""
+    if df.empty or "profile" not in df:
+        return df
+    present = [p for p in rank if p in set(df["profile"])] or sorted(set(df["profile"]))
+    return df[df["profile"] == present[0]]
+
+
 def samples(row) -> np.ndarray:
     return np.array([float(x) for x in str(row["samples_s"]).split()])
 

@@ -36,6 +36,11 @@ def describe(variant: str) -> dict:
     return {"technique": tech, "pruned": pruned or 0.0, "knobs": ", ".join(f"{k}={v}" for _, p in conv for k, v in p.items())}
 
 
+def perplexity(rows: pd.DataFrame) -> float:
+    """Token-weighted perplexity of scored documents."""
+    return float(np.exp(-rows["gold_logprob"].sum() / rows["n_tokens"].sum()))
+
+
 def perplexity_vs_dense(items: pd.DataFrame, variant: str, task: str = "wikitext") -> dict:
     d = items[items["task"] == task]
     b = d[d["variant"] == "dense"].drop_duplicates("item_id").set_index("item_id")
@@ -44,7 +49,7 @@ def perplexity_vs_dense(items: pd.DataFrame, variant: str, task: str = "wikitext
     if len(common) == 0:
         return {}
     b, v = b.loc[common], v.loc[common]
-    ppl = float(np.exp(-v["gold_logprob"].sum() / v["n_tokens"].sum()))
+    ppl = perplexity(v)
     # per-document log-ppl increase, paired; exp() of it = perplexity ratio vs dense
     e = paired_bootstrap_delta(b["gold_logprob"] / b["n_tokens"], v["gold_logprob"] / v["n_tokens"])
     return {"ppl": ppl, "ppl_ratio": float(np.exp(e.value)), "ppl_ratio_lo": float(np.exp(e.lo)),
@@ -68,8 +73,7 @@ def conversion_table(items: pd.DataFrame, variants: pd.DataFrame, deltas: pd.Dat
                       "router_oracle_agreement"):
                 row[c] = float(r[c]) if c in r and pd.notna(r[c]) else np.nan
         if v == "dense":
-            row["ppl"] = float(np.exp(-its[(its.variant == v) & (its.task == "wikitext")]["gold_logprob"].sum()
-                                      / its[(its.variant == v) & (its.task == "wikitext")]["n_tokens"].sum()))
+            row["ppl"] = perplexity(its[(its["variant"] == v) & (its["task"] == "wikitext")])
             row["ppl_ratio"] = 1.0
         else:
             row.update(perplexity_vs_dense(its, v))

@@ -6,8 +6,10 @@ study stores and pairs across variants.
 """
 from __future__ import annotations
 
+import copy
 import math
 import os
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -20,12 +22,14 @@ from .taskdata import TASK_FILES, TASKS_DIR
 STUDY_KEYS = ("task_type", "chat_template")  # ours, popped before lm-eval sees the config
 
 
+@lru_cache(maxsize=None)
 def _task_yaml(task: str) -> dict:
+    """The task's YAML, parsed once per process (``task_type`` is asked for every item)."""
     return yaml.safe_load((TASKS_DIR / f"{TASK_FILES[task]}.yaml").read_text())
 
 
 def task_config(task: str, data_file: Path) -> dict:
-    cfg = _task_yaml(task)
+    cfg = copy.deepcopy(_task_yaml(task))
     for k in STUDY_KEYS:
         cfg.pop(k, None)
     cfg.update({"dataset_path": "json", "dataset_kwargs": {"data_files": {"test": str(data_file)}},
@@ -55,7 +59,7 @@ def evaluate(model, tokenizer, task_files: dict[str, Path], batch_size: int = 8,
     groups: dict[bool, dict] = {}
     for t, p in task_files.items():
         groups.setdefault(uses_chat_template(t), {})[t] = p
-    frames = [_evaluate_group(model, tokenizer, files, chat, gen_batch_size or batch_size if chat else batch_size,
+    frames = [_evaluate_group(model, tokenizer, files, chat, (gen_batch_size or batch_size) if chat else batch_size,
                               device) for chat, files in groups.items()]
     order = {t: i for i, t in enumerate(task_files)}
     df = pd.concat(frames, ignore_index=True)

@@ -21,15 +21,6 @@ MARGINS = {"mmlu": 0.01, "gsm8k_cot": 0.03, "gsm8k": 0.03}
 POWER = 0.8
 
 
-def paired_outcomes(items: pd.DataFrame, task: str, variant: str, reference: str = "dense") -> pd.DataFrame:
-    """Per-item correct (reference, variant) on the items both were scored on."""
-    d = items[(items["task"] == task) & items["correct"].notna()]
-    ref = d[d["variant"] == reference].drop_duplicates("item_id").set_index("item_id")["correct"]
-    var = d[d["variant"] == variant].drop_duplicates("item_id").set_index("item_id")["correct"]
-    both = ref.index.intersection(var.index)
-    return pd.DataFrame({"reference": ref[both].astype(bool), "variant": var[both].astype(bool)})
-
-
 def resolvable_margin(n: int, discordance: float, power: float = POWER, level: float = 0.95) -> float:
     """Smallest margin X that n items support with ``power`` when the true loss is 0."""
     from scipy.stats import norm
@@ -38,27 +29,20 @@ def resolvable_margin(n: int, discordance: float, power: float = POWER, level: f
     return float(z * np.sqrt(discordance / n))
 
 
-def discordance_table(items: pd.DataFrame, reference: str = "dense") -> pd.DataFrame:
-    """One row per (profile, task, variant) pair with a reference: measured ψ and loss, the items
-    needed for the paper's margin at power 0.8 (true loss 0, and true loss = observed), and the
-    margin the pair's own n resolves."""
+def discordance_table(deltas: pd.DataFrame) -> pd.DataFrame:
+    """One row per paired comparison of ``analysis.quality_deltas`` on a task with a paper margin:
+    its measured ψ and loss, the items needed for the margin at power 0.8 (true loss 0, and true
+    loss = observed), and the margin the pair's own n resolves."""
     rows = []
-    for (prof, task), d in items.groupby(["profile", "task"]):
-        if task not in MARGINS or reference not in set(d["variant"]):
-            continue
-        for v in sorted(set(d["variant"]) - {reference}):
-            po = paired_outcomes(d, task, v, reference)
-            if len(po) == 0:
-                continue
-            psi = float((po["reference"] != po["variant"]).mean())
-            loss = float(po["reference"].mean() - po["variant"].mean())
-            m = MARGINS[task]
-            rows.append({"profile": prof, "task": task, "variant": v, "n": len(po), "discordance": psi,
-                         "loss": loss, "margin": m,
-                         "n_for_margin_if_no_loss": paired_n_required(max(psi, 1e-6), m),
-                         "n_for_margin_at_observed_loss": paired_n_required(max(psi, 1e-6), m, loss),
-                         "power_at_n_if_no_loss": paired_power(len(po), max(psi, 1e-6), m),
-                         "resolvable_margin_at_n": resolvable_margin(len(po), max(psi, 1e-6))})
+    d = deltas[deltas["task"].isin(list(MARGINS))] if not deltas.empty else deltas
+    for _, r in d.dropna(subset=["discordance"]).iterrows() if "discordance" in d else []:
+        psi, loss, n, m = max(float(r["discordance"]), 1e-6), float(r["acc_loss_pp"]) / 100, int(r["n_items"]), MARGINS[r["task"]]
+        rows.append({"profile": r["profile"], "task": r["task"], "variant": r["variant"], "n": n,
+                     "discordance": float(r["discordance"]), "loss": loss, "margin": m,
+                     "n_for_margin_if_no_loss": paired_n_required(psi, m),
+                     "n_for_margin_at_observed_loss": paired_n_required(psi, m, loss),
+                     "power_at_n_if_no_loss": paired_power(n, psi, m),
+                     "resolvable_margin_at_n": resolvable_margin(n, psi)})
     return pd.DataFrame(rows)
 
 

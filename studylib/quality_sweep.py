@@ -3,9 +3,7 @@ same items, store per-item outcomes and routing statistics. One unit = one model
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 
-import torch
 from tqdm.auto import tqdm
 
 from . import provenance
@@ -14,6 +12,7 @@ from .evaluation import evaluate
 from .models import CACHE, load_model, resolve_model
 from .moefy import moefy_model, routing_summary
 from .pruning import prune_model
+from .quality_units import ROUTING_DEFAULT, declared_profile, run_units
 from .results import ResultStore, safe_key
 from .taskdata import build_task_files, calibration_ids
 
@@ -74,8 +73,6 @@ def apply_variant(model, spec: dict, calib) -> dict:
 
 def run_quality(prof: dict, progress: bool = True, only: list[str] | None = None) -> dict:
     q = prof["quality"]
-    from .quality_units import declared_profile, run_units
-
     if q.get("declared_only"):  # declared variants only, in item-chunked units
         return run_units(prof, progress, only)
     legacy = _run_legacy(prof, progress, only)
@@ -114,7 +111,7 @@ def _run_legacy(prof: dict, progress: bool = True, only: list[str] | None = None
         model.load_state_dict(dense_state)
         info, moes = apply_variant(model, spec, calib)
         df = evaluate(model, tok, files_for(spec, files, grid_files), device=device)
-        route = routing_summary(moes) if moes else {"balance": 1.0, "max_expert_fraction": float("nan"), "c_drop": 0.0}
+        route = routing_summary(moes) if moes else dict(ROUTING_DEFAULT)
         for layer, m in zip(model.model.layers, moes):  # undo the conversion
             layer.mlp = m.mlp
         params = {"quality": {k: v for k, v in q.items()}, "spec": spec}

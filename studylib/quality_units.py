@@ -52,10 +52,11 @@ def plan(prof: dict, only: list[str] | None = None) -> list[dict]:
     specs = {v: transforms.variant(v) for v in names}
     units = []
     for v in names:
-        lim = {**counts, **(q.get("variant_counts", {}).get(v, {}))}
+        own = q.get("variant_counts", {}).get(v, {})
+        lim = {**counts, **own}
         for task in q["tasks"]:
             n = lim.get(task)
-            if n == 0 and task in q.get("variant_counts", {}).get(v, {}):
+            if n == 0 and task in own:
                 continue  # this variant skips this task (declared per variant, never by default)
             if not isinstance(n, int) or n < 1:
                 raise StudyConfigError(f"quality.counts[{task!r}] must be a positive integer, got {n!r}")
@@ -76,8 +77,8 @@ def _variant_cache(prof: dict, variant: str) -> Path:
     return CACHE / "variants" / prof["name"] / q["model"] / variant
 
 
-def _build(prof: dict, variant: str, spec: dict):
-    """(model, tokenizer, info, routed modules) for one variant, in its evaluation dtype."""
+def build_variant(prof: dict, variant: str, spec: dict):
+    """(model, tokenizer, info) for one declared variant, in its evaluation dtype."""
     q = prof["quality"]
     dtype = _dtype(spec["dtype"], q.get("dtype", "float32"))
     steps = spec["steps"]
@@ -88,18 +89,17 @@ def _build(prof: dict, variant: str, spec: dict):
     before, after = transforms.split_at_cast(steps)
     model, tok = load_model(q["model"], prof["device"], _dtype(q.get("transform_dtype"), "float32") if before else dtype)
     info = {"method": "none", "ratio": 0.0, "weight_sparsity": 0.0}
-    calib = calibration_ids(tok, q["calib_tokens"], bench_dir=q.get("bench_dir") if q.get("calib_mixed") else None) \
-        if steps else None
+    calib = None  # only the steps before the cast calibrate (after-cast quantizers take none)
     if before:
+        calib = calibration_ids(tok, q["calib_tokens"], bench_dir=q.get("bench_dir") if q.get("calib_mixed") else None)
         info.update(transforms.apply(model, before, calib.to(prof["device"])))
         model = model.to(dtype)
     if after:
-        info.update(transforms.apply(model, after, calib.to(prof["device"])))
-    if steps:
-        if transforms.weights_only(steps):
-            model.save_pretrained(cached)
-            tok.save_pretrained(cached)
-            (cached / "study_info.json").write_text(json.dumps(info))
+        info.update(transforms.apply(model, after, calib))
+    if transforms.weights_only(steps):
+        model.save_pretrained(cached)
+        tok.save_pretrained(cached)
+        (cached / "study_info.json").write_text(json.dumps(info))
     return model, tok, info
 
 
@@ -136,10 +136,11 @@ def run_units(prof: dict, progress: bool = True, only: list[str] | None = None) 
     for variant in dict.fromkeys(u["variant"] for u in todo):
         mine = [u for u in todo if u["variant"] == variant]
         spec = mine[0]["spec"]
-        model, tok, info = _build(prof, variant, spec)
+        model, tok, info = build_variant(prof, variant, spec)
         vkey = safe_key(q["model"], variant)
-        params = {"quality": {k: v for k, v in q.items()}, "variant": variant,
-                  "steps": [[t, p] for t, p in spec["steps"]], "dtype": str(model.dtype)}
+        dtype = str(model.dtype).replace("torch.", "")
+        params = {"quality": dict(q), "variant": variant, "steps": [[t, p] for t, p in spec["steps"]],
+                  "dtype": str(model.dtype)}
         for u in mine:
             part = chunk_dir / f"{u['task']}-{u['lo']}-{u['hi']}.jsonl"
             part.write_text("".join(lines[u["task"]][u["lo"]:u["hi"]]))
@@ -148,12 +149,12 @@ def run_units(prof: dict, progress: bool = True, only: list[str] | None = None) 
             prov = provenance.collect(prof["name"], {**params, "task": u["task"], "items": [u["lo"], u["hi"]]})
             df.insert(0, "variant", variant)
             df.insert(0, "model", q["model"])
-            df["dtype"] = str(model.dtype).replace("torch.", "")
+            df["dtype"] = dtype
             items.write(u["key"], df, prov)
             if not vstore.has(vkey):
                 vstore.write(vkey, [{"model": q["model"], "variant": variant, "experts": 1, "top_k": 1,
                                      "capacity_factor": None, **info, **_routing(model, tok, q),
-                                     "dtype": str(model.dtype).replace("torch.", "")}], prov)
+                                     "dtype": dtype}], prov)
             bar.update(1)
         del model
         gc.collect()

@@ -32,6 +32,7 @@ items = read_table("quality_items")
 variants = read_table("quality_variants")
 print("profiles with quality data:", sorted(items["profile"].unique()))
 summ = task_summary(items)
+deltas = quality_deltas(items)  # every paired comparison, computed once for the chapter
 summ.pivot_table(index=["profile", "variant"], columns="task", values=["accuracy", "perplexity"]).round(3)
 
 # %% [markdown]
@@ -48,8 +49,6 @@ summ.pivot_table(index=["profile", "variant"], columns="task", values=["accuracy
 # variant but dense ran; the next section says what they can resolve.
 
 # %% tags=["hide-input"]
-from studylib.analysis import quality_deltas as _qd
-
 qw = items[items["profile"] == "cpu-qwen"]
 if qw.empty:
     print("cpu-qwen: not measured yet (make phase1-quality PROFILE=cpu-qwen)")
@@ -97,7 +96,7 @@ else:
 # GSM8K also the flexible extraction and each side's truncation rate).
 
 # %% tags=["hide-input"]
-qd = _qd(qw) if not qw.empty else pd.DataFrame()
+qd = deltas[deltas["profile"] == "cpu-qwen"] if not deltas.empty else deltas
 if not qd.empty:
     cols = [c for c in ("variant", "task", "n_items", "acc_dense", "acc_variant", "acc_loss_pp", "acc_loss_lo",
                         "acc_loss_hi", "discordance", "mcnemar_p", "acc_flex_loss_pp", "truncated_dense",
@@ -118,7 +117,7 @@ else:
 # %% tags=["hide-input"]
 from studylib.power import discordance_table, plan_table
 
-dt = discordance_table(items[items["task"].isin(["mmlu", "gsm8k_cot"])])
+dt = discordance_table(deltas)
 if not dt.empty:
     display(dt[dt["profile"].isin(["cpu-qwen", "cpu-real"])].sort_values(["profile", "task", "discordance"])
             .round(3).head(40))
@@ -152,7 +151,6 @@ summ[summ["variant"] == "dense"][["profile", "task", "n_items", "accuracy", "per
 # it says little about knowledge; the other tasks score whole answer texts.
 
 # %%
-deltas = quality_deltas(items)
 show = deltas[~deltas["variant"].str.startswith("grid_")]
 show[["profile", "variant", "task", "n_items", "acc_loss_pp", "acc_loss_lo", "acc_loss_hi", "mcnemar_p", "lp_loss",
       "lp_loss_lo", "lp_loss_hi"]].round(3)

@@ -225,14 +225,13 @@ display(size)
 # `studylib/quality_variants.yaml`, measured by the quality sweep.
 
 # %% tags=["hide-input"]
-from studylib.analysis import quality_deltas
 from studylib.conversion_analysis import perplexity_vs_dense
 
 QUANT = ["int8_quanto", "int4_quanto", "sparsegpt30", "sparsegpt30_int8_quanto"]
 qi = data.items[data.items["variant"].isin(["dense", *QUANT])]
 rows = []
 for prof, g in qi.groupby("profile"):
-    dl = quality_deltas(g)
+    dl = data.deltas[data.deltas["profile"] == prof]
     for v in QUANT:
         if v not in set(g["variant"]):
             continue

@@ -15,10 +15,7 @@ COMBOS = C.H2_VARIANTS
 
 
 def best_profile(df: pd.DataFrame) -> pd.DataFrame:
-    if df.empty or "profile" not in df:
-        return df
-    present = [p for p in QUALITY_PROFILE_RANK if p in set(df["profile"])] or sorted(set(df["profile"]))
-    return df[df["profile"] == present[0]]
+    return analysis.first_profile(df, QUALITY_PROFILE_RANK)
 
 
 def task_alias(task: str) -> tuple[str, ...]:

@@ -93,7 +93,7 @@ def _time_generate(model, enc, n: int, pad_id: int) -> float:
 
 
 def run_cpu_decode(prof: dict, progress: bool = True) -> dict:
-    from ..quality_units import _build
+    from ..quality_units import build_variant
     from ..timing import measure_copy_bandwidth
 
     s = prof["cpu_decode"]
@@ -107,7 +107,7 @@ def run_cpu_decode(prof: dict, progress: bool = True) -> dict:
     bw = measure_copy_bandwidth("cpu")
     bar = tqdm(total=len(todo), desc="cpu decode", disable=not progress)
     for v in dict.fromkeys(v for v, _ in todo):
-        model, tok, info = _build(prof, v, transforms.variant(v))
+        model, tok, info = build_variant(prof, v, transforms.variant(v))
         make_executable(model)
         per_step = weight_bytes_per_step(model)
         for b in [b for vv, b in todo if vv == v]:

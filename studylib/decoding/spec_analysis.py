@@ -25,14 +25,10 @@ PROFILE_RANK = ("cpu-qwen", "cpu-real")
 
 
 def main_pair(df: pd.DataFrame) -> pd.DataFrame:
-    """The rows of the first profile of PROFILE_RANK that has spec.-decoding data (all rows of a
-    table without a profile column)."""
-    if df.empty or "profile" not in df:
-        return df
-    for prof in PROFILE_RANK:
-        if prof in set(df["profile"]):
-            return df[df["profile"] == prof]
-    return df
+    """The rows of the first profile of PROFILE_RANK that has spec.-decoding data."""
+    from ..analysis import first_profile
+
+    return first_profile(df, PROFILE_RANK)
 
 
 def _counts(s: str, gamma: int) -> np.ndarray:

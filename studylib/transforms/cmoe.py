@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import torch
 
+from ..moefy import balanced_kmeans
 from . import register
 from .ffn import ExpertSelector, MaskedFFN, convert_sequentially, top_fraction_markers
 
@@ -47,7 +48,7 @@ def cmoe(model, calib, shared: float = 0.125, routed: int = 7, top_k: int = 1, m
         rest_idx = rest.nonzero().squeeze(1)
         if len(rest_idx) % routed:
             raise ValueError(f"{len(rest_idx)} non-shared neurons do not split into {routed} equal experts")
-        groups = _balanced_on_markers(markers[:, rest_idx], routed, seed)
+        groups = balanced_kmeans(markers[:, rest_idx].float().T, routed, seed=seed)
         assign = torch.full((D,), -1, dtype=torch.long)
         assign[rest_idx] = groups
         reps = torch.empty(routed, dtype=torch.long)
@@ -62,8 +63,3 @@ def cmoe(model, calib, shared: float = 0.125, routed: int = 7, top_k: int = 1, m
     convert_sequentially(model, calib, build, desc=f"cmoe shared={shared} {routed} routed top{top_k}")
     return {"experts": routed, "top_k": top_k, "conversion": "cmoe", "shared_fraction": shared}
 
-
-def _balanced_on_markers(markers: torch.Tensor, K: int, seed: int) -> torch.Tensor:
-    from ..moefy import balanced_kmeans
-
-    return balanced_kmeans(markers.float().T, K, seed=seed)

@@ -97,7 +97,7 @@ class MaskedFFN(nn.Module):
             # an expert router reads its experts' rows of gate/up and columns of down
             gu = in_frac if self.input_threshold is not None else \
                 (1.0 if getattr(self.selector, "needs_dense_h", False) else out_frac)
-            self.bytes_read += float(((2 * gu + out_frac) / 3 * torch.ones_like(out_frac)).sum())
+            self.bytes_read += float(((2 * gu + out_frac) / 3).sum())
             self.tokens += x2.shape[0]
             if onehot is not None:
                 self.counts += onehot.sum(0).double()
@@ -172,16 +172,12 @@ def routing_summary(mods: list[MaskedFFN]) -> dict:
             "routing_tokens": toks // max(len(mods), 1)}
 
 
-def split_neurons(h: torch.Tensor, K: int, seed: int = 0, binary_top: float | None = None) -> torch.Tensor:
+def split_neurons(h: torch.Tensor, K: int, seed: int = 0) -> torch.Tensor:
     """Assign the D_ff neurons to K equal groups by balanced k-means on their calibration
-    activation patterns: |h| (MoEfication), or, with ``binary_top``, the 0/1 marker "among the
-    token's top fraction of |h|" (CMoE)."""
+    activation patterns |h| (MoEfication)."""
     from ..moefy import balanced_kmeans
 
-    feats = h.abs()
-    if binary_top is not None:
-        feats = top_fraction_markers(h, binary_top).float()
-    return balanced_kmeans(feats.T, K, seed=seed)
+    return balanced_kmeans(h.abs().T, K, seed=seed)
 
 
 def top_fraction_markers(h: torch.Tensor, frac: float) -> torch.Tensor:

@@ -20,7 +20,7 @@ endif
 GPU_PY = $(if $(wildcard $(PY)),$(PY),python3)
 BUDGET_S ?=
 
-.PHONY: verdicts gpu setup setup-qwen check phase1 phase1-timing phase1-quality phase2 phase3 book all test clean-book
+.PHONY: verdicts gpu setup setup-qwen check phase1 phase1-timing phase1-quality phase2 phase3 book book-check time-embedded all test clean-book
 
 $(VENV)/.done: pyproject.toml
 	python3 -m venv $(VENV)
@@ -72,7 +72,19 @@ book: verdicts
 	$(VENV)/bin/jupyter-book build book --warningiserror --keep-going
 	@echo "book: book/_build/html/index.html"
 
+# The built book in headless Chromium (Debian's package, installed when missing): fails on a
+# traceback, an error cell, "nan", an open code cell, a broken image or link, or a page wider than
+# the viewport; screenshots in book/_build/screenshots/.
+book-check: book
+	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+	BOOK_CHECK=1 $(PY) -m pytest -q -ra tests/test_book_browser.py
+
 all: phase1 phase2 phase3 book
+
+# `make all FRESH=1` from scratch (empty data and model cache), timed into data/repro_runs/
+# (the figure the reproducibility appendix shows). Run it on an idle machine.
+time-embedded: setup
+	$(PY) -m studylib time-make
 
 test: setup
 	$(PY) -m pytest -q -ra

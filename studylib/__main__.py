@@ -5,6 +5,7 @@
   python -m studylib campaign --profile P [--budget-s S]   (the GPU campaign; see studylib/campaign.py)
   python -m studylib validate-data
   python -m studylib verdicts            (writes data/verdicts.csv from data/; see studylib/verdicts.py)
+  python -m studylib time-make           (times `make all FRESH=1` from scratch; see studylib/repro_timing.py)
 
 Parameters are validated before anything runs; a bad one exits with status 2 and a message
 naming the value.
@@ -69,6 +70,7 @@ def main(argv=None) -> int:
         p.add_argument("--overrides", default="{}", help="JSON merged into the profile")
     sub.add_parser("validate-data")
     sub.add_parser("verdicts")
+    sub.add_parser("time-make")
     args = ap.parse_args(argv)
     try:
         if args.cmd == "validate-data":
@@ -86,6 +88,12 @@ def main(argv=None) -> int:
             print(f"{verdicts.path().relative_to(REPO) if verdicts.path().is_relative_to(REPO) else verdicts.path()}: "
                   + ("updated" if wrote else "up to date"))
             return 0
+        if args.cmd == "time-make":
+            from .repro_timing import time_make
+
+            row = time_make()
+            print(f"make all FRESH=1 (embedded, from scratch): {row['wall_s'] / 60:.1f} min, exit {row['exit_code']}")
+            return row["exit_code"]
         prof = _check(args)
         if args.cmd == "campaign":
             from .timing_sweep import run_timing

@@ -115,14 +115,20 @@ def _routing(model, tok, q: dict) -> dict:
     return routing_pass(model, windows.to(next(model.parameters()).device))
 
 
-def run_units(prof: dict, progress: bool = True, only: list[str] | None = None) -> dict:
+def run_units(prof: dict, progress: bool = True, only: list[str] | None = None,
+              tasks: list[str] | None = None) -> dict:
+    """Measure every unit of the plan not yet in data/. ``only`` / ``tasks`` restrict this run to
+    some variants / tasks (the order in which a long sweep fills in; the plan itself is fixed)."""
     q = prof["quality"]
     require_bench_dir(prof)
     resolve_model(q["model"])  # unknown / not installed: fail before any work
     units = plan(prof, only)
+    unknown = sorted(set(tasks or []) - set(q["tasks"]))
+    if unknown:
+        raise StudyConfigError(f"tasks {unknown} are not in the profile's quality.tasks {q['tasks']}")
     items = ResultStore("quality_items", prof["name"])
     vstore = ResultStore("quality_variants", prof["name"])
-    todo = [u for u in units if not items.has(u["key"])]
+    todo = [u for u in units if not items.has(u["key"]) and (not tasks or u["task"] in tasks)]
     if not todo:
         return {"measured": 0, "skipped": len(units)}
     biggest = {t: max(u["hi"] for u in units if u["task"] == t) for t in q["tasks"]}

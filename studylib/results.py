@@ -42,6 +42,8 @@ SCHEMA: dict[str, list[str]] = {
     "spec_decoding": ["target", "draft", "dtype", "prompt_id", "prompt_kind", "method", "gamma", "new_tokens",
                       "cycles", "accepted", "reached", "wall_s", "identical_to_alone", "first_divergence",
                       "correct", "tokens"],
+    # wall time of the embedded default from scratch (studylib.repro_timing)
+    "repro_runs": ["target", "run_profile", "wall_s", "exit_code", "cpu_count", "load_before", "load_after"],
 }
 
 

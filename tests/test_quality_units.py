@@ -40,3 +40,12 @@ def test_sweep_resumes_at_the_missing_chunk(data_dir):
     again = read_table("quality_items", ["embedded"]).sort_values(["variant", "item_id"])
     assert len(again) == 12                                     # nothing duplicated
     assert (again["correct"].to_numpy() == first["correct"].to_numpy()).all()
+
+
+def test_a_run_restricted_to_an_unknown_task_fails_before_any_work(data_dir):
+    from studylib.quality_units import declared_profile, run_units
+    from studylib.results import read_table
+
+    with pytest.raises(StudyConfigError, match="not in the profile's quality.tasks"):
+        run_units(declared_profile(_prof()), progress=False, tasks=["mmlu"])
+    assert read_table("quality_items", ["embedded"]).empty

@@ -6,31 +6,46 @@
 #
 # ## Eq. 25 (data: `data/quality_variants/*/`, `data/quality_items/*/`)
 
-# %%
+# %% tags=["remove-cell"]
+import warnings
+
 import matplotlib.pyplot as plt
 import pandas as pd
 import statsmodels.api as sm
+
+from studylib import book
 from studylib.analysis import eq25_design
 from studylib.fits import diagnostics, fit_eq25
 from studylib.results import read_table
 
+book.setup()
+
+
+def run_fit(label, fn, *args, **kw):
+    """Run a fit, showing its warnings (ill-conditioning, too few clusters) as text, not stderr."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = fn(*args, **kw)
+    for w in caught:
+        book.md(f"*{label} — warning from the fit:* `{str(w.message)[:300]}`")
+    return out
+
+
+# %% tags=["hide-input"]
 design = eq25_design(read_table("quality_items"), read_table("quality_variants"))
 fits = []
 for prof in design["profile"].unique():
     for outcome in ("q_loss", "lp_loss"):
         try:
-            fits.append((prof, outcome, *fit_eq25(design[design["profile"] == prof], outcome)))
+            fits.append((prof, outcome, *run_fit(f"{prof} / {outcome}", fit_eq25, design[design["profile"] == prof], outcome)))
         except ValueError as e:
-            print(f"{prof} / {outcome}: not fitted ({e})")
+            book.md(f"*{prof} / {outcome}: not fitted ({e}).*")
 if not fits:
-    print("Eq. 25 not fitted yet (no complete grid in data/).")
+    book.md("*Eq. 25 not fitted yet (no complete grid in data/).*")
 
-# %%
 for prof, outcome, res, tests in fits:
-    print(f"=== Eq. 25, profile {prof}, outcome {outcome} ===")
-    print(res.summary())
-    print(tests.round(4).to_string())
-    print(diagnostics(res).round(4).to_string())
+    book.fit_summary(f"Eq. 25 (first grid), profile {prof}, outcome {outcome}: full summary",
+                     res, [tests.round(4), diagnostics(res).round(4)])
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
     axes[0].scatter(res.fittedvalues, res.resid); axes[0].axhline(0, color="grey")
     axes[0].set_xlabel("fitted"); axes[0].set_ylabel("residual"); axes[0].set_title(f"{prof} {outcome}: residuals")
@@ -48,7 +63,7 @@ for prof, outcome, res, tests in fits:
 # (`fits.EQ25_EQUIVALENCE_MARGIN`, fixed before the grid ran); otherwise inconclusive. The
 # influence table refits without each design point.
 
-# %%
+# %% tags=["hide-input"]
 from studylib.analysis import eq25_item_design
 from studylib.fits import eq25_equivalence, eq25_influence, fit_eq25_items
 
@@ -60,17 +75,18 @@ for prof in sorted(_items["profile"].unique()):
     for outcome in ("loss", "lp_loss"):
         for intercept in (True, False):
             try:
-                res, tests = fit_eq25_items(idesign, outcome, intercept)
+                res, tests = run_fit(f"{prof} / {outcome}", fit_eq25_items, idesign, outcome, intercept)
             except ValueError as e:
-                print(f"{prof} / {outcome}: not fitted ({e})")
+                book.md(f"*{prof} / {outcome}: not fitted ({e}).*")
                 break
             form = "with intercept" if intercept else "no intercept (the paper's form)"
-            print(f"=== Eq. 25 item level, {prof}, outcome {outcome}, {form} ===")
-            print(res.summary())
-            print(tests.round(4).to_string())
-            print("verdict rule:", eq25_equivalence(tests))
+            book.md(f"**Eq. 25 item level, {prof}, outcome `{outcome}`, {form}** — verdict rule: "
+                    f"*{eq25_equivalence(tests)}*")
+            book.table(tests, index=True, digits=4)
+            book.fit_summary("full statsmodels summary", res)
         else:
-            print(eq25_influence(idesign, outcome).round(3).to_string(index=False))
+            book.table(eq25_influence(idesign, outcome), digits=3,
+                       caption=f"Influence of each design point ({prof}, {outcome}): the fit without it.")
             fig, ax = plt.subplots(figsize=(5, 3))
             pts = idesign.dropna(subset=[outcome]).groupby("variant")[outcome].mean()
             fitted = res.fittedvalues.groupby(idesign.dropna(subset=[outcome])["variant"]).mean()
@@ -86,27 +102,25 @@ for prof in sorted(_items["profile"].unique()):
 # dated notes inside `criteria.py` that give each change's reason. "Pre-registered" on the front
 # page means: fixed in code before the data it judges were measured, or listed here.
 
-# %%
+# %% tags=["hide-input"]
 from studylib.criteria_log import commits, dated_notes
 
-with pd.option_context("display.max_colwidth", 160):
-    display(commits())
-    display(dated_notes())
+book.table(commits(), caption="Commits that touched studylib/paper/criteria.py (git log).")
+book.table(dated_notes(), caption="Dated notes in criteria.py giving each change's reason.")
 
 # %% [markdown]
 # ## The bytes-moved latency model (data: `data/timing/*/`, `data/device_peaks/*/`)
 # `studylib/latency_model.py`, fitted on every shape of each profile (the held-out scores are in
 # chapter 2).
 
-# %%
+# %% tags=["hide-input"]
 from studylib import latency_model as LM
 
 lm = LM.design(read_table("timing"), read_table("device_peaks"))
 for prof, d in lm.groupby("profile"):
-    res = LM.fit(d)
-    print(f"=== latency model, profile {prof}: {LM.FORMULA} ===")
-    print(res.summary())
-    print(diagnostics(res).round(4).to_string())
+    res = run_fit(f"latency model, {prof}", LM.fit, d)
+    book.md(f"**Latency model, profile {prof}:** `{LM.FORMULA}`")
+    book.fit_summary("full statsmodels summary and diagnostics", res, [diagnostics(res).round(4)])
     fig, ax = plt.subplots(1, 2, figsize=(9, 3.2))
     ax[0].scatter(res.fittedvalues, res.resid / d["median_us"] * 100, s=8)
     ax[0].axhline(0, color="grey"); ax[0].set_xlabel("fitted (µs)"); ax[0].set_ylabel("residual (% of measured)")
@@ -120,7 +134,7 @@ for prof, d in lm.groupby("profile"):
 # fitted as f_attn = a + b·log10(N / 7e9) and tested against the paper's a = 0.45, b = −0.13.
 # Five shapes: few points, so the CIs are wide by construction.
 
-# %%
+# %% tags=["hide-input"]
 from studylib.analysis import GPU_PROFILES, attention_fraction
 from studylib.fits import fit_eq19
 from studylib.shapes import get_shape
@@ -129,9 +143,9 @@ fa = attention_fraction(read_table("timing", list(GPU_PROFILES)))
 fa = fa[(fa["batch"] == 1) & fa["shape"].str.startswith("llama")]
 if len(fa) >= 3:
     fa = fa.assign(n_params=[get_shape(s).n_params for s in fa["shape"]])
-    res19, tests19 = fit_eq19(fa)
-    print(fa[["shape", "n_params", "f_attn"]].round(3).to_string(index=False))
-    print(res19.summary())
-    print(tests19.round(4).to_string())
+    res19, tests19 = run_fit("Eq. 19", fit_eq19, fa)
+    book.table(fa[["shape", "n_params", "f_attn"]], digits=3)
+    book.table(tests19, index=True, digits=4, caption="Eq. 19 coefficients against the paper's a = 0.45, b = −0.13.")
+    book.fit_summary("full statsmodels summary", res19)
 else:
-    print("Eq. 19 needs the dense layer and FFN at three or more GPU shapes.")
+    book.md("*Eq. 19 needs the dense layer and FFN at three or more GPU shapes.*")

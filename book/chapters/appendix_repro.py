@@ -4,37 +4,67 @@
 # ## Commands
 # | what | command | where | time |
 # |---|---|---|---|
-# | set up, every phase on the embedded default, the book | `make all` | any CPU machine | ~20–30 min on 2 cores |
-# | tests | `make test` | any | < 10 min |
-# | real benchmark items on CPU, then the declared conversions, bounds, Eq. 25 grid, int8/int4 | `make phase1-quality PROFILE=cpu-real` | CPU, with `../shared/data` | ~1 h + ~3 min per declared variant |
-# | H2 on a 1.5B model: MMLU 1,000 and generated GSM8K 300 items per variant, bf16 | `make setup-qwen && make phase1-quality PROFILE=cpu-qwen` | CPU, 24 GB RAM, with `../shared/data` | ~10 min MMLU + ~65 min GSM8K per variant, resumable by chunk |
-# | CPU decode speed per variant (Table 6's CPU row); speculative decoding (0.5B → 1.5B; SmolLM2 early-exit self-draft) | `make phase2 PROFILE=cpu-qwen` / `PROFILE=cpu-real` | an *idle* CPU, with `../shared/data` | ~30 min each |
+# | set up, every phase on the embedded default, the book | `make all` | any CPU machine | measured below |
+# | tests | `make test` | any | the brief's budget: under ten minutes |
+# | real benchmark items on CPU, then the declared conversions, bounds, Eq. 25 grid, int8/int4 | `make phase1-quality PROFILE=cpu-real` | CPU, with `../shared/data` | see *How long the measurements took* |
+# | H2 on a 1.5B model: MMLU 1,000 and generated GSM8K 300 items per variant, bf16 | `make setup-qwen && make phase1-quality PROFILE=cpu-qwen` | CPU, 24 GB RAM, with `../shared/data` | hours per variant (GSM8K generation dominates), resumable by chunk; see below |
+# | CPU decode speed per variant (Table 6's CPU row); speculative decoding (0.5B → 1.5B; SmolLM2 early-exit self-draft) | `make phase2 PROFILE=cpu-qwen` / `PROFILE=cpu-real` | an *idle* CPU, with `../shared/data` | see below |
 # | everything measured anew, book from it (committed `data/` untouched) | `make all FRESH=1` | any CPU machine | as `make all` |
+# | the same from an empty model cache too, timed into `data/repro_runs/` | `make time-embedded` | an idle CPU machine | measured below |
+# | the built book in headless Chromium (screenshots in `book/_build/screenshots/`) | `make book-check` | any, installs Debian's chromium | minutes |
 # | the verdict table from `data/` | `make verdicts` (also run by `make book`) | any | seconds |
-# | the whole GPU campaign (H1, end-to-end 8B decode, gate, int8/int4/fp8, spec.-decoding step times, Table 4, companion sweep) | `make gpu PROFILE=h100 BUDGET_S=520` (run it twice: the second call finishes what the budget left; on the device tool, carry the first call's `data/*/h100` back into the tree) | one H100 (80 GB); no network, no venv: runs on the image's python3 | two calls under 10 min each (per-unit times below) |
+# | the whole GPU campaign (H1, end-to-end 8B decode, gate, int8/int4/fp8, spec.-decoding step times, Table 4, companion sweep) | `make gpu PROFILE=h100 BUDGET_S=520` (run it twice: the second call finishes what the budget left; on the device tool, carry the first call's `data/*/h100` back into the tree) | one H100 (80 GB); no network, no venv: runs on the image's python3 | two calls within the device tool's per-call limit (per-call times below) |
 # | quality at 8B | `make phase1-quality PROFILE=h100 OVERRIDES='{"quality":{"model":"/path/to/Meta-Llama-3-8B"}}'` | GPU with the weights | hours |
 #
 # 70B does not fit in bf16 on one 80 GB GPU (≈ 140 GB of weights): its timing is composed
 # from per-layer measurements (layers × layer time + embeddings/head), validated at 8B.
 #
-# ## Provenance of every data file
+# ## The embedded default from scratch, measured
+# `make time-embedded` runs `make all FRESH=1` with an empty data directory and an empty model
+# cache (the model is de-quantized again, every variant rebuilt), after `make setup`.
 
-# %%
+# %% tags=["remove-cell"]
 import pandas as pd
-from IPython.display import display
+
+from studylib import book
 from studylib.results import SCHEMA, read_table
 
+book.setup()
+
+# %% tags=["hide-input"]
+rr = read_table("repro_runs")
+if rr.empty:
+    book.md("*Not measured yet: `make time-embedded` on an idle machine.*")
+else:
+    rr = rr.assign(minutes=rr["wall_s"] / 60)
+    book.table(rr[["timestamp_utc", "target", "run_profile", "minutes", "exit_code", "cpu_count", "load_before",
+                   "load_after", "git_commit"]], digits=1,
+               caption="Table B.1. Wall time of the embedded default from scratch (data/repro_runs/; "
+               "studylib.repro_timing). Load average before/after shows whether the machine was idle.")
+
+# %% [markdown]
+# **What the embedded profile can and cannot decide.** It exists so that anyone can run the whole
+# pipeline on a laptop in minutes: a real trained model (SmolLM2-135M from a PyPI package),
+# generated probes, CPU timing at small shapes. Its verdicts are pipeline checks, labelled with
+# their scale; it cannot decide H2 (the model is at chance on MMLU and cannot solve GSM8K), H1 or
+# any A100/H100 claim.
+#
+# ## Provenance of every data file
+
+# %% tags=["hide-input"]
 rows = []
 for table in SCHEMA:
     df = read_table(table)
     if df.empty:
         continue
-    for (prof, gpu, commit, torch_v), g in df.fillna("").groupby(["profile", "gpu_name", "git_commit", "torch_version"]):
+    prov = df[["profile", "gpu_name", "git_commit", "torch_version"]].astype(str).replace("nan", "")
+    for (prof, gpu, commit, torch_v), g in df.groupby([prov[c] for c in prov]):
         rows.append({"table": table, "profile": prof, "device": gpu or "cpu", "git commit": commit[:10],
                      "torch": torch_v, "units": g["unit"].nunique(), "rows": len(g),
                      "first": g["timestamp_utc"].min(), "last": g["timestamp_utc"].max(),
                      "files": f"data/{table}/{prof}/"})
-pd.DataFrame(rows)
+book.table(pd.DataFrame(rows), caption="Table B.2. Every results table by profile, device, commit and torch "
+           "version (data/<table>/<profile>/; provenance columns of each file).")
 
 # %% [markdown]
 # ## How long the measurements took
@@ -43,7 +73,7 @@ pd.DataFrame(rows)
 # first unit of each run, which also loads the model, is not counted). This is the evidence
 # behind the time column above.
 
-# %%
+# %% tags=["hide-input"]
 gaps = []
 for table in ("timing", "expert_sweep", "quality_items"):
     df = read_table(table)
@@ -60,7 +90,7 @@ if not gaps.empty:
     n_units = {(t, p): read_table(t, [p])["unit"].nunique() for t, p in summary.index}
     summary["units in data/"] = [n_units[i] for i in summary.index]
     summary["est. total (min)"] = (summary["median"] * summary["units in data/"] / 60).round(1)
-    display(summary)
+    book.table(summary, index=True, digits=1)
 
 # %% [markdown]
 # ### The GPU campaign, call by call
@@ -69,7 +99,7 @@ if not gaps.empty:
 # the first timestamp and are not included); `units` counts what that call added. A second call
 # resumes where the first stopped, so the calls add up to the whole campaign.
 
-# %%
+# %% tags=["hide-input"]
 runs = []
 for table in ("timing", "expert_sweep", "kernel_checks", "device_peaks"):
     df = read_table(table)
@@ -83,6 +113,6 @@ if runs:
         commit=("git commit", "first"), tables=("table", lambda x: ", ".join(sorted(set(x)))),
         units=("units", "sum"), first=("first", "min"), last=("last", "max"))
     calls["wall (s)"] = (calls["last"] - calls["first"]).dt.total_seconds().round(0)
-    display(calls.drop(columns=["first", "last"]))
-    print(f"all GPU calls: {int(calls['units'].sum())} units, {calls['wall (s)'].sum() / 60:.1f} min between first "
-          "and last unit (plus start-up per call)")
+    book.table(calls.drop(columns=["first", "last"]), index=True)
+    book.md(f"All GPU calls: {int(calls['units'].sum())} units, {calls['wall (s)'].sum() / 60:.1f} min between "
+            "first and last unit (plus start-up per call).")

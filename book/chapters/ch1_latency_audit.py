@@ -4,18 +4,31 @@
 # Everything in this chapter is arithmetic from the paper's own formulas
 # (`studylib/paper/equations.py`) and published model configs; no measurement is needed.
 # The question: does §3.1 hold together, and is it physically possible?
+#
+# **Verdict.** §3.1 does not reproduce its own printed numbers (*refuted*, verdict table row
+# `s31_arithmetic`), and its dense latency lies below the physical floor of streaming the weights.
 
-# %%
+# %% tags=["remove-cell"]
+import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
-import matplotlib.pyplot as plt
-from studylib.paper import equations as eq
-from studylib.paper.tables import TABLE1, TABLE2, TABLE4
-from studylib.shapes import SHAPES
-from studylib.roofline import DATASHEET, decode_bytes, ceiling_speedup
+from myst_nb import glue
 
+from studylib import book
+from studylib.paper import equations as eq
+from studylib.paper.tables import TABLE1, TABLE4
+from studylib.roofline import DATASHEET, ceiling_speedup, decode_bytes
+from studylib.shapes import SHAPES
+
+book.setup()
+
+# %% tags=["remove-input"]
+book.chapter_verdicts("ch1_latency_audit")
+
+# %% tags=["hide-input"]
 sec = eq.paper_section31()
-pd.DataFrame({"paper prints": eq.PRINTED_SECTION31, "its formula gives": sec}).round(3)
+book.table(pd.DataFrame({"paper prints": eq.PRINTED_SECTION31, "its formula gives": sec}), index=True,
+           caption="Table 1.1. §3.1's printed values against its own formulas (studylib.paper.equations).")
 
 # %% [markdown]
 # **What holds.** Eq. 5 (8.4), Eq. 8 (67.4 = 8.4 + 56 + 3), the 32-layer totals and Eq. 18
@@ -31,12 +44,17 @@ pd.DataFrame({"paper prints": eq.PRINTED_SECTION31, "its formula gives": sec}).r
 #    2.5·D² (GQA). Eq. 3 counts two FFN matrices; SwiGLU has three (gate, up, down).
 # 5. *Bandwidth.* The prose says the A100 has 640 GB/s and the equations use 2 TB/s.
 
-# %%
+# %% tags=["remove-cell"]
 t_attn, t_ffn = eq.eq2_t_attn(4096), eq.eq3_t_ffn(4096, 14336)
 gate_ns = eq.eq10_t_gate(4096, 4)
 dense = eq.eq1_t_layer_dense(t_attn, t_ffn)
 sparse = eq.eq9_t_layer_sparse(t_attn, t_ffn, gate_ns)
-print(f"Eq. 9 with the gate its own formula gives ({gate_ns * 1e3:.1f} ns): speedup {dense / sparse:.2f}x")
+glue("gate_ns", f"{gate_ns * 1e3:.1f} ns", display=False)
+glue("eq9_speedup", f"{dense / sparse:.2f}x", display=False)
+
+# %% [markdown]
+# With the gate its own formula gives ({glue:text}`gate_ns`), Eq. 9's speedup is
+# {glue:text}`eq9_speedup`.
 
 # %% [markdown]
 # ## The physical lower bound
@@ -44,7 +62,7 @@ print(f"Eq. 9 with the gate its own formula gives ({gate_ns * 1e3:.1f} ns): spee
 # bandwidth is a floor no kernel can beat. The paper's 2.16 ms/token for dense Llama-8B on an
 # A100 sits below that floor.
 
-# %%
+# %% tags=["hide-input"]
 rows = []
 for dev in ("A100-80GB", "H100-SXM"):
     bw = DATASHEET[dev].hbm_bytes_per_s
@@ -56,8 +74,9 @@ for dev in ("A100-80GB", "H100-SXM"):
                      "dense bf16 floor (ms/token)": d / bw * 1e3,
                      "sparse-routing floor (ms/token)": sr / bw * 1e3,
                      "ceiling speedup B=1": d / sr, "paper's dense (ms)": 2.16 if name == "llama-3-8b" else None})
-floor = pd.DataFrame(rows).round(2)
-floor
+floor = pd.DataFrame(rows)
+book.table(floor, digits=2, caption="Table 1.2. Bytes one decode step must read ÷ datasheet bandwidth "
+           "(studylib.roofline.decode_bytes); '—': the paper prints no dense latency for that model.")
 
 # %% [markdown]
 # Even with perfect kernels and pruned weights that cost nothing to skip, 30% pruning + top-1 of
@@ -69,7 +88,7 @@ floor
 # from the configs: the share of per-layer projection weights (plus KV cache at 2k context) that
 # is attention.
 
-# %%
+# %% tags=["hide-input"]
 rows = []
 for name, s in SHAPES.items():
     if s.size_class is None:
@@ -80,10 +99,11 @@ for name, s in SHAPES.items():
                  "attn share of layer weights": s.attn_params / (s.attn_params + s.ffn_params),
                  "attn share incl. 2k KV": (s.attn_params + kv) / (s.attn_params + kv + s.ffn_params),
                  "ceiling speedup B=1": ceiling_speedup(s, context=2048)})
-fa = pd.DataFrame(rows).round(3)
-fa
+fa = pd.DataFrame(rows)
+book.table(fa, caption="Table 1.3. Eq. 19 and Table 1 against the attention share of published configs "
+           "(studylib/shapes.py).")
 
-# %%
+# %% tags=["hide-input"]
 fig, ax = plt.subplots(figsize=(7, 4))
 sns.lineplot(data=fa, x="N (B)", y="Eq. 19 f_attn", marker="o", label="Eq. 19", ax=ax)
 sns.scatterplot(data=fa, x="N (B)", y="attn share of layer weights", label="from configs (weights)", ax=ax, s=60)
@@ -100,10 +120,19 @@ plt.show()
 # share, not by an "attention wall" of 35–45%.
 #
 # ## Tables 2 and 4
-# Table 2's first row (29% of layer) does not follow from the denominators of its other rows
-# (16/39.2 = 41%). Eq. 32 applied to Table 4's load distributions gives efficiencies that are
+# Table 2's first row (29% of layer) does not follow from the layer times its other rows imply
+# (gate µs ÷ share: {glue:text}`t2_layer_us` µs, so 16 µs would be {glue:text}`t2_share` of a layer). Eq. 32 applied to Table 4's load distributions gives efficiencies that are
 # not the throughput column:
 
-# %%
-pd.DataFrame([{"distribution": k, "fractions": v["fractions"], "Eq. 32 efficiency": eq.eq32_routing_efficiency(v["fractions"]),
-               "Table 4 throughput": v["throughput"]} for k, v in TABLE4.items()]).round(3)
+# %% tags=["remove-cell"]
+from studylib.paper.tables import TABLE2
+
+layer_us = sum(r["gate_us"] / r["pct_of_layer"] for b, r in TABLE2.items() if b != 1) / (len(TABLE2) - 1)
+glue("t2_layer_us", f"{layer_us:.1f}", display=False)
+glue("t2_share", f"{TABLE2[1]['gate_us'] / layer_us:.0%}", display=False)
+
+# %% tags=["hide-input"]
+book.table(pd.DataFrame([{"distribution": k, "fractions": v["fractions"],
+                          "Eq. 32 efficiency": eq.eq32_routing_efficiency(v["fractions"]),
+                          "Table 4 throughput": v["throughput"]} for k, v in TABLE4.items()]),
+           caption="Table 1.4. Eq. 32 applied to Table 4's own load distributions.")

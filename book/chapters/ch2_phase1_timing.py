@@ -23,17 +23,23 @@ import seaborn as sns
 from IPython.display import Markdown, display
 from myst_nb import glue
 
+from studylib import book
 from studylib import gpu_claims as G
 from studylib.analysis import GPU_PROFILES, speedups
 from studylib.paper.tables import TABLE1
 from studylib.results import read_table
 from studylib.shapes import SHAPES
 
+book.setup()
 timing = read_table("timing")
 peaks = read_table("device_peaks")
 gt = G.gpu_timing(timing)
 has_gpu = not gt.empty
 sp = speedups(gt) if has_gpu else pd.DataFrame()
+glue("ffn_share", f"{0.7 / 4:.1%}", display=False)  # 30% pruned, one expert of four
+
+# %% tags=["remove-input"]
+book.chapter_verdicts("ch2_phase1_timing")
 
 # %% tags=["remove-input"]
 if not has_gpu:
@@ -89,7 +95,7 @@ if has_gpu:
 # The measured speedup at batch 1 *exceeds* Table 1 at every size, and is largest at 70B, whose
 # grouped-query attention makes the FFN a larger share of the bytes — the size dependence the
 # paper attributes to a growing FFN fraction is real, but Table 1's values are too low by the
-# paper's own bandwidth argument: at batch 1 the FFN bytes fall to 17.5%, and the step time
+# paper's own bandwidth argument: at batch 1 the FFN bytes fall to {glue:text}`ffn_share` of dense, and the step time
 # follows the bytes. H1's "within 10%" fails because the prediction is too pessimistic at B = 1.
 
 # %% [markdown]
@@ -123,7 +129,7 @@ if has_gpu:
     m["ms/step"] = 1e3 * m["median_s"]
     tab = m[m["tokens"] == 1].pivot_table(index="variant", columns="batch", values=["ms/step", "tokens/s",
                                                                                      "fraction_of_copy_bw"])
-    display(tab.round(2))
+    book.table(tab, index=True, digits=2)
 
 # %% [markdown]
 # *Table 2.1. A whole Llama-3-8B-shaped model (32 layers, 128k vocabulary, 2,048-token KV
@@ -162,7 +168,7 @@ if has_gpu:
 
     chk = K.composition_check(timing)
     glue("compose_err", f"{chk['error_pct'].abs().min():.0f}–{chk['error_pct'].abs().max():.0f}%", display=False)
-    display(chk.set_index(["shape", "variant", "batch"]).round(2))
+    book.table(chk.set_index(["shape", "variant", "batch"]), index=True, digits=2)
 
 # %% [markdown]
 # *Table 2.2. Measured whole-model decode step vs its composition at the Llama-3-8B shape: the
@@ -182,7 +188,7 @@ if has_gpu:
                 rows.append({"size": size, "shape": shape, "batch": b, "whole model (composed)": e.value,
                              "95% CI": f"[{e.lo:.2f}, {e.hi:.2f}]", "one layer": one.value if one else None,
                              "Table 1 (realistic)": "{}-{}x".format(*TABLE1[size]["realistic"]) if size in TABLE1 else ""})
-    display(pd.DataFrame(rows).set_index(["size", "batch"]).round(2))
+    book.table(pd.DataFrame(rows).set_index(["size", "batch"]), index=True, digits=2)
 
 # %% [markdown]
 # *Table 2.3. The paper's combination over dense for the whole model, composed (the LM head and
@@ -208,7 +214,7 @@ if not lm_scores.empty:
     if not h.empty:
         glue("lm_mape", f"{h.filter(like='bytes').iloc[0]:.0f}%", display=False)
         glue("paper_mape", f"{h.filter(like='literal').iloc[0]:.0f}%", display=False)
-    display(piv)
+    book.table(piv, index=True, digits=1)
 
 # %% [markdown]
 # *Table 2.4. Mean absolute % error of each model on held-out shapes (leave one shape out; GPU:
@@ -229,7 +235,7 @@ if has_gpu:
         rows.append({"batch": b, "router alone (µs, own graph)": G.gate_isolated_us(timing, b),
                      "routing share of layer, in place (%)": None if f is None else 100 * f.value,
                      "95% CI": None if f is None else f"[{100 * f.lo:.1f}, {100 * f.hi:.1f}]"})
-    display(pd.DataFrame(rows).set_index("batch").round(1))
+    book.table(pd.DataFrame(rows).set_index("batch"), index=True, digits=1)
 
 # %% [markdown]
 # *Table 2.5. In place, routing costs the difference between a top-1-of-4 layer and a layer
@@ -266,5 +272,7 @@ if not es.empty:
 cpu = timing[timing["profile"] == "embedded"]
 if not cpu.empty:
     spc = speedups(cpu)
-    display(spc[spc["routing"].isin(["uniform", "none"])].pivot_table(
-        index=["shape", "component", "variant"], columns="batch", values="speedup").round(2))
+    book.table(spc[spc["routing"].isin(["uniform", "none"])].pivot_table(
+        index=["shape", "component", "variant"], columns="batch", values="speedup"), index=True, digits=2,
+        caption="Table 2.6. Embedded profile, 2 CPU cores: speedup over dense by batch (pipeline check; "
+        "'—': that variant was not timed at that batch). Data: data/timing/embedded/; studylib.analysis.speedups.")

@@ -12,6 +12,7 @@ import seaborn as sns
 from IPython.display import Markdown, display
 from myst_nb import glue
 
+from studylib import book
 from studylib import gpu_claims as G
 from studylib import roi
 from studylib.claims import Data
@@ -20,20 +21,24 @@ from studylib.decoding import spec_analysis as S
 from studylib.paper import equations as eq
 from studylib.paper.tables import TABLE5
 
+book.setup()
 data = Data()
 timing, sd_all = data.timing, data.table("spec_decoding")
 sd = S.main_pair(sd_all)  # Qwen 0.5B -> 1.5B; SmolLM2's self-draft is shown in its own section
 gt = G.gpu_timing(timing)
+
+# %% tags=["remove-input"]
+book.chapter_verdicts("ch4_phase2")
 
 # %% [markdown]
 # ## The paper's Table 5 against its own Eq. 33
 # Hours ÷ speedup at the midpoints of the paper's own ranges does not give its printed column:
 
 # %% tags=["hide-input"]
-display(pd.DataFrame([{"technique": k, "printed h per 1x": v["hours_per_x"],
-                       "Eq. 33 at the range midpoints": eq.eq33_hours_per_speedup(sum(v["hours"]) / 2,
-                                                                                  sum(v["speedup"]) / 2)}
-                      for k, v in TABLE5.items()]).set_index("technique").round(0))
+book.table(pd.DataFrame([{"technique": k, "printed h per 1x": v["hours_per_x"],
+                          "Eq. 33 at the range midpoints": eq.eq33_hours_per_speedup(sum(v["hours"]) / 2,
+                                                                                     sum(v["speedup"]) / 2)}
+                         for k, v in TABLE5.items()]).set_index("technique"), index=True, digits=0)
 
 # %% [markdown]
 # ## Weight-only quantization on the H100
@@ -50,7 +55,7 @@ if not gt.empty:
             if e is not None:
                 rows.append({"variant": v, "batch": b, "speedup": e.value, "95% CI": f"[{e.lo:.2f}, {e.hi:.2f}]"})
     q = pd.DataFrame(rows)
-    display(q.pivot_table(index="variant", columns="batch", values="speedup").round(2))
+    book.table(q.pivot_table(index="variant", columns="batch", values="speedup"), index=True, digits=2)
     glue("int8_speedup", f"{q[(q.variant == 'int8wo') & (q.batch == 1)]['speedup'].iloc[0]:.2f}x", display=False)
 
 # %% [markdown]
@@ -70,7 +75,7 @@ if not gt.empty:
 
 # %% tags=["remove-input"]
 if sd.empty:
-    display(Markdown("*No speculative-decoding data yet: `make setup-qwen && make phase2 PROFILE=cpu-qwen`.*"))
+    book.md("*No speculative-decoding data yet: `make setup-qwen && make phase2 PROFILE=cpu-qwen`.*")
 
 # %% tags=["hide-input"]
 if not sd.empty:
@@ -110,13 +115,13 @@ if not sd.empty:
             rows.append({"dtype": dt, "identical / runs": f"{i['identical']}/{i['n']}",
                          "rate": i["rate"].value, "95% CI (Wilson)": f"[{i['rate'].lo:.2f}, {i['rate'].hi:.2f}]",
                          "median first divergence (token)": i["first_divergence_median"]})
-    display(pd.DataFrame(rows).set_index("dtype").round(2))
+    book.table(pd.DataFrame(rows).set_index("dtype"), index=True, digits=2)
     g = S.gsm8k_paired(sd, 4)
     if g:
-        display(Markdown(f"GSM8K on the same {g['n']} items, bf16: target alone {100 * g['alone']:.0f}%, with the draft "
-                         f"(γ=4) {100 * g['assisted']:.0f}%; paired difference {g['delta_pp'].value:.1f} pp "
-                         f"[{g['delta_pp'].lo:.1f}, {g['delta_pp'].hi:.1f}], McNemar p = {g['mcnemar_p']:.2f}. "
-                         "Few items: this bounds nothing tightly; it shows whether the drafts change answers."))
+        book.md(f"GSM8K on the same {g['n']} items, bf16: target alone {100 * g['alone']:.0f}%, with the draft "
+                f"(γ=4) {100 * g['assisted']:.0f}%; paired difference {book.est(g['delta_pp'], ' pp')}, McNemar "
+                f"p = {g['mcnemar_p']:.2f}. Few items: this bounds nothing tightly; it shows whether the drafts "
+                "change answers.")
 
 # %% [markdown]
 # *Table 4.2. "Lossless" is exact only in exact arithmetic. Verifying γ+1 tokens in one pass
@@ -133,11 +138,11 @@ if not sd.empty:
 # %% tags=["hide-input"]
 sr = sd_all[sd_all["profile"] == "cpu-real"] if "profile" in sd_all else sd_all.iloc[:0]
 if sr.empty:
-    display(Markdown("*Not measured yet: `make phase2 PROFILE=cpu-real`.*"))
+    book.md("*Not measured yet: `make phase2 PROFILE=cpu-real`.*")
 else:
     a = S.alpha(sr)
-    display(Markdown(f"Acceptance α = {a.value:.2f} [{a.lo:.2f}, {a.hi:.2f}]" if a else "α: no loop runs"))
-    display(S.per_gamma(sr).round(3))
+    book.md(f"Acceptance α = {book.est(a)}" if a else "α: no loop runs")
+    book.table(S.per_gamma(sr), digits=3)
 
 # %% [markdown]
 # ## What the CPU acceptance implies on the H100
@@ -159,8 +164,8 @@ if not sd.empty:
         ax.axhline(1, color="grey", lw=0.8)
         ax.set(xlabel="draft length γ", ylabel="predicted speedup", title="Speculative decoding on the H100 (formula)")
         ax.legend(fontsize=8); plt.tight_layout(); plt.show()
-        display(pred.set_index(["pair", "gamma"])[["speedup", "lo", "hi", "t_target_1_ms", "t_verify_ms",
-                                                   "t_draft_ms"]].round(2))
+        book.table(pred.set_index(["pair", "gamma"])[["speedup", "lo", "hi", "t_target_1_ms", "t_verify_ms",
+                                                      "t_draft_ms"]], index=True, digits=2)
 
 # %% [markdown]
 # *Figure 4.2 and Table 4.3. On the H100 a 0.5B decode step costs over half of a 1.5B step
@@ -181,12 +186,12 @@ glue("break_even", f"{roi.break_even_speedup():.2f}x", display=False)
 sp = roi_inputs(data)
 if {"sparse_routing", "int8"} <= set(sp):
     draws = roi.simulate(sp)
-    display(pd.DataFrame([{"technique": k, "measured speedup": f"{e.value:.2f}x [{e.lo:.2f}, {e.hi:.2f}]",
-                           "paper hours": "{}-{}".format(*TABLE5[k]["hours"]),
-                           "hours per 1x (median of draws)": draws[f"{k}_hpx"].median()} for k, e in sp.items()])
-            .set_index("technique").round(0))
-    display(pd.Series(roi.h3_probabilities(draws), name="probability").to_frame().round(3))
-    display(roi.ranking_probabilities(draws).rename("probability of this ranking").to_frame().round(3))
+    book.table(pd.DataFrame([{"technique": k, "measured speedup": book.est(e, "x", max_digits=2),
+                              "paper hours": "{}-{}".format(*TABLE5[k]["hours"]),
+                              "hours per 1x (median of draws)": draws[f"{k}_hpx"].median()} for k, e in sp.items()])
+               .set_index("technique"), index=True, digits=0)
+    book.table(pd.Series(roi.h3_probabilities(draws), name="probability").to_frame(), index=True, digits=3)
+    book.table(roi.ranking_probabilities(draws).rename("probability of this ranking").to_frame(), index=True, digits=3)
     sens = roi.sensitivity(sp)
     fig, ax = plt.subplots(figsize=(6.5, 3.4))
     sns.lineplot(data=sens, x="sparse_routing_hours", y="probability", hue="reading", ax=ax)
@@ -204,7 +209,7 @@ from studylib.project_size import sizes
 
 size = sizes()
 size["paper hours (Table 5)"] = ["{}-{}".format(*TABLE5[t]["hours"]) for t in size.index]
-display(size)
+book.table(size, index=True)
 
 # %% [markdown]
 # *Table 4.4. Non-blank, non-comment lines of this study's code per technique (pruning and MoE
@@ -244,8 +249,12 @@ for prof, g in qi.groupby("profile"):
         if pp:
             r["WikiText-2 ppl / dense"] = f"{pp['ppl_ratio']:.3f} [{pp['ppl_ratio_lo']:.3f}, {pp['ppl_ratio_hi']:.3f}]"
         rows.append(r)
-display(pd.DataFrame(rows) if rows else Markdown("*Quantized variants not measured yet: "
-                                                 "`make phase1-quality PROFILE=cpu-real` (or cpu-qwen).*"))
+if rows:
+    book.table(pd.DataFrame(rows), caption="Table 4.5. Loss against dense with 95% interval; '—': not measured "
+               "on that profile. Data: data/quality_items/; studylib.analysis.quality_deltas, "
+               "studylib.conversion_analysis.perplexity_vs_dense.")
+else:
+    book.md("*Quantized variants not measured yet: `make phase1-quality PROFILE=cpu-real` (or cpu-qwen).*")
 
 # %% [markdown]
 # ## Decode speed on this CPU (Table 6's CPU row)
@@ -261,7 +270,7 @@ from studylib.decoding.cpu_speed import speedup_vs_dense
 
 cd = data.table("cpu_decode")
 if cd.empty:
-    display(Markdown("*Not measured yet: `make phase2 PROFILE=cpu-qwen` (or cpu-real) on an idle machine.*"))
+    book.md("*Not measured yet: `make phase2 PROFILE=cpu-qwen` (or cpu-real) on an idle machine.*")
 else:
     rows = []
     for (prof, b), g in cd.groupby(["profile", "batch"]):
@@ -272,7 +281,8 @@ else:
                          "speedup vs dense": f"{e.value:.2f} [{e.lo:.2f}, {e.hi:.2f}]" if e else "—",
                          "GB read / step": gv["bytes_per_step"].iloc[0] / 1e9,
                          "achieved / copy BW": (gv["achieved_Bps"] / gv["copy_bandwidth_Bps"]).median()})
-    display(pd.DataFrame(rows).round(3))
+    book.table(pd.DataFrame(rows), caption="Table 4.6. Median over repeats; speedup with 95% bootstrap CI. "
+               "Data: data/cpu_decode/; studylib.decoding.cpu_speed.")
 
 # %% [markdown]
 # ## Not yet measured

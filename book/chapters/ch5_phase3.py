@@ -8,47 +8,81 @@
 # Data: `data/timing/*/` (routing column), `data/quality_variants/*/`, `data/quality_items/*/`
 # (task `needle`).
 
-# %%
+# %% tags=["remove-cell"]
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
-from studylib.analysis import speedups, quality_deltas
+
+from studylib import book
+from studylib.analysis import GPU_PROFILES
 from studylib.paper.decision import should_consider_sparse_routing
+from studylib.paper.tables import TABLE4
 from studylib.results import read_table
 
-timing = read_table("timing")
-moe = timing[timing["variant"].str.startswith("moe") | timing["variant"].str.startswith("pruned")]
-rel = moe.pivot_table(index=["profile", "shape", "component", "variant", "batch"], columns="routing", values="median_s")
-(rel.rdiv(rel["uniform"], axis=0)).round(3).head(40)
+book.setup()
+
+# %% tags=["remove-input"]
+book.chapter_verdicts("ch5_phase3")
 
 # %% [markdown]
-# Relative throughput (uniform time ÷ skewed time; Table 4 predicts 0.85 / 0.55 / 0.35 for
-# mild / severe / catastrophic). In a memory-bound decode step a skewed batch touches *fewer*
-# experts, so the physics predicts the opposite sign at small batch: measured values above 1
-# mean imbalance made the step faster. CPU rows are pipeline checks; the GPU sweep decides.
+# ## Load imbalance (Table 4)
+
+# %% tags=["hide-input"]
+timing = read_table("timing")
+moe = timing[timing["variant"].str.startswith(("moe", "pruned")) & timing["profile"].isin(GPU_PROFILES)]
+if moe.empty:
+    book.md("*No GPU timing with forced routing in `data/` yet.*")
+else:
+    rel = moe.pivot_table(index=["shape", "component", "variant", "batch"], columns="routing", values="median_s")
+    rel = rel.rdiv(rel["uniform"], axis=0).drop(columns="uniform").reset_index()
+    long = rel.melt(id_vars=["shape", "component", "variant", "batch"], var_name="routing", value_name="relative")
+    long = long.dropna(subset=["relative"])
+    d = long[(long["component"] == "ffn") & (long["variant"] == "pruned30_moe4_top1")]
+    if not d.empty:
+        g = sns.relplot(data=d, x="batch", y="relative", hue="routing", col="shape", col_wrap=3, kind="line",
+                        marker="o", height=2.5, aspect=1.2, facet_kws={"sharey": False})
+        for ax in g.axes.flat:
+            for r, col in zip(("mild", "severe", "catastrophic"), sns.color_palette()):
+                ax.axhline(TABLE4[r]["throughput"], color=col, ls=":", lw=1)
+            ax.axhline(1, color="grey", lw=0.8)
+            ax.set_xscale("log", base=2)
+        g.set_axis_labels("batch", "throughput relative to uniform routing")
+        plt.show()
+    book.table(long.pivot_table(index=["shape", "component", "variant", "batch"], columns="routing",
+                                values="relative"), index=True, digits=3,
+               caption="Table 5.1. Uniform-routing step time ÷ skewed-routing step time (> 1: imbalance made "
+               "the step faster). Data: data/timing/h100/ (routing column).")
+
+# %% [markdown]
+# *Figure 5.1. Relative throughput of the paper's combination (FFN, H100) under forced routing
+# skews; dotted lines: Table 4's predictions for mild / severe / catastrophic imbalance. In a
+# memory-bound decode step a skewed batch touches *fewer* experts, so the physics predicts the
+# opposite sign at small batch: values above 1 mean imbalance made the step faster.*
 #
 # ## Long-context retrieval vs context length
 
-# %%
+# %% tags=["hide-input"]
 items = read_table("quality_items")
 needle = items[items["task"] == "needle"]
 acc = needle.groupby(["profile", "variant", "length"])["correct"].mean().reset_index()
-sel = acc[acc["variant"].isin(["dense", "sparsegpt30", "moe4_top1", "sparsegpt30_moe4_top1"])]
+sel = acc[acc["variant"].isin(["dense", "sparsegpt30", "moe4_top1", "sparsegpt30_moe4_top1", "sparsegpt30_literal_moe4_top1"])]
 if not sel.empty:
     ax = sns.lineplot(data=sel, x="length", y="correct", hue="variant", style="profile", marker="o")
     ax.set_ylabel("passphrase recalled exactly (greedy)"); ax.set_xlabel("context length (≈ tokens)")
     plt.show()
 
 # %% [markdown]
-# *Figure: `data/quality_items/*/` task `needle`; notebook `notebooks/phase1_quality.py`.*
+# *Figure 5.2. Passphrase recalled exactly, by context length (`data/quality_items/*/`, task `needle`;
+# `notebooks/phase1_quality.py`).*
 #
 # ## The §7.1 qualification function, evaluated
 # The paper's own function rejects every deployment below 70B regardless of measurements;
 # e.g. Llama-8B at batch 32 on an H100 with a capable team:
 
-# %%
-should_consider_sparse_routing(8, "H100", {"batch_size": 32, "throughput_priority": 1, "latency_priority": 0,
+# %% tags=["hide-input"]
+decision = should_consider_sparse_routing(8, "H100", {"batch_size": 32, "throughput_priority": 1, "latency_priority": 0,
                                            "long_context_critical": False, "inference_scale_tokens_per_day": 1e9,
                                            "cost_reduction": 0.3, "research_exploration": False},
                                {"engineering_budget": 800, "ml_infra_expertise": 0.8,
                                 "implemented_optimizations": ["quantization", "speculative_decoding"]})
+book.md(f"`should_consider_sparse_routing(8, 'H100', …)` returns: **{decision}**")

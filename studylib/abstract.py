@@ -1,0 +1,76 @@
+"""The numbers the front page's abstract states, computed from data/ (glued into the book, never
+typed). Each value is the same measurement the verdict table judges (the claims registry), or a
+measurement of a chapter's key result, formatted with its interval."""
+from __future__ import annotations
+
+import pandas as pd
+from statsmodels.stats.proportion import proportion_confint
+
+from . import verdicts
+from .book import MISSING, ci, est
+from .claims import Data, registry
+from .claims.phases import spec_estimates
+from .conversion_analysis import perplexity_vs_dense
+
+#: the conversions the abstract compares at 25% of the FFN per token (SmolLM2, cpu-real)
+CONVERSIONS = {"literal": "literal_moe4_top1", "cmoe": "cmoe_a25", "teal": "teal_a25",
+               "expert_oracle": "oracle_moe4_top1", "neuron_oracle": "neuron_oracle_a25"}
+VERDICT_KINDS = ("supported", "refuted", "inconclusive", "not yet measured", "triggered")
+
+
+def verdict_counts(vt: pd.DataFrame) -> dict[str, int]:
+    first = vt["verdict"].astype(str)
+    return {k: int(first.str.startswith(k).sum()) for k in VERDICT_KINDS}
+
+
+def _accuracy(items: pd.DataFrame, profile: str, variant: str, task: str) -> str:
+    g = items[(items["profile"] == profile) & (items["variant"] == variant) & (items["task"] == task)]
+    if g.empty:
+        return MISSING
+    k, n = int(g["correct"].sum()), len(g)
+    lo, hi = proportion_confint(k, n, method="wilson")
+    return f"{ci(100 * k / n, 100 * lo, 100 * hi, '%')} (n = {n:,})"
+
+
+def _units_done(profile: str) -> str:
+    from .config import load_profile
+    from .quality_units import plan
+    from .results import ResultStore
+
+    prof = load_profile(profile)
+    units = plan(prof)
+    store = ResultStore("quality_items", prof["name"])
+    done = sum(store.has(u["key"]) for u in units)
+    return f"{done} of {len(units)}"
+
+
+def values(data: Data | None = None) -> dict[str, str]:
+    """Every number of the abstract as text, keyed by its glue name."""
+    data = data or Data()
+    m = {c.id: c.measure(data) for c in registry()}
+    vt = verdicts.committed()
+    verdict = dict(zip(vt["id"], vt["verdict"].astype(str)))
+    out = {f"n_{k.replace(' ', '_')}": str(v) for k, v in verdict_counts(vt).items()}
+    out["n_claims"] = str(len(vt))
+    for cid, key in (("headline_b1", "headline"), ("headline_b8", "headline_b8"), ("int8_speed", "int8"),
+                     ("table6_cpu", "table6_cpu")):
+        out[key] = est(m[cid].estimate, "x", max_digits=2)
+        out[f"{key}_verdict"] = verdict.get(cid, MISSING).split(" (")[0]
+    out["h1"] = m["h1"].text
+    out["h1_verdict"] = verdict.get("h1", MISSING)
+    for cid in ("probe_facts", "needle", "mmlu_loss", "gsm8k_loss", "eq25", "h2", "h3", "abort2"):
+        out[f"{cid}_verdict"] = verdict.get(cid, MISSING)
+    out["probe_facts"] = est(m["probe_facts"].estimate, " pp")
+    out["probe_facts_on"] = m["probe_facts"].scale or MISSING
+    real = data.items[data.items["profile"] == "cpu-real"] if not data.items.empty else data.items
+    for key, variant in CONVERSIONS.items():
+        r = perplexity_vs_dense(real, variant) if not real.empty else {}
+        out[f"ppl_{key}"] = ci(r["ppl_ratio"], r["ppl_ratio_lo"], r["ppl_ratio_hi"], "x") if r else MISSING
+    out["qwen_mmlu_dense"] = _accuracy(data.items, "cpu-qwen", "dense", "mmlu")
+    out["qwen_gsm8k_dense"] = _accuracy(data.items, "cpu-qwen", "dense", "gsm8k_cot")
+    out["qwen_units"] = _units_done("cpu-qwen")
+    s = spec_estimates(data)
+    out["spec_alpha"] = est(s.get("alpha")) if s else MISSING
+    out["spec_cpu"] = est(s.get("cpu"), "x") if s else MISSING
+    out["spec_gpu"] = est(s.get("gpu"), "x") if s else MISSING
+    return out

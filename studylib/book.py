@@ -1,0 +1,105 @@
+"""How the book shows things: tables that fit, numbers rounded to what their interval supports,
+Markdown instead of print, statsmodels summaries as folded HTML.
+
+Chapters call these so that every page looks the same and no cell prints raw text. Formatting
+only: every number shown comes from the caller's data.
+"""
+from __future__ import annotations
+
+import html
+import math
+
+import pandas as pd
+from IPython.display import HTML, Markdown, display
+
+MISSING = "—"
+
+
+def md(text: str) -> None:
+    """Show Markdown (the book's replacement for print)."""
+    display(Markdown(text))
+
+
+def digits_for(lo: float, hi: float, minimum: int = 0, maximum: int = 4) -> int:
+    """Decimals an interval [lo, hi] supports: its width to one significant figure."""
+    width = abs(hi - lo)
+    if not math.isfinite(width) or width == 0:
+        return maximum
+    return int(min(maximum, max(minimum, -math.floor(math.log10(width)))))
+
+
+def ci(value: float, lo: float | None = None, hi: float | None = None, unit: str = "", digits: int | None = None,
+       max_digits: int = 4) -> str:
+    """'1.83x [1.80, 1.86]': value and interval rounded to what the interval supports (at most
+    ``max_digits`` decimals: a replay-noise interval supports more digits than a reader needs)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return MISSING
+    if lo is None or hi is None or any(isinstance(v, float) and math.isnan(v) for v in (lo, hi)):
+        d = 2 if digits is None else digits
+        return f"{value:,.{d}f}{unit}"
+    d = digits_for(lo, hi, maximum=max_digits) if digits is None else digits
+    return f"{value:,.{d}f}{unit} [{lo:,.{d}f}, {hi:,.{d}f}]"
+
+
+def est(e, unit: str = "", digits: int | None = None, max_digits: int = 4) -> str:
+    """ci() for an object with .value/.lo/.hi (stats.Estimate)."""
+    return MISSING if e is None else ci(e.value, e.lo, e.hi, unit, digits, max_digits)
+
+
+def table(df: pd.DataFrame, caption: str | None = None, index: bool = False, digits: int | dict | None = 3) -> None:
+    """A table that fits the page: scrolls inside its own box, no NaN (shown as '—'), rounded."""
+    if df is None or df.empty:
+        return
+    out = df.copy()
+    if isinstance(digits, dict):
+        out = out.round(digits)
+    elif digits is not None:
+        out = out.round(digits)
+    if isinstance(out.columns, pd.MultiIndex):
+        out.columns = [" ".join(str(c) for c in col if str(c) != "") for col in out.columns]
+    body = out.to_html(index=index, na_rep=MISSING, escape=False, border=0, classes="study-table")
+    cap = f"<p class='table-caption'><em>{caption}</em></p>" if caption else ""
+    display(HTML(f"<div class='table-scroll'>{body}</div>{cap}"))
+
+
+def fit_summary(title: str, res, extra: list[pd.DataFrame] | None = None) -> None:
+    """A statsmodels result's full summary as HTML, folded under a title (the audit stays one click away)."""
+    import re
+
+    # statsmodels prints "nan" where a statistic is undefined (e.g. F with clustered errors and
+    # few clusters); say so in words
+    parts = [re.sub(r"(?<![\w.])nan(?![\w.])", "n/a", res.summary().as_html())]
+    for df in extra or []:
+        df = df.to_frame() if isinstance(df, pd.Series) else df
+        parts.append(df.to_html(na_rep=MISSING, border=0, classes="study-table"))
+    display(HTML(f"<details class='fit-summary'><summary>{html.escape(title)}</summary>"
+                 f"<div class='table-scroll'>{''.join(parts)}</div></details>"))
+
+
+def setup() -> None:
+    """Quiet, consistent pages: no progress-bar widget warnings, figures sized for the column."""
+    import warnings
+
+    import matplotlib as mpl
+    from tqdm import TqdmWarning
+
+    warnings.filterwarnings("ignore", category=TqdmWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    mpl.rcParams.update({"figure.dpi": 100, "figure.figsize": (7.5, 4.0), "axes.grid": True, "grid.alpha": 0.3})
+    pd.set_option("display.max_columns", 30)
+
+
+def chapter_verdicts(chapter: str) -> None:
+    """The verdict-table rows a chapter decides, with their badges (each chapter opens with them)."""
+    from . import verdicts
+
+    vt = verdicts.committed()
+    vt = vt[vt["chapter"] == chapter]
+    if vt.empty:
+        return
+    rows = pd.DataFrame({"claim": vt["claim"], "prediction": vt["prediction"],
+                         "measured [95% CI]": [m if c in ("—", "") else f"{m} <small>{c}</small>"
+                                               for m, c in zip(vt["measured"], vt["95% CI"])],
+                         "verdict": vt["verdict"].map(verdicts.badge_html)})
+    display(HTML("<div class='table-scroll'>" + rows.to_html(index=False, escape=False, border=0,
+                                                             classes="verdict-table") + "</div>"))

@@ -25,7 +25,10 @@ for key, value in abstract.values().items():
 # against the paper's 1.7–1.9x), but {glue:text}`headline_b8` at batch 8, where eight tokens
 # touch every expert (*{glue:text}`headline_b8_verdict`*). Per layer the speedup does grow with
 # size ({glue:text}`h1`), yet not along Table 1 (*{glue:text}`h1_verdict`*). Weight-only int8
-# reaches {glue:text}`int8` (*{glue:text}`int8_verdict`* against 1.8–2.2x).
+# reaches {glue:text}`int8` (*{glue:text}`int8_verdict`* against 1.8–2.2x). On this study's 2-core CPU,
+# with converted FFNs that execute only their routed expert, the combination decodes at
+# {glue:text}`table6_cpu` the speed of dense at batch 1 (Table 6 predicts 0.8–1.0x on a CPU:
+# *{glue:text}`table6_cpu_verdict`*).
 #
 # **Quality.** Without retraining, splitting an FFN into experts is where the idea fails. On
 # SmolLM2-135M at 25% of the FFN per token, the paper's literal conversion multiplies WikiText-2

@@ -71,11 +71,9 @@ def prune_wanda(W: torch.Tensor, x_norm_sq: torch.Tensor, p: float, nm: tuple[in
     return W.masked_fill(mask, 0)
 
 
-def prune_sparsegpt(W: torch.Tensor, H: torch.Tensor, p: float, nm: tuple[int, int] | None = None,
-                    blocksize: int = 128, percdamp: float = 0.01) -> torch.Tensor:
-    """SparseGPT (fasterprune): OBS-style pruning with error compensation on the
-    not-yet-pruned columns, adaptive mask selection per block of ``blocksize`` columns.
-    H = 2·XᵀX/n is the Hessian of the layer's reconstruction loss."""
+def obs_setup(W: torch.Tensor, H: torch.Tensor, percdamp: float = 0.01) -> tuple[torch.Tensor, torch.Tensor]:
+    """The start SparseGPT and GPTQ share: fp32 copies, inputs never seen zeroed, H damped by
+    ``percdamp`` of its mean diagonal, and the upper Cholesky factor of H⁻¹ (the OBS update rows)."""
     W = W.clone().float()
     H = H.clone().float()
     cols = W.shape[1]
@@ -83,7 +81,16 @@ def prune_sparsegpt(W: torch.Tensor, H: torch.Tensor, p: float, nm: tuple[int, i
     H[dead, dead] = 1
     W[:, dead] = 0
     H += percdamp * torch.mean(torch.diag(H)) * torch.eye(cols, dtype=H.dtype, device=H.device)
-    Hinv = torch.linalg.cholesky(torch.cholesky_inverse(torch.linalg.cholesky(H)), upper=True)
+    return W, torch.linalg.cholesky(torch.cholesky_inverse(torch.linalg.cholesky(H)), upper=True)
+
+
+def prune_sparsegpt(W: torch.Tensor, H: torch.Tensor, p: float, nm: tuple[int, int] | None = None,
+                    blocksize: int = 128, percdamp: float = 0.01) -> torch.Tensor:
+    """SparseGPT (fasterprune): OBS-style pruning with error compensation on the
+    not-yet-pruned columns, adaptive mask selection per block of ``blocksize`` columns.
+    H = 2·XᵀX/n is the Hessian of the layer's reconstruction loss."""
+    W, Hinv = obs_setup(W, H, percdamp)
+    cols = W.shape[1]
     prunen, prunem = nm if nm else (0, 0)
     for i1 in range(0, cols, blocksize):
         i2 = min(i1 + blocksize, cols)
@@ -159,6 +166,39 @@ def _first(out):
 
 
 @torch.no_grad()
+def layerwise(model, calib_ids: torch.Tensor, update, need_h: bool, targets: str = "all", desc: str = "",
+              progress: bool = True, run_layer: bool = True) -> tuple[int, int]:
+    """The sequential calibration loop SparseGPT, Wanda and GPTQ share: the calibration batch
+    flows through the decoder one layer at a time; each Linear of a layer is replaced by
+    ``update(W, stats)`` from the statistics of its inputs as produced by the already-updated
+    layers before it; the updated layer's outputs feed the next. Returns (zeros, weights)."""
+    args, kwargs = _capture_first_layer_inputs(model, calib_ids)
+    hidden = args[0] if args else kwargs.pop("hidden_states")
+    args = args[1:] if args else ()
+    zeros = total = 0
+    for layer in tqdm(decoder_layers(model), desc=desc, disable=not progress):
+        lins = {n: m for n, m in linear_modules(layer).items() if targets == "all" or "mlp" in n}
+        stats = {n: _Stats(m.in_features, need_h) for n, m in lins.items()}
+        hooks = [m.register_forward_hook(lambda mod, inp, out, n=n: stats[n].add(inp[0]))
+                 for n, m in lins.items()]
+        if run_layer:
+            layer(hidden, *args, **kwargs)
+        for h in hooks:
+            h.remove()
+        for n, m in lins.items():
+            W = m.weight.data
+            m.weight.data = update(W, stats[n]).to(W.dtype)
+            zeros += int((m.weight == 0).sum())
+            total += m.weight.numel()
+        hidden = _first(layer(hidden, *args, **kwargs))
+    return zeros, total
+
+
+def hessian(stats: _Stats) -> torch.Tensor:
+    """H = 2·XᵀX/n of one Linear's calibration inputs."""
+    return (2 * stats.H / max(stats.n, 1)).float()
+
+
 def prune_model(model, calib_ids: torch.Tensor, method: str, p: float = 0.0,
                 nm: tuple[int, int] | None = None, targets: str = "all", progress: bool = True) -> dict:
     """Prune every Linear inside every decoder layer in place; returns achieved sparsity.
@@ -170,31 +210,14 @@ def prune_model(model, calib_ids: torch.Tensor, method: str, p: float = 0.0,
         raise ValueError(f"unknown pruning method {method!r}; choose from {METHODS}")
     if nm is None:
         validate_ratio(p)
-    args, kwargs = _capture_first_layer_inputs(model, calib_ids)
-    hidden = args[0] if args else kwargs.pop("hidden_states")
-    args = args[1:] if args else ()
-    zeros = total = 0
-    layers = decoder_layers(model)
-    for layer in tqdm(layers, desc=f"prune {method} {('%d:%d' % nm) if nm else p}", disable=not progress):
-        lins = {n: m for n, m in linear_modules(layer).items() if targets == "all" or "mlp" in n}
-        stats = {n: _Stats(m.in_features, method == "sparsegpt") for n, m in lins.items()}
-        hooks = [m.register_forward_hook(lambda mod, inp, out, n=n: stats[n].add(inp[0]))
-                 for n, m in lins.items()]
-        if method != "magnitude":
-            layer(hidden, *args, **kwargs)
-        for h in hooks:
-            h.remove()
-        for n, m in lins.items():
-            W = m.weight.data
-            if method == "magnitude":
-                new = prune_magnitude(W, p, nm)
-            elif method == "wanda":
-                new = prune_wanda(W, stats[n].sq / max(stats[n].n, 1), p, nm)
-            else:
-                H = 2 * stats[n].H / max(stats[n].n, 1)
-                new = prune_sparsegpt(W, H.float(), p, nm)
-            m.weight.data = new.to(W.dtype)
-            zeros += int((m.weight == 0).sum())
-            total += m.weight.numel()
-        hidden = _first(layer(hidden, *args, **kwargs))
+
+    def update(W, st):
+        if method == "magnitude":
+            return prune_magnitude(W, p, nm)
+        if method == "wanda":
+            return prune_wanda(W, st.sq / max(st.n, 1), p, nm)
+        return prune_sparsegpt(W, hessian(st), p, nm)
+
+    zeros, total = layerwise(model, calib_ids, update, method == "sparsegpt", targets,
+                             f"prune {method} {('%d:%d' % nm) if nm else p}", progress, run_layer=method != "magnitude")
     return {"weight_sparsity": zeros / max(total, 1)}

@@ -223,16 +223,18 @@ book.table(size, index=True)
 #
 # ## Weight-only quantization: what it costs in quality (CPU, real models)
 # int8 (per output channel) and int4 (groups of 128) of the decoder layers through
-# optimum-quanto, round-to-nearest with scales — no GPTQ-style error correction runs on this CPU,
-# so these are the *weaker* quantizers, named as such — and 30% SparseGPT followed by int8 (the
-# stack whose η Eq. 34 predicts). Losses against dense on the same items, paired (Tango's score
+# optimum-quanto — round-to-nearest with scales, the *weaker* quantizers, named as such — beside
+# GPTQ int4 (groups of 128, second-order error compensation; `studylib/gptq.py`, written here
+# because the maintained GPTQ libraries need CUDA or pin their own torch; fake-quantized, so its
+# row is quality only: its decode speed is the int4 kernel's), and 30% SparseGPT followed by int8
+# (the stack whose η Eq. 34 predicts). Losses against dense on the same items, paired (Tango's score
 # interval for accuracy, bootstrap over documents for perplexity); declared in
 # `studylib/quality_variants.yaml`, measured by the quality sweep.
 
 # %% tags=["hide-input"]
 from studylib.conversion_analysis import perplexity_vs_dense
 
-QUANT = ["int8_quanto", "int4_quanto", "sparsegpt30", "sparsegpt30_int8_quanto"]
+QUANT = ["int8_quanto", "int4_quanto", "gptq_int4", "sparsegpt30", "sparsegpt30_int8_quanto"]
 qi = data.items[data.items["variant"].isin(["dense", *QUANT])]
 rows = []
 for prof, g in qi.groupby("profile"):
@@ -285,6 +287,25 @@ else:
                "Data: data/cpu_decode/; studylib.decoding.cpu_speed.")
 
 # %% [markdown]
-# ## Not yet measured
-# η (Eq. 34) needs the stacked variants measured end to end (30% SparseGPT + int8 above, when it
-# lands, and an int8 target with the draft); the CPU decode rows of each stack give its speed.
+# ## Stacking (Eq. 34): η measured
+# The draft drafts for a *variant* of the target, in its executable form, on the same prompts as
+# the plain runs: the paper's combination (Eq. 34's stack: sparse routing + speculative decoding)
+# and int8 (Tables 5/7's "both"). Per prompt: S_variant = variant alone ÷ target alone, S_spec =
+# draft for the target ÷ target alone, S_stack = draft for the variant ÷ target alone (tokens/s);
+# η = S_stack / (S_variant · S_spec), bootstrap over prompts (`studylib.decoding.spec_analysis.eta`).
+# CPU evidence: on two cores, not an A100/H100 number.
+
+# %% tags=["hide-input"]
+rows = []
+for v in S.stacks(sd_all):
+    e = S.eta(sd_all, v)
+    if e:
+        rows.append({"stack": f"{v} + draft", "γ": e["gamma"], "prompts": e["prompts"],
+                     "S_variant": book.est(e["s_variant"], "x", max_digits=2),
+                     "S_spec": book.est(e["s_spec"], "x", max_digits=2),
+                     "S_stack": book.est(e["s_stack"], "x", max_digits=2), "η": book.est(e["eta"], max_digits=2)})
+if rows:
+    book.table(pd.DataFrame(rows), caption="Table 4.7. Stacks on the CPU; the paper's η: 0.75–0.82 (Eq. 34). "
+               "Data: data/spec_decoding/cpu-qwen/ (rows with a target_variant).")
+else:
+    book.md("*No stacked run yet: `make phase2 PROFILE=cpu-qwen` runs them after the plain pair.*")

@@ -4,7 +4,7 @@ from __future__ import annotations
 from .. import gpu_claims as G
 from ..paper import criteria as C
 from ..stats import Estimate, interval_verdict
-from . import PENDING_GPU, Claim, Data, Measured, ci_text
+from . import PENDING_GPU, Claim, Data, Measured, band, ci_text
 from .quality import judged_loss, loss, scale
 
 #: the measured pair whose acceptance feeds the GPU formula, and the GPU target it stands for
@@ -105,12 +105,24 @@ def _nothing(d: Data) -> Measured:
     return Measured()
 
 
+def _eta(d: Data) -> Measured:
+    from ..decoding import spec_analysis as S
+
+    sd = d.table("spec_decoding")
+    e = S.eta(sd, C.ETA_STACK) if not sd.empty else None
+    if e is None:
+        return Measured()
+    return Measured(e["eta"], f"η = {e['eta'].value:.2f} (S_stack {e['s_stack'].value:.2f}x; S_sparse "
+                    f"{e['s_variant'].value:.2f}x × S_spec {e['s_spec'].value:.2f}x; γ={e['gamma']}, {e['prompts']} prompts)",
+                    ci_text(e["eta"]), "this CPU: Qwen 1.5B target (executed experts) + 0.5B draft, bf16")
+
+
 CLAIMS = [
     Claim("spec_decoding", "spec. decoding 2.3-2.7x; both 2.7-3.3x", "Tables 5, 7-9", "2.3-2.7x; 2.7-3.3x",
           "ch4_phase2", _spec, _spec_verdict,
           C.NOT_MEASURED + " (needs the CPU acceptance rate: make phase2 PROFILE=cpu-qwen)"),
-    Claim("eta", "η_interaction ≈ 0.8", "Eq. 34", "0.75-0.82", "ch4_phase2", _nothing, lambda m: C.NOT_MEASURED,
-          C.NOT_MEASURED + " (needs stacked variants)"),
+    Claim("eta", "η_interaction ≈ 0.8", "Eq. 34", "0.75-0.82", "ch4_phase2", _eta, band(*C.ETA_BAND),
+          C.NOT_MEASURED + " (needs the stacked spec. decoding run: make phase2 PROFILE=cpu-qwen)"),
     Claim("h3", "H3: < 300 h per 1x, within 30% of quantization", "§8.1.3", "400-600 h total", "ch4_phase2",
           _h3, lambda m: C.probability_verdict(m.inputs["p"]["A and B (pre-registered)"]) + " (decided by the paper's hours)",
           C.NOT_MEASURED + " (needs the sparse-routing and int8 speedups)"),

@@ -29,7 +29,7 @@ from ..taskdata import gsm8k_items
 from .expert_exec import ExpertExecFFN, make_executable
 
 TABLE = "cpu_decode"
-NOT_EXECUTABLE = ("moe_oracle", "neuron_oracle", "teal", "moe_constant")
+NOT_EXECUTABLE = ("moe_oracle", "neuron_oracle", "teal", "moe_constant", "gptq")  # gptq: fake-quantized weights
 
 
 KEYS = ("variants", "batches", "new_tokens", "repeats")

@@ -24,11 +24,73 @@ GPU_PAIRS = {"qwen2.5-coder-1.5b": ("qwen2.5-1.5b", "qwen2.5-0.5b"),
 PROFILE_RANK = ("cpu-qwen", "cpu-real")
 
 
+def _variant(df: pd.DataFrame) -> pd.Series:
+    return (df["target_variant"].fillna("").astype(str) if "target_variant" in df
+            else pd.Series("", index=df.index))
+
+
 def main_pair(df: pd.DataFrame) -> pd.DataFrame:
-    """The rows of the first profile of PROFILE_RANK that has spec.-decoding data."""
+    """The plain-target rows of the first profile of PROFILE_RANK that has spec.-decoding data
+    (stacked targets are read by ``eta``)."""
+    from ..analysis import first_profile
+
+    return first_profile(df[_variant(df) == ""] if not df.empty else df, PROFILE_RANK)
+
+
+def stacks(df: pd.DataFrame) -> list[str]:
+    """The target variants drafted for on the main pair's profile."""
+    d = first_profile_rows(df)
+    return sorted(set(_variant(d)) - {""}) if not d.empty else []
+
+
+def first_profile_rows(df: pd.DataFrame) -> pd.DataFrame:
     from ..analysis import first_profile
 
     return first_profile(df, PROFILE_RANK)
+
+
+def eta(df: pd.DataFrame, variant: str, dtype: str = "bfloat16") -> dict | None:
+    """Eq. 34 on measured speeds, paired by prompt: S_variant (the variant alone over the target
+    alone), S_spec (the draft for the plain target), S_stack (the draft for the variant), each the
+    mean over prompts of the per-prompt tokens/s ratio, and η = S_stack / (S_variant · S_spec), at
+    the γ the stacked run used; percentile bootstrap over prompts."""
+    d = first_profile_rows(df)
+    d = d[d["dtype"] == dtype]
+    v = _variant(d)
+    plain, stack = d[v == ""], d[v == variant]
+    if stack.empty:
+        return None
+    gammas = sorted(set(stack.loc[stack["method"] == "own_loop", "gamma"].astype(int)))
+    if not gammas:
+        return None
+    g = gammas[0]
+
+    def tps(rows, method, gamma=0):
+        r = rows[(rows["method"] == method) & (rows["gamma"].astype(int) == gamma)]
+        return r.drop_duplicates("prompt_id").set_index("prompt_id")["tokens_per_s"]
+
+    t = pd.concat({"base": tps(plain, "alone"), "var": tps(stack, "alone"), "spec": tps(plain, "own_loop", g),
+                   "stack": tps(stack, "own_loop", g)}, axis=1).dropna()
+    if t.empty:
+        return None
+    rows = list(t.to_numpy())
+
+    def stats(rs):
+        a = np.array(rs)
+        sv, ss, st = (a[:, 1] / a[:, 0]).mean(), (a[:, 2] / a[:, 0]).mean(), (a[:, 3] / a[:, 0]).mean()
+        return np.array([sv, ss, st, st / (sv * ss)])
+
+    point, boot = stats(rows), np.array([stats(b) for b in _boot_rows(rows)])
+    lo, hi = np.percentile(boot, [2.5, 97.5], axis=0)
+    names = ("s_variant", "s_spec", "s_stack", "eta")
+    return {"variant": variant, "gamma": g, "prompts": len(rows),
+            **{n: Estimate(float(point[i]), float(lo[i]), float(hi[i])) for i, n in enumerate(names)}}
+
+
+def _boot_rows(rows: list, B: int = DEFAULT_B, seed: int = DEFAULT_SEED):
+    rng = np.random.default_rng(seed)
+    for idx in rng.integers(0, len(rows), (B, len(rows))):
+        yield [rows[i] for i in idx]
 
 
 def _counts(s: str, gamma: int) -> np.ndarray:

@@ -8,6 +8,11 @@ with the target alone is checked from data/:
 * ``transformers``: transformers' assisted generation at ``reference_gamma`` (the reference
   implementation, timed beside ours so that a slow loop of ours cannot understate the speedup).
 
+A run with ``target_variant`` (a declared quality variant, e.g. ``int8_quanto`` or the paper's
+``sparsegpt30_literal_moe4_top1`` in its executable form) drafts for that variant of the target:
+the *stacks* of Eq. 34 and Tables 5/7 ("both"), measured on the same prompts as the plain runs
+so that η = S_stack / (S_variant · S_spec) is paired by prompt (``spec_analysis.eta``).
+
 Prompts: GSM8K and MMLU items from ``bench_dir`` and the code prompts of
 ``studylib/tasks/spec_prompts.yaml``, each in the model's chat template. Units of one dtype run
 prompt by prompt, the target alone first; the wall-clock comparison is paired by prompt.
@@ -76,6 +81,15 @@ def check_config(s: dict, models: bool = False) -> None:
         if early is None:
             resolve_model(s["draft"])
     for r in s["runs"]:
+        if r.get("target_variant"):
+            from .. import transforms
+            from .cpu_speed import NOT_EXECUTABLE
+
+            steps = transforms.variant(r["target_variant"])["steps"]   # unknown variant: StudyConfigError
+            bad = [t for t, _ in steps if t in NOT_EXECUTABLE]
+            if bad:
+                raise StudyConfigError(f"spec_decoding target_variant {r['target_variant']!r}: {bad[0]} has no "
+                                       "executable form")
         if r["dtype"] not in DTYPES:
             raise StudyConfigError(f"spec_decoding dtype {r['dtype']!r} not in {sorted(DTYPES)}")
         if any(int(g) < 1 for g in r["gammas"]):
@@ -127,8 +141,10 @@ def run_spec(prof: dict, progress: bool = True) -> dict:
         if run.get("reference_gamma"):
             plan.append(("transformers", int(run["reference_gamma"])))
 
+        tv = run.get("target_variant") or ""
+
         def key(p, method, gamma):
-            return safe_key(s["target"], s["draft"], run["dtype"], p["id"], method, gamma)
+            return safe_key(s["target"] + (f"+{tv}" if tv else ""), s["draft"], run["dtype"], p["id"], method, gamma)
 
         plist = prompts(prof["quality"].get("bench_dir"), run["prompts"], s.get("seed", 0))
         todo = [p for p in plist if not all(store.has(key(p, m, g)) for m, g in plan)]
@@ -136,7 +152,7 @@ def run_spec(prof: dict, progress: bool = True) -> dict:
         if not todo:
             continue
         dtype = DTYPES[run["dtype"]]
-        target, tok = load_model(s["target"], dtype=dtype)
+        target, tok = _target(prof, s, tv, dtype)
         k = early_exit_layers(s["draft"])
         draft = early_exit_draft(target, k) if k else load_model(s["draft"], dtype=dtype)[0]
         prov = provenance.collect(prof["name"], {"spec_decoding": s, "run": run})
@@ -154,7 +170,8 @@ def run_spec(prof: dict, progress: bool = True) -> dict:
                     alone_tokens = _tokens(store, k) if method == "alone" else alone_tokens
                     skipped += 1
                     continue
-                row = {"target": s["target"], "draft": s["draft"], "dtype": run["dtype"], "prompt_id": p["id"],
+                row = {"target": s["target"], "target_variant": tv, "draft": s["draft"], "dtype": run["dtype"],
+                       "prompt_id": p["id"],
                        "prompt_kind": p["kind"], "prompt_tokens": len(ids), "method": method, "gamma": gamma,
                        "cycles": float("nan"), "accepted": "", "reached": ""}
                 if method == "alone":
@@ -177,6 +194,25 @@ def run_spec(prof: dict, progress: bool = True) -> dict:
                 done += 1
         del target, draft
     return {"measured": done, "skipped": skipped}
+
+
+def _target(prof: dict, s: dict, variant: str, dtype: torch.dtype):
+    """The target model, or its declared variant in executable form (experts executed, quantized
+    weights packed) built as the quality sweep and the CPU decode harness build it."""
+    if not variant:
+        return load_model(s["target"], dtype=dtype)
+    from .. import transforms
+    from ..quality_units import build_variant
+    from .cpu_speed import make_executable
+
+    if prof["quality"]["model"] != s["target"]:
+        raise StudyConfigError(f"target_variant needs quality.model == spec_decoding.target "
+                               f"({prof['quality']['model']!r} vs {s['target']!r})")
+    model, tok, _ = build_variant(prof, variant, transforms.variant(variant))
+    if model.dtype != dtype:
+        raise StudyConfigError(f"target_variant {variant!r} is evaluated in {model.dtype}, the run asks {dtype}")
+    make_executable(model)
+    return model, tok
 
 
 def _correct(p: dict, text: str) -> float:

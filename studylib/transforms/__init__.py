@@ -106,4 +106,4 @@ def apply(model, steps, calib) -> dict:
     return info
 
 
-from . import cmoe, moe_literal, prune, quantize, teal  # noqa: E402,F401  (register the transforms)
+from . import cmoe, gptq, moe_literal, prune, quantize, teal  # noqa: E402,F401  (register the transforms)

@@ -1,7 +1,7 @@
 """Weight-only quantization through a maintained library (optimum-quanto 0.2.7): int8 per output
-channel, int4 in groups of 128 — round-to-nearest with scales (no GPTQ-style error correction:
-GPTQ/AutoRound builds need a CUDA toolchain that this CPU machine lacks; the chapter names this
-round-to-nearest as such). Only the decoder layers' linear layers are quantized (embeddings and
+channel, int4 in groups of 128 — round-to-nearest with scales (the chapter names it as such; the
+GPTQ-class int4 with error compensation is ``transforms.gptq``, written in ``studylib.gptq``
+because GPTQ/AutoRound builds need a CUDA toolchain this CPU machine lacks). Only the decoder layers' linear layers are quantized (embeddings and
 the LM head stay in the evaluation dtype, as in the GPU timing variants).
 
 These steps run *after* the model is cast to its evaluation dtype (``after_cast``): quanto's

@@ -315,6 +315,21 @@ if all(at25[v] is not None for v in ("literal_moe4_top1", "oracle_moe4_top1", "n
         f"computing it.")
 
 # %% [markdown]
+# **The same conversions on Qwen2.5-Coder-1.5B-Instruct** (`cpu-qwen`: WikiText-2 and the first
+# MMLU chunk for the bounds and CMoE; the full MMLU and GSM8K counts for the variants that judge H2).
+
+# %% tags=["hide-input"]
+qct = conversion_table(items, variants, deltas, "cpu-qwen", load_profile("cpu-qwen")["quality"]["variants"])
+if qct.empty or "ppl_ratio" not in qct:
+    book.md("*Not measured on Qwen yet (the cpu-qwen sweep runs them).*")
+else:
+    qct = qct.assign(**{"ppl / dense [95% CI]": [book.ci(v, lo, hi, "x", max_digits=2) for v, lo, hi in
+                                                 zip(qct["ppl_ratio"], qct["ppl_ratio_lo"], qct["ppl_ratio_hi"])]})
+    book.table(qct.drop(columns=["ppl_ratio", "ppl_ratio_lo", "ppl_ratio_hi"]),
+               caption="Table 3.11. Qwen conversions (studylib.conversion_analysis.conversion_table; "
+               "data/quality_items/cpu-qwen/, data/quality_variants/cpu-qwen/).")
+
+# %% [markdown]
 # ## Routing of the older conversions (Eq. 32)
 # The first conversion (k-means experts, router fitted to absolute activation mass, no layer-wise
 # refit) is kept for the record; its imbalance is what the repaired conversions above fix.
@@ -323,7 +338,7 @@ if all(at25[v] is not None for v in ("literal_moe4_top1", "oracle_moe4_top1", "n
 rt = variants.dropna(subset=["balance"]) if "balance" in variants else variants.iloc[:0]
 rt = rt[~rt["variant"].str.startswith(("grid_", "eq25_"))]
 book.table(rt[["profile", "variant", "weight_sparsity", "balance", "max_expert_fraction", "c_drop"]],
-           caption="Table 3.11. Routing statistics per converted variant (data/quality_variants/*/).")
+           caption="Table 3.12. Routing statistics per converted variant (data/quality_variants/*/).")
 
 # %% [markdown]
 # ## Reasoning vs factual recall (§8.1.2: 2–3x)
@@ -341,7 +356,7 @@ for prof in sorted(items["profile"].unique()):
                      "factual": r["factual_task"], "loss (factual)": r["factual_loss"], "measure": r["measure"],
                      "ratio": r["ratio"]})
 if rows:
-    book.table(pd.DataFrame(rows), caption="Table 3.12. studylib.analysis.degradation_ratio.")
+    book.table(pd.DataFrame(rows), caption="Table 3.13. studylib.analysis.degradation_ratio.")
 else:
     book.md("*No reasoning/factual pair measured for the paper's variant yet.*")
 

@@ -45,6 +45,8 @@ def attention_fraction(timing: pd.DataFrame) -> pd.DataFrame:
     """Measured f_attn = 1 - t_ffn / t_layer of the dense model (median times)."""
     d = timing[timing["variant"] == "dense"]
     piv = d.pivot_table(index=["profile", "shape", "batch", "context"], columns="component", values="median_s")
+    if not {"ffn", "layer"} <= set(piv.columns):
+        return pd.DataFrame(columns=["profile", "shape", "batch", "context", "ffn", "layer", "f_attn"])
     piv = piv.dropna(subset=["ffn", "layer"])  # whole-model units exist for some shapes only
     piv["f_attn"] = 1 - piv["ffn"] / piv["layer"]
     return piv.reset_index()

@@ -26,3 +26,18 @@ def test_units_are_written_once_and_int8_reads_fewer_bytes(data_dir):
     assert len(d) == 4 and (d["step_s"] > 0).all()
     by = d.groupby("variant")["bytes_per_step"].first()
     assert 0.2 < by["int8_quanto"] / by["dense"] < 0.5                  # int8 layers vs fp32, fp32 head kept
+
+
+def test_stack_eta_recovers_a_known_interaction():
+    import numpy as np
+    import pandas as pd
+
+    from studylib.decoding.cpu_speed import stack_eta
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for v, step in (("dense", 1.0), ("a", 1 / 1.2), ("b", 1 / 1.5), ("a+b", 1 / (1.2 * 1.5 * 0.9))):
+        rows += [{"variant": v, "batch": 1, "step_s": step * (1 + 0.01 * rng.standard_normal())} for _ in range(9)]
+    e = stack_eta(pd.DataFrame(rows), "a+b", ("a", "b"))
+    assert abs(e.value - 0.9) < 0.03 and e.lo < e.value < e.hi
+    assert stack_eta(pd.DataFrame(rows), "missing", ("a",)) is None

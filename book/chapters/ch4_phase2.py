@@ -47,6 +47,7 @@ book.table(pd.DataFrame([{"technique": k, "printed h per 1x": v["hours_per_x"],
 # `_weight_int8pack_mm` / `_weight_int4pack_mm` (tinygemm), and fp8 `torch._scaled_mm`.
 
 # %% tags=["hide-input"]
+int8_speedup = "(not measured)"
 if not gt.empty:
     rows = []
     for v in ("int8wo", "int8wo_torch", "fp8wo", "fp8_scaled_mm", "int4wo", "int4wo_torch", "pruned30_moe4_top1"):
@@ -56,7 +57,8 @@ if not gt.empty:
                 rows.append({"variant": v, "batch": b, "speedup": e.value, "95% CI": f"[{e.lo:.2f}, {e.hi:.2f}]"})
     q = pd.DataFrame(rows)
     book.table(q.pivot_table(index="variant", columns="batch", values="speedup"), index=True, digits=2)
-    glue("int8_speedup", f"{q[(q.variant == 'int8wo') & (q.batch == 1)]['speedup'].iloc[0]:.2f}x", display=False)
+    int8_speedup = f"{q[(q.variant == 'int8wo') & (q.batch == 1)]['speedup'].iloc[0]:.2f}x"
+glue("int8_speedup", int8_speedup, display=False)
 
 # %% [markdown]
 # *Table 4.1. Whole-model decode speedup over bf16 dense (H100, random weights of the real
@@ -78,11 +80,11 @@ if sd.empty:
     book.md("*No speculative-decoding data yet: `make setup-qwen && make phase2 PROFILE=cpu-qwen`.*")
 
 # %% tags=["hide-input"]
+glue("alpha", book.est(S.alpha(sd)) if not sd.empty else "(not measured)", display=False)
 if not sd.empty:
     acc = S.acceptance_by_position(sd)
     pg = pd.concat([S.per_gamma(sd, method=m) for m in ("own_loop", "transformers")])
     a = S.alpha(sd)
-    glue("alpha", f"{a.value:.2f} [{a.lo:.2f}, {a.hi:.2f}]", display=False)
     fig, ax = plt.subplots(1, 2, figsize=(10, 3.6))
     ax[0].errorbar(acc["position"], acc["acceptance"], yerr=[acc["acceptance"] - acc["lo"], acc["hi"] - acc["acceptance"]],
                    marker="o", capsize=3)
@@ -304,8 +306,17 @@ for v in S.stacks(sd_all):
                      "S_variant": book.est(e["s_variant"], "x", max_digits=2),
                      "S_spec": book.est(e["s_spec"], "x", max_digits=2),
                      "S_stack": book.est(e["s_stack"], "x", max_digits=2), "η": book.est(e["eta"], max_digits=2)})
+from studylib.decoding.cpu_speed import stack_eta
+
+for prof, g in cd.groupby("profile") if not cd.empty else []:
+    for b in sorted(g["batch"].unique()):
+        e = stack_eta(g, "sparsegpt30_int8_quanto", ("sparsegpt30", "int8_quanto"), int(b))
+        if e:
+            rows.append({"stack": f"sparsegpt30 + int8 (weights; {prof}, B={b})", "γ": "—", "prompts": "—",
+                         "S_variant": "—", "S_spec": "—", "S_stack": "—", "η": book.est(e, max_digits=2)})
 if rows:
     book.table(pd.DataFrame(rows), caption="Table 4.7. Stacks on the CPU; the paper's η: 0.75–0.82 (Eq. 34). "
-               "Data: data/spec_decoding/cpu-qwen/ (rows with a target_variant).")
+               "Data: data/spec_decoding/cpu-qwen/ (rows with a target_variant), data/cpu_decode/ "
+               "(studylib.decoding.cpu_speed.stack_eta: ratio of median step times, bootstrap over repeats).")
 else:
     book.md("*No stacked run yet: `make phase2 PROFILE=cpu-qwen` runs them after the plain pair.*")

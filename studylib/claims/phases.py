@@ -36,15 +36,29 @@ def _spec(d: Data) -> Measured:
     if e["gpu"] is not None:
         text += f"; H100 formula {e['gpu'].value:.2f}x (γ={e['gpu_gamma']}, 8B target)"
         ci += f"; H100 {ci_text(e['gpu'])}"
+    both = _both(d)
+    if both is not None:
+        text += f"; both (int8 + draft) CPU {both['s_stack'].value:.2f}x"
+        ci += f"; both CPU {ci_text(both['s_stack'])}"
     return Measured(e["gpu"] or e["cpu"], text, ci,
                     f"{e['model']} + 0.5B draft on 2 CPU cores; H100 step times × CPU acceptance",
-                    inputs={"gpu": e["gpu"]})
+                    inputs={"gpu": e["gpu"], "both": both})
+
+
+def _both(d: Data) -> dict | None:
+    """Tables 5/7's "both" (int8 + speculative decoding), measured on the CPU as a stack."""
+    from ..decoding import spec_analysis as S
+
+    sd = d.table("spec_decoding")
+    return S.eta(sd, "int8_quanto") if not sd.empty else None
 
 
 def _spec_verdict(m: Measured) -> str:
     if m.inputs["gpu"] is None:
         return C.NOT_MEASURED + " (CPU evidence only; needs the H100 step times)"
-    return interval_verdict(m.inputs["gpu"], 2.3, 2.7) + " (spec. decoding alone; 'both' not measured)"
+    both = ("'both' on the CPU only: no H100 step time of an int8 target with a draft" if m.inputs.get("both")
+            else "'both' not measured")
+    return interval_verdict(m.inputs["gpu"], 2.3, 2.7) + f" (spec. decoding alone; {both})"
 
 
 def roi_inputs(d: Data) -> dict[str, Estimate]:

@@ -143,3 +143,26 @@ def speedup_vs_dense(df, variant: str, batch: int):
         return None
     return bootstrap_ratio_of_medians(a, b)
 
+
+
+def stack_eta(df, stack: str, parts: tuple[str, ...], batch: int = 1, B: int = 2000, seed: int = 0):
+    """η of a weight stack (e.g. 30% SparseGPT + int8) on the CPU: S_stack / ∏ S_part, each S the
+    dense median step time over the variant's; percentile bootstrap resampling every variant's
+    repeats independently. None until the stack and all its parts are measured."""
+    import numpy as np
+
+    from ..stats import Estimate
+
+    d = df[df["batch"] == batch]
+    t = {v: d[d["variant"] == v]["step_s"].to_numpy() for v in ("dense", stack, *parts)}
+    if any(len(a) == 0 for a in t.values()):
+        return None
+
+    def eta(s):
+        med = {v: np.median(a) for v, a in s.items()}
+        return (med["dense"] / med[stack]) / np.prod([med["dense"] / med[p] for p in parts])
+
+    rng = np.random.default_rng(seed)
+    boot = [eta({v: rng.choice(a, len(a)) for v, a in t.items()}) for _ in range(B)]
+    lo, hi = np.percentile(boot, [2.5, 97.5])
+    return Estimate(float(eta(t)), float(lo), float(hi))

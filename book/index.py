@@ -62,12 +62,13 @@ for key, value in abstract.values().items():
 # only on GPU measurements; every row names the model and profile it was measured on.
 
 # %% tags=["remove-input"]
-vt = verdicts.committed()
-vt["measured [95% CI]"] = [m if c in ("—", "") else f"{m}<br><small>{c}</small>" for m, c in zip(vt["measured"], vt["95% CI"])]
+vt = verdicts.committed().fillna("")
+link = {c: f'<a href="chapters/{c}.html">{c.split("_")[0]}&nbsp;→</a>' for c in vt["chapter"].unique() if c}
+vt["claim"] = [f"{c}<br><small>{s} · {link.get(ch, '')}</small>" for c, s, ch in zip(vt["claim"], vt["source"], vt["chapter"])]
+vt["measured [95% CI] · scale"] = [m + ("" if c in ("—", "") else f" <small>{c}</small>") + (f"<br><small><em>{sc}</em></small>" if sc else "")
+                                   for m, c, sc in zip(vt["measured"], vt["95% CI"], vt["scale"])]
 vt["verdict"] = vt["verdict"].map(verdicts.badge_html)
-vt["chapter"] = vt["chapter"].map(lambda c: f'<a href="chapters/{c}.html">{c.split("_")[0]}&nbsp;→</a>' if c else "")
-vt["claim"] = [f"{c}<br><small>{s}</small>" for c, s in zip(vt["claim"], vt["source"])]
-cols = ["claim", "prediction", "measured [95% CI]", "verdict", "scale", "chapter"]
+cols = ["claim", "prediction", "measured [95% CI] · scale", "verdict"]
 display(HTML('<div class="table-scroll">' + vt[cols].to_html(index=False, escape=False, border=0, classes="verdict-table")
              + "</div>"))
 

@@ -58,7 +58,7 @@ def table(df: pd.DataFrame, caption: str | None = None, index: bool = False, dig
     if isinstance(out.columns, pd.MultiIndex):
         out.columns = [" ".join(str(c) for c in col if str(c) != "") for col in out.columns]
     body = out.to_html(index=index, na_rep=MISSING, escape=False, border=0, classes="study-table")
-    cap = f"<p class='table-caption'><em>{caption}</em></p>" if caption else ""
+    cap = f"<p class='table-caption'><em>{html.escape(caption)}</em></p>" if caption else ""
     display(HTML(f"<div class='table-scroll'>{body}</div>{cap}"))
 
 
@@ -68,7 +68,13 @@ def fit_summary(title: str, res, extra: list[pd.DataFrame] | None = None) -> Non
 
     # statsmodels prints "nan" where a statistic is undefined (e.g. F with clustered errors and
     # few clusters); say so in words
-    parts = [re.sub(r"(?<![\w.])nan(?![\w.])", "n/a", res.summary().as_html())]
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:   # e.g. "omni_normtest is not valid with n < 8"
+        warnings.simplefilter("always")
+        summary = res.summary().as_html()
+    parts = [re.sub(r"(?<![\w.])nan(?![\w.])", "n/a", summary)]
+    parts += [f"<p><small>statsmodels: {html.escape(str(w.message))}</small></p>" for w in caught]
     for df in extra or []:
         df = df.to_frame() if isinstance(df, pd.Series) else df
         parts.append(df.to_html(na_rep=MISSING, border=0, classes="study-table"))

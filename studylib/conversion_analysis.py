@@ -38,7 +38,8 @@ def describe(variant: str) -> dict:
 
 def perplexity(rows: pd.DataFrame) -> float:
     """Token-weighted perplexity of scored documents."""
-    return float(np.exp(-rows["gold_logprob"].sum() / rows["n_tokens"].sum()))
+    n = rows["n_tokens"].sum()
+    return float(np.exp(-rows["gold_logprob"].sum() / n)) if n > 0 else float("nan")
 
 
 def perplexity_vs_dense(items: pd.DataFrame, variant: str, task: str = "wikitext") -> dict:

@@ -45,7 +45,7 @@ if not fits:
 
 for prof, outcome, res, tests in fits:
     book.fit_summary(f"Eq. 25 (first grid), profile {prof}, outcome {outcome}: full summary",
-                     res, [tests.round(4), diagnostics(res).round(4)])
+                     res, [tests.round(4), run_fit(f"{prof} / {outcome} diagnostics", diagnostics, res).round(4)])
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
     axes[0].scatter(res.fittedvalues, res.resid); axes[0].axhline(0, color="grey")
     axes[0].set_xlabel("fitted"); axes[0].set_ylabel("residual"); axes[0].set_title(f"{prof} {outcome}: residuals")
@@ -120,7 +120,8 @@ lm = LM.design(read_table("timing"), read_table("device_peaks"))
 for prof, d in lm.groupby("profile"):
     res = run_fit(f"latency model, {prof}", LM.fit, d)
     book.md(f"**Latency model, profile {prof}:** `{LM.FORMULA}`")
-    book.fit_summary("full statsmodels summary and diagnostics", res, [diagnostics(res).round(4)])
+    book.fit_summary("full statsmodels summary and diagnostics", res,
+                     [run_fit(f"latency model {prof} diagnostics", diagnostics, res).round(4)])
     fig, ax = plt.subplots(1, 2, figsize=(9, 3.2))
     ax[0].scatter(res.fittedvalues, res.resid / d["median_us"] * 100, s=8)
     ax[0].axhline(0, color="grey"); ax[0].set_xlabel("fitted (µs)"); ax[0].set_ylabel("residual (% of measured)")

@@ -37,6 +37,16 @@ deltas = quality_deltas(items)  # every paired comparison, computed once for the
 MARGIN_PP = {"mmlu": 1.0, "gsm8k_cot": 3.0}  # the paper's §8.1.2 bounds, drawn as bands
 
 
+def with_ppl_text(d: pd.DataFrame) -> pd.DataFrame:
+    """The perplexity ratio and its CI as one rounded text column ('—' where not measured)."""
+    cols = ["ppl_ratio", "ppl_ratio_lo", "ppl_ratio_hi"]
+    if "ppl_ratio" not in d:
+        return d
+    v, lo, hi = (d[c] if c in d else pd.Series(np.nan, index=d.index) for c in cols)
+    d = d.assign(**{"ppl / dense [95% CI]": [book.ci(a, b, c, "x", max_digits=2) for a, b, c in zip(v, lo, hi)]})
+    return d.drop(columns=[c for c in cols if c in d])
+
+
 def loss_text(d: pd.DataFrame) -> pd.Series:
     return pd.Series([book.ci(v, lo, hi, " pp", max_digits=1) for v, lo, hi in
                       zip(d["acc_loss_pp"], d["acc_loss_lo"], d["acc_loss_hi"])], index=d.index)
@@ -284,12 +294,7 @@ if not ct.empty and "ppl_ratio" in ct:
 
 # %% tags=["hide-input"]
 if not ct.empty:
-    ctab = ct.copy()
-    if "ppl_ratio" in ctab:
-        ctab["ppl / dense [95% CI]"] = [book.ci(v, lo, hi, "x", max_digits=2) for v, lo, hi in
-                                        zip(ctab["ppl_ratio"], ctab["ppl_ratio_lo"], ctab["ppl_ratio_hi"])]
-        ctab = ctab.drop(columns=["ppl_ratio", "ppl_ratio_lo", "ppl_ratio_hi"])
-    book.table(ctab, caption="Table 3.10. Every conversion with its routing statistics (balance: Eq. 32; "
+    book.table(with_ppl_text(ct), caption="Table 3.10. Every conversion with its routing statistics (balance: Eq. 32; "
                "max_expert_fraction: the largest share of tokens one expert gets in any layer; c_drop: "
                "share of assignments dropped by capacity; router_oracle_agreement: how often the router "
                "picks the oracle's expert). '—': not applicable to that technique.")
@@ -320,12 +325,10 @@ if all(at25[v] is not None for v in ("literal_moe4_top1", "oracle_moe4_top1", "n
 
 # %% tags=["hide-input"]
 qct = conversion_table(items, variants, deltas, "cpu-qwen", load_profile("cpu-qwen")["quality"]["variants"])
-if qct.empty or "ppl_ratio" not in qct:
+if qct.empty or len(qct) < 2:
     book.md("*Not measured on Qwen yet (the cpu-qwen sweep runs them).*")
 else:
-    qct = qct.assign(**{"ppl / dense [95% CI]": [book.ci(v, lo, hi, "x", max_digits=2) for v, lo, hi in
-                                                 zip(qct["ppl_ratio"], qct["ppl_ratio_lo"], qct["ppl_ratio_hi"])]})
-    book.table(qct.drop(columns=["ppl_ratio", "ppl_ratio_lo", "ppl_ratio_hi"]),
+    book.table(with_ppl_text(qct),
                caption="Table 3.11. Qwen conversions (studylib.conversion_analysis.conversion_table; "
                "data/quality_items/cpu-qwen/, data/quality_variants/cpu-qwen/).")
 
@@ -418,7 +421,7 @@ for prof in design["profile"].unique():
         book.md(f"**{prof}, outcome `{outcome}`**: R² = {res.rsquared:.3f}, n = {int(res.nobs)}")
         book.table(tests, index=True, digits=3)
 if not design.empty:
-    g = sns.relplot(data=design.assign(capacity=design["capacity_factor"].fillna("none").astype(str)),
+    g = sns.relplot(data=design.assign(capacity=design["capacity_factor"].map(lambda c: "none" if pd.isna(c) else str(c))),
                     x="imbalance", y="lp_loss", hue="p", style="capacity", size="c_drop",
                     col="profile", height=3.2, aspect=1.2)
     g.set_axis_labels("1 − Balance (Eq. 32, measured)", "gold log-prob lost per token (nats)")

@@ -79,8 +79,10 @@ else:
         y = np.arange(len(order))
         ax.errorbar(d["acc_loss_pp"], y, xerr=[d["acc_loss_pp"] - d["acc_loss_lo"], d["acc_loss_hi"] - d["acc_loss_pp"]],
                     fmt="o", capsize=3, color="tab:blue")
-        if task in MARGIN_PP:
-            ax.axvspan(-MARGIN_PP[task], MARGIN_PP[task], color="tab:green", alpha=0.15, label="paper: loss < margin")
+        if task in MARGIN_PP:  # "loss < margin": everything left of the margin
+            left = min(float(np.nanmin(d["acc_loss_lo"])), -MARGIN_PP[task]) - 2
+            ax.axvspan(left, MARGIN_PP[task], color="tab:green", alpha=0.15, label="paper: loss < margin")
+            ax.set_xlim(left=left)
         ax.axvline(0, color="grey", lw=0.8)
         n = d["n_items"].max()
         ax.set_title(f"{prof}: {task} (n ≤ {int(n)})", fontsize=9)

@@ -46,9 +46,13 @@ def est(e, unit: str = "", digits: int | None = None, max_digits: int = 4) -> st
     return MISSING if e is None else ci(e.value, e.lo, e.hi, unit, digits, max_digits)
 
 
-def table(df: pd.DataFrame, caption: str | None = None, index: bool = False, digits: int | dict | None = 3) -> None:
-    """A table that fits the page: scrolls inside its own box, no NaN (shown as '—'), rounded."""
+def table(df: pd.DataFrame, caption: str | None = None, index: bool = False, digits: int | dict | None = 3,
+          empty: str | None = None) -> None:
+    """A table that fits the page: scrolls inside its own box, no NaN (shown as '—'), rounded.
+    ``empty``: the Markdown shown instead when there is nothing to tabulate yet."""
     if df is None or df.empty:
+        if empty:
+            md(empty)
         return
     out = df.copy()
     if isinstance(digits, dict):

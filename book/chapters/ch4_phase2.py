@@ -253,12 +253,10 @@ for prof, g in qi.groupby("profile"):
         if pp:
             r["WikiText-2 ppl / dense"] = f"{pp['ppl_ratio']:.3f} [{pp['ppl_ratio_lo']:.3f}, {pp['ppl_ratio_hi']:.3f}]"
         rows.append(r)
-if rows:
-    book.table(pd.DataFrame(rows), caption="Table 4.5. Loss against dense with 95% interval; '—': not measured "
-               "on that profile. Data: data/quality_items/; studylib.analysis.quality_deltas, "
-               "studylib.conversion_analysis.perplexity_vs_dense.")
-else:
-    book.md("*Quantized variants not measured yet: `make phase1-quality PROFILE=cpu-real` (or cpu-qwen).*")
+book.table(pd.DataFrame(rows), caption="Table 4.5. Loss against dense with 95% interval; '—': not measured "
+           "on that profile. Data: data/quality_items/; studylib.analysis.quality_deltas, "
+           "studylib.conversion_analysis.perplexity_vs_dense.",
+           empty="*Quantized variants not measured yet: `make phase1-quality PROFILE=cpu-real` (or cpu-qwen).*")
 
 # %% [markdown]
 # ## Decode speed on this CPU (Table 6's CPU row)
@@ -314,9 +312,7 @@ for prof, g in cd.groupby("profile") if not cd.empty else []:
         if e:
             rows.append({"stack": f"sparsegpt30 + int8 (weights; {prof}, B={b})", "γ": "—", "prompts": "—",
                          "S_variant": "—", "S_spec": "—", "S_stack": "—", "η": book.est(e, max_digits=2)})
-if rows:
-    book.table(pd.DataFrame(rows), caption="Table 4.7. Stacks on the CPU; the paper's η: 0.75–0.82 (Eq. 34). "
-               "Data: data/spec_decoding/cpu-qwen/ (rows with a target_variant), data/cpu_decode/ "
-               "(studylib.decoding.cpu_speed.stack_eta: ratio of median step times, bootstrap over repeats).")
-else:
-    book.md("*No stacked run yet: `make phase2 PROFILE=cpu-qwen` runs them after the plain pair.*")
+book.table(pd.DataFrame(rows), caption="Table 4.7. Stacks on the CPU; the paper's η: 0.75–0.82 (Eq. 34). "
+           "Data: data/spec_decoding/cpu-qwen/ (rows with a target_variant), data/cpu_decode/ "
+           "(studylib.decoding.cpu_speed.stack_eta: ratio of median step times, bootstrap over repeats).",
+           empty="*No stacked run yet: `make phase2 PROFILE=cpu-qwen` runs them after the plain pair.*")

@@ -6,7 +6,8 @@ CUDA toolchain or pin their own torch, and none installs beside this project's C
 is SparseGPT's column-by-column OBS update with "round to the int grid" in place of "set to
 zero", so it shares SparseGPT's Hessian, Cholesky factor and sequential calibration loop
 (``studylib.pruning.layerwise``). Asymmetric min-max grid per output row and group of
-``group_size`` input columns (the common int4-g128 format), columns in natural order.
+``group_size`` input columns (the common int4-g128 format; a narrower divisor where 128 does not divide
+the row, as optimum-quanto does: ``group_for``), columns in natural order.
 
 The result is *fake-quantized*: each weight holds its de-quantized value, which is what quality
 measures need; decode speed of int4 weights is the packed kernel's (``transforms.quantize``),
@@ -17,6 +18,18 @@ from __future__ import annotations
 import torch
 
 from .pruning import hessian, layerwise, obs_setup
+
+
+def group_for(cols: int, group_size: int) -> int:
+    """The group width actually used: ``group_size`` if it divides the row, else the largest
+    multiple of 32 below it that does (what optimum-quanto does: SmolLM2's 576-wide inputs get
+    groups of 96), so that GPTQ and the round-to-nearest int4 compare on the same groups."""
+    if cols % group_size == 0:
+        return group_size
+    for g in range(group_size - group_size % 32, 31, -32):
+        if cols % g == 0:
+            return g
+    return group_size
 
 
 def grid(w: torch.Tensor, bits: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -38,6 +51,7 @@ def fake_quant(w: torch.Tensor, scale: torch.Tensor, zero: torch.Tensor, bits: i
 def quantize_rtn(W: torch.Tensor, bits: int = 4, group_size: int = 128) -> torch.Tensor:
     """Round-to-nearest on the same grid (the baseline GPTQ improves on)."""
     W = W.float()
+    group_size = group_for(W.shape[1], group_size)
     out = torch.empty_like(W)
     for c in range(0, W.shape[1], group_size):
         scale, zero = grid(W[:, c:c + group_size], bits)
@@ -53,6 +67,7 @@ def quantize_gptq(W: torch.Tensor, H: torch.Tensor, bits: int = 4, group_size: i
     the columns not yet rounded."""
     W, Hinv = obs_setup(W, H, percdamp)
     cols = W.shape[1]
+    group_size = group_for(cols, group_size)
     for i1 in range(0, cols, group_size):
         i2 = min(i1 + group_size, cols)
         W1 = W[:, i1:i2].clone()

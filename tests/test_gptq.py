@@ -2,7 +2,7 @@
 outputs, every group must hold at most 2^bits levels per row, and zero stays exact."""
 import torch
 
-from studylib.gptq import grid, quantize_gptq, quantize_rtn
+from studylib.gptq import group_for, grid, quantize_gptq, quantize_rtn
 
 
 def _layer(seed=0, rows=32, cols=64, n=512):
@@ -32,3 +32,7 @@ def test_zero_is_exact_on_the_grid():
     scale, zero = grid(w, 4)
     q = torch.clamp(torch.round(w / scale) + zero, 0, 15)
     assert float(scale[0, 0] * (q[0, 1] - zero[0, 0])) == 0.0
+
+
+def test_groups_match_the_library_int4_where_128_does_not_divide_the_row():
+    assert group_for(1536, 128) == 128 and group_for(576, 128) == 96 and group_for(4096, 128) == 128

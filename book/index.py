@@ -2,8 +2,6 @@
 # # Sparse routing for LLM inference, measured
 
 # %% tags=["remove-cell"]
-import pandas as pd
-from IPython.display import HTML, display
 from myst_nb import glue
 
 from studylib import abstract, book, verdicts
@@ -62,15 +60,7 @@ for key, value in abstract.values().items():
 # only on GPU measurements; every row names the model and profile it was measured on.
 
 # %% tags=["remove-input"]
-vt = verdicts.committed().fillna("")
-link = {c: f'<a href="chapters/{c}.html">{c.split("_")[0]}&nbsp;→</a>' for c in vt["chapter"].unique() if c}
-vt["claim"] = [f"{c}<br><small>{s} · {link.get(ch, '')}</small>" for c, s, ch in zip(vt["claim"], vt["source"], vt["chapter"])]
-vt["measured [95% CI] · scale"] = [m + ("" if c in ("—", "") else f" <small>{c}</small>") + (f"<br><small><em>{sc}</em></small>" if sc else "")
-                                   for m, c, sc in zip(vt["measured"], vt["95% CI"], vt["scale"])]
-vt["verdict"] = vt["verdict"].map(verdicts.badge_html)
-cols = ["claim", "prediction", "measured [95% CI] · scale", "verdict"]
-display(HTML('<div class="table-scroll">' + vt[cols].to_html(index=False, escape=False, border=0, classes="verdict-table")
-             + "</div>"))
+book.verdict_table(verdicts.committed(), link_prefix="chapters/")
 
 # %% [markdown]
 # ## What is still open, and why

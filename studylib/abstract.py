@@ -15,6 +15,8 @@ from .conversion_analysis import perplexity_vs_dense
 #: the conversions the abstract compares at 25% of the FFN per token (SmolLM2, cpu-real)
 CONVERSIONS = {"literal": "literal_moe4_top1", "cmoe": "cmoe_a25", "teal": "teal_a25",
                "expert_oracle": "oracle_moe4_top1", "neuron_oracle": "neuron_oracle_a25"}
+#: the claims whose measurements the abstract quotes (the others it quotes by verdict only)
+MEASURED = ("headline_b1", "headline_b8", "int8_speed", "table6_cpu", "h1", "probe_facts")
 VERDICT_KINDS = ("supported", "refuted", "inconclusive", "not yet measured", "triggered")
 
 
@@ -47,7 +49,7 @@ def _units_done(profile: str) -> str:
 def values(data: Data | None = None) -> dict[str, str]:
     """Every number of the abstract as text, keyed by its glue name."""
     data = data or Data()
-    m = {c.id: c.measure(data) for c in registry()}
+    m = {c.id: c.measure(data) for c in registry() if c.id in MEASURED}
     vt = verdicts.committed()
     verdict = dict(zip(vt["id"], vt["verdict"].astype(str)))
     out = {f"n_{k.replace(' ', '_')}": str(v) for k, v in verdict_counts(vt).items()}

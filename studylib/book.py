@@ -54,11 +54,7 @@ def table(df: pd.DataFrame, caption: str | None = None, index: bool = False, dig
         if empty:
             md(empty)
         return
-    out = df.copy()
-    if isinstance(digits, dict):
-        out = out.round(digits)
-    elif digits is not None:
-        out = out.round(digits)
+    out = df.copy() if digits is None else df.round(digits)
     if isinstance(out.columns, pd.MultiIndex):
         out.columns = [" ".join(str(c) for c in col if str(c) != "") for col in out.columns]
     body = out.to_html(index=index, na_rep=MISSING, escape=False, border=0, classes="study-table")
@@ -69,14 +65,13 @@ def table(df: pd.DataFrame, caption: str | None = None, index: bool = False, dig
 def fit_summary(title: str, res, extra: list[pd.DataFrame] | None = None) -> None:
     """A statsmodels result's full summary as HTML, folded under a title (the audit stays one click away)."""
     import re
-
-    # statsmodels prints "nan" where a statistic is undefined (e.g. F with clustered errors and
-    # few clusters); say so in words
     import warnings
 
     with warnings.catch_warnings(record=True) as caught:   # e.g. "omni_normtest is not valid with n < 8"
         warnings.simplefilter("always")
         summary = res.summary().as_html()
+    # statsmodels prints "nan" where a statistic is undefined (e.g. F with clustered errors and
+    # few clusters); say so in words
     parts = [re.sub(r"(?<![\w.])nan(?![\w.])", "n/a", summary)]
     parts += [f"<p><small>statsmodels: {html.escape(str(w.message))}</small></p>" for w in caught]
     for df in extra or []:
@@ -99,17 +94,29 @@ def setup() -> None:
     pd.set_option("display.max_columns", 30)
 
 
+def verdict_table(vt: pd.DataFrame, link_prefix: str | None = None) -> None:
+    """Verdict rows as a four-column table that fits the page: claim (source, and a link to its
+    chapter under ``link_prefix``), prediction, measured [95% CI] with its scale, coloured badge."""
+    from . import verdicts
+
+    vt = vt.fillna("")
+    link = (lambda c: f' · <a href="{link_prefix}{c}.html">{c.split("_")[0]}&nbsp;→</a>' if c else "") \
+        if link_prefix is not None else (lambda c: "")
+    rows = pd.DataFrame({
+        "claim": [f"{c}<br><small>{s}{link(ch)}</small>" for c, s, ch in zip(vt["claim"], vt["source"], vt["chapter"])],
+        "prediction": vt["prediction"],
+        "measured [95% CI] · scale": [m + ("" if c in ("—", "") else f" <small>{c}</small>")
+                                      + (f"<br><small><em>{sc}</em></small>" if sc else "")
+                                      for m, c, sc in zip(vt["measured"], vt["95% CI"], vt["scale"])],
+        "verdict": vt["verdict"].map(verdicts.badge_html)})
+    display(HTML("<div class='table-scroll'>" + rows.to_html(index=False, escape=False, border=0,
+                                                             classes="verdict-table") + "</div>"))
+
+
 def chapter_verdicts(chapter: str) -> None:
     """The verdict-table rows a chapter decides, with their badges (each chapter opens with them)."""
     from . import verdicts
 
     vt = verdicts.committed()
-    vt = vt[vt["chapter"] == chapter]
-    if vt.empty:
-        return
-    rows = pd.DataFrame({"claim": vt["claim"], "prediction": vt["prediction"],
-                         "measured [95% CI]": [m if c in ("—", "") else f"{m} <small>{c}</small>"
-                                               for m, c in zip(vt["measured"], vt["95% CI"])],
-                         "verdict": vt["verdict"].map(verdicts.badge_html)})
-    display(HTML("<div class='table-scroll'>" + rows.to_html(index=False, escape=False, border=0,
-                                                             classes="verdict-table") + "</div>"))
+    if (vt["chapter"] == chapter).any():
+        verdict_table(vt[vt["chapter"] == chapter])

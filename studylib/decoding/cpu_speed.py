@@ -43,11 +43,17 @@ def check_config(s: dict) -> None:
     if extra:
         raise StudyConfigError(f"cpu_decode: unknown key(s) {extra} (a YAML indentation slip?)")
     for v in s["variants"]:
-        spec = transforms.variant(v)
-        bad = [t for t, _ in spec["steps"] if t in NOT_EXECUTABLE]
-        if bad:
-            raise StudyConfigError(f"cpu_decode variant {v!r}: {bad[0]} has no executable form (a bound or "
-                                   "an input-thresholding step): its speed cannot be measured honestly")
+        require_executable(v, "cpu_decode variant")
+
+
+def require_executable(variant: str, what: str) -> None:
+    """Refuse (before loading anything) a declared variant whose speed cannot be measured honestly:
+    a bound, an input-thresholding step or fake-quantized weights has no executable form."""
+    bad = [t for t, _ in transforms.variant(variant)["steps"] if t in NOT_EXECUTABLE]
+    if bad:
+        raise StudyConfigError(f"{what} {variant!r}: {bad[0]} has no executable form (a bound, an "
+                               "input-thresholding step or fake-quantized weights): its speed cannot be "
+                               "measured honestly")
 
 
 def weight_bytes_per_step(model) -> int:

@@ -32,9 +32,7 @@ def _variant(df: pd.DataFrame) -> pd.Series:
 def main_pair(df: pd.DataFrame) -> pd.DataFrame:
     """The plain-target rows of the first profile of PROFILE_RANK that has spec.-decoding data
     (stacked targets are read by ``eta``)."""
-    from ..analysis import first_profile
-
-    return first_profile(df[_variant(df) == ""] if not df.empty else df, PROFILE_RANK)
+    return first_profile_rows(df[_variant(df) == ""] if not df.empty else df)
 
 
 def stacks(df: pd.DataFrame) -> list[str]:
@@ -80,17 +78,11 @@ def eta(df: pd.DataFrame, variant: str, dtype: str = "bfloat16") -> dict | None:
         sv, ss, st = (a[:, 1] / a[:, 0]).mean(), (a[:, 2] / a[:, 0]).mean(), (a[:, 3] / a[:, 0]).mean()
         return np.array([sv, ss, st, st / (sv * ss)])
 
-    point, boot = stats(rows), np.array([stats(b) for b in _boot_rows(rows)])
+    point, boot = stats(rows), _boot(rows, stats)
     lo, hi = np.percentile(boot, [2.5, 97.5], axis=0)
     names = ("s_variant", "s_spec", "s_stack", "eta")
     return {"variant": variant, "gamma": g, "prompts": len(rows),
             **{n: Estimate(float(point[i]), float(lo[i]), float(hi[i])) for i, n in enumerate(names)}}
-
-
-def _boot_rows(rows: list, B: int = DEFAULT_B, seed: int = DEFAULT_SEED):
-    rng = np.random.default_rng(seed)
-    for idx in rng.integers(0, len(rows), (B, len(rows))):
-        yield [rows[i] for i in idx]
 
 
 def _counts(s: str, gamma: int) -> np.ndarray:

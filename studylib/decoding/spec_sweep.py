@@ -81,15 +81,10 @@ def check_config(s: dict, models: bool = False) -> None:
         if early is None:
             resolve_model(s["draft"])
     for r in s["runs"]:
-        if r.get("target_variant"):
-            from .. import transforms
-            from .cpu_speed import NOT_EXECUTABLE
+        if r.get("target_variant"):   # unknown variant or no executable form: StudyConfigError
+            from .cpu_speed import require_executable
 
-            steps = transforms.variant(r["target_variant"])["steps"]   # unknown variant: StudyConfigError
-            bad = [t for t, _ in steps if t in NOT_EXECUTABLE]
-            if bad:
-                raise StudyConfigError(f"spec_decoding target_variant {r['target_variant']!r}: {bad[0]} has no "
-                                       "executable form")
+            require_executable(r["target_variant"], "spec_decoding target_variant")
         if r["dtype"] not in DTYPES:
             raise StudyConfigError(f"spec_decoding dtype {r['dtype']!r} not in {sorted(DTYPES)}")
         if any(int(g) < 1 for g in r["gammas"]):

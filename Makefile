@@ -4,6 +4,8 @@
 PROFILE ?= embedded
 OVERRIDES ?= {}
 RATIO ?=
+TASKS ?=
+ONLY ?=
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
@@ -20,7 +22,7 @@ endif
 GPU_PY = $(if $(wildcard $(PY)),$(PY),python3)
 BUDGET_S ?=
 
-.PHONY: verdicts gpu setup setup-qwen check phase1 phase1-timing phase1-quality phase2 phase3 book book-check time-embedded all test clean-book
+.PHONY: verdicts gpu setup setup-qwen check sweep phase1 phase1-timing phase1-quality phase2 phase3 book book-check time-embedded all test clean-book
 
 $(VENV)/.done: pyproject.toml
 	python3 -m venv $(VENV)
@@ -54,6 +56,11 @@ phase1-quality: check
 	$(PY) -m studylib run-notebook notebooks/phase1_quality.py $(NB_ARGS)
 
 phase1: phase1-timing phase1-quality
+
+# Fill in the quality sweep a piece at a time (resumable; each unit is committed data when it lands):
+#   make sweep PROFILE=cpu-qwen TASKS=mmlu ONLY=sparsegpt30,teal_a25
+sweep: check
+	$(PY) -m studylib sweep --profile $(PROFILE) --overrides '$(OVERRIDES)' --tasks '$(TASKS)' --only '$(ONLY)'
 
 phase2: check
 	$(PY) -m studylib run-notebook notebooks/phase2_alternatives.py $(NB_ARGS)

@@ -3,6 +3,9 @@
   python -m studylib check --profile P [--ratio R] [--overrides JSON]
   python -m studylib run-notebook notebooks/X.py --profile P [--ratio R] [--overrides JSON]
   python -m studylib campaign --profile P [--budget-s S]   (the GPU campaign; see studylib/campaign.py)
+  python -m studylib sweep --profile P [--tasks T,..] [--only V,..]
+                                         (the quality units not yet in data/, in the profile's order,
+                                          restricted to some tasks / variants; see quality_units.run_units)
   python -m studylib validate-data
   python -m studylib verdicts            (writes data/verdicts.csv from data/; see studylib/verdicts.py)
   python -m studylib time-make           (times `make all FRESH=1` from scratch; see studylib/repro_timing.py)
@@ -59,10 +62,13 @@ def run_notebook(path: str, profile: str, overrides: dict) -> Path:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m studylib")
     sub = ap.add_subparsers(dest="cmd", required=True)
-    for name in ("check", "run-notebook", "campaign"):
+    for name in ("check", "run-notebook", "campaign", "sweep"):
         p = sub.add_parser(name)
         if name == "run-notebook":
             p.add_argument("notebook")
+        if name == "sweep":
+            p.add_argument("--tasks", default="", help="comma-separated tasks to fill in now (default: all)")
+            p.add_argument("--only", default="", help="comma-separated variants to fill in now (default: all)")
         if name == "campaign":
             p.add_argument("--budget-s", type=float, default=None, help="stop cleanly before this many seconds")
         p.add_argument("--profile", default="embedded")
@@ -100,6 +106,14 @@ def main(argv=None) -> int:
 
             counts = run_timing(prof, budget_s=args.budget_s)
             return 1 if counts["failed"] else 0
+        if args.cmd == "sweep":
+            from .quality_units import declared_profile, run_units
+
+            if (declared := declared_profile(prof)) is None:
+                raise StudyConfigError(f"profile {prof['name']!r} declares no quality variants to sweep")
+            split = lambda s: [x for x in s.split(",") if x] or None  # noqa: E731
+            print(run_units(declared, tasks=split(args.tasks), only=split(args.only)))
+            return 0
         if args.cmd == "check":
             print(f"profile {prof['name']!r} OK: {prof['description']}")
             return 0

@@ -9,12 +9,24 @@ fixed-seed sample), so per-item outcomes pair across variants and across session
 Memory (24 GB here): the dense weights are never deep-copied; each variant reloads the model from
 the cached safetensors. A variant's transforms run in ``transform_dtype`` (fp32: SparseGPT's
 Hessians and the routers' fits from full-precision activations), then the model is cast to the
-evaluation ``dtype``; a weights-only pipeline (pruning) is cached on disk so that a resumed
-sweep does not prune again.
+evaluation ``dtype``. A variant is built in stages, each cached on disk so that a resumed sweep
+(or the CPU decode harness) does not prune or convert again:
+
+1. the leading weights-only steps (pruning, GPTQ), stored in the evaluation dtype as safetensors
+   and shared by every variant that starts with them (``sparsegpt30`` is the first stage of
+   ``sparsegpt30_literal_moe4_top1`` and of ``sparsegpt30_int8_quanto``);
+2. the remaining calibrated steps (conversions), run in ``transform_dtype`` on that stored model
+   — a conversion is fitted to the pruned model as it is evaluated, whether or not stage 1 came
+   from the cache — and stored as a pickled module (routers and experts are not transformers layers);
+3. the quantizers after the cast (quick, and not all of their modules pickle): never cached.
+
+A cache records the recipe it was built from (steps and calibration settings) and is named by it;
+``rm -rf .cache/variants`` forces a rebuild after a change to a transform's code.
 """
 from __future__ import annotations
 
 import gc
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -48,7 +60,10 @@ def plan(prof: dict, only: list[str] | None = None) -> list[dict]:
     chunks); raises before any work for an unknown variant or a bad count."""
     q = prof["quality"]
     counts, chunks = q["counts"], q.get("chunk", {})
-    names = only or q["variants"]
+    outside = sorted(set(only or []) - set(q["variants"]))
+    if outside:
+        raise StudyConfigError(f"variants {outside} are not in the profile's quality.variants {q['variants']}")
+    names = [v for v in q["variants"] if v in only] if only else q["variants"]
     specs = {v: transforms.variant(v) for v in names}
     units = []
     for v in names:
@@ -72,34 +87,78 @@ def _dtype(name: str | None, default: str) -> torch.dtype:
     return getattr(torch, name or default)
 
 
-def _variant_cache(prof: dict, variant: str) -> Path:
+def _stage_cache(prof: dict, steps: list) -> tuple[Path, str]:
+    """(directory, recipe) of the cached model after ``steps``: named by a hash of the recipe."""
     q = prof["quality"]
-    return CACHE / "variants" / prof["name"] / q["model"] / variant
+    keys = ("model", "dtype", "transform_dtype", "calib_tokens", "calib_mixed", "bench_dir")
+    recipe = json.dumps({"steps": steps, **{k: q.get(k) for k in keys}}, sort_keys=True, default=str)
+    tag = "+".join(t for t, _ in steps) + "-" + hashlib.sha256(recipe.encode()).hexdigest()[:10]
+    return CACHE / "variants" / prof["name"] / q["model"] / tag, recipe
+
+
+def _load_stage(where: Path, recipe: str, device: str, dtype: torch.dtype):
+    """(model, tok, info) from a stage cache, or None when it is absent or another recipe's."""
+    meta = where / "study_info.json"
+    if not meta.exists():
+        return None
+    info = json.loads(meta.read_text())
+    if info.pop("recipe", None) != recipe:
+        return None
+    if (where / "module.pt").exists():
+        from transformers import AutoTokenizer
+
+        model = torch.load(where / "module.pt", map_location=device, weights_only=False)
+        return model.to(dtype), AutoTokenizer.from_pretrained(str(where)), info
+    model, tok = load_model(str(where), device, dtype)
+    return model, tok, info
+
+
+def _save_stage(where: Path, recipe: str, model, tok, info: dict, as_module: bool) -> None:
+    where.mkdir(parents=True, exist_ok=True)
+    if as_module:
+        torch.save(model, where / "module.pt")
+    else:
+        model.save_pretrained(where)
+    tok.save_pretrained(where)
+    (where / "study_info.json").write_text(json.dumps({**info, "recipe": recipe}))
 
 
 def build_variant(prof: dict, variant: str, spec: dict):
-    """(model, tokenizer, info) for one declared variant, in its evaluation dtype."""
+    """(model, tokenizer, info) for one declared variant, in its evaluation dtype (stages above)."""
     q = prof["quality"]
     dtype = _dtype(spec["dtype"], q.get("dtype", "float32"))
-    steps = spec["steps"]
-    cached = _variant_cache(prof, variant)
-    if transforms.weights_only(steps) and (cached / "config.json").exists():
-        model, tok = load_model(str(cached), prof["device"], dtype)
-        return model, tok, json.loads((cached / "study_info.json").read_text())
-    before, after = transforms.split_at_cast(steps)
-    model, tok = load_model(q["model"], prof["device"], _dtype(q.get("transform_dtype"), "float32") if before else dtype)
-    info = {"method": "none", "ratio": 0.0, "weight_sparsity": 0.0}
+    tdtype = _dtype(q.get("transform_dtype"), "float32")
+    before, after = transforms.split_at_cast(spec["steps"])
+    k = next((i for i, (t, _) in enumerate(before) if not transforms.weights_only([(t, {})])), len(before))
+    stages = [before[:k], before] if 0 < k < len(before) else [before]
     calib = None  # only the steps before the cast calibrate (after-cast quantizers take none)
-    if before:
-        calib = calibration_ids(tok, q["calib_tokens"], bench_dir=q.get("bench_dir") if q.get("calib_mixed") else None)
-        info.update(transforms.apply(model, before, calib.to(prof["device"])))
+
+    def calibration(tok):
+        return calibration_ids(tok, q["calib_tokens"], bench_dir=q.get("bench_dir") if q.get("calib_mixed") else None)
+
+    hit, done = None, []
+    for st in reversed([s for s in stages if s]):  # the longest cached stage
+        hit = _load_stage(*_stage_cache(prof, st), prof["device"], dtype)
+        if hit is not None:
+            done = st
+            break
+    if hit is not None:
+        model, tok, info = hit
+    else:
+        model, tok = load_model(q["model"], prof["device"], tdtype if before else dtype)
+        info = {"method": "none", "ratio": 0.0, "weight_sparsity": 0.0}
+    for st in stages:
+        todo = st[len(done):]
+        if not todo:
+            continue
+        calib = calibration(tok) if calib is None else calib
+        model = model.to(tdtype)
+        info.update(transforms.apply(model, todo, calib.to(prof["device"])))
         model = model.to(dtype)
+        _save_stage(*_stage_cache(prof, st), model, tok, info, as_module=not transforms.weights_only(st))
+        done = st
     if after:
         info.update(transforms.apply(model, after, calib))
-    if transforms.weights_only(steps):
-        model.save_pretrained(cached)
-        tok.save_pretrained(cached)
-        (cached / "study_info.json").write_text(json.dumps(info))
     return model, tok, info
 
 

@@ -22,6 +22,11 @@ def test_plan_chunks_items_and_rejects_bad_counts():
         plan(declared_profile(_prof(counts={"probe_facts": 0})))
     with pytest.raises(StudyConfigError, match="unknown quality variant"):
         _prof(variants=["dense", "not-declared"])
+    # a run restricted to some variants keeps the profile's order and never leaves its plan
+    assert [u["variant"] for u in plan(declared_profile(_prof()), only=["int8_quanto", "dense"])][::2] == [
+        "dense", "int8_quanto"]
+    with pytest.raises(StudyConfigError, match="not in the profile"):
+        plan(declared_profile(_prof()), only=["int4_quanto"])
 
 
 @pytest.mark.slow
@@ -49,3 +54,12 @@ def test_a_run_restricted_to_an_unknown_task_fails_before_any_work(data_dir):
     with pytest.raises(StudyConfigError, match="not in the profile's quality.tasks"):
         run_units(declared_profile(_prof()), progress=False, tasks=["mmlu"])
     assert read_table("quality_items", ["embedded"]).empty
+
+
+def test_the_sweep_command_refuses_a_variant_or_task_outside_the_plan(data_dir, capsys):
+    from studylib.__main__ import main
+
+    assert main(["sweep", "--profile", "embedded", "--only", "no_such_variant"]) == 2
+    assert "no_such_variant" in capsys.readouterr().err
+    assert main(["sweep", "--profile", "embedded", "--tasks", "no_such_task"]) == 2
+    assert "no_such_task" in capsys.readouterr().err

@@ -224,14 +224,19 @@ book.table(size, index=True)
 # conjunction. Reading B compares with int8's 50–100 h and cannot hold at any plausible hours.*
 #
 # ## Weight-only quantization: what it costs in quality (CPU, real models)
-# int8 (per output channel) and int4 (groups of 128) of the decoder layers through
+# int8 (per output channel) and int4 (groups of 128 input columns) of the decoder layers through
 # optimum-quanto — round-to-nearest with scales, the *weaker* quantizers, named as such — beside
-# GPTQ int4 (groups of 128, second-order error compensation; `studylib/gptq.py`, written here
+# GPTQ int4 (the same groups, second-order error compensation; `studylib/gptq.py`, written here
 # because the maintained GPTQ libraries need CUDA or pin their own torch; fake-quantized, so its
 # row is quality only: its decode speed is the int4 kernel's), and 30% SparseGPT followed by int8
 # (the stack whose η Eq. 34 predicts). Losses against dense on the same items, paired (Tango's score
 # interval for accuracy, bootstrap over documents for perplexity); declared in
 # `studylib/quality_variants.yaml`, measured by the quality sweep.
+#
+# "Groups of 128" holds where 128 divides a layer's input width: on every Qwen2.5-Coder-1.5B
+# projection (inputs 1,536 and 8,960 wide) and on SmolLM2-135M's down-projection (1,536). SmolLM2's
+# other six projections read 576-wide inputs, which 128 does not divide; optimum-quanto then uses
+# groups of 96 and so does our GPTQ (`gptq.group_for`), so the two int4 variants share their groups.
 
 # %% tags=["hide-input"]
 from studylib.conversion_analysis import perplexity_vs_dense

@@ -331,9 +331,10 @@ book.table(pd.DataFrame(rows), caption="Table 4.7. Stacks on the CPU; the paper'
 
 # %% [markdown]
 # How to read Table 4.7: η below one means the stack gains less than the product of its parts.
-# For sparse routing and speculative decoding there is a mechanism to expect it: a verification
-# pass presents γ+1 tokens to the target at once, they route to different experts, and the pass
-# reads several experts' weights instead of one — the same loss of the expert advantage that the
-# batch-8 rows of Table 4.6 show against batch 1. Both techniques spend the same resource, weight
+# There is a mechanism to expect it for any weight-byte saving, not only for sparse routing: a
+# verification pass presents γ+1 tokens to the target at once, and a pass over several tokens is
+# where fewer weight bytes help least — routed tokens reach several experts, and the int8/int4
+# kernels lose their edge over bf16 as tokens per pass grow (compare the batch-8 rows of Table 4.6
+# with batch 1). Speculative decoding and byte-saving techniques spend the same resource, weight
 # bytes per generated token, so their gains need not multiply; Eq. 34's η ≈ 0.8 is tested, not
 # assumed.

@@ -64,11 +64,12 @@ book.verdict_table(verdicts.committed(), link_prefix="chapters/")
 
 # %% [markdown]
 # ## What is still open, and why
-# * **H2 on a model above chance.** Qwen2.5-Coder-1.5B-Instruct, MMLU 1,000 and generated GSM8K 300
+# * **H2 on a model above chance.** Qwen2.5-Coder-1.5B-Instruct, MMLU 1,000 and standard GSM8K 300
 #   items per variant (counts fixed by a power analysis before any variant ran), in resumable chunks
-#   that sessions finish in turn; each run adds rows to the verdicts without changing a rule.
-# * **Table 6's CPU row and η (Eq. 34)**: CPU decode of each variant with executed experts, and the
-#   stacked variants, need an idle CPU (`make phase2 PROFILE=cpu-qwen`).
+#   that sessions finish in turn (`make sweep PROFILE=cpu-qwen`); each run adds rows to the
+#   verdicts without changing a rule.
+# * **The best CPU kernel.** CPU decode speeds (Table 6's CPU row, η) run eager PyTorch kernels for
+#   every variant alike; a compiled decode step with prepacked weights has not been timed yet.
 # * **Quality at 8B and beyond** needs a GPU with the real weights (`h100` profile); GPU speed is
 #   measured on random weights of the real shapes.
 #

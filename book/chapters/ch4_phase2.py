@@ -292,6 +292,13 @@ else:
                "Data: data/cpu_decode/; studylib.decoding.cpu_speed.")
 
 # %% [markdown]
+# Every variant in Table 4.6 runs the same kernel path — eager PyTorch (oneDNN) matrix products
+# inside transformers' `generate` — so the speedups compare like for like, but the last column
+# shows how far that path stays below the copy bandwidth. A compiled decode step with prepacked
+# weights (gpt-fast's approach, here `torch.compile` with inductor freezing) would raise the
+# absolute speeds of every variant; whether it moves their *ratios* is open until it is measured.
+
+# %% [markdown]
 # ## Stacking (Eq. 34): η measured
 # The draft drafts for a *variant* of the target, in its executable form, on the same prompts as
 # the plain runs: the paper's combination (Eq. 34's stack: sparse routing + speculative decoding)
@@ -321,3 +328,13 @@ book.table(pd.DataFrame(rows), caption="Table 4.7. Stacks on the CPU; the paper'
            "Data: data/spec_decoding/cpu-qwen/ (rows with a target_variant), data/cpu_decode/ "
            "(studylib.decoding.cpu_speed.stack_eta: ratio of median step times, bootstrap over repeats).",
            empty="*No stacked run yet: `make phase2 PROFILE=cpu-qwen` runs them after the plain pair.*")
+
+# %% [markdown]
+# How to read Table 4.7: η below one means the stack gains less than the product of its parts.
+# There is a mechanism to expect it for any weight-byte saving, not only for sparse routing: a
+# verification pass presents γ+1 tokens to the target at once, and a pass over several tokens is
+# where fewer weight bytes help least — routed tokens reach several experts, and the int8/int4
+# kernels lose their edge over bf16 as tokens per pass grow (compare the batch-8 rows of Table 4.6
+# with batch 1). Speculative decoding and byte-saving techniques spend the same resource, weight
+# bytes per generated token, so their gains need not multiply; Eq. 34's η ≈ 0.8 is tested, not
+# assumed.

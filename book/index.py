@@ -36,9 +36,11 @@ for key, value in abstract.values().items():
 # ({glue:text}`ppl_teal`), stay far from a per-token neuron oracle ({glue:text}`ppl_neuron_oracle`).
 # The paper's combination loses {glue:text}`probe_facts` on a factual probe ({glue:text}`probe_facts_on`;
 # *{glue:text}`probe_facts_verdict`*). On Qwen2.5-Coder-1.5B-Instruct, the model that judges H2
-# (dense MMLU {glue:text}`qwen_mmlu_dense`, generated GSM8K {glue:text}`qwen_gsm8k_dense`),
-# {glue:text}`qwen_units` pre-registered evaluation units are measured; H2 stays
-# *{glue:text}`h2_verdict`* until they are.
+# (dense MMLU {glue:text}`qwen_mmlu_dense`, GSM8K with zero-shot chain of thought
+# {glue:text}`qwen_gsm8k_dense`), the combination loses {glue:text}`mmlu_loss` of MMLU accuracy
+# ({glue:text}`mmlu_loss_on`; against the paper's < 1%: *{glue:text}`mmlu_loss_verdict`*), and H2 is
+# *{glue:text}`h2_verdict`*. So far {glue:text}`qwen_units` pre-registered evaluation units are
+# measured; GSM8K and the other conversions on Qwen follow.
 #
 # **Alternatives.** A 0.5B draft is accepted at α = {glue:text}`spec_alpha` per token by the
 # 1.5B; speculative decoding gives {glue:text}`spec_cpu` on two CPU cores and, through measured

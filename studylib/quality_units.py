@@ -17,7 +17,9 @@ evaluation ``dtype``. A variant is built in stages, each cached on disk so that 
    ``sparsegpt30_literal_moe4_top1`` and of ``sparsegpt30_int8_quanto``);
 2. the remaining calibrated steps (conversions), run in ``transform_dtype`` on that stored model
    — a conversion is fitted to the pruned model as it is evaluated, whether or not stage 1 came
-   from the cache — and stored as a pickled module (routers and experts are not transformers layers);
+   from the cache — and stored as a pickled module (routers and experts are not transformers layers)
+   where the profile sets ``quality.cache_conversions`` (cpu-qwen: a 1.5B conversion takes ~23 min
+   to fit and 3 GB to store; SmolLM2's take seconds and are not worth the disk);
 3. the quantizers after the cast (quick, and not all of their modules pickle): never cached.
 
 A cache records the recipe it was built from (steps and calibration settings) and is named by it;
@@ -155,7 +157,9 @@ def build_variant(prof: dict, variant: str, spec: dict):
         model = model.to(tdtype)
         info.update(transforms.apply(model, todo, calib.to(prof["device"])))
         model = model.to(dtype)
-        _save_stage(*_stage_cache(prof, st), model, tok, info, as_module=not transforms.weights_only(st))
+        as_module = not transforms.weights_only(st)
+        if not as_module or q.get("cache_conversions"):  # a module costs a model's size on disk
+            _save_stage(*_stage_cache(prof, st), model, tok, info, as_module=as_module)
         done = st
     if after:
         info.update(transforms.apply(model, after, calib))

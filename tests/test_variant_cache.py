@@ -23,7 +23,7 @@ def staged(tmp_path, monkeypatch):
         return real(model, steps, calib)
 
     monkeypatch.setattr(transforms, "apply", counting)
-    prof = load_profile("embedded", {"quality": {"calib_tokens": 512}})
+    prof = load_profile("embedded", {"quality": {"calib_tokens": 512, "cache_conversions": True}})
     return qu, prof, calls
 
 
@@ -55,9 +55,12 @@ def test_stages_are_cached_shared_and_equal_to_a_fresh_build(staged, tmp_path):
     import shutil
     shutil.rmtree(next(p for p in (tmp_path / "variants" / "embedded" / "smollm2-135m").iterdir()
                        if p.name.startswith("wanda+teal")))
-    model, tok, _ = qu.build_variant(prof, "p_then_c", both)    # only the conversion is redone
+    # only the conversion is redone; a profile that does not keep conversions leaves none on disk
+    lean = load_profile("embedded", {"quality": {"calib_tokens": 512}})
+    model, tok, _ = qu.build_variant(lean, "p_then_c", both)
     assert calls == [["teal"]]
     assert torch.equal(_logits(model, tok), fresh)
+    assert not any(p.name.startswith("wanda+teal") for p in (tmp_path / "variants" / "embedded" / "smollm2-135m").iterdir())
 
     other = load_profile("embedded", {"quality": {"calib_tokens": 1024}})   # another recipe: another cache
     assert qu._stage_cache(other, [PRUNE])[0] != qu._stage_cache(prof, [PRUNE])[0]

@@ -89,6 +89,12 @@ def _dtype(name: str | None, default: str) -> torch.dtype:
     return getattr(torch, name or default)
 
 
+def _calib_bench(q: dict) -> str | None:
+    """Where calibration and routing windows come from: the benchmarks' own text (``calib_mixed``)
+    or, with None, the essays only."""
+    return q.get("bench_dir") if q.get("calib_mixed") else None
+
+
 def _stage_cache(prof: dict, steps: list) -> tuple[Path, str]:
     """(directory, recipe) of the cached model after ``steps``: named by a hash of the recipe."""
     q = prof["quality"]
@@ -131,13 +137,8 @@ def build_variant(prof: dict, variant: str, spec: dict):
     dtype = _dtype(spec["dtype"], q.get("dtype", "float32"))
     tdtype = _dtype(q.get("transform_dtype"), "float32")
     before, after = transforms.split_at_cast(spec["steps"])
-    k = next((i for i, (t, _) in enumerate(before) if not transforms.weights_only([(t, {})])), len(before))
+    k = next((i for i, (t, _) in enumerate(before) if not transforms.TRANSFORMS[t].weights_only), len(before))
     stages = [before[:k], before] if 0 < k < len(before) else [before]
-    calib = None  # only the steps before the cast calibrate (after-cast quantizers take none)
-
-    def calibration(tok):
-        return calibration_ids(tok, q["calib_tokens"], bench_dir=q.get("bench_dir") if q.get("calib_mixed") else None)
-
     hit, done = None, []
     for st in reversed([s for s in stages if s]):  # the longest cached stage
         hit = _load_stage(*_stage_cache(prof, st), prof["device"], dtype)
@@ -149,13 +150,12 @@ def build_variant(prof: dict, variant: str, spec: dict):
     else:
         model, tok = load_model(q["model"], prof["device"], tdtype if before else dtype)
         info = {"method": "none", "ratio": 0.0, "weight_sparsity": 0.0}
-    for st in stages:
-        todo = st[len(done):]
-        if not todo:
-            continue
-        calib = calibration(tok) if calib is None else calib
+    pending = [st for st in stages if len(st) > len(done)]
+    # only the steps before the cast calibrate (after-cast quantizers take none)
+    calib = calibration_ids(tok, q["calib_tokens"], bench_dir=_calib_bench(q)) if pending else None
+    for st in pending:
         model = model.to(tdtype)
-        info.update(transforms.apply(model, todo, calib.to(prof["device"])))
+        info.update(transforms.apply(model, st[len(done):], calib.to(prof["device"])))
         model = model.to(dtype)
         as_module = not transforms.weights_only(st)
         if not as_module or q.get("cache_conversions"):  # a module costs a model's size on disk
@@ -173,8 +173,7 @@ def _routing(model, tok, q: dict) -> dict:
 
     if not masked_ffns(model):
         return dict(ROUTING_DEFAULT)
-    windows = calibration_ids(tok, q.get("routing_tokens", 2048), seed=2,
-                              bench_dir=q.get("bench_dir") if q.get("calib_mixed") else None)
+    windows = calibration_ids(tok, q.get("routing_tokens", 2048), seed=2, bench_dir=_calib_bench(q))
     return routing_pass(model, windows.to(next(model.parameters()).device))
 
 

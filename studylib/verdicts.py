@@ -59,7 +59,7 @@ def write() -> bool:
 
 #: badge colours by the verdict's first word (the rest of the verdict text stays beside it)
 BADGE = {"supported": "#1a7f37", "refuted": "#cf222e", "inconclusive": "#9a6700", "not-measured": "#6e7781",
-         "pending": "#6e7781", "triggered": "#cf222e", "arithmetic": "#1a7f37"}
+         "pending": "#6e7781", "triggered": "#cf222e", "not-triggered": "#1a7f37", "arithmetic": "#1a7f37"}
 
 
 def badge_html(verdict: str) -> str:
@@ -67,8 +67,9 @@ def badge_html(verdict: str) -> str:
     import html
 
     v = str(verdict)
-    if v.startswith("not yet measured"):
-        v = "not-measured" + v[len("not yet measured"):]
+    for two_words in ("not yet measured", "not triggered"):  # kinds whose name has a space
+        if v.startswith(two_words):
+            v = "not-" + two_words.split()[-1] + v[len(two_words):]
     head, _, rest = v.partition(" ")
     kind = "at chance" if "at chance" in v else ("pending GPU" if "pending" in v else head)
     colour = BADGE.get(head, "#6e7781") if kind not in ("at chance",) else "#8250df"

@@ -85,3 +85,50 @@ def conversion_table(items: pd.DataFrame, variants: pd.DataFrame, deltas: pd.Dat
                 row[f"{task}_loss_ci"] = f"[{d['acc_loss_lo'].iloc[0]:.0f}, {d['acc_loss_hi'].iloc[0]:.0f}]"
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _times(r: float) -> str:
+    return f"{r:.2f}x" if r < 10 else f"{r:,.0f}x"
+
+
+def capacity_reading(ct: pd.DataFrame, model: str, factor: float = 2.0) -> str | None:
+    """Issue 12's question answered from the measured rows of one model: at 25% of the FFN per
+    token, does the paper's literal setting fail because of its router or because a quarter of
+    the FFN cannot carry the model without training? Compares perplexity ratios (WikiText-2, vs
+    dense) of the literal conversion, its expert oracle (best routing on the same partition), the
+    neuron oracle (best choice of any 25% of neurons) and the best training-free method; "close"
+    means within ``factor`` of each other: a rule written on 2026-11-25, after the SmolLM2 rows
+    were seen and before the Qwen bounds were measured. None until the three rows it needs exist."""
+    r = {v: float(x) for v, x in zip(ct.get("variant", []), ct.get("ppl_ratio", [])) if pd.notna(x)}
+    mm = {v: float(x) for v, x in zip(ct.get("variant", []), ct.get("mmlu_loss_pp", [])) if pd.notna(x)}
+    need = ("literal_moe4_top1", "oracle_moe4_top1", "neuron_oracle_a25")
+    if not all(v in r for v in need):
+        return None
+    lit, eo, no = (r[v] for v in need)
+
+    def loss(v):
+        return f", MMLU loss {mm[v]:.1f} pp" if v in mm else ""
+
+    text = (f"**Reading ({model}).** At 25% of the FFN per token, the neuron oracle multiplies WikiText-2 "
+            f"perplexity by {_times(no)}{loss('neuron_oracle_a25')}: a quarter of the intermediate neurons, "
+            f"chosen per token with knowledge of the true activations, "
+            f"{'carries' if no < factor else 'does not carry'} this model. The paper's literal conversion "
+            f"multiplies it by {_times(lit)}{loss('literal_moe4_top1')}, and routing each token to the best "
+            f"of its four experts by true activation mass (the expert oracle) by {_times(eo)}"
+            f"{loss('oracle_moe4_top1')}. ")
+    if lit <= factor * eo:
+        text += ("The router is within a factor of two of the best any router could do on this partition: "
+                 "routing is not what fails; four fixed groups, one per token, cannot hold the neurons a token needs. ")
+    else:
+        text += (f"The router is more than {factor:.0f}x worse than the expert oracle, so routing is part of the "
+                 "failure — but even perfect routing on this partition "
+                 f"{'stays' if eo > factor * no else 'does not stay'} more than {factor:.0f}x above the neuron oracle. ")
+    cands = [v for v in ("literal_moe4_top1", "cmoe_a25", "teal_a25") if v in r]
+    best = min(cands, key=lambda v: r[v])
+    far = r[best] > factor * no
+    text += (f"The best training-free method measured at this budget is `{best}` ({_times(r[best])}"
+             f"{loss(best)}), {'still more than ' + f'{factor:.0f}x the' if far else 'within ' + f'{factor:.0f}x of the'} "
+             "neuron oracle's ratio: " + ("without training, no method tested here finds the right quarter of the "
+                                         "FFN before computing it." if far else
+                                         "a training-free selector gets close to the best possible choice of neurons."))
+    return text

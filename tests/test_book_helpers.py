@@ -19,3 +19,20 @@ def test_local_link_check(tmp_path):
     assert not _broken_link(page, "a.html#x", tmp_path)
     assert _broken_link(page, "missing.html", tmp_path)
     assert not _broken_link(page, "https://example.org/x", tmp_path)
+
+
+def test_capacity_reading_names_the_failing_part_from_the_ratios():
+    import pandas as pd
+
+    from studylib.conversion_analysis import capacity_reading
+
+    def rows(lit, eo, no, teal):
+        return pd.DataFrame({"variant": ["literal_moe4_top1", "oracle_moe4_top1", "neuron_oracle_a25", "teal_a25"],
+                             "ppl_ratio": [lit, eo, no, teal], "mmlu_loss_pp": [20.0, 15.0, 2.0, None]})
+
+    assert capacity_reading(rows(1e4, 1e4, 1.2, 5.0).iloc[:2], "m") is None  # a bound missing: no reading
+    capacity = capacity_reading(rows(900.0, 600.0, 1.3, 40.0), "m")
+    assert "routing is not what fails" in capacity and "`teal_a25` (40x" in capacity
+    assert "still more than 2x the neuron oracle" in capacity and "MMLU loss 2.0 pp" in capacity
+    routing = capacity_reading(rows(50.0, 1.5, 1.2, 1.4), "m")
+    assert "routing is part of the failure" in routing and "within 2x of the neuron oracle's" in routing

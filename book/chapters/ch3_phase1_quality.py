@@ -22,7 +22,7 @@ from myst_nb import glue
 from studylib import book
 from studylib.analysis import degradation_ratio, eq25_design, eq25_item_design, quality_deltas
 from studylib.config import load_profile
-from studylib.conversion_analysis import conversion_table
+from studylib.conversion_analysis import capacity_reading, conversion_table
 from studylib.evaluation import task_summary
 from studylib.fits import eq25_equivalence, fit_eq25, fit_eq25_items
 from studylib.power import discordance_table, plan_table, resolvable_margin
@@ -302,24 +302,9 @@ if not ct.empty:
                "picks the oracle's expert). '—': not applicable to that technique.")
 
 
-def _ratio(v):
-    r = ct[ct["variant"] == v] if not ct.empty else ct
-    return None if r.empty or pd.isna(r["ppl_ratio"].iloc[0]) else float(r["ppl_ratio"].iloc[0])
-
-
-at25 = {v: _ratio(v) for v in ("literal_moe4_top1", "cmoe_a25", "teal_a25", "oracle_moe4_top1", "neuron_oracle_a25")}
-if all(at25[v] is not None for v in ("literal_moe4_top1", "oracle_moe4_top1", "neuron_oracle_a25")):
-    best = min((v for v in ("literal_moe4_top1", "cmoe_a25", "teal_a25") if at25[v]), key=lambda v: at25[v])
-    book.md(
-        f"**Reading.** At 25% of the FFN per token, the neuron oracle multiplies WikiText-2 perplexity by "
-        f"{at25['neuron_oracle_a25']:.2f}: a quarter of the intermediate neurons, chosen per token with "
-        f"knowledge of the true activations, carries this model. The paper's literal conversion multiplies it by "
-        f"{at25['literal_moe4_top1']:,.0f}, and routing each token to the best of its four experts by true "
-        f"activation mass (the expert oracle) by {at25['oracle_moe4_top1']:,.0f}: on this partition the router is "
-        f"not what fails — four fixed groups, one per token, cannot hold the neurons a token needs. The best "
-        f"training-free method at this budget is `{best}` ({at25[best]:,.0f}x), still orders of magnitude from "
-        f"the neuron oracle: without training, no method tested here finds the right quarter of the FFN before "
-        f"computing it.")
+reading = capacity_reading(ct, "SmolLM2-135M") if not ct.empty else None
+if reading:
+    book.md(reading)
 
 # %% [markdown]
 # **The same conversions on Qwen2.5-Coder-1.5B-Instruct** (`cpu-qwen`: WikiText-2 and the first
@@ -333,6 +318,9 @@ else:
     book.table(with_ppl_text(qct),
                caption="Table 3.11. Qwen conversions (studylib.conversion_analysis.conversion_table; "
                "data/quality_items/cpu-qwen/, data/quality_variants/cpu-qwen/).")
+    reading = capacity_reading(qct, "Qwen2.5-Coder-1.5B")
+    book.md(reading or "*The routing-or-capacity reading for Qwen waits for the literal conversion alone and "
+            "both oracles (`make sweep PROFILE=cpu-qwen TASKS=mmlu,wikitext`).*")
 
 # %% [markdown]
 # ## Routing of the older conversions (Eq. 32)

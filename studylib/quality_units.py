@@ -193,11 +193,12 @@ def run_units(prof: dict, progress: bool = True, only: list[str] | None = None,
     todo = [u for u in units if not items.has(u["key"]) and (not tasks or u["task"] in tasks)]
     if not todo:
         return {"measured": 0, "skipped": len(units)}
-    biggest = {t: max(u["hi"] for u in units if u["task"] == t) for t in q["tasks"]}
+    needed = list(dict.fromkeys(u["task"] for u in todo))  # a variant may plan 0 items of a task
+    biggest = {t: max(u["hi"] for u in units if u["task"] == t) for t in needed}
     files = build_task_files(CACHE / "taskdata" / prof["name"], max(biggest.values()), q["seed"],
                              q.get("needle_lengths", []), q.get("bench_dir"), q.get("essay_words", 600),
-                             tasks=q["tasks"], needle_per_length=q.get("needle_per_length"), task_limits=biggest)
-    lines = {t: files[t].read_text().splitlines(keepends=True) for t in q["tasks"]}
+                             tasks=needed, needle_per_length=q.get("needle_per_length"), task_limits=biggest)
+    lines = {t: files[t].read_text().splitlines(keepends=True) for t in needed}
     chunk_dir = CACHE / "taskdata" / prof["name"] / "chunks"
     chunk_dir.mkdir(parents=True, exist_ok=True)
     bar = tqdm(total=len(todo), desc="quality units", disable=not progress)

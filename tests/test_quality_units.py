@@ -47,6 +47,17 @@ def test_sweep_resumes_at_the_missing_chunk(data_dir):
     assert (again["correct"].to_numpy() == first["correct"].to_numpy()).all()
 
 
+@pytest.mark.slow
+def test_a_run_of_variants_that_skip_a_task_builds_only_the_tasks_they_plan(data_dir):
+    from studylib.quality_units import declared_profile, run_units
+    from studylib.results import read_table
+
+    prof = declared_profile(_prof(tasks=["probe_facts", "probe_arith"], counts={"probe_facts": 4, "probe_arith": 4},
+                                  variant_counts={"int8_quanto": {"probe_arith": 0}}))
+    assert run_units(prof, progress=False, only=["int8_quanto"]) == {"measured": 1, "skipped": 0}
+    assert set(read_table("quality_items", ["embedded"])["task"]) == {"probe_facts"}
+
+
 def test_a_run_restricted_to_an_unknown_task_fails_before_any_work(data_dir):
     from studylib.quality_units import declared_profile, run_units
     from studylib.results import read_table

@@ -39,8 +39,14 @@ for key, value in abstract.values().items():
 # (dense MMLU {glue:text}`qwen_mmlu_dense`, GSM8K with zero-shot chain of thought
 # {glue:text}`qwen_gsm8k_dense`), the combination loses {glue:text}`mmlu_loss` of MMLU accuracy
 # ({glue:text}`mmlu_loss_on`; against the paper's < 1%: *{glue:text}`mmlu_loss_verdict`*), and H2 is
-# *{glue:text}`h2_verdict`*. So far {glue:text}`qwen_units` pre-registered evaluation units are
-# measured; GSM8K and the other conversions on Qwen follow.
+# *{glue:text}`h2_verdict`*. The best training-free alternative at the same budget, TEAL-style
+# activation sparsity with 25% of each FFN's inputs kept, loses nearly as much MMLU accuracy
+# ({glue:text}`qwen_mmlu_teal` lost; WikiText-2 perplexity {glue:text}`qwen_ppl_teal` of dense),
+# while a per-token neuron oracle keeping the same quarter of the FFN multiplies perplexity by
+# {glue:text}`qwen_ppl_neuron_oracle`: a quarter of the FFN can carry this model, but no
+# training-free selector tested finds it. So far {glue:text}`qwen_units` pre-registered
+# evaluation units are measured; standard GSM8K for the variants and the remaining conversions
+# on Qwen follow.
 #
 # **Alternatives.** A 0.5B draft is accepted at α = {glue:text}`spec_alpha` per token by the
 # 1.5B; speculative decoding gives {glue:text}`spec_cpu` on two CPU cores and, through measured

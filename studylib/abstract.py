@@ -12,7 +12,7 @@ from .claims import Data, registry
 from .claims.phases import spec_estimates
 from .conversion_analysis import perplexity_vs_dense
 
-#: the conversions the abstract compares at 25% of the FFN per token (SmolLM2, cpu-real)
+#: the conversions the abstract compares at 25% of the FFN per token (SmolLM2 and Qwen)
 CONVERSIONS = {"literal": "literal_moe4_top1", "cmoe": "cmoe_a25", "teal": "teal_a25",
                "expert_oracle": "oracle_moe4_top1", "neuron_oracle": "neuron_oracle_a25"}
 #: the claims whose measurements the abstract quotes (the others it quotes by verdict only)
@@ -32,6 +32,16 @@ def _accuracy(items: pd.DataFrame, profile: str, variant: str, task: str) -> str
     k, n = int(g["correct"].sum()), len(g)
     lo, hi = proportion_confint(k, n, method="wilson")
     return f"{ci(100 * k / n, 100 * lo, 100 * hi, '%')} (n = {n:,})"
+
+
+def _loss(deltas: pd.DataFrame, profile: str, variant: str, task: str) -> str:
+    """Paired accuracy loss vs dense with its interval and item count, as the chapters print it."""
+    d = deltas[(deltas["profile"] == profile) & (deltas["variant"] == variant) & (deltas["task"] == task)] \
+        if not deltas.empty else deltas
+    if d.empty:
+        return MISSING
+    r = d.iloc[0]
+    return f"{ci(r['acc_loss_pp'], r['acc_loss_lo'], r['acc_loss_hi'], ' pp')} (n = {int(r['n_items']):,})"
 
 
 def _units_done(profile: str) -> str:
@@ -69,6 +79,11 @@ def values(data: Data | None = None) -> dict[str, str]:
     for key, variant in CONVERSIONS.items():
         r = perplexity_vs_dense(real, variant) if not real.empty else {}
         out[f"ppl_{key}"] = ci(r["ppl_ratio"], r["ppl_ratio_lo"], r["ppl_ratio_hi"], "x") if r else MISSING
+    qwen = data.items[data.items["profile"] == "cpu-qwen"] if not data.items.empty else data.items
+    for key, variant in CONVERSIONS.items():
+        r = perplexity_vs_dense(qwen, variant) if not qwen.empty else {}
+        out[f"qwen_ppl_{key}"] = ci(r["ppl_ratio"], r["ppl_ratio_lo"], r["ppl_ratio_hi"], "x") if r else MISSING
+        out[f"qwen_mmlu_{key}"] = _loss(data.deltas, "cpu-qwen", variant, "mmlu")
     out["qwen_mmlu_dense"] = _accuracy(data.items, "cpu-qwen", "dense", "mmlu")
     out["qwen_gsm8k_dense"] = _accuracy(data.items, "cpu-qwen", "dense", "gsm8k_cot")
     out["qwen_units"] = _units_done("cpu-qwen")

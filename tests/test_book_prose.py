@@ -52,3 +52,12 @@ def test_the_check_catches_a_typed_measurement():
     line = "the measured speedup was 1.83x on the H100"
     assert [m.group(0) for m in UNIT.finditer(CLEAN.sub("", line))] == ["1.83x"]
     assert not list(UNIT.finditer(CLEAN.sub("", "speedup {glue:text}`headline` here")))
+
+
+def test_every_number_the_front_page_glues_is_computed():
+    """A glue name in book/index.py that abstract.values() does not produce would render as a hole."""
+    from studylib import abstract
+
+    used = set(re.findall(r"\{glue:text\}`([^`]+)`", "\n".join(prose(ROOT / "book" / "index.py"))))
+    missing = used - set(abstract.values())
+    assert used and not missing, f"glued on the front page but never computed: {sorted(missing)}"

@@ -191,25 +191,33 @@ def run_units(prof: dict, progress: bool = True, only: list[str] | None = None,
     items = ResultStore("quality_items", prof["name"])
     vstore = ResultStore("quality_variants", prof["name"])
     todo = [u for u in units if not items.has(u["key"]) and (not tasks or u["task"] in tasks)]
-    if not todo:
+    # a run killed after a variant's items but before its routing row: rebuild it for the row alone
+    orphans = [v for v in dict.fromkeys(u["variant"] for u in units) if not vstore.has(safe_key(q["model"], v))
+               and any(items.has(u["key"]) for u in units if u["variant"] == v)]
+    if not todo and not orphans:
         return {"measured": 0, "skipped": len(units)}
     needed = list(dict.fromkeys(u["task"] for u in todo))  # a variant may plan 0 items of a task
     biggest = {t: max(u["hi"] for u in units if u["task"] == t) for t in needed}
     files = build_task_files(CACHE / "taskdata" / prof["name"], max(biggest.values()), q["seed"],
                              q.get("needle_lengths", []), q.get("bench_dir"), q.get("essay_words", 600),
-                             tasks=needed, needle_per_length=q.get("needle_per_length"), task_limits=biggest)
+                             tasks=needed, needle_per_length=q.get("needle_per_length"),
+                             task_limits=biggest) if needed else {}
     lines = {t: files[t].read_text().splitlines(keepends=True) for t in needed}
     chunk_dir = CACHE / "taskdata" / prof["name"] / "chunks"
     chunk_dir.mkdir(parents=True, exist_ok=True)
     bar = tqdm(total=len(todo), desc="quality units", disable=not progress)
-    for variant in dict.fromkeys(u["variant"] for u in todo):
+    for variant in dict.fromkeys([u["variant"] for u in todo] + orphans):
         mine = [u for u in todo if u["variant"] == variant]
-        spec = mine[0]["spec"]
+        spec = next(u["spec"] for u in units if u["variant"] == variant)
         model, tok, info = build_variant(prof, variant, spec)
         vkey = safe_key(q["model"], variant)
         dtype = str(model.dtype).replace("torch.", "")
         params = {"quality": dict(q), "variant": variant, "steps": [[t, p] for t, p in spec["steps"]],
                   "dtype": str(model.dtype)}
+        if not vstore.has(vkey):  # the variant's row first: a kill after it loses at most one unit
+            vstore.write(vkey, [{"model": q["model"], "variant": variant, "experts": 1, "top_k": 1,
+                                 "capacity_factor": None, **info, **_routing(model, tok, q), "dtype": dtype}],
+                         provenance.collect(prof["name"], params))
         for u in mine:
             part = chunk_dir / f"{u['task']}-{u['lo']}-{u['hi']}.jsonl"
             part.write_text("".join(lines[u["task"]][u["lo"]:u["hi"]]))
@@ -220,10 +228,6 @@ def run_units(prof: dict, progress: bool = True, only: list[str] | None = None,
             df.insert(0, "model", q["model"])
             df["dtype"] = dtype
             items.write(u["key"], df, prov)
-            if not vstore.has(vkey):
-                vstore.write(vkey, [{"model": q["model"], "variant": variant, "experts": 1, "top_k": 1,
-                                     "capacity_factor": None, **info, **_routing(model, tok, q),
-                                     "dtype": dtype}], prov)
             bar.update(1)
         del model
         gc.collect()

@@ -45,6 +45,11 @@ def test_sweep_resumes_at_the_missing_chunk(data_dir):
     again = read_table("quality_items", ["embedded"]).sort_values(["variant", "item_id"])
     assert len(again) == 12                                     # nothing duplicated
     assert (again["correct"].to_numpy() == first["correct"].to_numpy()).all()
+    rows = ResultStore("quality_variants", "embedded")
+    row = [k for k in rows.keys() if k.endswith("int8_quanto")][0]
+    rows.path(row).unlink()                                     # killed after its items, before its row
+    assert run_units(prof, progress=False) == {"measured": 0, "skipped": 4}
+    assert set(read_table("quality_variants", ["embedded"])["variant"]) == {"dense", "int8_quanto"}
 
 
 @pytest.mark.slow

@@ -77,7 +77,11 @@ book.verdict_table(verdicts.committed(), link_prefix="chapters/")
 #   that sessions finish in turn (`make sweep PROFILE=cpu-qwen`); each run adds rows to the
 #   verdicts without changing a rule.
 # * **The best CPU kernel.** CPU decode speeds (Table 6's CPU row, η) run eager PyTorch kernels for
-#   every variant alike; a compiled decode step with prepacked weights has not been timed yet.
+#   every variant alike. Two faster paths were tried and are not in the tables yet: transformers'
+#   compiled generation (static KV cache, inductor) was not faster than eager in a first trial on
+#   this CPU, and inductor's weight freezing (prepacked weights, the fastest GEMV measured here in
+#   isolation) fails on the second `generate` call with a static cache. A hand-written compiled
+#   decode loop (gpt-fast style) is the next step; until then every CPU speedup is eager against eager.
 # * **Quality at 8B and beyond** needs a GPU with the real weights (`h100` profile); GPU speed is
 #   measured on random weights of the real shapes.
 #

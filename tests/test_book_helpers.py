@@ -36,3 +36,21 @@ def test_capacity_reading_names_the_failing_part_from_the_ratios():
     assert "still more than 2x the neuron oracle" in capacity and "MMLU loss 2.0 pp" in capacity
     routing = capacity_reading(rows(50.0, 1.5, 1.2, 1.4), "m")
     assert "routing is part of the failure" in routing and "within 2x of the neuron oracle's" in routing
+
+
+def test_the_perplexity_ratio_interval_is_a_t_interval_over_documents():
+    """Four documents: the interval is the t interval (3 df) of the per-document log-ppl increase,
+    wider than a percentile bootstrap would give, and the point is exp(mean increase)."""
+    import numpy as np
+    import pandas as pd
+    from scipy import stats as st
+
+    from studylib.conversion_analysis import perplexity_vs_dense
+
+    inc = np.array([0.10, 0.30, 0.20, 0.60])  # nats per token lost, per document
+    rows = [{"task": "wikitext", "variant": v, "item_id": i, "n_tokens": 100,
+             "gold_logprob": -100 * (2.0 + (inc[i] if v == "x" else 0.0))} for v in ("dense", "x") for i in range(4)]
+    r = perplexity_vs_dense(pd.DataFrame(rows), "x")
+    half = st.t.ppf(0.975, 3) * inc.std(ddof=1) / 2
+    assert r["docs"] == 4 and np.isclose(r["ppl_ratio"], np.exp(inc.mean()))
+    assert np.isclose(r["ppl_ratio_lo"], np.exp(inc.mean() - half)) and np.isclose(r["ppl_ratio_hi"], np.exp(inc.mean() + half))

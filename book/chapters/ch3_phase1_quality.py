@@ -265,7 +265,7 @@ if not pr.empty:
 # keeps each token's largest 25% of intermediate activations (no neuron-level selection can), the
 # *constant expert* sends every token to one expert (the floor). Routing statistics are counted on
 # held-out tokens fed one sequence at a time (no padding); perplexity ratio = exp(mean per-token
-# log-likelihood lost), paired by WikiText-2 document (few documents: the interval is wide). Each
+# log-likelihood lost), paired by WikiText-2 document (t interval, n − 1 df; few documents: the interval is wide). Each
 # "+30% SparseGPT" row prunes first, then converts, as the paper does.
 
 # %% tags=["hide-input"]

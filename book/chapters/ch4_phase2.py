@@ -230,7 +230,7 @@ book.table(size, index=True)
 # because the maintained GPTQ libraries need CUDA or pin their own torch; fake-quantized, so its
 # row is quality only: its decode speed is the int4 kernel's), and 30% SparseGPT followed by int8
 # (the stack whose η Eq. 34 predicts). Losses against dense on the same items, paired (Tango's score
-# interval for accuracy, bootstrap over documents for perplexity); declared in
+# interval for accuracy, a t interval over documents for perplexity); declared in
 # `studylib/quality_variants.yaml`, measured by the quality sweep.
 #
 # "Groups of 128" holds where 128 divides a layer's input width: on every Qwen2.5-Coder-1.5B

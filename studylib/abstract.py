@@ -7,6 +7,7 @@ import pandas as pd
 from statsmodels.stats.proportion import proportion_confint
 
 from . import verdicts
+from .analysis import estimate_of
 from .book import MISSING, ci, est
 from .claims import Data, registry
 from .claims.phases import spec_estimates
@@ -38,10 +39,15 @@ def _loss(deltas: pd.DataFrame, profile: str, variant: str, task: str) -> str:
     """Paired accuracy loss vs dense with its interval and item count, as the chapters print it."""
     d = deltas[(deltas["profile"] == profile) & (deltas["variant"] == variant) & (deltas["task"] == task)] \
         if not deltas.empty else deltas
-    if d.empty:
-        return MISSING
-    r = d.iloc[0]
-    return f"{ci(r['acc_loss_pp'], r['acc_loss_lo'], r['acc_loss_hi'], ' pp')} (n = {int(r['n_items']):,})"
+    e = estimate_of(d, "acc_loss_pp", "acc_loss_lo", "acc_loss_hi")
+    return MISSING if e is None else f"{est(e, ' pp')} (n = {int(d['n_items'].iloc[0]):,})"
+
+
+def _ppl_ratio(items: pd.DataFrame, profile: str, variant: str) -> str:
+    """WikiText-2 perplexity of ``variant`` over dense's on ``profile``, with its interval."""
+    its = items[items["profile"] == profile] if not items.empty else items
+    r = perplexity_vs_dense(its, variant) if not its.empty else {}
+    return ci(r["ppl_ratio"], r["ppl_ratio_lo"], r["ppl_ratio_hi"], "x") if r else MISSING
 
 
 def _units_done(profile: str) -> str:
@@ -75,14 +81,9 @@ def values(data: Data | None = None) -> dict[str, str]:
     for cid in ("probe_facts", "mmlu_loss"):
         out[cid] = est(m[cid].estimate, " pp")
         out[f"{cid}_on"] = m[cid].scale or MISSING
-    real = data.items[data.items["profile"] == "cpu-real"] if not data.items.empty else data.items
     for key, variant in CONVERSIONS.items():
-        r = perplexity_vs_dense(real, variant) if not real.empty else {}
-        out[f"ppl_{key}"] = ci(r["ppl_ratio"], r["ppl_ratio_lo"], r["ppl_ratio_hi"], "x") if r else MISSING
-    qwen = data.items[data.items["profile"] == "cpu-qwen"] if not data.items.empty else data.items
-    for key, variant in CONVERSIONS.items():
-        r = perplexity_vs_dense(qwen, variant) if not qwen.empty else {}
-        out[f"qwen_ppl_{key}"] = ci(r["ppl_ratio"], r["ppl_ratio_lo"], r["ppl_ratio_hi"], "x") if r else MISSING
+        out[f"ppl_{key}"] = _ppl_ratio(data.items, "cpu-real", variant)
+        out[f"qwen_ppl_{key}"] = _ppl_ratio(data.items, "cpu-qwen", variant)
         out[f"qwen_mmlu_{key}"] = _loss(data.deltas, "cpu-qwen", variant, "mmlu")
     out["qwen_mmlu_dense"] = _accuracy(data.items, "cpu-qwen", "dense", "mmlu")
     out["qwen_gsm8k_dense"] = _accuracy(data.items, "cpu-qwen", "dense", "gsm8k_cot")

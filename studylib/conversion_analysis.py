@@ -121,19 +121,20 @@ def capacity_reading(ct: pd.DataFrame, model: str, factor: float = 2.0) -> str |
             f"of its four experts by true activation mass (the expert oracle) by {_times(eo)}"
             f"{loss('oracle_moe4_top1')}. ")
     if lit <= factor * eo:
-        text += ("The router is within a factor of two of the best any router could do on this partition: "
+        text += (f"The router is within {factor:g}x of the best any router could do on this partition: "
                  "routing is not what fails; four fixed groups, one per token, cannot hold the neurons a token needs. ")
     else:
-        text += (f"The router is more than {factor:.0f}x worse than the expert oracle, so routing is part of the "
+        text += (f"The router is more than {factor:g}x worse than the expert oracle, so routing is part of the "
                  "failure — but even perfect routing on this partition "
-                 f"{'stays' if eo > factor * no else 'does not stay'} more than {factor:.0f}x above the neuron oracle. ")
+                 f"{'stays' if eo > factor * no else 'does not stay'} more than {factor:g}x above the neuron oracle. ")
     cands = [v for v in ("literal_moe4_top1", "cmoe_a25", "teal_a25") if v in r]
     best = min(cands, key=lambda v: r[v])
-    far = r[best] > factor * no
+    if r[best] > factor * no:
+        gap, meaning = (f"still more than {factor:g}x the", "without training, no method tested here finds the "
+                        "right quarter of the FFN before computing it.")
+    else:
+        gap, meaning = f"within {factor:g}x of the", "a training-free selector gets close to the best possible choice of neurons."
     text += (f"The best training-free method measured at this budget is `{best}` ({_times(r[best])}"
-             f"{loss(best)}), {'still more than ' + f'{factor:.0f}x the' if far else 'within ' + f'{factor:.0f}x of the'} "
-             "neuron oracle's ratio: " + ("without training, no method tested here finds the right quarter of the "
-                                         "FFN before computing it." if far else
-                                         "a training-free selector gets close to the best possible choice of neurons."))
+             f"{loss(best)}), {gap} neuron oracle's ratio: {meaning}")
     return text + (" (These compare point ratios; their 95% intervals over the few documents scored are in "
                    "the table.)")

@@ -45,3 +45,18 @@ def test_every_committed_verdict_gets_a_labelled_badge():
     for v in verdicts.committed()["verdict"]:
         b = verdicts.badge_html(v)
         assert b.startswith("<span") and ">not<" not in b and "nan" not in b.lower()
+
+
+def test_abort2_judges_the_combination_on_the_largest_scale_and_shows_the_conversion_alone():
+    import pandas as pd
+
+    rows = [("cpu-real", "sparsegpt30_literal_moe4_top1", 0.99), ("cpu-qwen", "sparsegpt30_literal_moe4_top1", 0.68),
+            ("cpu-qwen", "literal_moe4_top1", 0.88), ("cpu-real", "literal_moe4_top1", 0.50)]
+    d = claims.Data()
+    d._memo["table:quality_variants"] = pd.DataFrame(
+        [{"profile": p, "variant": v, "max_expert_fraction": x, "model": "m"} for p, v, x in rows])
+    row = next(c for c in claims.registry() if c.id == "abort2").row(d)
+    assert row["verdict"] == "not triggered"
+    assert row["measured"].startswith("0.68") and "literal_moe4_top1): 0.88" in row["measured"]
+    d._memo["table:quality_variants"] = d._memo["table:quality_variants"].assign(max_expert_fraction=0.71)
+    assert next(c for c in claims.registry() if c.id == "abort2").row(d)["verdict"] == "triggered"

@@ -185,13 +185,20 @@ def _ratio(d: Data) -> Measured:
 
 
 def _abort2(d: Data) -> Measured:
+    """The max-expert fraction of the paper's combination (worst layer), judged; beside it, the
+    same conversion without pruning on the same profile, which §7.3 does not name but a reader
+    deploying the conversion alone would ask about."""
     vq = d.variants
     vc = best_profile(vq[vq["variant"].isin(COMBOS)]) if not vq.empty else vq
     if vc.empty:
         return Measured()
-    vc = vc[vc["variant"] == next(v for v in COMBOS if v in set(vc["variant"]))]
+    variant = next(v for v in COMBOS if v in set(vc["variant"]))
+    vc = vc[vc["variant"] == variant]
     mx = float(vc["max_expert_fraction"].iloc[0])
-    return Measured(text=f"{mx:.2f} (max layer)", scale=scale(vc, str(vc["variant"].iloc[0])),
+    alone = vq[(vq["profile"] == vc["profile"].iloc[0]) & (vq["variant"] == variant.removeprefix("sparsegpt30_"))]
+    beside = (f"; the conversion alone ({alone['variant'].iloc[0]}): "
+              f"{float(alone['max_expert_fraction'].iloc[0]):.2f}") if not alone.empty else ""
+    return Measured(text=f"{mx:.2f} (max layer{beside})", scale=scale(vc, variant),
                     inputs={"max_fraction": mx})
 
 
@@ -221,8 +228,8 @@ CLAIMS = [
     Claim("reasoning_ratio", "Reasoning degrades 2-3x more than factual recall", "§8.1.2 (§4.4 says 3-5x)",
           f"ratio 2-3 (band {C.H2_RATIO_BAND[0]:.1f}-{C.H2_RATIO_BAND[1]:.1f})", "ch3_phase1_quality", _ratio,
           band(*C.H2_RATIO_BAND)),
-    Claim("abort2", "Abort 2: > 70% of tokens to one expert", "§7.3 (2)", "abort if > 0.70", "ch5_phase3", _abort2,
-          lambda m: "triggered" if m.inputs["max_fraction"] > 0.70 else "not triggered"),
+    Claim("abort2", "Abort 2: > 70% of tokens to one expert", "§7.3 (2)", f"abort if > {C.ABORT2_MAX_EXPERT_FRACTION:.2f}", "ch5_phase3", _abort2,
+          lambda m: "triggered" if m.inputs["max_fraction"] > C.ABORT2_MAX_EXPERT_FRACTION else "not triggered"),
     Claim("h2", "H2: quality preservation", "§8.1.2", "GSM8K < 3, MMLU < 1 pp, ratio 2-3", "ch3_phase1_quality",
           _h2, lambda m: C.h2_verdict(m.inputs["mmlu"], m.inputs["gsm8k"], m.inputs["ratio"])),
 ]

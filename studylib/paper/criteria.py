@@ -97,6 +97,10 @@ GATE_B1_SHARE = 0.29
 GATE_BAND = (0.8 * GATE_B1_SHARE, 1.2 * GATE_B1_SHARE)
 TABLE4_BATCH = 32
 TABLE4_TOLERANCE = 0.20
+# §7.3 (2): abort when more than 70% of tokens go to one expert (the paper's number; the rule has
+# judged the paper's combination since 2026-11-22 -- moved here from claims/quality.py on
+# 2026-11-25 so the book can draw it, unchanged)
+ABORT2_MAX_EXPERT_FRACTION = 0.70
 
 PHASE1_SPEEDUP_BAND = (1.6, 1.8)
 PHASE1_MMLU_MAX_LOSS_PP = 1.0

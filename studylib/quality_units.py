@@ -177,6 +177,19 @@ def _routing(model, tok, q: dict) -> dict:
     return routing_pass(model, windows.to(next(model.parameters()).device))
 
 
+def _fast_exact_linears(model, device: str) -> str:
+    """Pre-pack a bf16 CPU model's linear layers for oneDNN (``kernels.cpu_linear``) when packed
+    and eager products agree bit for bit on this machine: evaluation gets faster (1.3-1.9x per
+    product at the batch sizes used) and its results do not depend on it. Else eager, as before.
+    Called after the routing row (routing statistics read the modules as built)."""
+    from .kernels import cpu_linear
+
+    if device != "cpu" or model.dtype != torch.bfloat16 or not cpu_linear.packing_is_exact():
+        return "eager"
+    cpu_linear.pack_linears(model)
+    return cpu_linear.KERNEL
+
+
 def run_units(prof: dict, progress: bool = True, only: list[str] | None = None,
               tasks: list[str] | None = None) -> dict:
     """Measure every unit of the plan not yet in data/. ``only`` / ``tasks`` restrict this run to
@@ -218,6 +231,7 @@ def run_units(prof: dict, progress: bool = True, only: list[str] | None = None,
             vstore.write(vkey, [{"model": q["model"], "variant": variant, "experts": 1, "top_k": 1,
                                  "capacity_factor": None, **info, **_routing(model, tok, q), "dtype": dtype}],
                          provenance.collect(prof["name"], params))
+        params["linear_kernel"] = _fast_exact_linears(model, prof["device"])
         for u in mine:
             part = chunk_dir / f"{u['task']}-{u['lo']}-{u['hi']}.jsonl"
             part.write_text("".join(lines[u["task"]][u["lo"]:u["hi"]]))

@@ -207,6 +207,16 @@ def test_executed_experts_equal_the_masked_ffn_and_read_a_quarter_of_the_bytes(s
         assert b["experts"] * 4 == b["dense_ffn"] and b["shared"] == 0
     read = b["experts"] + b["shared"]
     assert read / b["dense_ffn"] == pytest.approx(0.25 if steps[0][1]["top_k"] == 1 else 0.5, abs=1e-9)
+    # pre-packed for oneDNN (bf16): the same output, the same bytes counted, the unpacked copies gone
+    from studylib.kernels import cpu_linear
+    if cpu_linear.available():
+        ex16, x16 = ExpertExecFFN(masked).to(torch.bfloat16), x.to(torch.bfloat16)
+        with torch.no_grad():
+            before = ex16(x16)
+            assert ex16.pack() >= 2 * (4 if steps[0][0] == "moe_literal" else 7)
+            torch.testing.assert_close(ex16(x16), before, rtol=1.6e-2, atol=1e-2)
+        assert ex16.bytes_per_token() == ExpertExecFFN(masked).to(torch.bfloat16).bytes_per_token()
+        assert ex16.gu_0 is None
 
 
 @pytest.mark.slow

@@ -13,6 +13,13 @@ Bytes per decode step = the weight bytes one step reads at batch 1 (every parame
 decoder and LM head for dense; attention, router, shared and the chosen experts' bytes for an
 executed conversion); achieved bytes/s = that / step time, against the measured copy bandwidth
 (``timing.measure_copy_bandwidth``), for every variant.
+
+Kernels (``kernels`` in the profile; one unit per variant × batch × kernel): ``eager`` runs the
+model as transformers builds it; ``onednn_packed`` first pre-packs every bf16 linear layer and
+every executed expert's weights once (``kernels.cpu_linear``: eager bf16 linear re-packs the
+weight on every call). Quantized layers keep their library's kernel under either. Claims use
+each variant's fastest measured kernel (``fastest_kernel``), as issue 14 asks: the best kernel
+available for each technique, not one path for all.
 """
 from __future__ import annotations
 
@@ -24,6 +31,7 @@ from tqdm.auto import tqdm
 
 from .. import provenance, transforms
 from ..config import StudyConfigError
+from ..kernels import cpu_linear
 from ..results import ResultStore, safe_key
 from ..taskdata import gsm8k_items
 from .expert_exec import ExpertExecFFN, make_executable
@@ -33,17 +41,37 @@ NOT_EXECUTABLE = ("moe_oracle", "neuron_oracle", "teal", "moe_constant", "gptq")
 
 
 KEYS = ("variants", "batches", "new_tokens", "repeats")
+OPTIONAL = {"kernels": ["eager"]}
+EAGER = "eager"
+KERNELS = (EAGER, cpu_linear.KERNEL)
 
 
 def check_config(s: dict) -> None:
     for k in KEYS:
         if k not in s:
             raise StudyConfigError(f"cpu_decode needs {k!r}")
-    extra = sorted(set(s) - set(KEYS))
+    extra = sorted(set(s) - set(KEYS) - set(OPTIONAL))
     if extra:
         raise StudyConfigError(f"cpu_decode: unknown key(s) {extra} (a YAML indentation slip?)")
+    bad = sorted(set(s.get("kernels", OPTIONAL["kernels"])) - set(KERNELS))
+    if bad:
+        raise StudyConfigError(f"cpu_decode: unknown kernel(s) {bad}; known: {list(KERNELS)}")
     for v in s["variants"]:
         require_executable(v, "cpu_decode variant")
+
+
+def unit_key(model: str, variant: str, batch: int, kernel: str) -> str:
+    """Eager units keep the key they had before kernels were a dimension (resumable either way)."""
+    return safe_key(model, variant, f"b{batch}", *(() if kernel == EAGER else (kernel,)))
+
+
+def apply_kernel(model, kernel: str) -> int:
+    """Put ``model`` on ``kernel`` in place; returns how many weight matrices were packed."""
+    if kernel == EAGER:
+        return 0
+    if not cpu_linear.available():
+        raise StudyConfigError(f"kernel {kernel!r} needs oneDNN weight packing, not in this PyTorch build")
+    return sum(m.pack() for m in model.modules() if isinstance(m, ExpertExecFFN)) + cpu_linear.pack_linears(model)
 
 
 def require_executable(variant: str, what: str) -> None:
@@ -67,9 +95,11 @@ def weight_bytes_per_step(model) -> int:
                 b = mod.bytes_per_token()
                 total += b["experts"] + b["shared"] + b["router"]
             else:
-                total += sum(_nbytes(p) for p in mod.parameters()) + sum(_nbytes(b) for b in mod.buffers())
+                total += sum(_nbytes(p) for p in mod.parameters()) + sum(_nbytes(b) for b in mod.buffers()) + \
+                    sum(m.nbytes for m in mod.modules() if isinstance(m, cpu_linear.PackedLinear))
     head = model.get_output_embeddings()
-    return total + _nbytes(head.weight) + sum(_nbytes(p) for p in model.model.norm.parameters())
+    head_bytes = head.nbytes if isinstance(head, cpu_linear.PackedLinear) else _nbytes(head.weight)
+    return total + head_bytes + sum(_nbytes(p) for p in model.model.norm.parameters())
 
 
 def _nbytes(t) -> int:
@@ -105,18 +135,21 @@ def run_cpu_decode(prof: dict, progress: bool = True) -> dict:
     s = prof["cpu_decode"]
     check_config(s)
     q = prof["quality"]
+    kernels = s.get("kernels", OPTIONAL["kernels"])
     store = ResultStore(TABLE, prof["name"])
-    todo = [(v, b) for v in s["variants"] for b in s["batches"] if not store.has(safe_key(q["model"], v, f"b{b}"))]
+    todo = [(v, b, k) for v in s["variants"] for k in kernels for b in s["batches"]
+            if not store.has(unit_key(q["model"], v, b, k))]
     if not todo:
         return {"measured": 0}
     torch.manual_seed(0)
     bw = measure_copy_bandwidth("cpu")
     bar = tqdm(total=len(todo), desc="cpu decode", disable=not progress)
-    for v in dict.fromkeys(v for v, _ in todo):
+    for v, k in dict.fromkeys((v, k) for v, _, k in todo):
         model, tok, info = build_variant(prof, v, transforms.variant(v))
         make_executable(model)
         per_step = weight_bytes_per_step(model)
-        for b in [b for vv, b in todo if vv == v]:
+        apply_kernel(model, k)
+        for b in [b for vv, b, kk in todo if (vv, kk) == (v, k)]:
             enc = _prompts(tok, q.get("bench_dir"), b)
             _time_generate(model, enc, 4, tok.pad_token_id)  # warm-up
             rows = []
@@ -125,17 +158,34 @@ def run_cpu_decode(prof: dict, progress: bool = True) -> dict:
                 tn = _time_generate(model, enc, s["new_tokens"], tok.pad_token_id)
                 step = max(tn - t1, 1e-9) / (s["new_tokens"] - 1)
                 rows.append({"model": q["model"], "variant": v, "dtype": str(model.dtype).replace("torch.", ""),
-                             "batch": b, "prompt_tokens": int(enc["input_ids"].shape[1]),
+                             "kernel": k, "batch": b, "prompt_tokens": int(enc["input_ids"].shape[1]),
                              "new_tokens": s["new_tokens"], "repeat": r, "t_full_s": tn, "t_prefill_s": t1,
                              "step_s": step, "decode_tokens_per_s": b / step, "bytes_per_step": per_step,
                              "achieved_Bps": per_step / step, "copy_bandwidth_Bps": bw,
                              "threads": torch.get_num_threads()})
-            store.write(safe_key(q["model"], v, f"b{b}"), rows,
-                        provenance.collect(prof["name"], {"cpu_decode": s, "variant": v, "batch": b}))
+            store.write(unit_key(q["model"], v, b, k), rows,
+                        provenance.collect(prof["name"], {"cpu_decode": s, "variant": v, "batch": b, "kernel": k}))
             bar.update(1)
         del model
     bar.close()
     return {"measured": len(todo)}
+
+
+def with_kernel(df):
+    """Rows measured before kernels were a dimension ran eager."""
+    if df.empty:
+        return df
+    return df.assign(kernel=df["kernel"].fillna(EAGER)) if "kernel" in df else df.assign(kernel=EAGER)
+
+
+def fastest_kernel(df):
+    """Per profile × variant × batch, the rows of the kernel with the lowest median step time."""
+    df = with_kernel(df)
+    if df.empty:
+        return df
+    med = df.groupby(["profile", "variant", "batch", "kernel"])["step_s"].median().reset_index()
+    best = med.loc[med.groupby(["profile", "variant", "batch"])["step_s"].idxmin(), ["profile", "variant", "batch", "kernel"]]
+    return df.merge(best, on=["profile", "variant", "batch", "kernel"])
 
 
 def speedup_vs_dense(df, variant: str, batch: int):

@@ -49,11 +49,36 @@ class ExpertExecFFN(nn.Module):
         else:  # representative neurons: their gate/up rows
             self.register_buffer("rep_gu", torch.cat([Wg[sel.reps], Wu[sel.reps]]).contiguous())
         self.register_buffer("bias", sel.bias.to(Wg.dtype))
+        self.packed = nn.ModuleDict()
+        self._packed_bytes: dict | None = None
+
+    def _weight_bytes(self) -> dict:
+        if self._packed_bytes is not None:   # the unpacked copies are gone; the values read are the same
+            return self._packed_bytes
+        nb = lambda *ts: sum(t.numel() * t.element_size() for t in ts)  # noqa: E731
+        return {"expert": nb(self.gu_0, self.down_0), "shared": nb(self.shared_gu, self.shared_down),
+                "router": nb(self.router_w if self.kind == "linear" else self.rep_gu)}
+
+    def pack(self) -> int:
+        """Pre-pack the experts' and shared neurons' weights for oneDNN (``kernels.cpu_linear``),
+        dropping the unpacked copies; returns how many matrices were packed."""
+        from ..kernels.cpu_linear import PackedLinear
+
+        names = [n for n, b in self.named_buffers(recurse=False)
+                 if n.startswith(("gu_", "down_", "shared_")) and b.numel()]
+        self._packed_bytes = self._weight_bytes()
+        for n in names:
+            self.packed[n] = PackedLinear(getattr(self, n), None)
+            setattr(self, n, None)
+        return len(names)
+
+    def _mm(self, x, name):
+        return self.packed[name](x) if name in self.packed else x @ getattr(self, name).T
 
     def _swiglu(self, x, gu, down):
-        n = gu.shape[0] // 2
-        h = x @ gu.T
-        return (self.act(h[:, :n]) * h[:, n:]) @ down.T
+        h = self._mm(x, gu)
+        n = h.shape[-1] // 2
+        return self._mm(self.act(h[:, :n]) * h[:, n:], down)
 
     def scores(self, x2):
         if self.kind == "linear":
@@ -66,23 +91,19 @@ class ExpertExecFFN(nn.Module):
         shape = x.shape
         x2 = x.reshape(-1, shape[-1])
         top = torch.topk(self.scores(x2), self.top_k, dim=1).indices
-        out = self._swiglu(x2, self.shared_gu, self.shared_down) if self.n_shared else torch.zeros_like(x2)
+        out = self._swiglu(x2, "shared_gu", "shared_down") if self.n_shared else torch.zeros_like(x2)
         for e in top.unique().tolist():
             rows = (top == e).any(1).nonzero().squeeze(1)
-            y = self._swiglu(x2[rows], getattr(self, f"gu_{e}"), getattr(self, f"down_{e}"))
+            y = self._swiglu(x2[rows], f"gu_{e}", f"down_{e}")
             out.index_add_(0, rows, y)
         return out.reshape(shape)
 
     def bytes_per_token(self, top_k: int | None = None) -> dict:
         """Weight bytes one token reads: router, shared neurons and its k experts (equal sizes)."""
         k = top_k or self.top_k
-        gu, down = self.gu_0, self.down_0
-        per_expert = gu.numel() * gu.element_size() + down.numel() * down.element_size()
-        shared = self.shared_gu.numel() * self.shared_gu.element_size() + \
-            self.shared_down.numel() * self.shared_down.element_size()
-        router = (self.router_w.numel() if self.kind == "linear" else self.rep_gu.numel()) * self.bias.element_size()
-        return {"experts": k * per_expert, "shared": shared, "router": router,
-                "dense_ffn": self.K * per_expert + shared}
+        b = self._weight_bytes()
+        return {"experts": k * b["expert"], "shared": b["shared"], "router": b["router"],
+                "dense_ffn": self.K * b["expert"] + b["shared"]}
 
 
 def make_executable(model) -> int:

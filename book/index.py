@@ -24,7 +24,8 @@ for key, value in abstract.values().items():
 # touch every expert (*{glue:text}`headline_b8_verdict`*). Per layer the speedup does grow with
 # size ({glue:text}`h1`), yet not along Table 1 (*{glue:text}`h1_verdict`*). Weight-only int8
 # reaches {glue:text}`int8` (*{glue:text}`int8_verdict`* against 1.8–2.2x). On this study's 2-core CPU,
-# with converted FFNs that execute only their routed expert, the combination decodes at
+# with converted FFNs that execute only their routed expert and each variant on its fastest
+# kernel, the combination decodes at
 # {glue:text}`table6_cpu` the speed of dense at batch 1 (Table 6 predicts 0.8–1.0x on a CPU:
 # *{glue:text}`table6_cpu_verdict`*).
 #
@@ -38,8 +39,10 @@ for key, value in abstract.values().items():
 # *{glue:text}`probe_facts_verdict`*). On Qwen2.5-Coder-1.5B-Instruct, the model that judges H2
 # (dense MMLU {glue:text}`qwen_mmlu_dense`, GSM8K with zero-shot chain of thought
 # {glue:text}`qwen_gsm8k_dense`), the combination loses {glue:text}`mmlu_loss` of MMLU accuracy
-# ({glue:text}`mmlu_loss_on`; against the paper's < 1%: *{glue:text}`mmlu_loss_verdict`*), and H2 is
-# *{glue:text}`h2_verdict`*. The best training-free alternative at the same budget, TEAL-style
+# ({glue:text}`mmlu_loss_on`; against the paper's < 1%: *{glue:text}`mmlu_loss_verdict`*) and
+# {glue:text}`gsm8k_loss` of GSM8K accuracy ({glue:text}`gsm8k_loss_on`; against < 3%:
+# *{glue:text}`gsm8k_loss_verdict`*), and H2 is *{glue:text}`h2_verdict`*. The best training-free
+# alternative at the same budget, TEAL-style
 # activation sparsity with 25% of each FFN's inputs kept, loses nearly as much MMLU accuracy
 # ({glue:text}`qwen_mmlu_teal` lost; WikiText-2 perplexity {glue:text}`qwen_ppl_teal` of dense),
 # while a per-token neuron oracle keeping the same quarter of the FFN multiplies perplexity by
@@ -76,12 +79,12 @@ book.verdict_table(verdicts.committed(), link_prefix="chapters/")
 #   items per variant (counts fixed by a power analysis before any variant ran), in resumable chunks
 #   that sessions finish in turn (`make sweep PROFILE=cpu-qwen`); each run adds rows to the
 #   verdicts without changing a rule.
-# * **The best CPU kernel.** CPU decode speeds (Table 6's CPU row, η) run eager PyTorch kernels for
-#   every variant alike. Two faster paths were tried and are not in the tables yet: transformers'
-#   compiled generation (static KV cache, inductor) was not faster than eager in a first trial on
-#   this CPU, and inductor's weight freezing (prepacked weights, the fastest GEMV measured here in
-#   isolation) fails on the second `generate` call with a static cache. A hand-written compiled
-#   decode loop (gpt-fast style) is the next step; until then every CPU speedup is eager against eager.
+# * **The best CPU kernel.** CPU decode speeds now run each variant on its fastest measured kernel:
+#   eager PyTorch, or bf16 weights packed once for oneDNN (bit-identical outputs; eager re-packs
+#   every weight on every call), with optimum-quanto's kernels for int8/int4. Not tried yet: a
+#   compiled decode step (gpt-fast style, `torch.compile` with inductor's weight freezing failed
+#   on the second `generate` with a static KV cache), and TEAL's input-sparse kernels, which have
+#   no CPU implementation here, so TEAL has quality numbers but no CPU speed.
 # * **Quality at 8B and beyond** needs a GPU with the real weights (`h100` profile); GPU speed is
 #   measured on random weights of the real shapes.
 #

@@ -17,7 +17,8 @@ from .conversion_analysis import perplexity_vs_dense
 CONVERSIONS = {"literal": "literal_moe4_top1", "cmoe": "cmoe_a25", "teal": "teal_a25",
                "expert_oracle": "oracle_moe4_top1", "neuron_oracle": "neuron_oracle_a25"}
 #: the claims whose measurements the abstract quotes (the others it quotes by verdict only)
-MEASURED = ("headline_b1", "headline_b8", "int8_speed", "table6_cpu", "h1", "probe_facts", "mmlu_loss")
+MEASURED = ("headline_b1", "headline_b8", "int8_speed", "table6_cpu", "h1", "probe_facts", "mmlu_loss",
+            "gsm8k_loss")
 VERDICT_KINDS = ("supported", "refuted", "inconclusive", "not yet measured", "triggered")
 
 
@@ -78,7 +79,7 @@ def values(data: Data | None = None) -> dict[str, str]:
     out["h1_verdict"] = verdict.get("h1", MISSING)
     for cid in ("probe_facts", "needle", "mmlu_loss", "gsm8k_loss", "eq25", "h2", "h3", "abort2"):
         out[f"{cid}_verdict"] = verdict.get(cid, MISSING)
-    for cid in ("probe_facts", "mmlu_loss"):
+    for cid in ("probe_facts", "mmlu_loss", "gsm8k_loss"):
         out[cid] = est(m[cid].estimate, " pp")
         out[f"{cid}_on"] = m[cid].scale or MISSING
     for key, variant in CONVERSIONS.items():

@@ -295,7 +295,7 @@ else:
                         kind="bar", estimator="median", errorbar=("pi", 100), height=3, aspect=1.4, sharex=False)
         g.set_axis_labels("decode tokens/s (median; bar: range over repeats)", "")
         plt.show()
-        book.md("*Figure 4.6. Decode speed by kernel: `eager` is transformers' model as built; `onednn_packed` "
+        book.md("*Figure 4.4. Decode speed by kernel: `eager` is transformers' model as built; `onednn_packed` "
                 "holds every bf16 linear and expert weight pre-packed for oneDNN (`studylib/kernels/cpu_linear.py`). "
                 "Quantized layers keep optimum-quanto's kernels under both.*")
     best = fastest_kernel(cd)

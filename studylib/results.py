@@ -9,6 +9,7 @@ files. CSV (not parquet) so that reviewers can diff committed results.
 """
 from __future__ import annotations
 
+import csv
 import os
 import re
 import tempfile
@@ -62,6 +63,15 @@ def safe_key(*parts) -> str:
     return key
 
 
+def _quoting(df: pd.DataFrame) -> int:
+    """pandas leaves a field holding a bare carriage return unquoted, and every CSV reader then
+    splits the row there (a collapsed model's generated answer can contain one): quote every
+    field of such a file. Files without one keep the minimal quoting they always had."""
+    text = df.select_dtypes(include=["object", "string"])
+    has_cr = any(text[c].astype(str).str.contains("\r", regex=False).any() for c in text.columns)
+    return csv.QUOTE_ALL if has_cr else csv.QUOTE_MINIMAL
+
+
 def write_csv_atomic(df: pd.DataFrame, path: Path) -> Path:
     """Write to a temporary file in the same folder, fsync, rename into place: a reader (or a
     run killed mid-write) sees the whole file or the previous one, never a part."""
@@ -69,7 +79,7 @@ def write_csv_atomic(df: pd.DataFrame, path: Path) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", newline="") as fh:
-            df.to_csv(fh, index=False)
+            df.to_csv(fh, index=False, quoting=_quoting(df))
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -125,10 +135,12 @@ def validate_data(root: Path | None = None) -> list[str]:
     problems = []
     for table, cols in SCHEMA.items():
         for f in sorted((root / table).glob("*/*.csv")) if (root / table).exists() else []:
-            df = pd.read_csv(f, nrows=5)
+            df = pd.read_csv(f)
             miss = [c for c in cols + PROVENANCE_COLUMNS + ["unit"] if c not in df.columns]
             if miss:
                 problems.append(f"{f}: missing columns {miss}")
+            elif (df["unit"].astype(str) != f.stem).any():  # a row split by an unquoted line break
+                problems.append(f"{f}: rows that do not parse as this unit's (unit column != {f.stem})")
             elif df["git_commit"].isna().any() or df["timestamp_utc"].isna().any():
                 problems.append(f"{f}: provenance incomplete")
     for d in root.iterdir() if root.exists() else []:

@@ -33,6 +33,19 @@ def test_store_write_read_skip(data_dir):
     assert not s.has("k2") and not list(s.dir.glob(".*tmp"))
 
 
+def test_a_generated_answer_with_a_bare_carriage_return_round_trips(data_dir):
+    """A collapsed model can emit '\r'; pandas leaves such a field unquoted and readers split the
+    row there. The store quotes the file; validation catches a file split anyway."""
+    s = ResultStore("model_checks", "embedded")
+    prov = provenance.collect("embedded", {"x": 1})
+    s.write("k1", [{"model": "a\rb", "check": "c\r\n", "value": 1.0}, {"model": "m", "check": "c", "value": 2.0}], prov)
+    df = read_table("model_checks")
+    assert list(df["model"]) == ["a\rb", "m"] and list(df["value"]) == [1.0, 2.0] and validate_data() == []
+    bad = s.path("k1").read_bytes().replace(b'"a\rb"', b"a\rb")     # what the unquoted file looked like
+    s.path("k1").write_bytes(bad)
+    assert any("do not parse" in p for p in validate_data())
+
+
 def test_unknown_profile_and_bad_ratio_fail_fast():
     with pytest.raises(StudyConfigError, match="nonsense"):
         load_profile("nonsense")

@@ -180,8 +180,11 @@ def _ratio(d: Data) -> Measured:
     e, info, best = ratio(d)
     if e is None:
         return Measured()
+    acc = best[best["task"] == info["reasoning_task"]]["correct"].mean()
+    floor = info["measure"] == "accuracy points" and acc <= C.CHANCE.get(info["reasoning_task"], 0.0)
+    note = f"; at the floor on {info['reasoning_task']} ({acc:.0%}): the ratio is bounded by dense accuracy" if floor else ""
     return Measured(e, f"{e.value:.2f} ({info['reasoning_task']}/{info['factual_task']}, {info['measure']})",
-                    ci_text(e), scale(best, info["variant"]))
+                    ci_text(e), scale(best, info["variant"] + note))
 
 
 def _abort2(d: Data) -> Measured:

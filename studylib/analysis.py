@@ -127,8 +127,10 @@ def degradation_ratio(items: pd.DataFrame, variant: str | None = None) -> dict |
     gold log-prob per token), first task pair of RATIO_TASK_PAIRS present. CI: percentile
     bootstrap over items within each task. When the factual loss's own interval includes 0 the
     ratio is unbounded (a Fieller interval would be the whole line): its CI is reported as
-    (-inf, inf), never as the bootstrap's arbitrary percentiles of a ratio with a ~0 denominator."""
-    from .paper.criteria import H2_VARIANT, RATIO_TASK_PAIRS
+    (-inf, inf), never as the bootstrap's arbitrary percentiles of a ratio with a ~0 denominator.
+    ``floored``: in accuracy points, the variant is at chance on the reasoning task, so its loss is
+    dense's accuracy and the ratio is bounded by it (reported beside the verdict, not judged)."""
+    from .paper.criteria import CHANCE, H2_VARIANT, RATIO_TASK_PAIRS
     from .stats import bootstrap_ratio_of_paired_means
 
     variant = variant or H2_VARIANT
@@ -150,9 +152,21 @@ def degradation_ratio(items: pd.DataFrame, variant: str | None = None) -> dict |
         ratio = bootstrap_ratio_of_paired_means(rb, rv, fb, fv)
         if f_loss.lo <= 0 <= f_loss.hi:
             ratio = Estimate(ratio.value, -np.inf, np.inf)
+        acc = float(rv.mean()) / 100 if use_acc else None   # _paired gives accuracy in points
         return {"reasoning_task": reasoning, "factual_task": factual,
                 "measure": "accuracy points" if use_acc else "gold log-prob per token (nats)",
-                "reasoning_loss": r_loss, "factual_loss": f_loss, "ratio": ratio}
+                "reasoning_loss": r_loss, "factual_loss": f_loss, "ratio": ratio, "reasoning_acc": acc,
+                "floored": use_acc and acc <= CHANCE.get(reasoning, 0.0)}
+    return None
+
+
+def combination_ratio(items: pd.DataFrame, variants) -> dict | None:
+    """``degradation_ratio`` of the first of ``variants`` (preference order) measured on a
+    reasoning/factual pair in ``items``, with the variant's name under "variant"."""
+    for v in variants:
+        info = degradation_ratio(items, v)
+        if info:
+            return {**info, "variant": v}
     return None
 
 

@@ -114,6 +114,12 @@ def test_degradation_ratio_uses_accuracy_when_above_chance():
     r = degradation_ratio(items)
     assert r["measure"] == "accuracy points" and r["ratio"].value == pytest.approx(3.0)
     assert C.h2_verdict(None, None, r["ratio"]) in ("supported", "inconclusive")
+    assert r["reasoning_acc"] == pytest.approx(0.6) and not r["floored"]
+    # a variant scoring 0 on the reasoning task is at the floor: its loss is dense's accuracy (75 pp)
+    floor = pd.concat([items[items["variant"] == "dense"], _items("probe_arith", C.H2_VARIANT, np.zeros(n), lp),
+                       _items("probe_facts", C.H2_VARIANT, f_var, lp)])
+    r0 = degradation_ratio(floor)
+    assert r0["floored"] and r0["reasoning_acc"] == 0.0 and r0["ratio"].value == pytest.approx(15.0)
 
 
 def test_zero_correct_is_never_above_chance_so_no_accuracy_verdict():

@@ -20,7 +20,7 @@ import seaborn as sns
 from myst_nb import glue
 
 from studylib import book
-from studylib.analysis import degradation_ratio, eq25_design, eq25_item_design, quality_deltas
+from studylib.analysis import combination_ratio, eq25_design, eq25_item_design, quality_deltas
 from studylib.config import load_profile
 from studylib.conversion_analysis import capacity_reading, conversion_table
 from studylib.evaluation import task_summary
@@ -341,23 +341,18 @@ book.table(rt[["profile", "variant", "weight_sparsity", "balance", "max_expert_f
 # is unbounded when the factual loss's interval contains 0.
 
 # %% tags=["hide-input"]
-from studylib.paper.criteria import CHANCE, H2_VARIANTS
+from studylib.paper.criteria import H2_VARIANTS
 
 rows, floored = [], []
 for prof in sorted(items["profile"].unique()):
-    ip = items[items["profile"] == prof]
-    for variant in H2_VARIANTS:   # the variant the claim judges: the repaired combination first
-        r = degradation_ratio(ip, variant)
-        if r is not None:
-            break
+    r = combination_ratio(items[items["profile"] == prof], H2_VARIANTS)  # the variant the claim judges
     if r is None:
         continue
-    rows.append({"profile": prof, "variant": variant, "reasoning": r["reasoning_task"],
+    rows.append({"profile": prof, "variant": r["variant"], "reasoning": r["reasoning_task"],
                  "loss (reasoning)": r["reasoning_loss"], "factual": r["factual_task"],
                  "loss (factual)": r["factual_loss"], "measure": r["measure"], "ratio": r["ratio"]})
-    acc = ip[(ip["variant"] == variant) & (ip["task"] == r["reasoning_task"])]["correct"].mean()
-    if r["measure"] == "accuracy points" and acc <= CHANCE.get(r["reasoning_task"], 0.0):
-        floored.append(f"{prof} ({variant} scores {acc:.0%} on {r['reasoning_task']})")
+    if r["floored"]:
+        floored.append(f"{prof} ({r['variant']} scores {r['reasoning_acc']:.0%} on {r['reasoning_task']})")
 if rows:
     book.table(pd.DataFrame(rows), caption="Table 3.13. studylib.analysis.degradation_ratio, on the variant "
                "the reasoning_ratio claim judges.")

@@ -166,13 +166,9 @@ def ratio(d: Data):
         return None, None, pd.DataFrame()
     for prof in [p for p in QUALITY_PROFILE_RANK if p in set(d.items["profile"])]:
         its = d.items[d.items["profile"] == prof]
-        for variant in COMBOS:
-            if variant not in set(its["variant"]):
-                continue
-            info = analysis.degradation_ratio(its, variant)
-            if info:
-                info["variant"] = variant
-                return info["ratio"], info, its[its["variant"] == variant]
+        info = analysis.combination_ratio(its, COMBOS)
+        if info:
+            return info["ratio"], info, its[its["variant"] == info["variant"]]
     return None, None, pd.DataFrame()
 
 
@@ -180,9 +176,8 @@ def _ratio(d: Data) -> Measured:
     e, info, best = ratio(d)
     if e is None:
         return Measured()
-    acc = best[best["task"] == info["reasoning_task"]]["correct"].mean()
-    floor = info["measure"] == "accuracy points" and acc <= C.CHANCE.get(info["reasoning_task"], 0.0)
-    note = f"; at the floor on {info['reasoning_task']} ({acc:.0%}): the ratio is bounded by dense accuracy" if floor else ""
+    note = (f"; at the floor on {info['reasoning_task']} ({info['reasoning_acc']:.0%}): the ratio is bounded by "
+            "dense accuracy") if info["floored"] else ""
     return Measured(e, f"{e.value:.2f} ({info['reasoning_task']}/{info['factual_task']}, {info['measure']})",
                     ci_text(e), scale(best, info["variant"] + note))
 

@@ -17,6 +17,16 @@ from statsmodels.stats.weightstats import DescrStatsW
 TECHNIQUE = {"moe_literal": "paper's literal MoE (repaired)", "cmoe": "CMoE-style", "teal": "TEAL-style sparsity",
              "moe_oracle": "expert oracle (bound)", "neuron_oracle": "neuron oracle (bound)",
              "moe_constant": "constant expert (floor)"}
+#: transforms that are bounds (a ceiling that needs the dense activations, or the floor), not methods
+BOUNDS = frozenset({"moe_oracle", "neuron_oracle", "moe_constant"})
+
+
+def is_bound(variant: str) -> bool:
+    """A declared variant with an oracle or constant-expert step: a bound, not a usable method."""
+    from .transforms import declared_variants
+
+    spec = declared_variants().get(variant)
+    return spec is not None and any(t in BOUNDS for t, _ in spec["steps"])
 
 
 def describe(variant: str) -> dict:

@@ -73,3 +73,29 @@ def test_spec_decode_formula_known_cases():
     assert G.spec_decode_speedup(0.0, 4, 1.0, 1.0, 0.1) == pytest.approx(1 / 1.4)
     # Leviathan et al.'s expected tokens (1 - α^(γ+1)) / (1 - α) at α = 0.5, γ = 2: 1.75
     assert G.spec_decode_speedup(0.5, 2, 1.0, 1.0, 0.0) == pytest.approx(1.75)
+
+
+def _layer(shape, variant, batch, ms, seed=0):
+    return {"shape": shape, "variant": variant, "component": "layer", "batch": batch,
+            "routing": "uniform" if "moe" in variant else "none", "samples": _noise(ms * 1e-3, 0.002, seed=seed)}
+
+
+@pytest.mark.parametrize("combo_ms,expected", [
+    # B=1 twice as fast, B=32 slower: the batch dependency runs against the paper's sweet spot
+    ({1: 0.5, 32: 1.2}, "refuted"),
+    # B=1 no faster, B=32 1.5x: the paper's ordering, but no quality measured -> cannot support
+    ({1: 1.0, 32: 1 / 1.5}, "inconclusive")])
+def test_phase3_row_judges_the_papers_stated_sweet_spot(data_dir, combo_ms, expected):
+    rows = []
+    for shape in ("llama-2-7b", "llama-2-70b"):
+        for b, ms in combo_ms.items():
+            rows += [_layer(shape, "dense", b, 1.0, seed=b), _layer(shape, "pruned30_moe4_top1", b, ms, seed=b + 1)]
+    _write(rows)
+    from studylib import sweet_spot as S
+
+    sm = S.speed_map(read_table("timing"))
+    assert set(sm["shape"]) == {"llama-2-7b", "llama-2-70b"}
+    assert sm.loc[sm["paper_sweet_spot"], ["shape", "batch"]].values.tolist() == [["llama-2-70b", 32]]
+    lim = S.batch_limits(sm).set_index("shape")
+    assert lim.loc["llama-2-70b", "best_batch"] == (1 if combo_ms[1] < 1 else 32)
+    assert _row("Phase 3")["verdict"] == expected

@@ -74,3 +74,21 @@ def test_decision_function_and_abort():
     assert should_consider_sparse_routing(70, "H100", w, t)["decision"] is True
     assert should_consider_sparse_routing(8, "H100", w, t)["decision"] is False
     assert abort_load_imbalance(0.71) and not abort_load_imbalance(0.5)
+
+
+def test_phase3_verdict_needs_speed_in_the_papers_order_and_quality_to_support():
+    from studylib.paper import criteria as C
+    from studylib.stats import Estimate as E
+
+    fast, slow, mid = E(2.0, 1.9, 2.1), E(0.9, 0.85, 0.95), E(1.5, 1.4, 1.6)
+    big = {"llama-2-70b"}
+    # B=1 fastest at every shape -> refuted
+    assert C.phase3_verdict({"a": {1: fast, 32: slow}, "llama-2-70b": {1: fast, 32: mid}}, big, None) == "refuted"
+    # one shape where B=1 does not beat B=32 -> not refuted
+    assert C.phase3_verdict({"a": {1: fast, 32: slow}, "llama-2-70b": {1: mid, 32: mid}}, big, None) == "inconclusive"
+    # the paper's order at 70B: supported only with an MMLU loss below 1 pp
+    order = {"llama-2-70b": {1: slow, 32: fast, 128: fast}}
+    assert C.phase3_verdict(order, big, E(0.3, -0.2, 0.8)) == "supported"
+    assert C.phase3_verdict(order, big, E(0.3, -0.2, 1.4)) == "inconclusive"
+    assert C.phase3_verdict(order, big, None) == "inconclusive"
+    assert C.phase3_verdict({}, big, None) == C.NOT_MEASURED

@@ -3,7 +3,9 @@
 #
 # **Claims.** Load imbalance costs throughput (Table 4: 85/55/35%); > 70% of tokens to one
 # expert is an abort condition (§7.3); long-context retrieval loses 5–15%; §7.1 qualifies
-# sparse routing only at ≥ 70B, batch ≥ 32, on A100/H100.
+# sparse routing only at ≥ 70B, batch ≥ 32, on A100/H100; Phase 3 (§8.2) is to find the
+# practical limits and sweet spots, which §9.1 places at 70B+ and batch ≥ 32, "unsuitable for
+# single-token chat inference".
 #
 # Data: `data/timing/*/` (routing column), `data/quality_variants/*/`, `data/quality_items/*/`
 # (task `needle`).
@@ -14,6 +16,8 @@ import pandas as pd
 import seaborn as sns
 
 from studylib import book
+from studylib import sweet_spot as S
+from studylib.claims import Data
 from studylib.analysis import GPU_PROFILES
 from studylib.paper import criteria as C
 from studylib.paper.decision import should_consider_sparse_routing
@@ -133,3 +137,91 @@ decision = should_consider_sparse_routing(8, "H100", {"batch_size": 32, "through
                                {"engineering_budget": 800, "ml_infra_expertise": 0.8,
                                 "implemented_optimizations": ["quantization", "speculative_decoding"]})
 book.md(f"`should_consider_sparse_routing(8, 'H100', …)` returns: **{decision}**")
+
+# %% [markdown]
+# ## Limits and sweet spots (Phase 3)
+# Phase 3's own success criterion ("identify practical limits and sweet spots") is not a test,
+# but the paper says where the sweet spot is: 70B and up, batch 32 and up, not batch 1. The
+# verdict row judges that statement by the rule in `criteria.phase3_verdict` (written on
+# 2026-11-25, after the H100 timings had been seen: see the audit appendix's criteria log). The
+# figure puts both axes the study measured side by side: where the paper's combination is faster
+# (one decoder layer on the H100, every shape and batch of the H1 campaign), and what a quarter of
+# the FFN per token costs in quality on the largest model whose quality we measured, for every
+# usable conversion and for the per-token oracles that bound them.
+
+# %% tags=["hide-input"]
+data = Data()
+speed = S.speed_map(data.timing)
+quality = S.quality_at_fraction(data.deltas, data.variants)
+if speed.empty:
+    book.md("*No H1 layer timing in `data/timing/` yet (`make gpu PROFILE=h100`).*")
+else:
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8), gridspec_kw={"width_ratios": [1.1, 1]})
+    grid = speed.pivot_table(index="shape", columns="batch", values="speedup").reindex(
+        [s for s in S.SHAPES if s in set(speed["shape"])])
+    sns.heatmap(grid, annot=True, fmt=".2f", cmap="RdBu", center=1.0, cbar_kws={"label": "speedup over dense"}, ax=ax1)
+    for r in speed[speed["paper_sweet_spot"]].itertuples():
+        ax1.add_patch(plt.Rectangle((list(grid.columns).index(r.batch), list(grid.index).index(r.shape)), 1, 1,
+                                    fill=False, ec="black", lw=2.5))
+    ax1.set_title("(a) paper's combination, one layer, H100\n(boxed: the paper's stated sweet spot)", fontsize=9)
+    ax1.set_xlabel("batch"); ax1.set_ylabel("")
+    q = quality[quality["task"] == "mmlu"].sort_values("acc_loss_pp")
+    if q.empty:
+        ax2.set_axis_off()
+        ax2.text(0.5, 0.5, "no quality units at a quarter of the FFN yet", ha="center", va="center")
+    else:
+        y = range(len(q))
+        colors = ["grey" if b else "C0" for b in q["bound"]]
+        ax2.errorbar(q["acc_loss_pp"], y, xerr=[q["acc_loss_pp"] - q["acc_loss_lo"], q["acc_loss_hi"] - q["acc_loss_pp"]],
+                     fmt="none", ecolor="grey", capsize=2)
+        ax2.scatter(q["acc_loss_pp"], y, c=colors, zorder=3)
+        ax2.set_yticks(list(y), [f"{v}{' (bound)' if b else ''}" for v, b in zip(q["variant"], q["bound"])], fontsize=8)
+        ax2.axvline(C.H2_MMLU_MAX_LOSS_PP, color="C3", ls="--", lw=1)
+        ax2.axvline(0, color="black", lw=0.8)
+        m = q.iloc[0]
+        ax2.set_title(f"(b) MMLU loss at {C.PHASE3_ACTIVE_FRACTION:.0%} of the FFN per token\n"
+                      f"{str(m['model']).split('/')[-1]} ({m['profile']}); dashed: the paper's 1 pp", fontsize=9)
+        ax2.set_xlabel("accuracy loss vs dense, pp (95% Tango CI, paired)")
+    fig.tight_layout()
+    plt.show()
+
+# %% [markdown]
+# *Figure 5.4. (a) One-layer speedup of 30% pruning + 4 experts, top-1, over dense, per model
+# shape and batch (`data/timing/h100/`, random weights of real shapes; `studylib.sweet_spot.speed_map`);
+# boxed cells are the paper's sweet spot (70B, batch ≥ 32). (b) Paired MMLU loss of every
+# conversion measured at a quarter of the FFN per token, usable methods in blue, per-token
+# oracles (which need the dense activations they would save) in grey
+# (`studylib.sweet_spot.quality_at_fraction`).*
+
+# %% tags=["hide-input"]
+if not speed.empty:
+    lim = S.batch_limits(speed)
+    book.table(lim, digits={"params_b": 1, "best_speedup": 2},
+               caption="Table 5.4. Per model shape: the largest batch at which the paper's combination is still "
+               "faster than dense (CI above 1; '—' where none), and the batch of its largest speedup.")
+    b1 = speed[speed["batch"] == 1]
+    big = speed[speed["batch"] >= C.PHASE3_MIN_BATCH]
+    inside = speed[speed["paper_sweet_spot"]]
+    text = (f"**Reading.** At batch 1 the combination is {b1['speedup'].min():.2f}–{b1['speedup'].max():.2f}x "
+            f"faster than dense at every shape; at batch ≥ {C.PHASE3_MIN_BATCH} it is "
+            f"{big['speedup'].min():.2f}–{big['speedup'].max():.2f}x, and inside the paper's sweet spot "
+            f"{inside['speedup'].min():.2f}–{inside['speedup'].max():.2f}x. "
+            if not (b1.empty or big.empty or inside.empty) else "**Reading.** ")
+    if (lim["best_batch"] == 1).all():
+        text += ("Every shape is fastest at batch 1, the single-token decode the paper calls unsuitable: a decode "
+                 "step that reads a quarter of the FFN's weights saves bytes when the step is bound by weight "
+                 "reads, and at larger batches the experts together read the whole FFN again. ")
+    best = S.best_method(quality)
+    bound = quality[(quality["task"] == "mmlu") & quality["bound"]]
+    if best is not None:
+        text += (f"On quality, the best usable conversion at {C.PHASE3_ACTIVE_FRACTION:.0%} of the FFN "
+                 f"({best['variant']}) loses {book.ci(best['acc_loss_pp'], best['acc_loss_lo'], best['acc_loss_hi'], ' pp')} "
+                 f"of MMLU on {str(best['model']).split('/')[-1]}")
+        if not bound.empty:
+            o = bound.loc[bound["acc_loss_pp"].idxmin()]
+            text += (f", where the per-token oracle {o['variant']} loses "
+                     f"{book.ci(o['acc_loss_pp'], o['acc_loss_lo'], o['acc_loss_hi'], ' pp')} (n = {int(o['n_items'])})")
+        text += (". The practical limit at this scale is the choice of the active quarter, not the quarter itself: "
+                 "no training-free router or threshold we tried comes near the oracle."
+                 if not bound.empty and bound["acc_loss_hi"].min() < best["acc_loss_lo"] else ".")
+    book.md(text)

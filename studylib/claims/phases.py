@@ -115,8 +115,38 @@ def _phase1_verdict(m: Measured) -> str:
     return PENDING_GPU if v == C.NOT_MEASURED else v
 
 
-def _nothing(d: Data) -> Measured:
-    return Measured()
+def _phase3(d: Data) -> Measured:
+    """The paper's stated sweet spot (≥ 70B, batch ≥ 32) beside the measured speed map and the
+    best conversion at a quarter of the FFN per token (``studylib.sweet_spot``)."""
+    from .. import sweet_spot as S
+
+    sm = S.speed_map(d.timing)
+    if sm.empty:
+        return Measured()
+    speed = {sh: {int(r.batch): Estimate(r.speedup, r.lo, r.hi) for r in g.itertuples()}
+             for sh, g in sm.groupby("shape", sort=False)}
+    paper_shapes = {G.SIZE_SHAPES[s] for s in C.PHASE3_SIZES}
+    b1, big = sm[sm["batch"] == 1], sm[sm["batch"] >= C.PHASE3_MIN_BATCH]
+    text = (f"B=1 {b1['speedup'].min():.2f}-{b1['speedup'].max():.2f}x; B≥{C.PHASE3_MIN_BATCH} "
+            f"{big['speedup'].min():.2f}-{big['speedup'].max():.2f}x (paper's sweet spot: "
+            + ", ".join(f"{r.speedup:.2f}x at B={r.batch}" for r in sm[sm["paper_sweet_spot"]].itertuples()) + ")")
+    ci = "; ".join(f"{sh} " + ", ".join(f"B={b} {ci_text(e)}" for b, e in by_b.items() if b == 1 or b >= C.PHASE3_MIN_BATCH)
+                   for sh, by_b in speed.items() if sh in paper_shapes)
+    q = S.quality_at_fraction(d.deltas, d.variants)
+    best = S.best_method(q)
+    bound = q[(q["task"] == "mmlu") & q["bound"]]
+    scale_txt = "one layer, H100 (random weights, real shapes)"
+    if best is not None:
+        text += (f"; at {C.PHASE3_ACTIVE_FRACTION:.0%} of the FFN: best conversion {best['variant']} MMLU "
+                 f"loss {best['acc_loss_pp']:.1f} pp")
+        ci += f"; {best['variant']} [{best['acc_loss_lo']:.1f}, {best['acc_loss_hi']:.1f}]"
+        if not bound.empty:
+            o = bound.loc[bound["acc_loss_pp"].idxmin()]
+            text += f", per-token oracle {o['variant']} {o['acc_loss_pp']:.1f} pp"
+            ci += f"; {o['variant']} [{o['acc_loss_lo']:.1f}, {o['acc_loss_hi']:.1f}]"
+        scale_txt += f"; quality {str(best['model']).split('/')[-1]} ({best['profile']}), n={int(best['n_items'])}"
+    return Measured(text=text, ci=ci, scale=scale_txt,
+                    inputs={"speed": speed, "paper_shapes": paper_shapes, "best": S.as_estimate(best)})
 
 
 def _eta(d: Data) -> Measured:
@@ -145,6 +175,7 @@ CLAIMS = [
     Claim("phase2", "Phase 2: quant + spec. decoding beat sparse routing on ROI", "§8.2", "yes", "ch4_phase2",
           _phase2, lambda m: C.phase2_verdict(m.inputs["p"]),
           C.NOT_MEASURED + " (needs the speculative-decoding speedup)"),
-    Claim("phase3", "Phase 3: limits and sweet spots identified", "§8.2", "—", "ch5_phase3", _nothing,
-          lambda m: C.NOT_MEASURED, C.NOT_MEASURED + " (needs the repaired conversion's expert loads)"),
+    Claim("phase3", "Phase 3: limits and sweet spots (the paper's: ≥ 70B, batch ≥ 32; not single-token chat)",
+          "§8.2, §7.1, §9.1", "sweet spot at 70B+, B ≥ 32", "ch5_phase3", _phase3,
+          lambda m: C.phase3_verdict(m.inputs["speed"], m.inputs["paper_shapes"], m.inputs["best"]), PENDING_GPU),
 ]

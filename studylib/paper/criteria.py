@@ -121,6 +121,49 @@ ETA_BAND = (0.75, 0.82)
 ETA_STACK = "sparsegpt30_literal_moe4_top1"
 
 
+# --- Added 2026-11-25 (the Phase 3 row had no rule), after the H100 campaign's one-layer timings
+# (every shape and batch) and the Qwen MMLU units had been looked at. §8.2 gives Phase 3 no
+# testable criterion ("identify practical limits and sweet spots"), but the paper says where the
+# sweet spot is: §7.1's workload_suitable (batch >= 32), §9.1 ("effective only at 70B+";
+# "economically viable only with batch sizes >= 32; unsuitable for single-token chat inference").
+# The row judges that statement (``phase3_verdict``) on the paper's combination, one layer:
+# * refuted when at every measured shape the B = 1 speedup's CI lies above 1 and above the CI of
+#   every B >= 32 speedup of that shape (the batch dependency runs the other way);
+# * supported when at the 70B shape every B >= 32 speedup's CI lies above 1 and above the B = 1
+#   CI, and the best usable conversion at a quarter of the FFN per token loses less than H2's
+#   1 pp on MMLU (CI below it);
+# * else inconclusive. Quality can only support: it is measured on a 1.5B model, the paper's
+#   sweet spot is about 70B.
+PHASE3_SIZES = ("70B",)
+PHASE3_MIN_BATCH = 32
+PHASE3_ACTIVE_FRACTION = 0.25
+
+
+def _above(a: Estimate, b: Estimate) -> bool:
+    return a.lo > b.hi
+
+
+def phase3_verdict(speed: dict[str, dict[int, Estimate]], paper_shapes: set[str],
+                   best_mmlu_loss: Estimate | None) -> str:
+    """``speed``: {shape: {batch: speedup}} of the paper's combination over dense (one layer)."""
+    if not speed:
+        return NOT_MEASURED
+
+    def large(by_batch):
+        return [e for b, e in by_batch.items() if b >= PHASE3_MIN_BATCH]
+
+    opposite = [1 in by_b and by_b[1].lo > 1.0 and bool(large(by_b)) and all(_above(by_b[1], e) for e in large(by_b))
+                for by_b in speed.values()]
+    if all(opposite):
+        return "refuted"
+    paper = [speed[s] for s in paper_shapes if s in speed]
+    as_stated = bool(paper) and all(
+        1 in by_b and bool(large(by_b)) and all(e.lo > 1.0 and _above(e, by_b[1]) for e in large(by_b)) for by_b in paper)
+    if as_stated and best_mmlu_loss is not None and best_mmlu_loss.hi < H2_MMLU_MAX_LOSS_PP:
+        return "supported"
+    return "inconclusive"
+
+
 def table1_midpoint(size: str) -> float:
     lo, hi = TABLE1[size]["realistic"]
     return (lo + hi) / 2

@@ -35,3 +35,19 @@ def test_a_stack_without_an_executable_form_is_refused_before_loading():
     with pytest.raises(StudyConfigError, match="unknown"):
         check_config({"target": "x", "draft": "y", "runs": [{"dtype": "bfloat16", "gammas": [4],
                                                               "target_variant": "no_such_variant"}]})
+
+
+def test_each_target_is_read_on_its_fastest_kernel_and_no_prompt_twice():
+    eager = _rows()
+    packed = _rows().assign(kernel="onednn_packed")
+    packed["tokens_per_s"] *= 1.6                        # every speed 1.6x: ratios unchanged
+    packed.loc[packed["target_variant"] == "v", "tokens_per_s"] /= 2.0   # the variant is faster eager
+    df = pd.concat([eager.drop(columns=[]), packed], ignore_index=True)
+    picked = S.on_fastest_kernel(df)
+    kernels = picked.groupby("target_variant")["kernel"].unique()
+    assert list(kernels[""]) == ["onednn_packed"] and list(kernels["v"]) == ["eager"]
+    assert len(picked) == len(eager)                     # one kernel per target: no prompt counted twice
+    main = S.main_pair(df)
+    assert set(main["kernel"]) == {"onednn_packed"} and len(main) == 12
+    with pytest.raises(StudyConfigError, match="kernel"):
+        check_config({"target": "x", "draft": "y", "runs": [{"dtype": "bfloat16", "gammas": [4], "kernel": "fast"}]})

@@ -42,9 +42,31 @@ def stacks(df: pd.DataFrame) -> list[str]:
 
 
 def first_profile_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the first profile of PROFILE_RANK present, each target on its fastest kernel."""
     from ..analysis import first_profile
 
-    return first_profile(df, PROFILE_RANK)
+    return on_fastest_kernel(first_profile(df, PROFILE_RANK))
+
+
+def on_fastest_kernel(df: pd.DataFrame) -> pd.DataFrame:
+    """Per profile × target variant × dtype, only the rows of the kernel on which the target alone
+    generated fastest (mean tokens/s over prompts): each target on its best CPU kernel (the dated
+    rule of 2026-11-25 in criteria.py), and no prompt counted twice when a run was repeated on a
+    second kernel. Rows from before kernels were a dimension ran eager."""
+    from .cpu_speed import EAGER
+
+    if df.empty:
+        return df
+    df = df.assign(kernel=df["kernel"].fillna(EAGER) if "kernel" in df else EAGER)
+    keys = [df["profile"] if "profile" in df else pd.Series("", index=df.index), _variant(df), df["dtype"]]
+    df = df.assign(_p=keys[0].values, _v=keys[1].values)
+    alone = df[df["method"] == "alone"].groupby(["_p", "_v", "dtype", "kernel"])["tokens_per_s"].mean()
+    if alone.empty:
+        return df.drop(columns=["_p", "_v"])
+    best = alone.groupby(level=["_p", "_v", "dtype"]).idxmax().tolist()
+    keep = pd.MultiIndex.from_tuples(best, names=["_p", "_v", "dtype", "kernel"])
+    mask = pd.MultiIndex.from_frame(df[["_p", "_v", "dtype", "kernel"]]).isin(keep)
+    return df[mask].drop(columns=["_p", "_v"])
 
 
 def eta(df: pd.DataFrame, variant: str, dtype: str = "bfloat16") -> dict | None:

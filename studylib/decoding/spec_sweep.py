@@ -8,6 +8,11 @@ with the target alone is checked from data/:
 * ``transformers``: transformers' assisted generation at ``reference_gamma`` (the reference
   implementation, timed beside ours so that a slow loop of ours cannot understate the speedup).
 
+A run with ``kernel: onednn_packed`` puts the target and the draft on bf16 weights packed once
+for oneDNN (``cpu_speed.apply_kernel``; bit-identical outputs, so acceptance and identity do not
+change, only speed); eager units keep their keys, packed ones are added beside them, and the
+analysis reads each target's fastest kernel (``spec_analysis.on_fastest_kernel``).
+
 A run with ``target_variant`` (a declared quality variant, e.g. ``int8_quanto`` or the paper's
 ``sparsegpt30_literal_moe4_top1`` in its executable form) drafts for that variant of the target:
 the *stacks* of Eq. 34 and Tables 5/7 ("both"), measured on the same prompts as the plain runs
@@ -31,6 +36,7 @@ from ..config import StudyConfigError
 from ..models import load_model, resolve_model
 from ..results import ResultStore, safe_key
 from ..taskdata import gsm8k_items, mmlu_items
+from .cpu_speed import EAGER, KERNELS, apply_kernel
 from .speculative import first_divergence, greedy_tokens, speculative_greedy
 
 TABLE = "spec_decoding"
@@ -87,6 +93,8 @@ def check_config(s: dict, models: bool = False) -> None:
             require_executable(r["target_variant"], "spec_decoding target_variant")
         if r["dtype"] not in DTYPES:
             raise StudyConfigError(f"spec_decoding dtype {r['dtype']!r} not in {sorted(DTYPES)}")
+        if r.get("kernel", EAGER) not in KERNELS:
+            raise StudyConfigError(f"spec_decoding kernel {r['kernel']!r} not in {list(KERNELS)}")
         if any(int(g) < 1 for g in r["gammas"]):
             raise StudyConfigError(f"spec_decoding gammas must be >= 1: {r['gammas']}")
 
@@ -137,9 +145,11 @@ def run_spec(prof: dict, progress: bool = True) -> dict:
             plan.append(("transformers", int(run["reference_gamma"])))
 
         tv = run.get("target_variant") or ""
+        kernel = run.get("kernel", EAGER)
 
         def key(p, method, gamma):
-            return safe_key(s["target"] + (f"+{tv}" if tv else ""), s["draft"], run["dtype"], p["id"], method, gamma)
+            return safe_key(s["target"] + (f"+{tv}" if tv else ""), s["draft"], run["dtype"], p["id"], method, gamma,
+                            *(() if kernel == EAGER else (kernel,)))
 
         plist = prompts(prof["quality"].get("bench_dir"), run["prompts"], s.get("seed", 0))
         todo = [p for p in plist if not all(store.has(key(p, m, g)) for m, g in plan)]
@@ -150,6 +160,8 @@ def run_spec(prof: dict, progress: bool = True) -> dict:
         target, tok = _target(prof, s, tv, dtype)
         k = early_exit_layers(s["draft"])
         draft = early_exit_draft(target, k) if k else load_model(s["draft"], dtype=dtype)[0]
+        for m in (target, draft):   # after the early-exit copy: the draft packs its own layers
+            apply_kernel(m, kernel)
         prov = provenance.collect(prof["name"], {"spec_decoding": s, "run": run})
         warm = chat_ids(tok, "Hello")   # first calls allocate and pick kernels: not part of any timed unit
         greedy_tokens(target, warm, 4, tok.eos_token_id)
@@ -166,7 +178,7 @@ def run_spec(prof: dict, progress: bool = True) -> dict:
                     skipped += 1
                     continue
                 row = {"target": s["target"], "target_variant": tv, "draft": s["draft"], "dtype": run["dtype"],
-                       "prompt_id": p["id"],
+                       "kernel": kernel, "prompt_id": p["id"],
                        "prompt_kind": p["kind"], "prompt_tokens": len(ids), "method": method, "gamma": gamma,
                        "cycles": float("nan"), "accepted": "", "reached": ""}
                 if method == "alone":

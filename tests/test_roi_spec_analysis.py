@@ -77,3 +77,13 @@ def test_project_size_counts_code_lines_of_named_objects():
     assert set(s.index) == {"sparse_routing", "int8", "spec_decode"} and (s["lines of code"] > 0).all()
     with pytest.raises(KeyError):
         P.entry_lines("studylib/roi.py:no_such_function")
+
+
+def test_kernel_comparison_shows_each_kernel_and_claims_read_the_fastest():
+    eager = _rows()
+    packed = _rows().assign(kernel="onednn_packed", tokens_per_s=lambda d: 1.5 * d["tokens_per_s"])
+    both = pd.concat([eager, packed], ignore_index=True)
+    kc = S.kernel_comparison(both).set_index("kernel")
+    assert kc.loc["onednn_packed", "target alone, tokens/s"] == pytest.approx(1.5 * kc.loc["eager", "target alone, tokens/s"])
+    assert kc.loc["eager", "speedup"] == kc.loc["onednn_packed", "speedup"]   # ratios paired within a kernel
+    assert S.alpha(S.main_pair(both)).value == pytest.approx(24 / 36)       # no prompt counted twice

@@ -109,6 +109,17 @@ if not sd.empty:
 # cores a 0.5B draft step costs a large share of a 1.5B target step.*
 
 # %% tags=["hide-input"]
+kc = S.kernel_comparison(sd_all)
+if len(kc) > 1:
+    book.table(kc, digits={"target alone, tokens/s": 2},
+               caption="Table 4.1b. The same prompts with target and draft on each CPU kernel (eager PyTorch, or "
+               "bf16 weights packed once for oneDNN: bit-identical tokens). Figure 4.1 and the verdict rows read "
+               "the kernel on which the target alone is fastest (studylib.decoding.spec_analysis.kernel_comparison).")
+elif len(kc) == 1:
+    book.md(f"*Measured on one kernel ({kc['kernel'].iloc[0]}); the packed-kernel runs are in the profile "
+            "(`make phase2 PROFILE=cpu-qwen`).*")
+
+# %% tags=["hide-input"]
 if not sd.empty:
     rows = []
     for dt in ("float32", "bfloat16"):

@@ -192,6 +192,30 @@ def best_cpu_speedup(df: pd.DataFrame, dtype: str = "bfloat16") -> tuple[Estimat
     return best if best else (None, None, "")
 
 
+def kernel_comparison(df: pd.DataFrame, dtype: str = "bfloat16") -> pd.DataFrame:
+    """The plain pair on each kernel it was measured on: the target alone's mean tokens/s and the
+    best own-loop speedup (paired by prompt, bootstrap CI), so that a reader sees what the kernel
+    changes. The claims read only the fastest kernel (``on_fastest_kernel``)."""
+    from ..analysis import first_profile
+    from .cpu_speed import EAGER
+
+    d = first_profile(df[_variant(df) == ""], PROFILE_RANK) if not df.empty else df
+    if d.empty:
+        return pd.DataFrame()
+    d = d[d["dtype"] == dtype]
+    d = d.assign(kernel=d["kernel"].fillna(EAGER) if "kernel" in d else EAGER)
+    rows = []
+    for k, g in d.groupby("kernel"):
+        pg = per_gamma(g, dtype)
+        alone = g[g["method"] == "alone"]["tokens_per_s"]
+        if pg.empty or alone.empty:
+            continue
+        b = pg.loc[pg["cpu_speedup"].idxmax()]
+        rows.append({"kernel": k, "prompts": int(b["prompts"]), "target alone, tokens/s": float(alone.mean()),
+                     "best γ": int(b["gamma"]), "speedup": f"{b['cpu_speedup']:.2f} [{b['cpu_lo']:.2f}, {b['cpu_hi']:.2f}]"})
+    return pd.DataFrame(rows)
+
+
 def identity(df: pd.DataFrame, dtype: str) -> dict | None:
     """Share of draft-assisted generations token-identical to the target alone (Wilson 95% CI)."""
     d = df[(df["method"] != "alone") & (df["dtype"] == dtype)]

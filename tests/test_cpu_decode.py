@@ -41,3 +41,26 @@ def test_stack_eta_recovers_a_known_interaction():
     e = stack_eta(pd.DataFrame(rows), "a+b", ("a", "b"))
     assert abs(e.value - 0.9) < 0.03 and e.lo < e.value < e.hi
     assert stack_eta(pd.DataFrame(rows), "missing", ("a",)) is None
+
+
+def test_cpu_speed_is_evidence_beside_the_gpu_int8_row_never_its_verdict(data_dir):
+    import re
+
+    import numpy as np
+
+    from studylib import provenance
+    from studylib.results import ResultStore
+    from studylib.verdicts import verdict_table
+
+    store = ResultStore("cpu_decode", "cpu-qwen")
+    rng = np.random.default_rng(0)
+    for v, step in (("dense", 0.14), ("int8_quanto", 0.07), ("sparsegpt30_literal_moe4_top1", 0.10)):
+        rows = [{"model": "qwen2.5-coder-1.5b", "variant": v, "batch": 1, "kernel": "onednn_packed", "dtype": "bfloat16",
+                 "step_s": step * (1 + 0.01 * rng.standard_normal()), "new_tokens": 8, "repeat": i, "t_full_s": 1.0,
+                 "t_prefill_s": 0.1, "decode_tokens_per_s": 1 / step, "bytes_per_step": 1, "achieved_Bps": 1.0,
+                 "copy_bandwidth_Bps": 1.0} for i in range(5)]
+        store.write(f"{v}_b1", rows, provenance.collect("cpu-qwen", {"fixture": True}))
+    vt = verdict_table().set_index("id")
+    assert vt.loc["int8_speed", "verdict"].endswith("(CPU evidence only)")       # no H100 data: not judged
+    assert re.search(r"CPU evidence: int8_quanto (1\.9\d|2\.0\d)x", vt.loc["int8_speed", "measured"])   # 0.14 / 0.07
+    assert vt.loc["table6_cpu", "verdict"] == "refuted"                          # 1.4x against 0.8-1.0x

@@ -231,3 +231,30 @@ def test_router_oracle_agreement_is_a_share_per_layer_and_one_with_every_expert_
     assert 0 <= r["router_oracle_agreement"] <= 1
     top2, _ = _convert(smol, [("moe_literal", {"experts": 4, "top_k": 4})])
     assert routing_pass(top2, smol[3])["router_oracle_agreement"] == 1.0   # every expert chosen
+
+
+@pytest.mark.slow
+def test_executed_teal_equals_the_masked_ffn_and_counts_the_rows_it_reads(smol):
+    from studylib.decoding.expert_exec import make_executable
+    from studylib.decoding.teal_exec import TealExecFFN, sparse_input_product
+
+    # the sparse-input product is the dense product of the masked input
+    v, w = torch.randn(5, 32), torch.randn(32, 12)
+    keep = v.abs() > 0.8
+    keep[2] = False                                                   # a token with nothing kept: zeros
+    torch.testing.assert_close(sparse_input_product(v, keep, w), (v * keep) @ w, rtol=1e-5, atol=1e-5)
+    conv, _ = _convert(smol, [("teal", {"sparsity": 0.75})])
+    masked = conv.model.layers[2].mlp
+    ex = TealExecFFN(masked)
+    x = torch.randn(3, 7, conv.config.hidden_size)
+    with torch.no_grad():
+        a, b = ex(x), masked(x)
+    # float summation order only (outputs reach a few hundred here; a neuron at the threshold may flip)
+    assert float((a - b).norm() / b.norm()) < 1e-5 and torch.allclose(a, b, rtol=1e-4, atol=1e-2)
+    f_in, f_h = ex.kept_fractions()
+    assert 0 < f_in < 1 and 0 < f_h < 1
+    b = ex.bytes_per_token()
+    assert b["read"] == pytest.approx(b["dense_ffn"] * (2 * f_in + f_h) / 3)   # gate+up at inputs, down at neurons
+    exe = copy.deepcopy(conv)                                        # the cached conversion stays masked
+    assert make_executable(exe) == exe.config.num_hidden_layers
+    assert isinstance(exe.model.layers[0].mlp, TealExecFFN)

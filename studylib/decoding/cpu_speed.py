@@ -6,12 +6,15 @@ tokens, KV cache) and a 1-token ``generate`` on the same prompts, interleaved; d
 step = (t_N - t_1) / (N - 1), so the prefill is not counted as decode. Variants are the declared
 quality variants (``studylib/quality_variants.yaml``), built exactly as the quality sweep builds
 them, then made *executable*: converted FFNs run only their routed experts
-(``expert_exec.ExpertExecFFN``) — masking a dense FFN would time the dense FFN. A variant with no
-executable form (oracles, TEAL's thresholded inputs) is refused before any work.
+(``expert_exec.ExpertExecFFN``) and TEAL's thresholded FFNs read only the weight rows of their kept
+activations (``teal_exec.TealExecFFN``) — masking a dense FFN would time the dense FFN. A variant
+with no executable form (oracles, the constant floor, fake-quantized weights) is refused before
+any work.
 
 Bytes per decode step = the weight bytes one step reads at batch 1 (every parameter of the
 decoder and LM head for dense; attention, router, shared and the chosen experts' bytes for an
-executed conversion); achieved bytes/s = that / step time, against the measured copy bandwidth
+executed conversion; for TEAL, the rows of the kept activations at the kept fractions measured
+during the timed runs); achieved bytes/s = that / step time, against the measured copy bandwidth
 (``timing.measure_copy_bandwidth``), for every variant.
 
 Kernels (``kernels`` in the profile; one unit per variant × batch × kernel): ``eager`` runs the
@@ -35,9 +38,10 @@ from ..kernels import cpu_linear
 from ..results import ResultStore, safe_key
 from ..taskdata import gsm8k_items
 from .expert_exec import ExpertExecFFN, make_executable
+from .teal_exec import TealExecFFN
 
 TABLE = "cpu_decode"
-NOT_EXECUTABLE = ("moe_oracle", "neuron_oracle", "teal", "moe_constant", "gptq")  # gptq: fake-quantized weights
+NOT_EXECUTABLE = ("moe_oracle", "neuron_oracle", "moe_constant", "gptq")  # gptq: fake-quantized weights
 
 
 KEYS = ("variants", "batches", "new_tokens", "repeats")
@@ -94,6 +98,8 @@ def weight_bytes_per_step(model) -> int:
             if isinstance(mod, ExpertExecFFN):
                 b = mod.bytes_per_token()
                 total += b["experts"] + b["shared"] + b["router"]
+            elif isinstance(mod, TealExecFFN):
+                total += mod.bytes_per_token()["read"]
             else:
                 total += sum(_nbytes(p) for p in mod.parameters()) + sum(_nbytes(b) for b in mod.buffers()) + \
                     sum(m.nbytes for m in mod.modules() if isinstance(m, cpu_linear.PackedLinear))
@@ -147,16 +153,24 @@ def run_cpu_decode(prof: dict, progress: bool = True) -> dict:
     for v, k in dict.fromkeys((v, k) for v, _, k in todo):
         model, tok, info = build_variant(prof, v, transforms.variant(v))
         make_executable(model)
-        per_step = weight_bytes_per_step(model)
+        static_bytes = weight_bytes_per_step(model)   # before packing drops the unpacked copies
         apply_kernel(model, k)
         for b in [b for vv, b, kk in todo if (vv, kk) == (v, k)]:
             enc = _prompts(tok, q.get("bench_dir"), b)
             _time_generate(model, enc, 4, tok.pad_token_id)  # warm-up
-            rows = []
+            teal = [m for m in model.modules() if isinstance(m, TealExecFFN)]
+            for m in teal:
+                m.reset_counts()
+            times = []
             for r in range(s["repeats"]):
                 t1 = _time_generate(model, enc, 1, tok.pad_token_id)
                 tn = _time_generate(model, enc, s["new_tokens"], tok.pad_token_id)
-                step = max(tn - t1, 1e-9) / (s["new_tokens"] - 1)
+                times.append((r, t1, tn, max(tn - t1, 1e-9) / (s["new_tokens"] - 1)))
+            # TEAL reads the rows of the activations it kept (static_bytes counted its FFNs whole):
+            # bytes at the kept fractions just measured, prompt and generated tokens alike
+            per_step = static_bytes - sum(m.bytes_per_token()["dense_ffn"] - m.bytes_per_token()["read"] for m in teal)
+            rows = []
+            for r, t1, tn, step in times:
                 rows.append({"model": q["model"], "variant": v, "dtype": str(model.dtype).replace("torch.", ""),
                              "kernel": k, "batch": b, "prompt_tokens": int(enc["input_ids"].shape[1]),
                              "new_tokens": s["new_tokens"], "repeat": r, "t_full_s": tn, "t_prefill_s": t1,

@@ -107,12 +107,16 @@ class ExpertExecFFN(nn.Module):
 
 
 def make_executable(model) -> int:
-    """Replace every MaskedFFN of ``model`` by its ExpertExecFFN in place; returns how many."""
+    """Replace every MaskedFFN of ``model`` by its executable form in place (routed experts:
+    ``ExpertExecFFN``; TEAL's thresholds: ``teal_exec.TealExecFFN``); returns how many."""
     from ..models import decoder_layers
+    from ..transforms.ffn import NeuronSelector
+    from .teal_exec import TealExecFFN
 
     n = 0
     for layer in decoder_layers(model):
         if isinstance(layer.mlp, MaskedFFN):
-            layer.mlp = ExpertExecFFN(layer.mlp)
+            exe = TealExecFFN if isinstance(layer.mlp.selector, NeuronSelector) else ExpertExecFFN
+            layer.mlp = exe(layer.mlp)
             n += 1
     return n

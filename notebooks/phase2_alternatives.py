@@ -32,6 +32,10 @@ if prof.get("cpu_decode"):
     from studylib.decoding.cpu_speed import run_cpu_decode
 
     print(run_cpu_decode(prof))
+if prof.get("cpu_kernels"):
+    from studylib.kernels.cpu_weight_kernels import run_cpu_kernels
+
+    print(run_cpu_kernels(prof))
 if prof.get("spec_decoding"):
     from studylib.decoding.spec_sweep import run_spec
 

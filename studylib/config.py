@@ -69,6 +69,10 @@ def validate_profile(prof: dict) -> None:
         from .decoding.cpu_speed import check_config as check_decode  # noqa: PLC0415
 
         check_decode(prof["cpu_decode"])
+    if prof.get("cpu_kernels"):
+        from .kernels.cpu_weight_kernels import check_config as check_kernels  # noqa: PLC0415
+
+        check_kernels(prof["cpu_kernels"])
     q = prof.get("quality", {})
     for p in q.get("ratios", []):
         validate_ratio(p)

@@ -40,6 +40,9 @@ SCHEMA: dict[str, list[str]] = {
     # greedy decode speed on the CPU (studylib.decoding.cpu_speed): one row per repeat
     "cpu_decode": ["model", "variant", "dtype", "batch", "new_tokens", "repeat", "t_full_s", "t_prefill_s", "step_s",
                    "decode_tokens_per_s", "bytes_per_step", "achieved_Bps", "copy_bandwidth_Bps"],
+    # one linear layer under every CPU weight kernel (studylib.kernels.cpu_weight_kernels)
+    "cpu_kernels": ["in_features", "out_features", "kernel", "library", "bits", "batch", "median_s", "n",
+                    "weight_bytes", "achieved_Bps", "copy_bandwidth_Bps", "rel_error"],
     "spec_decoding": ["target", "draft", "dtype", "prompt_id", "prompt_kind", "method", "gamma", "new_tokens",
                       "cycles", "accepted", "reached", "wall_s", "identical_to_alone", "first_divergence",
                       "correct", "tokens"],

@@ -64,3 +64,22 @@ def test_cpu_speed_is_evidence_beside_the_gpu_int8_row_never_its_verdict(data_di
     assert vt.loc["int8_speed", "verdict"].endswith("(CPU evidence only)")       # no H100 data: not judged
     assert re.search(r"CPU evidence: int8_quanto (1\.9\d|2\.0\d)x", vt.loc["int8_speed", "measured"])   # 0.14 / 0.07
     assert vt.loc["table6_cpu", "verdict"] == "refuted"                          # 1.4x against 0.8-1.0x
+
+
+def test_cpu_weight_kernels_are_resumable_and_each_computes_the_layer(data_dir):
+    """Every kernel of the comparison computes the same layer (error vs the fp32 product of the
+    unquantized weight within its format's rounding) and reads the bytes its format stores."""
+    from studylib.kernels.cpu_weight_kernels import run_cpu_kernels, weight_bytes
+    from studylib.results import read_table
+
+    prof = load_profile("cpu-qwen", {"cpu_kernels": {"shapes": [[256, 512]], "batches": [1, 3], "repeats": 3}})
+    n = len(prof["cpu_kernels"]["kernels"]) * 2
+    assert run_cpu_kernels(prof, progress=False) == {"measured": n}
+    assert run_cpu_kernels(prof, progress=False) == {"measured": 0}       # resumed: nothing redone
+    d = read_table("cpu_kernels").set_index(["kernel", "batch"])
+    err = d["rel_error"]
+    assert err["bf16_onednn_packed"].tolist() == err["bf16_eager"].tolist() and err["bf16_eager"].max() < 0.005
+    assert err.filter(like="int8").max() < 0.02 and 0.02 < err.filter(like="int4").min() < 0.15
+    assert weight_bytes(512, 256, 4) < weight_bytes(512, 256, 8) < weight_bytes(512, 256, 16) == 2 * 256 * 512
+    with pytest.raises(StudyConfigError, match="unknown kernel"):
+        load_profile("cpu-qwen", {"cpu_kernels": {"kernels": ["warp"]}})

@@ -329,6 +329,40 @@ else:
 # variant's fastest kernel, so no variant is held back by a path another one avoids.
 
 # %% [markdown]
+# ### Every weight kernel this CPU has, on one layer
+# The decode harness uses optimum-quanto's int8/int4 kernels. To show that this is the fastest
+# correct choice rather than an assumption, one layer of Qwen2.5-1.5B's shape runs under every
+# weight kernel available here from maintained libraries (PyTorch, optimum-quanto, torchao), with
+# each kernel's error against the fp32 product of the unquantized weight.
+
+# %% tags=["hide-input"]
+ck = data.table("cpu_kernels")
+if ck.empty:
+    book.md("*Not measured yet: `make phase2 PROFILE=cpu-qwen` on an idle machine (`cpu_kernels` section).*")
+else:
+    ck = ck.assign(layer=ck["in_features"].astype(str) + "→" + ck["out_features"].astype(str),
+                   bw_fraction=ck["achieved_Bps"] / ck["copy_bandwidth_Bps"])
+    g = sns.catplot(data=ck, x="bw_fraction", y="kernel", hue="batch", col="layer", kind="bar", height=3.2,
+                    aspect=1.3, palette="viridis", order=list(dict.fromkeys(ck.sort_values("bits")["kernel"])))
+    g.set_axis_labels("weight bytes / time ÷ measured copy bandwidth", "")
+    plt.show()
+    t = ck.assign(**{"median µs": 1e6 * ck["median_s"], "weight MB": ck["weight_bytes"] / 1e6})
+    book.table(t[["layer", "kernel", "library", "batch", "median µs", "weight MB", "bw_fraction", "rel_error"]]
+               .sort_values(["layer", "batch", "median µs"]),
+               digits={"median µs": 0, "weight MB": 2, "bw_fraction": 2, "rel_error": 4},
+               caption="Table 4.6c. One linear layer under each CPU weight kernel (median of repeats; rel_error: "
+               "relative error against the fp32 product of the unquantized weight, i.e. the kernel's rounding "
+               "plus its format's). Data: data/cpu_kernels/ (studylib.kernels.cpu_weight_kernels).")
+    b1 = ck[ck["batch"] == 1]
+    fastest = b1.loc[b1.groupby(["layer", "bits"])["median_s"].idxmin()]
+    book.md("Fastest kernel per format at batch 1: " + "; ".join(
+        f"{r.layer} {r.bits}-bit: {r.kernel}" for r in fastest.sort_values(["layer", "bits"]).itertuples()) + ".")
+
+# %% [markdown]
+# *Figure 4.5. Achieved weight bandwidth of each CPU kernel on Qwen2.5-1.5B's FFN projections,
+# relative to the measured copy bandwidth (`data/cpu_kernels/`).*
+
+# %% [markdown]
 # ## Stacking (Eq. 34): η measured
 # The draft drafts for a *variant* of the target, in its executable form, on the same prompts as
 # the plain runs: the paper's combination (Eq. 34's stack: sparse routing + speculative decoding)

@@ -2,7 +2,9 @@
 GPTQ-class int4 that issue 14 asks for beside round-to-nearest.
 
 Why written here: the maintained GPTQ libraries (gptqmodel, auto-gptq, llmcompressor) need a
-CUDA toolchain or pin their own torch, and none installs beside this project's CPU torch. GPTQ
+CUDA toolchain or pin their own torch, and none installs beside this project's CPU torch;
+torchao 0.18's prototype ``GPTQConfig`` (a dependency here for its CPU kernels) asserts
+"GPTQ only supports CUDA currently" in its quantization step (checked 2026-11-25). GPTQ
 is SparseGPT's column-by-column OBS update with "round to the int grid" in place of "set to
 zero", so it shares SparseGPT's Hessian, Cholesky factor and sequential calibration loop
 (``studylib.pruning.layerwise``). Asymmetric min-max grid per output row and group of

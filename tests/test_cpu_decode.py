@@ -72,7 +72,8 @@ def test_cpu_weight_kernels_are_resumable_and_each_computes_the_layer(data_dir):
     from studylib.kernels.cpu_weight_kernels import run_cpu_kernels, weight_bytes
     from studylib.results import read_table
 
-    prof = load_profile("cpu-qwen", {"cpu_kernels": {"shapes": [[256, 512]], "batches": [1, 3], "repeats": 3}})
+    prof = load_profile("cpu-qwen", {"cpu_kernels": {"shapes": [[256, 512]], "batches": [1, 3], "repeats": 3,
+                                                     "stream_bytes": 2**20}})
     n = len(prof["cpu_kernels"]["kernels"]) * 2
     assert run_cpu_kernels(prof, progress=False) == {"measured": n}
     assert run_cpu_kernels(prof, progress=False) == {"measured": 0}       # resumed: nothing redone
@@ -81,5 +82,6 @@ def test_cpu_weight_kernels_are_resumable_and_each_computes_the_layer(data_dir):
     assert err["bf16_onednn_packed"].tolist() == err["bf16_eager"].tolist() and err["bf16_eager"].max() < 0.005
     assert err.filter(like="int8").max() < 0.02 and 0.02 < err.filter(like="int4").min() < 0.15
     assert weight_bytes(512, 256, 4) < weight_bytes(512, 256, 8) < weight_bytes(512, 256, 16) == 2 * 256 * 512
+    assert d.loc[("bf16_eager", 1), "copies"] == 4                       # 1 MiB streamed through 256 KiB copies
     with pytest.raises(StudyConfigError, match="unknown kernel"):
         load_profile("cpu-qwen", {"cpu_kernels": {"kernels": ["warp"]}})

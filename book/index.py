@@ -27,7 +27,12 @@ for key, value in abstract.values().items():
 # with converted FFNs that execute only their routed expert and each variant on its fastest
 # kernel, the combination decodes at
 # {glue:text}`table6_cpu` the speed of dense at batch 1 (Table 6 predicts 0.8–1.0x on a CPU:
-# *{glue:text}`table6_cpu_verdict`*).
+# *{glue:text}`table6_cpu_verdict`*); TEAL-style activation sparsity, executed so that it reads
+# only the weight rows of the activations it keeps, decodes at {glue:text}`teal_cpu` the speed of
+# dense (batch 1). Where the paper places the sweet spot (70B and batch ≥ 32) the combination
+# gains {glue:text}`sweet_paper` per layer on the H100; it gains most at batch 1
+# ({glue:text}`sweet_b1` across the five shapes), the single-token decode the paper calls
+# unsuitable (Phase 3: *{glue:text}`phase3_verdict`*).
 #
 # **Quality.** Without retraining, splitting an FFN into experts is where the idea fails. On
 # SmolLM2-135M at 25% of the FFN per token, the paper's literal conversion multiplies WikiText-2
@@ -79,12 +84,13 @@ book.verdict_table(verdicts.committed(), link_prefix="chapters/")
 #   items per variant (counts fixed by a power analysis before any variant ran), in resumable chunks
 #   that sessions finish in turn (`make sweep PROFILE=cpu-qwen`); each run adds rows to the
 #   verdicts without changing a rule.
-# * **The best CPU kernel.** CPU decode speeds now run each variant on its fastest measured kernel:
-#   eager PyTorch, or bf16 weights packed once for oneDNN (bit-identical outputs; eager re-packs
-#   every weight on every call), with optimum-quanto's kernels for int8/int4. Not tried yet: a
-#   compiled decode step (gpt-fast style, `torch.compile` with inductor's weight freezing failed
-#   on the second `generate` with a static KV cache), and TEAL's input-sparse kernels, which have
-#   no CPU implementation here, so TEAL has quality numbers but no CPU speed.
+# * **The best CPU kernel.** Every CPU speed runs each variant on its fastest measured kernel:
+#   eager PyTorch, bf16 weights packed once for oneDNN (bit-identical outputs; eager re-packs
+#   every weight on every call), optimum-quanto's int8/int4 kernels, and for TEAL PyTorch's
+#   `embedding_bag` over the kept rows; one layer timed under every weight kernel of PyTorch,
+#   optimum-quanto and torchao (chapter 4) shows the choice. Not tried yet: a compiled decode step
+#   (gpt-fast style; `torch.compile` with inductor's weight freezing failed on the second
+#   `generate` with a static KV cache).
 # * **Quality at 8B and beyond** needs a GPU with the real weights (`h100` profile); GPU speed is
 #   measured on random weights of the real shapes.
 #

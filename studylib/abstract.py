@@ -89,6 +89,16 @@ def values(data: Data | None = None) -> dict[str, str]:
     out["qwen_mmlu_dense"] = _accuracy(data.items, "cpu-qwen", "dense", "mmlu")
     out["qwen_gsm8k_dense"] = _accuracy(data.items, "cpu-qwen", "dense", "gsm8k_cot")
     out["qwen_units"] = _units_done("cpu-qwen")
+    from . import sweet_spot
+    from .claims.hardware import cpu_decode_speedup
+
+    teal = cpu_decode_speedup(data, ("teal_a25",))
+    out["teal_cpu"] = est(teal["estimate"], "x", max_digits=2) if teal else MISSING
+    sm = sweet_spot.speed_map(data.timing)
+    for key, rows in (("sweet_b1", sm[sm["batch"] == 1] if not sm.empty else sm),
+                      ("sweet_paper", sm[sm["paper_sweet_spot"]] if not sm.empty else sm)):
+        out[key] = MISSING if rows.empty else f"{rows['speedup'].min():.2f}–{rows['speedup'].max():.2f}x"
+    out["phase3_verdict"] = verdict.get("phase3", MISSING)
     s = spec_estimates(data)
     out["spec_alpha"] = est(s.get("alpha")) if s else MISSING
     out["spec_cpu"] = est(s.get("cpu"), "x") if s else MISSING

@@ -128,8 +128,12 @@ def _eq25(d: Data) -> Measured:
                 continue
             meas = ", ".join(f"{n}={tests.loc[k, 'estimate']:.2f}" for n, k in keys)
             ci = ", ".join(f"[{tests.loc[k, 'lo']:.2f}, {tests.loc[k, 'hi']:.2f}]" for _, k in keys)
-            n_items = design.dropna(subset=[outcome])[["task", "item_id"]].drop_duplicates().shape[0]
-            return Measured(text=f"{meas} ({unit}; item level, {n_items} items x {design['variant'].nunique()} points)",
+            used = design.dropna(subset=[outcome])
+            n_items = used[["task", "item_id"]].drop_duplicates().shape[0]
+            per = used.groupby("variant").size()
+            span = f"{per.min()}" if per.min() == per.max() else f"{per.min()}-{per.max()} per point"
+            return Measured(text=f"{meas} ({unit}; item level, {n_items} items ({span}) x "
+                                 f"{design['variant'].nunique()} points)",
                             ci=ci, scale=scale(d.items[d.items['profile'] == prof].assign(profile=prof),
                                                "repaired literal conversion grid"),
                             inputs={"tests": tests, "outcome": outcome, "item_level": True})

@@ -31,7 +31,7 @@ def test_eta_recovers_the_interaction_of_a_stack_and_keeps_it_out_of_the_main_pa
 def test_a_stack_without_an_executable_form_is_refused_before_loading():
     with pytest.raises(StudyConfigError, match="no executable form"):
         check_config({"target": "x", "draft": "y", "runs": [{"dtype": "bfloat16", "gammas": [4],
-                                                              "target_variant": "teal_a25"}]})
+                                                              "target_variant": "neuron_oracle_a25"}]})
     with pytest.raises(StudyConfigError, match="unknown"):
         check_config({"target": "x", "draft": "y", "runs": [{"dtype": "bfloat16", "gammas": [4],
                                                               "target_variant": "no_such_variant"}]})

@@ -94,10 +94,8 @@ def values(data: Data | None = None) -> dict[str, str]:
 
     teal = cpu_decode_speedup(data, ("teal_a25",))
     out["teal_cpu"] = est(teal["estimate"], "x", max_digits=2) if teal else MISSING
-    sm = sweet_spot.speed_map(data.timing)
-    for key, rows in (("sweet_b1", sm[sm["batch"] == 1] if not sm.empty else sm),
-                      ("sweet_paper", sm[sm["paper_sweet_spot"]] if not sm.empty else sm)):
-        out[key] = MISSING if rows.empty else f"{rows['speedup'].min():.2f}–{rows['speedup'].max():.2f}x"
+    r = sweet_spot.speed_ranges(sweet_spot.speed_map(data.timing))
+    out["sweet_b1"], out["sweet_paper"] = r.get("b1", MISSING), r.get("paper", MISSING)
     out["phase3_verdict"] = verdict.get("phase3", MISSING)
     s = spec_estimates(data)
     out["spec_alpha"] = est(s.get("alpha")) if s else MISSING

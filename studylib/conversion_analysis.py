@@ -21,11 +21,12 @@ TECHNIQUE = {"moe_literal": "paper's literal MoE (repaired)", "cmoe": "CMoE-styl
 BOUNDS = frozenset({"moe_oracle", "neuron_oracle", "moe_constant"})
 
 
-def is_bound(variant: str) -> bool:
-    """A declared variant with an oracle or constant-expert step: a bound, not a usable method."""
+def is_bound(variant: str, declared: dict | None = None) -> bool:
+    """A declared variant with an oracle or constant-expert step: a bound, not a usable method
+    (``declared``: ``transforms.declared_variants()`` when the caller already has it)."""
     from .transforms import declared_variants
 
-    spec = declared_variants().get(variant)
+    spec = (declared if declared is not None else declared_variants()).get(variant)
     return spec is not None and any(t in BOUNDS for t, _ in spec["steps"])
 
 

@@ -29,13 +29,14 @@ from .stats import Estimate
 BATCHES = (1, 8, 32, 128)
 #: the shapes of the H1 campaign, smallest first (Table 1's sizes and the Phase 1 Llama-8B)
 SHAPES = ("llama-2-7b", "llama-3-8b", "llama-2-13b", "llama-30b", "llama-2-70b")
+#: the shapes standing for the sizes the paper's sweet spot names (§7.1: 70B)
+PAPER_SHAPES = frozenset(G.SIZE_SHAPES[s] for s in C.PHASE3_SIZES)
 
 
 def speed_map(timing: pd.DataFrame, variant: str = G.COMBO, component: str = "layer") -> pd.DataFrame:
     """One row per measured (shape, batch): speedup over dense with its CI, whether the CI lies
     above 1, and whether the cell is inside the paper's stated sweet spot."""
     t = G.gpu_timing(timing)
-    paper_shapes = {G.SIZE_SHAPES[s] for s in C.PHASE3_SIZES}
     rows = []
     for shape in SHAPES:
         params_b = get_shape(shape).n_params / 1e9
@@ -45,8 +46,19 @@ def speed_map(timing: pd.DataFrame, variant: str = G.COMBO, component: str = "la
                 continue
             rows.append({"shape": shape, "params_b": params_b, "batch": b, "speedup": e.value,
                          "lo": e.lo, "hi": e.hi, "faster": e.lo > 1.0,
-                         "paper_sweet_spot": shape in paper_shapes and b >= C.PHASE3_MIN_BATCH})
+                         "paper_sweet_spot": shape in PAPER_SHAPES and b >= C.PHASE3_MIN_BATCH})
     return pd.DataFrame(rows)
+
+
+def speed_ranges(speed: pd.DataFrame) -> dict[str, str]:
+    """'min–max x' of the speedups at batch 1 (``b1``), at batch ≥ PHASE3_MIN_BATCH (``large``) and
+    inside the paper's sweet spot (``paper``); a subset with no cell is left out."""
+    if speed.empty:
+        return {}
+    subsets = {"b1": speed["batch"] == 1, "large": speed["batch"] >= C.PHASE3_MIN_BATCH,
+               "paper": speed["paper_sweet_spot"]}
+    return {k: f"{speed.loc[m, 'speedup'].min():.2f}–{speed.loc[m, 'speedup'].max():.2f}x"
+            for k, m in subsets.items() if m.any()}
 
 
 def batch_limits(speed: pd.DataFrame) -> pd.DataFrame:
@@ -83,7 +95,7 @@ def quality_at_fraction(deltas: pd.DataFrame, variants: pd.DataFrame, fraction: 
     d = d[[(p, v) in keys and v in declared and v not in skewed for p, v in zip(d["profile"], d["variant"])]]
     d = best_profile(d) if not d.empty else d
     out = d[["profile", "model", "variant", "task", "n_items", "acc_loss_pp", "acc_loss_lo", "acc_loss_hi"]].copy()
-    out["bound"] = [is_bound(v) for v in out["variant"]]
+    out["bound"] = [is_bound(v, declared) for v in out["variant"]]
     return out.sort_values(["task", "bound", "acc_loss_pp"]).reset_index(drop=True)
 
 

@@ -199,14 +199,11 @@ if not speed.empty:
     book.table(lim, digits={"params_b": 1, "best_speedup": 2},
                caption="Table 5.4. Per model shape: the largest batch at which the paper's combination is still "
                "faster than dense (CI above 1; '—' where none), and the batch of its largest speedup.")
-    b1 = speed[speed["batch"] == 1]
-    big = speed[speed["batch"] >= C.PHASE3_MIN_BATCH]
-    inside = speed[speed["paper_sweet_spot"]]
-    text = (f"**Reading.** At batch 1 the combination is {b1['speedup'].min():.2f}–{b1['speedup'].max():.2f}x "
+    r = S.speed_ranges(speed)
+    text = (f"**Reading.** At batch 1 the combination is {r['b1']} "
             f"faster than dense at every shape; at batch ≥ {C.PHASE3_MIN_BATCH} it is "
-            f"{big['speedup'].min():.2f}–{big['speedup'].max():.2f}x, and inside the paper's sweet spot "
-            f"{inside['speedup'].min():.2f}–{inside['speedup'].max():.2f}x. "
-            if not (b1.empty or big.empty or inside.empty) else "**Reading.** ")
+            f"{r['large']}, and inside the paper's sweet spot {r['paper']}. "
+            if {"b1", "large", "paper"} <= set(r) else "**Reading.** ")
     if (lim["best_batch"] == 1).all():
         text += ("Every shape is fastest at batch 1, the single-token decode the paper calls unsuitable: a decode "
                  "step that reads a quarter of the FFN's weights saves bytes when the step is bound by weight "

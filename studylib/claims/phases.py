@@ -125,13 +125,11 @@ def _phase3(d: Data) -> Measured:
         return Measured()
     speed = {sh: {int(r.batch): Estimate(r.speedup, r.lo, r.hi) for r in g.itertuples()}
              for sh, g in sm.groupby("shape", sort=False)}
-    paper_shapes = {G.SIZE_SHAPES[s] for s in C.PHASE3_SIZES}
-    b1, big = sm[sm["batch"] == 1], sm[sm["batch"] >= C.PHASE3_MIN_BATCH]
-    text = (f"B=1 {b1['speedup'].min():.2f}-{b1['speedup'].max():.2f}x; B≥{C.PHASE3_MIN_BATCH} "
-            f"{big['speedup'].min():.2f}-{big['speedup'].max():.2f}x (paper's sweet spot: "
-            + ", ".join(f"{r.speedup:.2f}x at B={r.batch}" for r in sm[sm["paper_sweet_spot"]].itertuples()) + ")")
+    r = S.speed_ranges(sm)
+    text = (f"B=1 {r.get('b1', '—')}; B≥{C.PHASE3_MIN_BATCH} {r.get('large', '—')} (paper's sweet spot: "
+            + ", ".join(f"{c.speedup:.2f}x at B={c.batch}" for c in sm[sm["paper_sweet_spot"]].itertuples()) + ")")
     ci = "; ".join(f"{sh} " + ", ".join(f"B={b} {ci_text(e)}" for b, e in by_b.items() if b == 1 or b >= C.PHASE3_MIN_BATCH)
-                   for sh, by_b in speed.items() if sh in paper_shapes)
+                   for sh, by_b in speed.items() if sh in S.PAPER_SHAPES)
     q = S.quality_at_fraction(d.deltas, d.variants)
     best = S.best_method(q)
     bound = q[(q["task"] == "mmlu") & q["bound"]]
@@ -146,7 +144,7 @@ def _phase3(d: Data) -> Measured:
             ci += f"; {o['variant']} [{o['acc_loss_lo']:.1f}, {o['acc_loss_hi']:.1f}]"
         scale_txt += f"; quality {str(best['model']).split('/')[-1]} ({best['profile']}), n={int(best['n_items'])}"
     return Measured(text=text, ci=ci, scale=scale_txt,
-                    inputs={"speed": speed, "paper_shapes": paper_shapes, "best": S.as_estimate(best)})
+                    inputs={"speed": speed, "paper_shapes": S.PAPER_SHAPES, "best": S.as_estimate(best)})
 
 
 def _eta(d: Data) -> Measured:

@@ -168,7 +168,7 @@ def run_cpu_decode(prof: dict, progress: bool = True) -> dict:
                 times.append((r, t1, tn, max(tn - t1, 1e-9) / (s["new_tokens"] - 1)))
             # TEAL reads the rows of the activations it kept (static_bytes counted its FFNs whole):
             # bytes at the kept fractions just measured, prompt and generated tokens alike
-            per_step = static_bytes - sum(m.bytes_per_token()["dense_ffn"] - m.bytes_per_token()["read"] for m in teal)
+            per_step = static_bytes - sum(b["dense_ffn"] - b["read"] for b in (m.bytes_per_token() for m in teal))
             rows = []
             for r, t1, tn, step in times:
                 rows.append({"model": q["model"], "variant": v, "dtype": str(model.dtype).replace("torch.", ""),

@@ -53,20 +53,17 @@ def on_fastest_kernel(df: pd.DataFrame) -> pd.DataFrame:
     generated fastest (mean tokens/s over prompts): each target on its best CPU kernel (the dated
     rule of 2026-11-25 in criteria.py), and no prompt counted twice when a run was repeated on a
     second kernel. Rows from before kernels were a dimension ran eager."""
-    from .cpu_speed import EAGER
+    from .cpu_speed import with_kernel
 
     if df.empty:
         return df
-    df = df.assign(kernel=df["kernel"].fillna(EAGER) if "kernel" in df else EAGER)
-    keys = [df["profile"] if "profile" in df else pd.Series("", index=df.index), _variant(df), df["dtype"]]
-    df = df.assign(_p=keys[0].values, _v=keys[1].values)
-    alone = df[df["method"] == "alone"].groupby(["_p", "_v", "dtype", "kernel"])["tokens_per_s"].mean()
+    df = with_kernel(df).assign(_v=_variant(df).to_numpy())
+    groups = [c for c in ("profile",) if c in df] + ["_v", "dtype"]
+    alone = df[df["method"] == "alone"].groupby(groups + ["kernel"])["tokens_per_s"].mean().reset_index()
     if alone.empty:
-        return df.drop(columns=["_p", "_v"])
-    best = alone.groupby(level=["_p", "_v", "dtype"]).idxmax().tolist()
-    keep = pd.MultiIndex.from_tuples(best, names=["_p", "_v", "dtype", "kernel"])
-    mask = pd.MultiIndex.from_frame(df[["_p", "_v", "dtype", "kernel"]]).isin(keep)
-    return df[mask].drop(columns=["_p", "_v"])
+        return df.drop(columns="_v")
+    best = alone.loc[alone.groupby(groups)["tokens_per_s"].idxmax(), groups + ["kernel"]]
+    return df.merge(best, on=groups + ["kernel"]).drop(columns="_v")
 
 
 def eta(df: pd.DataFrame, variant: str, dtype: str = "bfloat16") -> dict | None:
@@ -197,13 +194,12 @@ def kernel_comparison(df: pd.DataFrame, dtype: str = "bfloat16") -> pd.DataFrame
     best own-loop speedup (paired by prompt, bootstrap CI), so that a reader sees what the kernel
     changes. The claims read only the fastest kernel (``on_fastest_kernel``)."""
     from ..analysis import first_profile
-    from .cpu_speed import EAGER
+    from .cpu_speed import with_kernel
 
     d = first_profile(df[_variant(df) == ""], PROFILE_RANK) if not df.empty else df
     if d.empty:
         return pd.DataFrame()
-    d = d[d["dtype"] == dtype]
-    d = d.assign(kernel=d["kernel"].fillna(EAGER) if "kernel" in d else EAGER)
+    d = with_kernel(d[d["dtype"] == dtype])
     rows = []
     for k, g in d.groupby("kernel"):
         pg = per_gamma(g, dtype)

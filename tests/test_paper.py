@@ -92,3 +92,16 @@ def test_phase3_verdict_needs_speed_in_the_papers_order_and_quality_to_support()
     assert C.phase3_verdict(order, big, E(0.3, -0.2, 1.4)) == "inconclusive"
     assert C.phase3_verdict(order, big, None) == "inconclusive"
     assert C.phase3_verdict({}, big, None) == C.NOT_MEASURED
+
+
+def test_quality_cost_reads_tables_8_9_ranges_as_a_ceiling():
+    from studylib.paper import criteria as C
+    from studylib.stats import Estimate as E
+
+    ranges = {"sparse_routing": (0.8, 3.0), "int8": (0.5, 1.5), "spec_decode": (0.3, 0.5)}
+    v = C.quality_cost_verdict({"sparse_routing": E(23.0, 19.0, 27.0), "int8": E(0.1, -0.3, 0.4),
+                                "spec_decode": E(0.0, -5.0, 5.0)}, ranges)
+    assert v == ("sparse_routing refuted; int8 supported (below the stated range: better than claimed); "
+                 "spec_decode inconclusive")
+    assert C.quality_cost_verdict({"int8": E(1.0, 0.6, 1.4)}, ranges) == "int8 supported"
+    assert C.quality_cost_verdict({}, ranges) == C.NOT_MEASURED

@@ -248,6 +248,12 @@ book.table(size, index=True)
 # projection (inputs 1,536 and 8,960 wide) and on SmolLM2-135M's down-projection (1,536). SmolLM2's
 # other six projections read 576-wide inputs, which 128 does not divide; optimum-quanto then uses
 # groups of 96 and so does our GPTQ (`gptq.group_for`), so the two int4 variants share their groups.
+#
+# Tables 8 and 9 price each technique's quality: sparse routing 0.8–3.0%, int8 0.5–1.5%, speculative
+# decoding 0.3–0.5%. The verdict row "Quality loss" at the top of this chapter reads each range as a
+# ceiling in accuracy points (`criteria.quality_cost_verdict`, written 2026-11-25 before any Qwen
+# quantized unit ran): int8 and the paper's combination on the H2 model's MMLU items, speculative
+# decoding on GSM8K with and without the draft.
 
 # %% tags=["hide-input"]
 from studylib.conversion_analysis import perplexity_vs_dense

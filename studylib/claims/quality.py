@@ -204,6 +204,36 @@ def _abort2(d: Data) -> Measured:
                     inputs={"max_fraction": mx})
 
 
+def quality_ranges() -> dict[str, tuple[float, float]]:
+    from ..paper.tables import TABLE8, TABLE9
+
+    return {"sparse_routing": TABLE8["sparse_routing"]["quality_loss_pct"],
+            "int8": TABLE8["int8"]["quality_loss_pct"], "spec_decode": TABLE9["spec_decode"]["quality_loss_pct"]}
+
+
+def _table89_quality(d: Data) -> Measured:
+    """Each technique's paired accuracy loss where it can be judged: sparse routing and int8 on
+    MMLU, speculative decoding on GSM8K with and without the draft (γ=4, the plain target)."""
+    from ..decoding import spec_analysis as S
+
+    losses, texts = {}, []
+    for tech, (task, variants) in C.TABLE89_QUALITY.items():
+        if tech == "spec_decode":
+            sd = d.table("spec_decoding")
+            g = S.gsm8k_paired(S.main_pair(sd), 4) if not sd.empty else None
+            if g:
+                losses[tech] = g["delta_pp"]
+                texts.append(f"{tech} {g['delta_pp'].value:.1f} pp {ci_text(g['delta_pp'], '{:.1f}')} "
+                             f"(GSM8K with/without the draft, γ=4, n={g['n']})")
+            continue
+        e, rows = loss(d, task, variants)
+        if e is not None and above_chance(d, rows, task):
+            losses[tech] = e
+            texts.append(f"{tech} {e.value:.1f} pp {ci_text(e, '{:.1f}')} ({judged_on(rows)}, {rows['profile'].iloc[0]})")
+    return Measured(text="; ".join(texts) or "—", ci="in the measured column", scale="paired accuracy loss vs dense; "
+                    "each part names its variant, task, items and profile", inputs=losses)
+
+
 def _h2(d: Data) -> Measured:
     parts = {"mmlu": judged_loss(d, "mmlu"), "gsm8k": judged_loss(d, "gsm8k"), "ratio": ratio(d)[0]}
     _, rows = loss(d, "mmlu")
@@ -232,6 +262,9 @@ CLAIMS = [
           band(*C.H2_RATIO_BAND)),
     Claim("abort2", "Abort 2: > 70% of tokens to one expert", "§7.3 (2)", f"abort if > {C.ABORT2_MAX_EXPERT_FRACTION:.2f}", "ch5_phase3", _abort2,
           lambda m: "triggered" if m.inputs["max_fraction"] > C.ABORT2_MAX_EXPERT_FRACTION else "not triggered"),
+    Claim("table89_quality", "Quality loss: sparse routing 0.8-3.0%, int8 0.5-1.5%, spec. decoding 0.3-0.5%",
+          "Tables 8, 9", "at most 3.0, 1.5, 0.5 pp", "ch4_phase2", _table89_quality,
+          lambda m: C.quality_cost_verdict(m.inputs, quality_ranges())),
     Claim("h2", "H2: quality preservation", "§8.1.2", "GSM8K < 3, MMLU < 1 pp, ratio 2-3", "ch3_phase1_quality",
           _h2, lambda m: C.h2_verdict(m.inputs["mmlu"], m.inputs["gsm8k"], m.inputs["ratio"])),
 ]

@@ -12,7 +12,7 @@ import pandas as pd
 from statsmodels.stats.proportion import proportion_confint
 
 from .. import gpu_claims as G
-from ..stats import DEFAULT_B, DEFAULT_SEED, Estimate, mcnemar_pvalue, paired_bootstrap_delta
+from ..stats import DEFAULT_B, DEFAULT_SEED, Estimate, mcnemar_pvalue, paired_difference_ci
 
 #: the shapes whose H100 step times stand for each measured pair: (target shape, draft shape)
 GPU_PAIRS = {"qwen2.5-coder-1.5b": ("qwen2.5-1.5b", "qwen2.5-0.5b"),
@@ -225,16 +225,19 @@ def identity(df: pd.DataFrame, dtype: str) -> dict | None:
 
 
 def gsm8k_paired(df: pd.DataFrame, gamma: int, dtype: str = "bfloat16", method: str = "own_loop") -> dict | None:
-    """GSM8K accuracy with and without the draft on the same items: paired delta (pp) and McNemar."""
-    g = df[(df["prompt_kind"] == "gsm8k") & (df["dtype"] == dtype)]
-    a = g[g["method"] == "alone"].set_index("prompt_id")["correct"]
-    b = g[(g["method"] == method) & (g["gamma"] == gamma)].set_index("prompt_id")["correct"]
+    """GSM8K accuracy with and without the draft on the same items (the plain target, one row per
+    prompt: greedy repeats agree): paired difference alone − assisted in pp with Tango's score
+    interval (never a point, even when no answer changed) and McNemar's exact p."""
+    g = df[(df["prompt_kind"] == "gsm8k") & (df["dtype"] == dtype) & (_variant(df) == "")]
+    a = g[g["method"] == "alone"].groupby("prompt_id")["correct"].first()
+    b = g[(g["method"] == method) & (g["gamma"] == gamma)].groupby("prompt_id")["correct"].first()
     common = a.index.intersection(b.index)
     if len(common) == 0:
         return None
-    a, b = a[common].astype(float), b[common].astype(float)
+    a, b = a[common].astype(float) > 0, b[common].astype(float) > 0
+    d = paired_difference_ci(a, b)
     return {"n": len(common), "alone": float(a.mean()), "assisted": float(b.mean()),
-            "delta_pp": paired_bootstrap_delta(100 * a, 100 * b), "mcnemar_p": mcnemar_pvalue(a > 0, b > 0)}
+            "delta_pp": Estimate(100 * d.value, 100 * d.lo, 100 * d.hi, d.level), "mcnemar_p": mcnemar_pvalue(a, b)}
 
 
 def gpu_prediction(df: pd.DataFrame, timing: pd.DataFrame, pair: str, dtype: str = "bfloat16",

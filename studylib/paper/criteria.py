@@ -253,3 +253,28 @@ def table4_verdict(measured: dict[str, Estimate], predicted: dict[str, float]) -
     if "refuted" in per:
         return "refuted"
     return "supported" if all(v == "supported" for v in per) else "inconclusive"
+
+
+# --- Added 2026-11-25, before any Qwen int8/int4 quality unit had run (SmolLM2's quantized units had
+# been seen; SmolLM2 is at chance on MMLU, so this rule cannot judge them). Tables 8 and 9 give each
+# technique's "quality loss" as a range. Read as a cost, in accuracy points: a technique's part is
+# supported when the paired loss's 95% CI lies below the range's upper end, refuted when it lies
+# above it, else inconclusive; a loss below the range's lower end is better than claimed, which the
+# row says, not a refutation. Sparse routing and int8 on MMLU (the H2 model, dense above chance);
+# speculative decoding on GSM8K with and without the draft (the same items, greedy).
+TABLE89_QUALITY = {"sparse_routing": ("mmlu", H2_VARIANTS), "int8": ("mmlu", ("int8_quanto",)),
+                   "spec_decode": ("gsm8k", ())}
+
+
+def quality_cost_verdict(losses: dict[str, Estimate], ranges: dict[str, tuple[float, float]]) -> str:
+    """One part per technique measured: '<technique> <verdict>', joined by '; '."""
+    if not losses:
+        return NOT_MEASURED
+    parts = []
+    for tech, e in losses.items():
+        lo, hi = ranges[tech]
+        v = upper_bound_verdict(e, hi)
+        if v == "supported" and e.hi < lo:
+            v += " (below the stated range: better than claimed)"
+        parts.append(f"{tech} {v}")
+    return "; ".join(parts)

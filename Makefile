@@ -22,7 +22,7 @@ endif
 GPU_PY = $(if $(wildcard $(PY)),$(PY),python3)
 BUDGET_S ?=
 
-.PHONY: verdicts gpu setup setup-qwen check sweep phase1 phase1-timing phase1-quality phase2 phase3 book book-check time-embedded all test clean-book
+.PHONY: verdicts gpu setup setup-qwen check sweep quant-check phase1 phase1-timing phase1-quality phase2 phase3 book book-check time-embedded all test clean-book
 
 $(VENV)/.done: pyproject.toml
 	python3 -m venv $(VENV)
@@ -61,6 +61,12 @@ phase1: phase1-timing phase1-quality
 #   make sweep PROFILE=cpu-qwen TASKS=mmlu ONLY=sparsegpt30,teal_a25
 sweep: check
 	$(PY) -m studylib sweep --profile $(PROFILE) --overrides '$(OVERRIDES)' --tasks '$(TASKS)' --only '$(ONLY)'
+
+# How often evaluating a quantized variant through its dequantized weights changes an answer
+# (the first ITEMS items of TASK, both kernels; data/quant_eval/):
+#   make quant-check PROFILE=cpu-qwen VARIANT=int8_quanto TASK=mmlu ITEMS=50
+quant-check: check
+	$(PY) -m studylib quant-check --profile $(PROFILE) --variant $(or $(VARIANT),int8_quanto) --task $(or $(TASK),mmlu) --items $(or $(ITEMS),50)
 
 phase2: check
 	$(PY) -m studylib run-notebook notebooks/phase2_alternatives.py $(NB_ARGS)

@@ -62,8 +62,12 @@ def run_notebook(path: str, profile: str, overrides: dict) -> Path:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m studylib")
     sub = ap.add_subparsers(dest="cmd", required=True)
-    for name in ("check", "run-notebook", "campaign", "sweep"):
+    for name in ("check", "run-notebook", "campaign", "sweep", "quant-check"):
         p = sub.add_parser(name)
+        if name == "quant-check":
+            p.add_argument("--variant", default="int8_quanto")
+            p.add_argument("--task", default="mmlu")
+            p.add_argument("--items", type=int, default=50)
         if name == "run-notebook":
             p.add_argument("notebook")
         if name == "sweep":
@@ -113,6 +117,14 @@ def main(argv=None) -> int:
                 raise StudyConfigError(f"profile {prof['name']!r} declares no quality variants to sweep")
             split = lambda s: [x for x in s.split(",") if x] or None  # noqa: E731
             print(run_units(declared, tasks=split(args.tasks), only=split(args.only)))
+            return 0
+        if args.cmd == "quant-check":
+            from .quant_eval import agreement, summary
+            from .quality_units import declared_profile
+
+            if (declared := declared_profile(prof)) is None:
+                raise StudyConfigError(f"profile {prof['name']!r} declares no quality variants")
+            print(summary(agreement(declared, args.variant, args.task, args.items)))
             return 0
         if args.cmd == "check":
             print(f"profile {prof['name']!r} OK: {prof['description']}")

@@ -36,7 +36,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from . import provenance, transforms
+from . import provenance, quant_eval, transforms
 from .config import StudyConfigError, require_bench_dir
 from .evaluation import evaluate
 from .models import CACHE, load_model, resolve_model
@@ -190,6 +190,27 @@ def _fast_exact_linears(model, device: str) -> str:
     return cpu_linear.KERNEL
 
 
+def task_lines(prof: dict, limits: dict[str, int]) -> dict[str, list[str]]:
+    """The first ``limits[task]`` items of each task's fixed-seed sample, one JSON line each."""
+    if not limits:
+        return {}
+    q = prof["quality"]
+    files = build_task_files(CACHE / "taskdata" / prof["name"], max(limits.values()), q["seed"],
+                             q.get("needle_lengths", []), q.get("bench_dir"), q.get("essay_words", 600),
+                             tasks=list(limits), needle_per_length=q.get("needle_per_length"), task_limits=limits)
+    return {t: files[t].read_text().splitlines(keepends=True) for t in limits}
+
+
+def evaluate_items(model, tok, prof: dict, task: str, lines: list[str], lo: int, hi: int):
+    """Per-item results of items [lo, hi) of ``task`` (lines from ``task_lines``)."""
+    q = prof["quality"]
+    part = CACHE / "taskdata" / prof["name"] / "chunks" / f"{task}-{lo}-{hi}.jsonl"
+    part.parent.mkdir(parents=True, exist_ok=True)
+    part.write_text("".join(lines[lo:hi]))
+    return evaluate(model, tok, {task: part}, batch_size=q.get("batch_size", 8), device=prof["device"],
+                    gen_batch_size=q.get("gen_batch_size"))
+
+
 def run_units(prof: dict, progress: bool = True, only: list[str] | None = None,
               tasks: list[str] | None = None) -> dict:
     """Measure every unit of the plan not yet in data/. ``only`` / ``tasks`` restrict this run to
@@ -197,6 +218,8 @@ def run_units(prof: dict, progress: bool = True, only: list[str] | None = None,
     q = prof["quality"]
     require_bench_dir(prof)
     resolve_model(q["model"])  # unknown / not installed: fail before any work
+    if q.get("quant_eval", "library") not in quant_eval.MODES:
+        raise StudyConfigError(f"quality.quant_eval must be one of {quant_eval.MODES}, not {q['quant_eval']!r}")
     units = plan(prof, only)
     unknown = sorted(set(tasks or []) - set(q["tasks"]))
     if unknown:
@@ -210,14 +233,7 @@ def run_units(prof: dict, progress: bool = True, only: list[str] | None = None,
     if not todo and not orphans:
         return {"measured": 0, "skipped": len(units)}
     needed = list(dict.fromkeys(u["task"] for u in todo))  # a variant may plan 0 items of a task
-    biggest = {t: max(u["hi"] for u in units if u["task"] == t) for t in needed}
-    files = build_task_files(CACHE / "taskdata" / prof["name"], max(biggest.values()), q["seed"],
-                             q.get("needle_lengths", []), q.get("bench_dir"), q.get("essay_words", 600),
-                             tasks=needed, needle_per_length=q.get("needle_per_length"),
-                             task_limits=biggest) if needed else {}
-    lines = {t: files[t].read_text().splitlines(keepends=True) for t in needed}
-    chunk_dir = CACHE / "taskdata" / prof["name"] / "chunks"
-    chunk_dir.mkdir(parents=True, exist_ok=True)
+    lines = task_lines(prof, {t: max(u["hi"] for u in units if u["task"] == t) for t in needed})
     bar = tqdm(total=len(todo), desc="quality units", disable=not progress)
     for variant in dict.fromkeys([u["variant"] for u in todo] + orphans):
         mine = [u for u in todo if u["variant"] == variant]
@@ -231,12 +247,11 @@ def run_units(prof: dict, progress: bool = True, only: list[str] | None = None,
             vstore.write(vkey, [{"model": q["model"], "variant": variant, "experts": 1, "top_k": 1,
                                  "capacity_factor": None, **info, **_routing(model, tok, q), "dtype": dtype}],
                          provenance.collect(prof["name"], params))
+        if quant_eval.quantized_linears(model):  # recorded only where there is a quantized layer
+            params["quant_kernel"] = quant_eval.prepare(model, q.get("quant_eval", "library"))
         params["linear_kernel"] = _fast_exact_linears(model, prof["device"])
         for u in mine:
-            part = chunk_dir / f"{u['task']}-{u['lo']}-{u['hi']}.jsonl"
-            part.write_text("".join(lines[u["task"]][u["lo"]:u["hi"]]))
-            df = evaluate(model, tok, {u["task"]: part}, batch_size=q.get("batch_size", 8), device=prof["device"],
-                          gen_batch_size=q.get("gen_batch_size"))
+            df = evaluate_items(model, tok, prof, u["task"], lines[u["task"]], u["lo"], u["hi"])
             prov = provenance.collect(prof["name"], {**params, "task": u["task"], "items": [u["lo"], u["hi"]]})
             df.insert(0, "variant", variant)
             df.insert(0, "model", q["model"])

@@ -46,6 +46,9 @@ SCHEMA: dict[str, list[str]] = {
     "spec_decoding": ["target", "draft", "dtype", "prompt_id", "prompt_kind", "method", "gamma", "new_tokens",
                       "cycles", "accepted", "reached", "wall_s", "identical_to_alone", "first_divergence",
                       "correct", "tokens"],
+    # a quantized variant's items under quanto's kernels and under its dequantized weights (studylib.quant_eval)
+    "quant_eval": ["model", "variant", "task", "item_id", "correct_library", "correct_dequantized",
+                   "gold_logprob_library", "gold_logprob_dequantized"],
     # wall time of the embedded default from scratch (studylib.repro_timing)
     "repro_runs": ["target", "run_profile", "wall_s", "exit_code", "cpu_count", "load_before", "load_after"],
 }

@@ -14,7 +14,7 @@ from myst_nb import glue
 
 from studylib import book
 from studylib import gpu_claims as G
-from studylib import roi
+from studylib import quant_eval, roi
 from studylib.claims import Data
 from studylib.claims.phases import roi_inputs
 from studylib.decoding import spec_analysis as S
@@ -279,6 +279,17 @@ book.table(pd.DataFrame(rows), caption="Table 4.5. Loss against dense with 95% i
            "on that profile. Data: data/quality_items/; studylib.analysis.quality_deltas, "
            "studylib.conversion_analysis.perplexity_vs_dense.",
            empty="*Quantized variants not measured yet: `make phase1-quality PROFILE=cpu-real` (or cpu-qwen).*")
+qe = data.table("quant_eval")
+for (prof, v, task), g in qe.groupby(["profile", "variant", "task"]) if not qe.empty else []:
+    s = quant_eval.summary(g)
+    book.md(f"*How {v} was evaluated on {prof}:* through its dequantized weights in bf16 (quanto's int8 CPU "
+            f"kernel is built for decode and made an MMLU chunk several times slower; `studylib/quant_eval.py`). "
+            f"On the first {s['items']} {task} items, quanto's own kernel and the dequantized weights give a "
+            f"different outcome on {s['differ']} of {s['items']} (largest gap in the gold answer's log-probability "
+            f"{s['max_gold_logprob_gap']:.3f} nats). The two kernels differ by one bf16 rounding of each "
+            "weight, which moves the logits about as much as evaluating dense in bf16 instead of fp32 does "
+            "(tests/test_conversions.py); int8's own effect is of the same order, so it is the items, not "
+            "the logits, that say whether the choice matters. Data: data/quant_eval/.")
 
 # %% [markdown]
 # ## Decode speed on this CPU (Table 6's CPU row)

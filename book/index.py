@@ -58,7 +58,10 @@ for key, value in abstract.values().items():
 #
 # **Alternatives.** A 0.5B draft is accepted at α = {glue:text}`spec_alpha` per token by the
 # 1.5B; speculative decoding gives {glue:text}`spec_cpu` on two CPU cores and, through measured
-# H100 step times, {glue:text}`spec_gpu` for an 8B target. H3 is
+# H100 step times, {glue:text}`spec_gpu` for an 8B target. On the MMLU items that judge H2,
+# weight-only int8 loses {glue:text}`qwen_mmlu_int8` and int4 {glue:text}`qwen_mmlu_int4` (Tables 8
+# and 9 price quality at 0.8–3.0% for sparse routing, 0.5–1.5% for int8, 0.3–0.5% for speculative
+# decoding: *{glue:text}`table89_quality_verdict`*). H3 is
 # *{glue:text}`h3_verdict`*: with the paper's own hour estimates no measured speedup can satisfy it.
 # ```
 #

@@ -86,6 +86,9 @@ def values(data: Data | None = None) -> dict[str, str]:
         out[f"ppl_{key}"] = _ppl_ratio(data.items, "cpu-real", variant)
         out[f"qwen_ppl_{key}"] = _ppl_ratio(data.items, "cpu-qwen", variant)
         out[f"qwen_mmlu_{key}"] = _loss(data.deltas, "cpu-qwen", variant, "mmlu")
+    for key, variant in (("int8", "int8_quanto"), ("int4", "int4_quanto")):
+        out[f"qwen_mmlu_{key}"] = _loss(data.deltas, "cpu-qwen", variant, "mmlu")
+    out["table89_quality_verdict"] = verdict.get("table89_quality", MISSING)
     out["qwen_mmlu_dense"] = _accuracy(data.items, "cpu-qwen", "dense", "mmlu")
     out["qwen_gsm8k_dense"] = _accuracy(data.items, "cpu-qwen", "dense", "gsm8k_cot")
     out["qwen_units"] = _units_done("cpu-qwen")

@@ -236,7 +236,7 @@ def gsm8k_paired(df: pd.DataFrame, gamma: int, dtype: str = "bfloat16", method: 
         return None
     a, b = a[common].astype(float) > 0, b[common].astype(float) > 0
     d = paired_difference_ci(a, b)
-    return {"n": len(common), "alone": float(a.mean()), "assisted": float(b.mean()),
+    return {"n": len(common), "alone": float(a.mean()), "assisted": float(b.mean()), "discordance": float((a != b).mean()),
             "delta_pp": Estimate(100 * d.value, 100 * d.lo, 100 * d.hi, d.level), "mcnemar_p": mcnemar_pvalue(a, b)}
 
 

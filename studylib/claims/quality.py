@@ -238,7 +238,8 @@ def _table89_quality(d: Data) -> Measured:
                                                                  ceiling[tech] / 100))
             texts.append(f"{tech} {e.value:.1f} pp {ci_text(e, '{:.1f}')} ({judged_on(rows)}, {rows['profile'].iloc[0]})")
     return Measured(text="; ".join(texts) or "—", ci="in the measured column", scale="paired accuracy loss vs dense; "
-                    "each part names its variant, task, items and profile", inputs={"losses": losses, "power": power})
+                    "each part names its variant, task, items and profile",
+                    inputs={"losses": losses, "power": power} if losses else {})
 
 
 def _table89_verdict(m: Measured) -> str:

@@ -394,6 +394,52 @@ else:
 # relative to the measured copy bandwidth (`data/cpu_kernels/`).*
 
 # %% [markdown]
+# ## What each technique buys and what it costs, on one model
+# The two halves of the study side by side on Qwen2.5-Coder-1.5B-Instruct: each variant's decode
+# speedup on this CPU at batch 1 (whole greedy generation, each on its fastest kernel: the rows
+# of Table 4.6) against its paired MMLU loss on the same 1,000 items as dense (fewer where the
+# sweep has not finished; the table says how many). CPU evidence for the trade-off, not a test of
+# an A100/H100 number.
+
+# %% tags=["hide-input"]
+from studylib import tradeoff
+from studylib.stats import Estimate
+
+tq = tradeoff.speed_quality(data)
+if not tq.empty:
+    fig, ax = plt.subplots(figsize=(7.5, 4.6))
+    for fam, g in tq.groupby("family"):
+        ax.errorbar(g["speedup"], g["loss_pp"], xerr=[g["speedup"] - g["speedup_lo"], g["speedup_hi"] - g["speedup"]],
+                    yerr=[g["loss_pp"] - g["loss_lo"], g["loss_hi"] - g["loss_pp"]], fmt="o", capsize=3, label=fam)
+        for i, r in g.iterrows():  # alternate above/below: neighbouring conversions sit close together
+            ax.annotate(r["variant"], (r["speedup"], r["loss_pp"]), textcoords="offset points",
+                        xytext=(6, 5 if i % 2 else -12), fontsize=8)
+    ax.axhline(1.0, ls="--", color="tab:red", lw=1, label="paper: MMLU loss < 1%")
+    ax.axhline(0.0, color="k", lw=0.6)
+    ax.axvline(1.0, ls=":", color="k", lw=1)
+    ax.set(xlabel="decode speedup over dense, batch 1 (this CPU)", ylabel="MMLU loss vs dense (pp)",
+           title=f"Speed bought and accuracy paid ({tq['profile'].iloc[0]})")
+    ax.legend(fontsize=8, loc="upper left")
+    plt.show()
+    tq["speedup_ci"] = [book.est(Estimate(*r), "x", max_digits=2) for r in tq[["speedup", "speedup_lo", "speedup_hi"]].to_numpy()]
+    tq["loss_ci"] = [book.est(Estimate(*r), " pp") for r in tq[["loss_pp", "loss_lo", "loss_hi"]].to_numpy()]
+    book.table(tq[["variant", "family", "speedup_ci", "loss_ci", "n_items"]].rename(
+               columns={"speedup_ci": "speedup (B=1)", "loss_ci": "MMLU loss"}),
+               caption="Table 4.6d. The points of Figure 4.6. Data: data/cpu_decode/, data/quality_items/; "
+               "studylib.tradeoff.speed_quality.")
+    fam = tq.groupby("family", sort=False).agg(s_lo=("speedup", "min"), s_hi=("speedup", "max"),
+                                               l_lo=("loss_pp", "min"), l_hi=("loss_pp", "max"))
+    book.md("Reading: " + "; ".join(
+        f"{f} runs at {r.s_lo:.2f}x{'' if r.s_hi == r.s_lo else f'–{r.s_hi:.2f}x'} dense speed and loses "
+        f"{r.l_lo:.1f}{'' if r.l_hi == r.l_lo else f'–{r.l_hi:.1f}'} pp of MMLU" for f, r in fam.iterrows()) + ".")
+
+# %% [markdown]
+# *Figure 4.6. Each point is one variant of the same model: right is faster, up is worse. Bars:
+# 95% intervals (bootstrap over decode repeats; Tango's paired interval over MMLU items). The
+# dashed line is the paper's quality bar; the dotted one, dense speed. Unstructured 30% pruning
+# has no CPU kernel that skips zeros, so it can buy no speed here.*
+
+# %% [markdown]
 # ## Stacking (Eq. 34): η measured
 # The draft drafts for a *variant* of the target, in its executable form, on the same prompts as
 # the plain runs: the paper's combination (Eq. 34's stack: sparse routing + speculative decoding)

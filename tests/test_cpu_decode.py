@@ -85,3 +85,22 @@ def test_cpu_weight_kernels_are_resumable_and_each_computes_the_layer(data_dir):
     assert d.loc[("bf16_eager", 1), "copies"] == 4                       # 1 MiB streamed through 256 KiB copies
     with pytest.raises(StudyConfigError, match="unknown kernel"):
         load_profile("cpu-qwen", {"cpu_kernels": {"kernels": ["warp"]}})
+
+
+def test_tradeoff_pairs_a_speed_with_a_loss_only_on_the_same_model(monkeypatch):
+    import pandas as pd
+
+    from studylib import tradeoff as T
+    from studylib.stats import Estimate as E
+
+    qwen = "qwen2.5-coder-1.5b (cpu-qwen), bfloat16, this CPU"
+    speeds = {"int8_quanto": {"estimate": E(1.1, 1.0, 1.2), "scale": qwen},
+              "teal_a25": {"estimate": E(1.3, 1.2, 1.4), "scale": "smollm2-135m (cpu-real), bfloat16, this CPU"},
+              "cmoe_a25": {"estimate": E(1.8, 1.7, 1.9), "scale": qwen}}
+    rows = pd.DataFrame({"model": ["qwen2.5-coder-1.5b"], "profile": ["cpu-qwen"], "n_items": [250]})
+    losses = {"int8_quanto": E(0.5, -1.0, 2.0), "teal_a25": E(20.0, 15.0, 25.0)}   # cmoe: no MMLU yet
+    monkeypatch.setattr(T, "cpu_decode_speedup", lambda d, vs, batch: speeds.get(vs[0]))
+    monkeypatch.setattr(T, "loss", lambda d, task, vs: (losses.get(vs[0]), rows))
+    t = T.speed_quality(object())
+    assert list(t["variant"]) == ["int8_quanto"]          # teal: other model; cmoe: no loss
+    assert t.iloc[0][["speedup", "loss_lo", "n_items"]].tolist() == [1.1, -1.0, 250]

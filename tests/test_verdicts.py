@@ -60,3 +60,11 @@ def test_abort2_judges_the_combination_on_the_largest_scale_and_shows_the_conver
     assert row["measured"].startswith("0.68") and "literal_moe4_top1): 0.88" in row["measured"]
     d._memo["table:quality_variants"] = d._memo["table:quality_variants"].assign(max_expert_fraction=0.71)
     assert next(c for c in claims.registry() if c.id == "abort2").row(d)["verdict"] == "triggered"
+
+
+def test_a_tight_interval_is_never_printed_as_a_point():
+    from studylib.stats import Estimate as E
+
+    assert claims.ci_text(E(1.3216, 1.3212, 1.3221)) == "[1.3212, 1.3221]"
+    assert claims.ci_text(E(1.5, 1.2, 1.9)) == "[1.20, 1.90]"
+    assert claims.ci_text(E(102.1, 102.04, 102.16), "{:.0f}") == "[102.0, 102.2]"

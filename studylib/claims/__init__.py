@@ -13,6 +13,7 @@ entry in one of the modules below:
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Callable
@@ -94,7 +95,15 @@ class Data:
 
 
 def ci_text(e: Estimate | None, fmt: str = "{:.2f}") -> str:
-    return "—" if e is None else f"[{fmt.format(e.lo)}, {fmt.format(e.hi)}]"
+    """'[lo, hi]' in ``fmt``; where rounding would print a real interval as a point (a tight
+    timing CI: [1.32, 1.32]) the ends get the decimals that tell them apart (up to 4)."""
+    if e is None:
+        return "—"
+    lo, hi = fmt.format(e.lo), fmt.format(e.hi)
+    if lo == hi and e.lo != e.hi and math.isfinite(e.hi - e.lo):
+        d = min(4, max(0, -math.floor(math.log10(abs(e.hi - e.lo)))))
+        lo, hi = f"{e.lo:.{d}f}", f"{e.hi:.{d}f}"
+    return f"[{lo}, {hi}]"
 
 
 def band(lo: float, hi: float) -> Callable[[Measured], str]:

@@ -6,6 +6,7 @@ from .. import gpu_claims as G
 from ..paper import criteria as C
 from ..paper import equations as eq
 from ..paper.tables import TABLE1, TABLE4, TABLE6
+from ..stats import Estimate
 from . import PENDING_GPU, Claim, Data, Measured, band, ci_text
 
 
@@ -59,7 +60,7 @@ def _table4(d: Data) -> Measured:
         return Measured()
     t95 = {r: e for r in t4 if (e := G.imbalance_throughput(d.timing, r, C.TABLE4_BATCH, quantile=0.95)) is not None}
     return Measured(text="/".join(f"{100 * e.value:.0f}" for e in t4.values()) + f"% (p50, B={C.TABLE4_BATCH})",
-                    ci="; ".join(f"[{100 * e.lo:.0f}, {100 * e.hi:.0f}]" for e in t4.values()),
+                    ci="; ".join(ci_text(Estimate(100 * e.value, 100 * e.lo, 100 * e.hi), "{:.0f}") for e in t4.values()),
                     scale=gpu_scale(d), inputs={"p50": t4, "p95": t95})
 
 

@@ -8,6 +8,7 @@
 # | tests | `make test` | any | the brief's budget: under ten minutes |
 # | real benchmark items on CPU, then the declared conversions, bounds, Eq. 25 grid, int8/int4 | `make phase1-quality PROFILE=cpu-real` | CPU, with `../shared/data` | see *How long the measurements took* |
 # | H2 on a 1.5B model: MMLU 1,000 and generated GSM8K 300 items per variant, bf16 | `make setup-qwen && make phase1-quality PROFILE=cpu-qwen` | CPU, 24 GB RAM, with `../shared/data` | hours per variant (GSM8K generation dominates), resumable by chunk; see below |
+# | answers of a quantized variant under quanto's kernel and under its dequantized weights (how the Qwen quantized variants are evaluated) | `make quant-check PROFILE=cpu-qwen VARIANT=int8_quanto ITEMS=50` | CPU, with `../shared/data` | minutes |
 # | CPU decode speed per variant (Table 6's CPU row); speculative decoding (0.5B → 1.5B; SmolLM2 early-exit self-draft) | `make phase2 PROFILE=cpu-qwen` / `PROFILE=cpu-real` | an *idle* CPU, with `../shared/data` | see below |
 # | everything measured anew, book from it (committed `data/` untouched) | `make all FRESH=1` | any CPU machine | as `make all` |
 # | the same from an empty model cache too, timed into `data/repro_runs/` | `make time-embedded` | an idle CPU machine | measured below |

@@ -41,7 +41,7 @@ def _loss(deltas: pd.DataFrame, profile: str, variant: str, task: str) -> str:
     d = deltas[(deltas["profile"] == profile) & (deltas["variant"] == variant) & (deltas["task"] == task)] \
         if not deltas.empty else deltas
     e = estimate_of(d, "acc_loss_pp", "acc_loss_lo", "acc_loss_hi")
-    return MISSING if e is None else f"{est(e, ' pp')} (n = {int(d['n_items'].iloc[0]):,})"
+    return MISSING if e is None else f"{est(e, ' pp', digits=1)} (n = {int(d['n_items'].iloc[0]):,})"
 
 
 def _ppl_ratio(items: pd.DataFrame, profile: str, variant: str) -> str:
@@ -80,7 +80,7 @@ def values(data: Data | None = None) -> dict[str, str]:
     for cid in ("probe_facts", "needle", "mmlu_loss", "gsm8k_loss", "eq25", "h2", "h3", "abort2"):
         out[f"{cid}_verdict"] = verdict.get(cid, MISSING)
     for cid in ("probe_facts", "mmlu_loss", "gsm8k_loss"):
-        out[cid] = est(m[cid].estimate, " pp")
+        out[cid] = est(m[cid].estimate, " pp", digits=1)
         out[f"{cid}_on"] = m[cid].scale or MISSING
     for key, variant in CONVERSIONS.items():
         out[f"ppl_{key}"] = _ppl_ratio(data.items, "cpu-real", variant)

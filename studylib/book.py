@@ -38,7 +38,13 @@ def ci(value: float, lo: float | None = None, hi: float | None = None, unit: str
         d = 2 if digits is None else digits
         return f"{value:,.{d}f}{unit}"
     d = digits_for(lo, hi, maximum=max_digits) if digits is None else digits
-    return f"{value:,.{d}f}{unit} [{lo:,.{d}f}, {hi:,.{d}f}]"
+    f = lambda x: _unsigned_zero(f"{x:,.{d}f}")  # noqa: E731
+    return f"{f(value)}{unit} [{f(lo)}, {f(hi)}]"
+
+
+def _unsigned_zero(text: str) -> str:
+    """'-0' / '-0.0' (a small negative rounded away) printed as '0' / '0.0'."""
+    return text[1:] if text.startswith("-") and not text.strip("-0.,") else text
 
 
 def est(e, unit: str = "", digits: int | None = None, max_digits: int = 4) -> str:

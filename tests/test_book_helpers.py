@@ -5,6 +5,8 @@ def test_ci_rounds_to_what_the_interval_supports():
     assert book.ci(1.8349, 1.80, 1.87, "x") == "1.83x [1.80, 1.87]"
     assert book.ci(12.34, 2.0, 25.0) == "12 [2, 25]"
     assert book.ci(0.51234, 0.5120, 0.5127) == "0.5123 [0.5120, 0.5127]"
+    assert book.ci(0.9, -0.4, 2.2, " pp", digits=0) == "1 pp [0, 2]"        # never "-0"
+    assert book.ci(-1.2, -2.0, -0.5, digits=1) == "-1.2 [-2.0, -0.5]"
 
 
 def test_ci_never_prints_nan():

@@ -208,7 +208,7 @@ def evaluate_items(model, tok, prof: dict, task: str, lines: list[str], lo: int,
     part.parent.mkdir(parents=True, exist_ok=True)
     part.write_text("".join(lines[lo:hi]))
     return evaluate(model, tok, {task: part}, batch_size=q.get("batch_size", 8), device=prof["device"],
-                    gen_batch_size=q.get("gen_batch_size"))
+                    gen_batch_size=q.get("gen_batch_size"), softmax_dtype=q.get("softmax_dtype"))
 
 
 def run_units(prof: dict, progress: bool = True, only: list[str] | None = None,
@@ -218,6 +218,8 @@ def run_units(prof: dict, progress: bool = True, only: list[str] | None = None,
     q = prof["quality"]
     require_bench_dir(prof)
     resolve_model(q["model"])  # unknown / not installed: fail before any work
+    if q.get("softmax_dtype") not in (None, "float32", "bfloat16", "float16"):
+        raise StudyConfigError(f"quality.softmax_dtype must be float32, bfloat16 or float16, not {q['softmax_dtype']!r}")
     if q.get("quant_eval", "library") not in quant_eval.MODES:
         raise StudyConfigError(f"quality.quant_eval must be one of {quant_eval.MODES}, not {q['quant_eval']!r}")
     units = plan(prof, only)

@@ -98,3 +98,23 @@ def test_evaluate_pairs_items_and_survives_a_broken_variant(tmp_path):
     assert (lp(bad) < lp(dense) - 5).all()
     ppl = task_summary(bad.assign(variant="broken"))["perplexity"]
     assert (ppl > 1e3).all()
+
+
+def test_a_bf16_model_scored_with_an_fp32_log_softmax_keeps_its_document_sums_unrounded(tmp_path):
+    """With a bf16 model lm-eval returns each document's log-likelihood rounded to bf16 (steps of
+    8 nats around -1,700: two variants a few nats apart print one perplexity); ``softmax_dtype``
+    float32 keeps the sum in fp32 precision."""
+    import torch
+    from studylib.evaluation import evaluate
+    from studylib.models import load_model
+    from studylib.taskdata import build_task_files
+
+    model, tok = load_model("smollm2-135m")
+    model = model.to(torch.bfloat16)
+    files = build_task_files(tmp_path, limit=2, seed=0, needle_lengths=[], essay_words=300, tasks=["essays_ppl"])
+    as_bf16 = lambda x: float(torch.tensor(x).to(torch.bfloat16))  # noqa: E731
+    rounded = evaluate(model, tok, files)["gold_logprob"]
+    fp32 = evaluate(model, tok, files, softmax_dtype="float32")["gold_logprob"]
+    assert all(as_bf16(x) == x for x in rounded)
+    assert any(as_bf16(x) != x for x in fp32)
+    assert (abs(fp32 - rounded) < 0.02 * abs(rounded)).all()

@@ -41,7 +41,7 @@ from .kernels import triton_gemv as TG
 from .results import ResultStore, safe_key
 from .shapes import get_shape
 from .timing import bench, measure_copy_bandwidth, measure_matmul_flops, warm_up
-from .variants import (VARIANTS, DecoderLayer, MoEFFN, build_ffn, building_on, forced_routing, swiglu,
+from .variants import (VARIANTS, DecoderLayer, MoEFFN, QuantFFN, build_ffn, building_on, forced_routing, swiglu,
                        uniform_routing)
 
 
@@ -147,8 +147,9 @@ def _time_layer(u: dict, device: str, c: dict) -> dict:
     row = _timed(mod, x, device, c)
     nbytes = mod.bytes_read(forced, u["batch"])
     kernel = ffn.kernel_for(u["batch"]) if isinstance(ffn, MoEFFN) else ffn.kernel
+    quantized = "" if not isinstance(ffn, QuantFFN) else "ffn" if u["component"] == "ffn" else "ffn+attention"
     return {**row, "bytes_moved": nbytes, "achieved_Bps": nbytes / row["median_s"], "kernel": kernel,
-            "experts_touched": -1 if forced is None else int(forced.unique().numel())}
+            "experts_touched": -1 if forced is None else int(forced.unique().numel()), "quantized": quantized}
 
 
 def _time_model(u: dict, device: str, c: dict) -> dict:
@@ -160,7 +161,7 @@ def _time_model(u: dict, device: str, c: dict) -> dict:
     row = _timed(model, ids, device, c)
     nbytes = model.bytes_read()
     return {**row, "bytes_moved": nbytes, "achieved_Bps": nbytes / row["median_s"], "kernel": model.kernel,
-            "tokens_per_s": u["batch"] / row["median_s"]}
+            "tokens_per_s": u["batch"] / row["median_s"], "quantized": model.quantized}
 
 
 def _time_gate(u: dict, device: str, c: dict) -> dict:
@@ -241,34 +242,32 @@ def _dense_reference(ffn, x):
 
 def _moe_reference(ffn, x):
     x64 = x.double().cpu()
-    w, idx = ffn.route(x)
+    w, idx = ffn.route(x)  # w is None for top-1: the combine weight is exactly 1
     out = torch.zeros_like(x64)
     wgu, wd = ffn.w_gu.double().cpu(), ffn.w_d.double().cpu()
     for t in range(x.shape[0]):
         for j in range(ffn.k):
             e = int(idx[t, j])
-            out[t] += float(w[t, j]) * (swiglu(wgu[e] @ x64[t]) @ wd[e].T)
+            out[t] += (1.0 if w is None else float(w[t, j])) * (swiglu(wgu[e] @ x64[t]) @ wd[e].T)
     return out
 
 
+def _dequantized(lin, K: int, x) -> torch.Tensor:
+    """The fp64 weight a quantized linear computes with."""
+    if lin.scheme == "int4_torch":
+        # tinygemm's packing is its own: de-quantize by multiplying the identity, then check the
+        # kernel on x against that (and the packing through the weight error the quality runs report)
+        eye = torch.eye(K, device=x.device, dtype=x.dtype)
+        return torch._weight_int4pack_mm(eye, lin.q, 128, lin.s).double().cpu().T
+    kind = {"int8": "int8", "fp8": "fp8", "int4": "int4", "int8_torch": "int8", "fp8_scaled_mm": "fp8"}[lin.scheme]
+    sc = lin.s.float().cpu()
+    return Q.dequantize(lin.q.cpu(), sc if kind == "int4" else sc.reshape(-1), kind).double()
+
+
 def _quant_reference(ffn, x):
-    if ffn.scheme == "int4_torch":
-        # tinygemm's packing is its own: de-quantize each matrix by multiplying the identity, then
-        # check the kernel on x against that (and the packing through the weight error reported
-        # by the quality runs)
-        mats = []
-        for n in ffn.mats:
-            q, sz = getattr(ffn, f"{n}_q"), getattr(ffn, f"{n}_s")
-            K = x.shape[1] if n == "gu" else mats[0].shape[0] // 2
-            eye = torch.eye(K, device=x.device, dtype=x.dtype)
-            mats.append(torch._weight_int4pack_mm(eye, q, 128, sz).double().cpu().T)
-        return swiglu(x.double().cpu() @ mats[0].T) @ mats[1].T
-    kind = {"int8": "int8", "fp8": "fp8", "int4": "int4", "int8_torch": "int8", "fp8_scaled_mm": "fp8"}[ffn.scheme]
-    mats = []
-    for n in ffn.mats:
-        q, sc = getattr(ffn, f"{n}_q").cpu(), getattr(ffn, f"{n}_s").float().cpu()
-        mats.append(Q.dequantize(q, sc if kind == "int4" else sc.reshape(-1), kind).double())
-    return swiglu(x.double().cpu() @ mats[0].T) @ mats[1].T
+    wgu = _dequantized(ffn.gu, x.shape[1], x)
+    wd = _dequantized(ffn.down, wgu.shape[0] // 2, x)
+    return swiglu(x.double().cpu() @ wgu.T) @ wd.T
 
 
 RUNNERS = {"layer": _time_layer, "model": _time_model, "gate": _time_gate, "expert_sweep": _time_expert_sweep}

@@ -13,7 +13,8 @@ import torch
 import torch.nn as nn
 
 from .shapes import Shape
-from .variants import VARIANTS, DecoderLayer, MoEFFN, RMSNorm, build_ffn, uniform_routing
+from .variants import (VARIANTS, DecoderLayer, MoEFFN, QuantFFN, QuantLinear, RMSNorm, build_ffn, linear_bytes,
+                       uniform_routing)
 
 
 class DecodeModel(nn.Module):
@@ -25,6 +26,9 @@ class DecodeModel(nn.Module):
             DecoderLayer(shape, build_ffn(variant, shape, device), batch, context, tokens) for _ in range(shape.layers))
         self.norm = RMSNorm(shape.hidden)
         self.head = None if shape.tied_embeddings else nn.Linear(shape.hidden, shape.vocab, bias=False)
+        ffn0 = self.layers[0].ffn
+        if self.head is not None and isinstance(ffn0, QuantFFN):  # every linear quantized, the head too
+            self.head = QuantLinear(self.head.weight.data, ffn0.scheme)
         self.forced = None
         if VARIANTS[variant]["kind"] == "moe":
             f0 = self.layers[0].ffn
@@ -37,16 +41,22 @@ class DecodeModel(nn.Module):
         for layer in self.layers:
             x = layer(x)
         x = self.norm(x)
-        w = self.embed.weight if self.head is None else self.head.weight
-        return x @ w.T
+        return x @ self.embed.weight.T if self.head is None else self.head(x)
 
     def bytes_read(self) -> int:
         """Weights every step must read (touched experts only) + the KV cache."""
         n = self.B * self.T
         per_layer = sum(layer.bytes_read(self.forced, n) for layer in self.layers)
-        head = self.embed.weight if self.head is None else self.head.weight
+        head = self.embed.weight.numel() * self.embed.weight.element_size() if self.head is None else linear_bytes(self.head)
         emb_rows = n * self.shape.hidden * self.embed.weight.element_size()
-        return per_layer + head.numel() * head.element_size() + emb_rows + self.norm.w.numel() * self.norm.w.element_size()
+        return per_layer + head + emb_rows + self.norm.w.numel() * self.norm.w.element_size()
+
+    @property
+    def quantized(self) -> str:
+        """Which linears hold quantized weights ('' for none)."""
+        if not isinstance(self.layers[0].ffn, QuantFFN):
+            return ""
+        return "ffn+attention" + ("+head" if isinstance(self.head, QuantLinear) else "")
 
     @property
     def kernel(self) -> str:

@@ -20,7 +20,10 @@ device at hand (the kernel is recorded with every timing row):
 * ``pruned30_moe4_top1`` experts additionally 30% narrower: the *most favourable* reading of
                        the paper's "30% pruning + 4 experts" (structured, all zeros removed).
 * ``int8wo`` / ``fp8wo`` / ``int4wo``  weight-only quantized FFN, de-quantized in registers by
-                       the Triton kernel (``studylib.kernels``); ``int8wo_torch`` /
+                       the Triton kernel (``studylib.kernels``); in a decoder layer the attention
+                       projections are quantized too, and in a whole model the LM head, as
+                       gpt-fast and torchao quantize every linear (until 2026-11-30 only the FFN
+                       was: the H100 campaign's quantized layer and model units are of that kind); ``int8wo_torch`` /
                        ``int4wo_torch`` the same through torch's own packed kernels
                        (``_weight_int8pack_mm``, tinygemm ``_weight_int4pack_mm``);
                        ``fp8_scaled_mm`` fp8 weights and per-row dynamically quantized
@@ -192,23 +195,17 @@ class MoEFFN(nn.Module):
         return touched * self.expert_bytes() + self.router.weight.numel() * self.router.weight.element_size()
 
 
-class QuantFFN(nn.Module):
-    """Weight-only quantized SwiGLU FFN (see the module docstring for the schemes)."""
+class QuantLinear(nn.Module):
+    """A bias-free linear layer with weight-only quantized weights (see the module docstring for
+    the schemes): what gpt-fast's and torchao's weight-only handlers put in place of every
+    ``nn.Linear``."""
 
-    def __init__(self, D, Dff, scheme: str, device: str):
+    def __init__(self, W: torch.Tensor, scheme: str):
         super().__init__()
         self.scheme = scheme
-        ref = DenseFFN(D, Dff)
-        self.mats = []
-        for name in ("gu", "down"):
-            W = getattr(ref, name).weight.data
-            q, s, kernel = self._pack(W, scheme, device)
-            self.register_buffer(f"{name}_q", q)
-            self.register_buffer(f"{name}_s", s)
-            self.mats.append(name)
-        self.kernel = kernel
-        self._bytes = sum(Q.weight_bytes(getattr(self, f"{n}_q"), getattr(self, f"{n}_s")) for n in self.mats)
-        del ref
+        q, s, self.kernel = self._pack(W, scheme, W.device.type)
+        self.register_buffer("q", q)
+        self.register_buffer("s", s)
 
     @staticmethod
     def _pack(W, scheme, device):
@@ -232,9 +229,8 @@ class QuantFFN(nn.Module):
             return q, s.float().view(1, -1), "torch._scaled_mm (fp8 weights + dynamic fp8 activations)"
         raise ValueError(f"unknown quantization scheme {scheme!r}")
 
-    def _mm(self, x, name):
-        q, s = getattr(self, f"{name}_q"), getattr(self, f"{name}_s")
-        sch = self.scheme
+    def forward(self, x):
+        q, s, sch = self.q, self.s, self.scheme
         if sch in ("int8", "fp8", "int4") and TG.available(x.device.type):
             return TG.wo_matmul(x, q, s, TG.QUANT_INT4 if sch == "int4" else TG.QUANT_ROW)
         if sch == "int8":  # CPU reference
@@ -253,11 +249,32 @@ class QuantFFN(nn.Module):
             return y[:M]
         raise AssertionError(sch)
 
+    def bytes_read(self) -> int:
+        return Q.weight_bytes(self.q, self.s)
+
+
+def linear_bytes(m: nn.Module) -> int:
+    """Weight bytes one call of a linear layer reads (quantized or not)."""
+    return m.bytes_read() if isinstance(m, QuantLinear) else m.weight.numel() * m.weight.element_size()
+
+
+class QuantFFN(nn.Module):
+    """Weight-only quantized SwiGLU FFN: the fused gate|up and the down projection as ``QuantLinear``."""
+
+    def __init__(self, D, Dff, scheme: str, device: str):
+        super().__init__()
+        self.scheme = scheme
+        ref = DenseFFN(D, Dff)
+        self.gu = QuantLinear(ref.gu.weight.data, scheme)
+        self.down = QuantLinear(ref.down.weight.data, scheme)
+        self.kernel = self.gu.kernel
+        del ref
+
     def forward(self, x):
-        return self._mm(swiglu(self._mm(x, "gu")), "down")
+        return self.down(swiglu(self.gu(x)))
 
     def bytes_read(self, forced=None, batch: int = 1) -> int:
-        return self._bytes
+        return self.gu.bytes_read() + self.down.bytes_read()
 
 
 TINYGEMM_GROUP = 128
@@ -301,8 +318,14 @@ class DecodeAttention(nn.Module):
         o = F.scaled_dot_product_attention(q, self.k_cache, self.v_cache, enable_gqa=True)
         return self.o(o.transpose(1, 2).reshape(B * T, self.h * self.hd))
 
+    def quantize(self, scheme: str) -> None:
+        """Weight-only quantize the q|k|v and output projections (as gpt-fast quantizes every linear)."""
+        self.qkv = QuantLinear(self.qkv.weight.data, scheme)
+        self.o = QuantLinear(self.o.weight.data, scheme)
+
     def bytes_read(self) -> int:
-        return sum(t.numel() * t.element_size() for t in (*self.parameters(), self.k_cache, self.v_cache))
+        return (linear_bytes(self.qkv) + linear_bytes(self.o)
+                + sum(t.numel() * t.element_size() for t in (self.k_cache, self.v_cache)))
 
 
 class DecoderLayer(nn.Module):
@@ -311,6 +334,8 @@ class DecoderLayer(nn.Module):
         self.n1, self.n2 = RMSNorm(shape.hidden), RMSNorm(shape.hidden)
         self.attn = DecodeAttention(shape, batch, context, tokens)
         self.ffn = ffn
+        if isinstance(ffn, QuantFFN):  # a weight-only quantized model quantizes attention too
+            self.attn.quantize(ffn.scheme)
 
     def forward(self, x):
         x = x + self.attn(self.n1(x))

@@ -46,6 +46,15 @@ KERNEL_SCRIPT = textwrap.dedent("""
         ref = x @ Q.dequantize(q, s, kind).T
         y = T.wo_matmul(x, q, s, qc)
         assert float((y - ref).norm() / ref.norm()) < 1e-5, kind
+    # split-K: K-slices summed in fp32 give the same product
+    x2, W2 = torch.randn(2, 1024), torch.randn(40, 1024)
+    for kind, qc in (("int8", T.QUANT_ROW), ("int4", T.QUANT_INT4)):
+        q, s = Q.quantize_int4(W2) if kind == "int4" else Q.quantize_rowwise(W2, kind)
+        ref = x2 @ Q.dequantize(q, s, kind).T
+        for splits in (1, 2, 4):
+            y = T.wo_matmul(x2, q, s, qc, splits=splits)
+            assert y.shape == ref.shape and y.dtype == x2.dtype
+            assert float((y - ref).norm() / ref.norm()) < 1e-5, (kind, splits)
     m = MoEFFN(256, 512, K=4, k=2)
     m.forced = torch.tensor([[0, 3], [2, 1]])
     xs = torch.randn(2, 256)
@@ -63,3 +72,14 @@ def test_triton_kernels_match_torch_in_the_interpreter():
                        timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "kernels ok" in r.stdout
+
+
+def test_split_k_fills_the_gpu_only_where_the_output_is_narrow():
+    from studylib.kernels.triton_gemv import split_k
+
+    sms4 = 4 * 132  # H100/H200: 132 SMs, 4 programs each
+    assert split_k(1, 4096, 14336, sms4) == 4     # Llama-3-8B down projection: 128 tiles x 4
+    assert split_k(1, 6144, 4096, sms4) == 2      # its q|k|v
+    assert split_k(1, 28672, 4096, sms4) == 1     # gate|up: already 896 tiles
+    assert split_k(1, 4096, 1000, sms4) == 1      # K that does not split into multiples of 256
+    assert split_k(8, 4096, 14336, 1) == 1        # a tiny device never splits

@@ -81,3 +81,26 @@ def test_top1_of_4_layer_reads_a_quarter_of_the_dense_ffn_bytes():
     # the pruned combination reads 0.7 of that; eight tokens over four experts read all of them
     assert build_ffn("pruned30_moe4_top1", s, "cpu").bytes_read(forced, 1) / dense.bytes_read() == pytest.approx(0.175, abs=0.01)
     assert moe.bytes_read(torch.arange(8).view(8, 1) % 4, 8) / dense.bytes_read() == pytest.approx(1.0, abs=0.01)
+
+
+def test_a_weight_only_int8_model_quantizes_every_linear_and_reads_half_its_weight_bytes():
+    """gpt-fast/torchao quantize every linear (attention, FFN, LM head): the int8 model's bytes are
+    the dense model's weights at one byte each (+ scales), KV cache and embedding rows unchanged."""
+    from studylib.decode_model import DecodeModel
+    from studylib.variants import QuantLinear
+
+    shape = get_shape("llama-3-8b-div8")
+    torch.manual_seed(0)
+    dense = DecodeModel(shape, "dense", 1, 16)
+    int8 = DecodeModel(shape, "int8wo", 1, 16)
+    assert int8.quantized == "ffn+attention+head" and dense.quantized == ""
+    assert all(isinstance(m, QuantLinear) for layer in int8.layers for m in (layer.attn.qkv, layer.attn.o))
+    fixed = sum(t.numel() * t.element_size() for layer in dense.layers for t in (layer.attn.k_cache, layer.attn.v_cache))
+    fixed += shape.hidden * 4 + sum(p.numel() * 4 for n, p in dense.named_parameters() if n.endswith(".w"))
+    linear = dense.bytes_read() - fixed                  # fp32 here: 4 bytes per weight
+    q_linear = int8.bytes_read() - fixed                 # 1 byte per weight + one fp32 scale per row
+    assert 0.25 < q_linear / linear < 0.26
+    ids = torch.randint(0, shape.vocab, (1, 1))
+    with torch.no_grad():
+        a, b = dense(ids), int8(ids)
+    assert a.shape == b.shape and torch.isfinite(b).all()

@@ -47,15 +47,21 @@ def available(device: str) -> bool:
 if triton is not None:
 
     @triton.jit
-    def _wo_matmul_kernel(x_ptr, w_ptr, s_ptr, y_ptr, M, N, K: tl.constexpr, stride_xm, stride_wn, stride_sn, stride_ym,
+    def _wo_matmul_kernel(x_ptr, w_ptr, s_ptr, y_ptr, M, N, K: tl.constexpr, K_SPLIT: tl.constexpr,
+                          stride_xm, stride_wn, stride_sn, stride_ym, stride_yk,
                           QUANT: tl.constexpr, GROUP: tl.constexpr, DOT_DT: tl.constexpr,
                           BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
+        # program (n, m, k): output tile (m, n) over the k-th slice of K_SPLIT input columns; with
+        # several slices each writes an fp32 partial (y is then (splits, M, N)) that the caller sums
         pid_n = tl.program_id(0)
         pid_m = tl.program_id(1)
+        pid_k = tl.program_id(2)
         rm = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
         rn = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
         acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
-        for k0 in range(0, K, BLOCK_K):
+        k_lo = pid_k * K_SPLIT
+        for kk in range(0, K_SPLIT, BLOCK_K):
+            k0 = k_lo + kk
             rk = k0 + tl.arange(0, BLOCK_K)
             x = tl.load(x_ptr + rm[:, None] * stride_xm + rk[None, :],
                         mask=(rm[:, None] < M) & (rk[None, :] < K), other=0.0).to(DOT_DT)
@@ -75,7 +81,7 @@ if triton is not None:
         if QUANT == 1:
             sc = tl.load(s_ptr + rn, mask=rn < N, other=0.0).to(tl.float32)
             acc = acc * sc[None, :]
-        tl.store(y_ptr + rm[:, None] * stride_ym + rn[None, :], acc.to(y_ptr.dtype.element_ty),
+        tl.store(y_ptr + pid_k * stride_yk + rm[:, None] * stride_ym + rn[None, :], acc.to(y_ptr.dtype.element_ty),
                  mask=(rm[:, None] < M) & (rn[None, :] < N))
 
     @triton.jit
@@ -117,7 +123,7 @@ if triton is not None:
     _wo_matmul_tuned = triton.autotune(
         configs=[triton.Config({"BLOCK_N": bn, "BLOCK_K": bk}, num_warps=nw, num_stages=st)
                  for bn in (16, 32, 64) for bk in (64, 128) for nw in (4,) for st in (3, 5)],
-        key=["N", "K", "QUANT", "M"])(_wo_matmul_kernel)
+        key=["N", "K", "K_SPLIT", "QUANT", "M"])(_wo_matmul_kernel)
 
 # Triton's interpreter (3.6) computes tl.dot on bf16 operands wrongly, so under it the dot runs in
 # fp32; on the GPU the operands are bf16 (the tensor-core path).
@@ -125,24 +131,59 @@ GEMV_BLOCK_N, GEMV_BLOCK_K = 8, 512        # interpreter only; the GPU autotunes
 MM_BLOCK_M, MM_BLOCK_K = 16, 128
 
 
-def wo_matmul(x: torch.Tensor, w: torch.Tensor, scale: torch.Tensor | None, quant: int, group: int = 128) -> torch.Tensor:
-    """x (M, K) @ dequant(w).T -> (M, N) in x's dtype (see the module docstring for layouts)."""
+SPLIT_K_MAX = 16
+SPLIT_K_UNIT = 256  # a K-slice is a multiple of this: of every BLOCK_K tried and of the int4 group
+
+
+def split_k(M: int, N: int, K: int, programs: int) -> int:
+    """How many K-slices a decode-shaped product gets: the largest power of two (at most
+    SPLIT_K_MAX) keeping ~32-row output tiles x slices within ``programs`` (4 per SM) and each slice
+    a multiple of SPLIT_K_UNIT columns. A narrow output (Llama-3-8B's down projection: 4,096
+    rows, 14,336 columns) otherwise leaves most SMs idle, each streaming one long row block."""
+    tiles = -(-N // 32) * -(-M // MM_BLOCK_M)
+    s = 1
+    while 2 * s <= SPLIT_K_MAX and tiles * 2 * s <= programs and K % (2 * s * SPLIT_K_UNIT) == 0:
+        s *= 2
+    return s
+
+
+def wo_matmul(x: torch.Tensor, w: torch.Tensor, scale: torch.Tensor | None, quant: int, group: int = 128,
+              splits: int | None = None) -> torch.Tensor:
+    """x (M, K) @ dequant(w).T -> (M, N) in x's dtype (see the module docstring for layouts).
+    ``splits``: K-slices summed in fp32 (default: ``split_k`` for this device)."""
     M, K = x.shape
     N = w.shape[0]
     if quant == QUANT_INT4 and (K % group or group % MM_BLOCK_K):
         raise ValueError(f"int4 needs K % group == 0 and group % {MM_BLOCK_K} == 0 (K={K}, group={group})")
     # (the tuned configs use BLOCK_K <= 128, so a K-block never straddles an int4 group)
-    y = torch.empty(M, N, dtype=x.dtype, device=x.device)
+    if splits is None:
+        splits = 1 if INTERPRET else split_k(M, N, K, 4 * _sm_count(x.device))
+    if K % splits or (splits > 1 and (K // splits) % SPLIT_K_UNIT):
+        raise ValueError(f"K={K} does not split into {splits} slices of a multiple of {SPLIT_K_UNIT}")
+    y = torch.empty(M, N, dtype=x.dtype, device=x.device) if splits == 1 else \
+        torch.empty(splits, M, N, dtype=torch.float32, device=x.device)
     s = scale if scale is not None else w  # unused when quant == 0
-    args = (x, w, s, y, M, N, K, x.stride(0), w.stride(0), s.stride(0) if s.dim() > 1 else 1, y.stride(0))
+    args = (x, w, s, y, M, N, K, K // splits, x.stride(0), w.stride(0), s.stride(0) if s.dim() > 1 else 1,
+            y.stride(-2), y.stride(0) if splits > 1 else 0)
     if INTERPRET:
-        grid = (triton.cdiv(N, 16), triton.cdiv(M, MM_BLOCK_M))
+        grid = (triton.cdiv(N, 16), triton.cdiv(M, MM_BLOCK_M), splits)
         _wo_matmul_kernel[grid](*args, QUANT=quant, GROUP=group, DOT_DT=tl.float32, BLOCK_M=MM_BLOCK_M,
                                 BLOCK_N=16, BLOCK_K=MM_BLOCK_K)
     else:
-        grid = lambda m: (triton.cdiv(N, m["BLOCK_N"]), triton.cdiv(M, MM_BLOCK_M))  # noqa: E731
+        grid = lambda m: (triton.cdiv(N, m["BLOCK_N"]), triton.cdiv(M, MM_BLOCK_M), splits)  # noqa: E731
         _wo_matmul_tuned[grid](*args, QUANT=quant, GROUP=group, DOT_DT=tl.bfloat16, BLOCK_M=MM_BLOCK_M)
-    return y
+    return y if splits == 1 else y.sum(0).to(x.dtype)
+
+
+_SMS: dict = {}
+
+
+def _sm_count(device: torch.device) -> int:
+    if device.type != "cuda":
+        return 1
+    if device not in _SMS:
+        _SMS[device] = torch.cuda.get_device_properties(device).multi_processor_count
+    return _SMS[device]
 
 
 def expert_gemv(x: torch.Tensor, w: torch.Tensor, eids: torch.Tensor, rows: torch.Tensor,

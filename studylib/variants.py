@@ -216,7 +216,7 @@ class QuantLinear(nn.Module):
                 q, s = Q.quantize_rowwise(W, "int8")
                 return q, s, "torch de-quantize + matmul (reference, not a fast kernel)"
             q, s = Q.quantize_int4(W) if scheme == "int4" else Q.quantize_rowwise(W, scheme)
-            return q, s, f"triton weight-only {scheme} matmul"
+            return q, s, f"triton weight-only {scheme} matmul (split-K)"
         if scheme == "int8_torch":
             q, s = Q.quantize_rowwise(W, "int8")
             return q, s.to(W.dtype), "torch._weight_int8pack_mm"

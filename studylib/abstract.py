@@ -73,8 +73,13 @@ def values(data: Data | None = None) -> dict[str, str]:
     out["n_claims"] = str(len(vt))
     for cid, key in (("headline_b1", "headline"), ("headline_b8", "headline_b8"), ("int8_speed", "int8"),
                      ("table6_cpu", "table6_cpu")):
-        out[key] = est(m[cid].estimate, "x", max_digits=2)
+        out[key] = est(m[cid].estimate, "x")  # the digits that tell the ends apart (never a point)
         out[f"{key}_verdict"] = verdict.get(cid, MISSING).split(" (")[0]
+    best = m["int8_speed"].inputs.get("best")
+    out["int8_on"] = f"on the {best['gpu']} with every linear quantized" if best else "on the GPU"
+    kl = verdict.get("int8_speed", "")
+    out["int8_note"] = ("; our Triton int8 kernel is the limit: at dense's bandwidth efficiency the same bytes would give "
+                        + kl.split("≈ ")[-1].rstrip(")") if "kernel-limited" in kl and "≈ " in kl else "")
     out["h1"] = m["h1"].text
     out["h1_verdict"] = verdict.get("h1", MISSING)
     for cid in ("probe_facts", "needle", "mmlu_loss", "gsm8k_loss", "eq25", "h2", "h3", "abort2"):

@@ -19,10 +19,19 @@ SIZE_SHAPES = {"7B": "llama-2-7b", "13B": "llama-2-13b", "30B": "llama-30b", "70
 HEADLINE_SHAPE = "llama-3-8b"  # the paper's §8.2 Phase 1 model (Llama-8B)
 
 
-def gpu_timing(timing: pd.DataFrame) -> pd.DataFrame:
-    """The GPU rows of the best GPU profile present (h200 before h100)."""
-    for p in ("h200", "h100"):
-        if p in set(timing.get("profile", [])):
+#: The GPU that judges the hardware claims first: the paper names A100/H100, so the H100 where it
+#: was measured; an H200 (same SMs, faster HBM3e) only where no H100 data exist. Changed 2026-11-30
+#: from "h200 before h100", written before any H200 data existed, when the first (partial: no
+#: Table 4 or companion units) H200 campaign landed; the H200 is reported beside the H100 as a
+#: replication (``replication``), never pooled with it.
+JUDGING_GPUS = ("h100", "h200")
+
+
+def gpu_timing(timing: pd.DataFrame, profile: str | None = None) -> pd.DataFrame:
+    """The rows of one GPU profile: ``profile``, or the first of JUDGING_GPUS present."""
+    present = set(timing.get("profile", []))
+    for p in ([profile] if profile else JUDGING_GPUS):
+        if p in present:
             return timing[timing["profile"] == p]
     return timing.iloc[0:0]
 
@@ -99,9 +108,9 @@ def imbalance_throughput(timing: pd.DataFrame, routing: str, batch: int, shape: 
     return bootstrap_ratio_of_medians(samples(a), samples(b), quantile=quantile)
 
 
-def quant_speedup(timing: pd.DataFrame, batch: int = 1) -> tuple[Estimate | None, str]:
+def quant_speedup(timing: pd.DataFrame, batch: int = 1, profile: str | None = None) -> tuple[Estimate | None, str]:
     """Weight-only int8, whole Llama-3-8B decode, the fastest int8 kernel measured there."""
-    t = gpu_timing(timing)
+    t = gpu_timing(timing, profile)
     best, name = None, ""
     for v in ("int8wo", "int8wo_torch"):
         e = speedup(t, HEADLINE_SHAPE, v, batch, component="model")
@@ -110,9 +119,51 @@ def quant_speedup(timing: pd.DataFrame, batch: int = 1) -> tuple[Estimate | None
     return best, name
 
 
-def step_time_s(timing: pd.DataFrame, shape: str, tokens: int, batch: int = 1) -> float | None:
-    u = _unit(gpu_timing(timing), shape, "dense", "model", batch, tokens=tokens)
+ALL_LINEARS = "ffn+attention+head"
+
+
+def copy_bandwidth(peaks: pd.DataFrame, profile: str) -> float:
+    """The measured device-to-device copy bandwidth of a GPU profile (NaN when not measured)."""
+    pk = peaks[peaks["profile"] == profile] if "profile" in peaks else peaks.iloc[0:0]
+    return float(pk["copy_bandwidth_Bps"].iloc[0]) if not pk.empty else float("nan")
+
+
+def int8_at_best(timing: pd.DataFrame, peaks: pd.DataFrame, batch: int = 1) -> dict | None:
+    """The int8 weight-only whole-model speedup that judges the int8 claim: on the first GPU of
+    JUDGING_GPUS whose int8 model quantized every linear (else the first with any int8 model), the
+    fastest int8 kernel there, with its and dense's achieved fraction of that GPU's copy bandwidth."""
+    found = []
+    for p in JUDGING_GPUS:
+        e, v = quant_speedup(timing, batch, p)
+        if e is None:
+            continue
+        t = gpu_timing(timing, p)
+        u, d = _unit(t, HEADLINE_SHAPE, v, "model", batch), _unit(t, HEADLINE_SHAPE, "dense", "model", batch)
+        q = u.get("quantized") if "quantized" in u else None
+        bw = copy_bandwidth(peaks, p)
+        found.append({"estimate": e, "variant": v, "profile": p, "gpu": str(u["gpu_name"]), "kernel": str(u.get("kernel", "")),
+                      "quantized": q if isinstance(q, str) and q else "ffn", "bw_fraction": float(u["achieved_Bps"]) / bw,
+                      "dense_bw_fraction": float(d["achieved_Bps"]) / bw})
+    return next((f for f in found if f["quantized"] == ALL_LINEARS), found[0] if found else None)
+
+
+def step_time_s(timing: pd.DataFrame, shape: str, tokens: int, batch: int = 1, variant: str = "dense",
+                profile: str | None = None) -> float | None:
+    """Median time of one whole-model step of ``tokens`` new tokens per sequence."""
+    u = _unit(gpu_timing(timing, profile), shape, variant, "model", batch, tokens=tokens)
     return None if u is None else float(u["median_s"])
+
+
+def step_time_at_dense_efficiency_s(timing: pd.DataFrame, shape: str, tokens: int, variant: str, batch: int = 1,
+                                    profile: str | None = None) -> float | None:
+    """The step time ``variant`` would take if its kernels read its bytes at the dense step's
+    achieved bandwidth (same shape, tokens, batch, GPU): t · achieved(variant) / achieved(dense)."""
+    t = gpu_timing(timing, profile)
+    u = _unit(t, shape, variant, "model", batch, tokens=tokens)
+    d = _unit(t, shape, "dense", "model", batch, tokens=tokens)
+    if u is None or d is None:
+        return None
+    return float(u["median_s"]) * float(u["achieved_Bps"]) / float(d["achieved_Bps"])
 
 
 def spec_decode_speedup(alpha: float, gamma: int, t_target_1: float, t_target_verify: float, t_draft: float) -> float:
@@ -130,3 +181,39 @@ def bandwidth_fractions(timing: pd.DataFrame, peaks: pd.DataFrame) -> pd.DataFra
         return t.assign(fraction_of_copy_bw=[])
     t = t.merge(peaks[["profile", "copy_bandwidth_Bps"]], on="profile")
     return t.assign(fraction_of_copy_bw=t["achieved_Bps"] / t["copy_bandwidth_Bps"])
+
+
+#: What the H200 replication compares with the H100: (label, shape, variant, batch, component).
+REPLICATED = [
+    *[(f"H1 {size}: the combination, one layer, B=1", shape, COMBO, 1, "layer") for size, shape in SIZE_SHAPES.items()],
+    ("Headline: the combination, whole 8B model, B=1", HEADLINE_SHAPE, COMBO, 1, "model"),
+    ("Headline: the combination, whole 8B model, B=8", HEADLINE_SHAPE, COMBO, 8, "model"),
+    ("Top-1 of 4 unpruned, whole 8B model, B=1", HEADLINE_SHAPE, "moe4_top1", 1, "model"),
+    ("int8 weight-only (Triton), whole 8B model, B=1", HEADLINE_SHAPE, "int8wo", 1, "model"),
+    ("int4 weight-only (tinygemm), whole 8B model, B=1", HEADLINE_SHAPE, "int4wo_torch", 1, "model"),
+    ("int4 weight-only (Triton), whole 8B model, B=1", HEADLINE_SHAPE, "int4wo", 1, "model"),
+    ("fp8 weight-only (Triton), whole 8B model, B=1", HEADLINE_SHAPE, "fp8wo", 1, "model"),
+]
+
+
+def replication(timing: pd.DataFrame, peaks: pd.DataFrame) -> pd.DataFrame:
+    """Each REPLICATED speedup over dense on every GPU profile that measured it, with its CI, the
+    variant's kernel, which linears were quantized, and its achieved fraction of the measured copy
+    bandwidth beside dense's."""
+    rows = []
+    for p in GPU_PROFILES:
+        t = gpu_timing(timing, p)
+        if t.empty:
+            continue
+        bw = copy_bandwidth(peaks, p)
+        for label, shape, variant, batch, comp in REPLICATED:
+            e = speedup(t, shape, variant, batch, comp)
+            if e is None:
+                continue
+            r = "uniform" if variant.startswith(("moe", "pruned30_moe")) else "none"
+            u, d = _unit(t, shape, variant, comp, batch, r), _unit(t, shape, "dense", comp, batch, "none")
+            q = u.get("quantized") if "quantized" in u else None
+            rows.append({"measure": label, "profile": p, "gpu": str(u["gpu_name"]), "speedup": e.value, "lo": e.lo,
+                         "hi": e.hi, "kernel": u.get("kernel", ""), "quantized": q if isinstance(q, str) else "",
+                         "bw_fraction": float(u["achieved_Bps"]) / bw, "dense_bw_fraction": float(d["achieved_Bps"]) / bw})
+    return pd.DataFrame(rows)

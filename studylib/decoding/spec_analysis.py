@@ -241,19 +241,25 @@ def gsm8k_paired(df: pd.DataFrame, gamma: int, dtype: str = "bfloat16", method: 
 
 
 def gpu_prediction(df: pd.DataFrame, timing: pd.DataFrame, pair: str, dtype: str = "bfloat16",
-                   gammas=range(1, 9)) -> pd.DataFrame:
-    """Expected speedup on the GPU per γ = f(α measured here, H100 step times of the target at 1 and
-    γ+1 tokens and of the draft at 1 token) — ``gpu_claims.spec_decode_speedup`` — with the CI of α
-    propagated by the prompt bootstrap."""
+                   gammas=range(1, 9), target_variant: str = "dense", profile: str | None = None,
+                   at_dense_efficiency: bool = False) -> pd.DataFrame:
+    """Expected speedup on the GPU per γ = f(α measured here, GPU step times of the dense target at 1
+    token, of the verifying target (``target_variant``: "int8wo" for the int8 + draft stack) at γ+1
+    tokens and of the draft at 1 token) — ``gpu_claims.spec_decode_speedup`` — with the CI of α
+    propagated by the prompt bootstrap. ``df``'s acceptance must come from the same kind of target
+    (the plain rows for dense, the stacked rows for a variant); every step time from one ``profile``.
+    ``at_dense_efficiency``: the variant's verification steps at the dense step's achieved bandwidth
+    (the bound a kernel as efficient as dense's would give)."""
     groups = alpha_groups(df, dtype)
     target, draft = GPU_PAIRS[pair]
-    t1, td = G.step_time_s(timing, target, 1), G.step_time_s(timing, draft, 1)
+    t1, td = G.step_time_s(timing, target, 1, profile=profile), G.step_time_s(timing, draft, 1, profile=profile)
     if not groups or t1 is None or td is None:
         return pd.DataFrame()
     a_hat, a_draws = _alpha_of(groups), _boot(groups, _alpha_of)
     rows = []
     for g in gammas:
-        tv = G.step_time_s(timing, target, g + 1)
+        tv = (G.step_time_at_dense_efficiency_s(timing, target, g + 1, target_variant, profile=profile)
+              if at_dense_efficiency else G.step_time_s(timing, target, g + 1, variant=target_variant, profile=profile))
         if tv is None:
             continue
         f = np.vectorize(lambda a: G.spec_decode_speedup(a, g, t1, tv, td))
@@ -264,8 +270,18 @@ def gpu_prediction(df: pd.DataFrame, timing: pd.DataFrame, pair: str, dtype: str
     return pd.DataFrame(rows)
 
 
-def best_gpu_prediction(df: pd.DataFrame, timing: pd.DataFrame, pair: str) -> tuple[Estimate | None, int | None]:
-    p = gpu_prediction(df, timing, pair)
+def stack_rows(df: pd.DataFrame, variant: str) -> pd.DataFrame:
+    """The main pair's rows with the draft drafting for ``variant`` (each target on its fastest kernel)."""
+    d = first_profile_rows(df) if not df.empty else df
+    return d[_variant(d) == variant] if not d.empty else d
+
+
+#: the CPU stack whose acceptance stands for the GPU's int8 target in "both" (Tables 5/7)
+BOTH = ("int8_quanto", "int8wo")
+
+
+def best_gpu_prediction(df: pd.DataFrame, timing: pd.DataFrame, pair: str, **kw) -> tuple[Estimate | None, int | None]:
+    p = gpu_prediction(df, timing, pair, **kw)
     if p.empty:
         return None, None
     r = p.loc[p["speedup"].idxmax()]

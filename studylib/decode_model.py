@@ -28,7 +28,7 @@ class DecodeModel(nn.Module):
         self.head = None if shape.tied_embeddings else nn.Linear(shape.hidden, shape.vocab, bias=False)
         ffn0 = self.layers[0].ffn
         if self.head is not None and isinstance(ffn0, QuantFFN):  # every linear quantized, the head too
-            self.head = QuantLinear(self.head.weight.data, ffn0.scheme)
+            self.head = QuantLinear(self.head.weight.data, ffn0.scheme, ffn0.splits)
         self.forced = None
         if VARIANTS[variant]["kind"] == "moe":
             f0 = self.layers[0].ffn

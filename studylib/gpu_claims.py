@@ -190,6 +190,7 @@ REPLICATED = [
     ("Headline: the combination, whole 8B model, B=8", HEADLINE_SHAPE, COMBO, 8, "model"),
     ("Top-1 of 4 unpruned, whole 8B model, B=1", HEADLINE_SHAPE, "moe4_top1", 1, "model"),
     ("int8 weight-only (Triton), whole 8B model, B=1", HEADLINE_SHAPE, "int8wo", 1, "model"),
+    ("int8 weight-only (Triton, K never split), whole 8B model, B=1", HEADLINE_SHAPE, "int8wo_nosplit", 1, "model"),
     ("int4 weight-only (tinygemm), whole 8B model, B=1", HEADLINE_SHAPE, "int4wo_torch", 1, "model"),
     ("int4 weight-only (Triton), whole 8B model, B=1", HEADLINE_SHAPE, "int4wo", 1, "model"),
     ("fp8 weight-only (Triton), whole 8B model, B=1", HEADLINE_SHAPE, "fp8wo", 1, "model"),

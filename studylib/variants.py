@@ -58,6 +58,8 @@ VARIANTS = {
     "moe8_top1": {"kind": "moe", "K": 8, "k": 1},
     "pruned30_moe4_top1": {"kind": "moe", "K": 4, "k": 1, "width": 0.7},
     "int8wo": {"kind": "quant", "scheme": "int8"},
+    # the same kernel with K never split (the A/B of split-K: its partial sums cost two small kernels)
+    "int8wo_nosplit": {"kind": "quant", "scheme": "int8", "splits": 1},
     "fp8wo": {"kind": "quant", "scheme": "fp8", "gpu_only": True},
     "int4wo": {"kind": "quant", "scheme": "int4"},
     "int8wo_torch": {"kind": "quant", "scheme": "int8_torch"},
@@ -200,10 +202,12 @@ class QuantLinear(nn.Module):
     the schemes): what gpt-fast's and torchao's weight-only handlers put in place of every
     ``nn.Linear``."""
 
-    def __init__(self, W: torch.Tensor, scheme: str):
+    def __init__(self, W: torch.Tensor, scheme: str, splits: int | None = None):
         super().__init__()
-        self.scheme = scheme
+        self.scheme, self.splits = scheme, splits
         q, s, self.kernel = self._pack(W, scheme, W.device.type)
+        if splits == 1 and "split-K" in self.kernel:
+            self.kernel = self.kernel.replace("(split-K)", "(no split)")
         self.register_buffer("q", q)
         self.register_buffer("s", s)
 
@@ -232,7 +236,7 @@ class QuantLinear(nn.Module):
     def forward(self, x):
         q, s, sch = self.q, self.s, self.scheme
         if sch in ("int8", "fp8", "int4") and TG.available(x.device.type):
-            return TG.wo_matmul(x, q, s, TG.QUANT_INT4 if sch == "int4" else TG.QUANT_ROW)
+            return TG.wo_matmul(x, q, s, TG.QUANT_INT4 if sch == "int4" else TG.QUANT_ROW, splits=self.splits)
         if sch == "int8":  # CPU reference
             return (x @ q.T.to(x.dtype)) * s.to(x.dtype)
         if sch == "int8_torch":
@@ -261,12 +265,12 @@ def linear_bytes(m: nn.Module) -> int:
 class QuantFFN(nn.Module):
     """Weight-only quantized SwiGLU FFN: the fused gate|up and the down projection as ``QuantLinear``."""
 
-    def __init__(self, D, Dff, scheme: str, device: str):
+    def __init__(self, D, Dff, scheme: str, device: str, splits: int | None = None):
         super().__init__()
-        self.scheme = scheme
+        self.scheme, self.splits = scheme, splits
         ref = DenseFFN(D, Dff)
-        self.gu = QuantLinear(ref.gu.weight.data, scheme)
-        self.down = QuantLinear(ref.down.weight.data, scheme)
+        self.gu = QuantLinear(ref.gu.weight.data, scheme, splits)
+        self.down = QuantLinear(ref.down.weight.data, scheme, splits)
         self.kernel = self.gu.kernel
         del ref
 
@@ -318,10 +322,10 @@ class DecodeAttention(nn.Module):
         o = F.scaled_dot_product_attention(q, self.k_cache, self.v_cache, enable_gqa=True)
         return self.o(o.transpose(1, 2).reshape(B * T, self.h * self.hd))
 
-    def quantize(self, scheme: str) -> None:
+    def quantize(self, scheme: str, splits: int | None = None) -> None:
         """Weight-only quantize the q|k|v and output projections (as gpt-fast quantizes every linear)."""
-        self.qkv = QuantLinear(self.qkv.weight.data, scheme)
-        self.o = QuantLinear(self.o.weight.data, scheme)
+        self.qkv = QuantLinear(self.qkv.weight.data, scheme, splits)
+        self.o = QuantLinear(self.o.weight.data, scheme, splits)
 
     def bytes_read(self) -> int:
         return (linear_bytes(self.qkv) + linear_bytes(self.o)
@@ -335,7 +339,7 @@ class DecoderLayer(nn.Module):
         self.attn = DecodeAttention(shape, batch, context, tokens)
         self.ffn = ffn
         if isinstance(ffn, QuantFFN):  # a weight-only quantized model quantizes attention too
-            self.attn.quantize(ffn.scheme)
+            self.attn.quantize(ffn.scheme, ffn.splits)
 
     def forward(self, x):
         x = x + self.attn(self.n1(x))
@@ -360,7 +364,7 @@ def build_ffn(variant: str, shape: Shape, device: str) -> nn.Module:
     if spec["kind"] == "moe":
         return MoEFFN(D, Dff, spec["K"], spec["k"], spec.get("width", 1.0))
     if spec["kind"] == "quant":
-        return QuantFFN(D, Dff, spec["scheme"], device)
+        return QuantFFN(D, Dff, spec["scheme"], device, spec.get("splits"))
     if spec["kind"] == "semi24":
         from torch.sparse import to_sparse_semi_structured  # noqa: PLC0415
 

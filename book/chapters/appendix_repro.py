@@ -15,6 +15,7 @@
 # | the built book in headless Chromium (screenshots in `book/_build/screenshots/`) | `make book-check` | any, installs Debian's chromium | minutes |
 # | the verdict table from `data/` | `make verdicts` (also run by `make book`) | any | seconds |
 # | the whole GPU campaign (H1, end-to-end 8B decode, gate, int8/int4/fp8, spec.-decoding step times, Table 4, companion sweep) | `make gpu PROFILE=h100 BUDGET_S=520` (run it twice: the second call finishes what the budget left; on the device tool, carry the first call's `data/*/h100` back into the tree) | one H100 (80 GB); no network, no venv: runs on the image's python3 | two calls within the device tool's per-call limit (per-call times below) |
+# | the H200 replication (kernel checks, end-to-end 8B decode with every linear quantized, int8 verification steps, quantized layers, H1 sweep, split-K A/B, then gate, 2:4 and top-2/8 layers, Table 4, companion) | `make gpu PROFILE=h200 BUDGET_S=440` (resumable like the H100's; carry `data/*/h200` back between calls) | one H200 | two calls so far; about two more finish it |
 # | quality at 8B | `make phase1-quality PROFILE=h100 OVERRIDES='{"quality":{"model":"/path/to/Meta-Llama-3-8B"}}'` | GPU with the weights | hours |
 #
 # 70B does not fit in bf16 on one 80 GB GPU (≈ 140 GB of weights): its timing is composed

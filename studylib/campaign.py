@@ -259,7 +259,8 @@ def _dequantized(lin, K: int, x) -> torch.Tensor:
         # kernel on x against that (and the packing through the weight error the quality runs report)
         eye = torch.eye(K, device=x.device, dtype=x.dtype)
         return torch._weight_int4pack_mm(eye, lin.q, 128, lin.s).double().cpu().T
-    kind = {"int8": "int8", "fp8": "fp8", "int4": "int4", "int8_torch": "int8", "fp8_scaled_mm": "fp8"}[lin.scheme]
+    kind = {"int8": "int8", "fp8": "fp8", "int4": "int4", "int8_torch": "int8", "int8_compiled": "int8",
+            "fp8_scaled_mm": "fp8"}[lin.scheme]
     sc = lin.s.float().cpu()
     return Q.dequantize(lin.q.cpu(), sc if kind == "int4" else sc.reshape(-1), kind).double()
 

@@ -112,7 +112,7 @@ def quant_speedup(timing: pd.DataFrame, batch: int = 1, profile: str | None = No
     """Weight-only int8, whole Llama-3-8B decode, the fastest int8 kernel measured there."""
     t = gpu_timing(timing, profile)
     best, name = None, ""
-    for v in ("int8wo", "int8wo_torch"):
+    for v in ("int8wo", "int8wo_nosplit", "int8wo_compiled", "int8wo_torch"):
         e = speedup(t, HEADLINE_SHAPE, v, batch, component="model")
         if e is not None and (best is None or e.value > best.value):
             best, name = e, v
@@ -191,6 +191,7 @@ REPLICATED = [
     ("Top-1 of 4 unpruned, whole 8B model, B=1", HEADLINE_SHAPE, "moe4_top1", 1, "model"),
     ("int8 weight-only (Triton), whole 8B model, B=1", HEADLINE_SHAPE, "int8wo", 1, "model"),
     ("int8 weight-only (Triton, K never split), whole 8B model, B=1", HEADLINE_SHAPE, "int8wo_nosplit", 1, "model"),
+    ("int8 weight-only (torch.compile, gpt-fast), whole 8B model, B=1", HEADLINE_SHAPE, "int8wo_compiled", 1, "model"),
     ("int4 weight-only (tinygemm), whole 8B model, B=1", HEADLINE_SHAPE, "int4wo_torch", 1, "model"),
     ("int4 weight-only (Triton), whole 8B model, B=1", HEADLINE_SHAPE, "int4wo", 1, "model"),
     ("fp8 weight-only (Triton), whole 8B model, B=1", HEADLINE_SHAPE, "fp8wo", 1, "model"),

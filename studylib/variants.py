@@ -26,6 +26,7 @@ device at hand (the kernel is recorded with every timing row):
                        was: the H100 campaign's quantized layer and model units are of that kind); ``int8wo_torch`` /
                        ``int4wo_torch`` the same through torch's own packed kernels
                        (``_weight_int8pack_mm``, tinygemm ``_weight_int4pack_mm``);
+                       ``int8wo_compiled`` gpt-fast's torch.compile'd de-quantize + linear;
                        ``fp8_scaled_mm`` fp8 weights and per-row dynamically quantized
                        activations through ``torch._scaled_mm`` (cuBLASLt). Where a kernel
                        does not exist on the device, building the variant raises.
@@ -35,6 +36,7 @@ drawn from the given fractions, so imbalance is a controlled variable.
 """
 from __future__ import annotations
 
+import functools
 import math
 from contextlib import contextmanager
 
@@ -63,6 +65,9 @@ VARIANTS = {
     "fp8wo": {"kind": "quant", "scheme": "fp8", "gpu_only": True},
     "int4wo": {"kind": "quant", "scheme": "int4"},
     "int8wo_torch": {"kind": "quant", "scheme": "int8_torch"},
+    # gpt-fast's int8: F.linear(x, W_int8.to(bf16)) * scales through torch.compile with coordinate-descent
+    # tuning, under which inductor turns a one-row matmul into a fused de-quantize + reduction kernel
+    "int8wo_compiled": {"kind": "quant", "scheme": "int8_compiled", "gpu_only": True},
     "int4wo_torch": {"kind": "quant", "scheme": "int4_torch", "gpu_only": True},
     "fp8_scaled_mm": {"kind": "quant", "scheme": "fp8_scaled_mm", "gpu_only": True},
 }
@@ -224,6 +229,10 @@ class QuantLinear(nn.Module):
         if scheme == "int8_torch":
             q, s = Q.quantize_rowwise(W, "int8")
             return q, s.to(W.dtype), "torch._weight_int8pack_mm"
+        if scheme == "int8_compiled":
+            q, s = Q.quantize_rowwise(W, "int8")
+            return q, s.to(W.dtype), ("torch.compile de-quantize + linear (gpt-fast)" if device == "cuda"
+                                      else "eager de-quantize + linear (the compiled kernel's math, CPU)")
         if scheme == "int4_torch":
             if not hasattr(torch, "_weight_int4pack_mm") or device != "cuda":
                 raise ValueError("int4_torch needs torch._weight_int4pack_mm on a CUDA GPU")
@@ -241,6 +250,8 @@ class QuantLinear(nn.Module):
             return (x @ q.T.to(x.dtype)) * s.to(x.dtype)
         if sch == "int8_torch":
             return torch._weight_int8pack_mm(x, q, s)
+        if sch == "int8_compiled":
+            return (_compiled_int8_linear() if x.device.type == "cuda" else _int8_linear)(x, q, s)
         if sch == "int4_torch":
             return torch._weight_int4pack_mm(x, q, TINYGEMM_GROUP, s)
         if sch == "fp8_scaled_mm":
@@ -282,6 +293,21 @@ class QuantFFN(nn.Module):
 
 
 TINYGEMM_GROUP = 128
+
+
+def _int8_linear(x, q, s):
+    return F.linear(x, q.to(x.dtype)) * s
+
+
+@functools.cache
+def _compiled_int8_linear():
+    """gpt-fast's recipe: with coordinate-descent tuning on, inductor decomposes a matmul with one
+    row into multiply + sum, so the int8 -> bf16 cast fuses into the reduction and only int8 bytes
+    are read. Compiled once per shape (dynamic=False), during the warm-up before graph capture."""
+    import torch._inductor.config as inductor_config  # noqa: PLC0415
+
+    inductor_config.coordinate_descent_tuning = True
+    return torch.compile(_int8_linear, dynamic=False)
 
 
 def _tinygemm_pack(W: torch.Tensor):

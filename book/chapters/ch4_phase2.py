@@ -197,7 +197,7 @@ if not sd.empty:
 
 # %% tags=["hide-input"]
 if not sd.empty:
-    rows_both = S.stack_rows(sd, S.BOTH[0])
+    rows_both = S.stack_rows(sd_all, S.BOTH[0])  # sd holds the plain pair only
     gpu_both = next((p for p in G.JUDGING_GPUS
                      if not S.gpu_prediction(rows_both, timing, "llama-3-8b with a 0.5B draft", target_variant=S.BOTH[1],
                                              profile=p).empty), None)

@@ -21,7 +21,7 @@ for key, value in abstract.values().items():
 # **Speed.** On one H100, a whole Llama-3-8B-shaped decode step at batch 1 with 30%-narrower
 # top-1-of-4 experts runs {glue:text}`headline` faster than dense (*{glue:text}`headline_verdict`*
 # against the paper's 1.7–1.9x), but {glue:text}`headline_b8` at batch 8, where eight tokens
-# touch every expert (*{glue:text}`headline_b8_verdict`*). Per layer the speedup does grow with
+# touch every expert (*{glue:text}`headline_b8_verdict`*). {glue:text}`headline_h200` Per layer the speedup does grow with
 # size ({glue:text}`h1`), yet not along Table 1 (*{glue:text}`h1_verdict`*). Weight-only int8
 # reaches {glue:text}`int8` {glue:text}`int8_on` (*{glue:text}`int8_verdict`* against
 # 1.8–2.2x{glue:text}`int8_note`; published int8 kernels reach 1.48–1.59x on an A100). On this study's 2-core CPU,

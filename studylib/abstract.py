@@ -80,6 +80,13 @@ def values(data: Data | None = None) -> dict[str, str]:
     kl = verdict.get("int8_speed", "")
     out["int8_note"] = ("; our Triton int8 kernel is the limit: at dense's bandwidth efficiency the same bytes would give "
                         + kl.split("≈ ")[-1].rstrip(")") if "kernel-limited" in kl and "≈ " in kl else "")
+    from . import gpu_claims as G
+
+    rep = G.replication(data.timing, data.table("device_peaks"))
+    h = rep[(rep["profile"] == "h200") & rep["measure"].str.startswith("Headline") & rep["measure"].str.endswith("B=1")] \
+        if not rep.empty else rep
+    out["headline_h200"] = (f"On an H200 (a replication; verdicts stay on the H100) the same step gains "
+                            f"{ci(h.iloc[0]['speedup'], h.iloc[0]['lo'], h.iloc[0]['hi'], 'x')}." if not h.empty else "")
     out["h1"] = m["h1"].text
     out["h1_verdict"] = verdict.get("h1", MISSING)
     for cid in ("probe_facts", "needle", "mmlu_loss", "gsm8k_loss", "eq25", "h2", "h3", "abort2"):

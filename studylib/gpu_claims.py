@@ -28,7 +28,8 @@ JUDGING_GPUS = ("h100", "h200")
 
 
 def gpu_timing(timing: pd.DataFrame, profile: str | None = None) -> pd.DataFrame:
-    """The rows of one GPU profile: ``profile``, or the first of JUDGING_GPUS present."""
+    """The rows of one GPU profile: ``profile``, or the first of JUDGING_GPUS present (works for
+    any table with a profile column: timing, expert_sweep, latency-model scores)."""
     present = set(timing.get("profile", []))
     for p in ([profile] if profile else JUDGING_GPUS):
         if p in present:

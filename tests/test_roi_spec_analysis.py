@@ -61,11 +61,18 @@ def test_spec_estimates_from_known_counts():
 
 def test_gpu_prediction_is_the_formula_at_measured_step_times(monkeypatch):
     times = {("llama-3-8b", 1): 6e-3, ("llama-3-8b", 3): 7e-3, ("qwen2.5-0.5b", 1): 1e-3}
-    monkeypatch.setattr(G, "step_time_s", lambda timing, shape, tokens, batch=1: times.get((shape, tokens)))
+    monkeypatch.setattr(G, "step_time_s", lambda timing, shape, tokens, batch=1, variant="dense", profile=None:
+                        times.get((shape, tokens)) if variant == "dense" else None)
     p = S.gpu_prediction(_rows(), pd.DataFrame(), "llama-3-8b with a 0.5B draft", gammas=[2])
     a = 24 / 36
     assert p["speedup"].iloc[0] == pytest.approx((1 - a ** 3) / (1 - a) * 6e-3 / (2 * 1e-3 + 7e-3))
     assert p["lo"].iloc[0] <= p["speedup"].iloc[0] <= p["hi"].iloc[0]
+    # the stack: the int8 target's verification step replaces the dense one, the baseline stays dense
+    times_int8 = {**times, ("llama-3-8b", 3, "int8wo"): 4e-3}
+    monkeypatch.setattr(G, "step_time_s", lambda timing, shape, tokens, batch=1, variant="dense", profile=None:
+                        times_int8.get((shape, tokens) if variant == "dense" else (shape, tokens, variant)))
+    q = S.gpu_prediction(_rows(), pd.DataFrame(), "llama-3-8b with a 0.5B draft", gammas=[2], target_variant="int8wo")
+    assert q["speedup"].iloc[0] == pytest.approx((1 - a ** 3) / (1 - a) * 6e-3 / (2 * 1e-3 + 4e-3))
 
 
 def test_project_size_counts_code_lines_of_named_objects():

@@ -304,9 +304,13 @@ def _compiled_int8_linear():
     """gpt-fast's recipe: with coordinate-descent tuning on, inductor decomposes a matmul with one
     row into multiply + sum, so the int8 -> bf16 cast fuses into the reduction and only int8 bytes
     are read. Compiled once per shape (dynamic=False), during the warm-up before graph capture."""
+    import torch._dynamo.config as dynamo_config  # noqa: PLC0415
     import torch._inductor.config as inductor_config  # noqa: PLC0415
 
     inductor_config.coordinate_descent_tuning = True
+    # one compiled graph per (M, N, K): a whole model has ~5 linear shapes per batch size, beyond
+    # dynamo's default of 8 recompiles, after which it would silently run the eager (bf16-copy) path
+    dynamo_config.recompile_limit = max(dynamo_config.recompile_limit, 64)
     return torch.compile(_int8_linear, dynamic=False)
 
 

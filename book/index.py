@@ -53,7 +53,10 @@ for key, value in abstract.values().items():
 # ({glue:text}`qwen_mmlu_teal` lost; WikiText-2 perplexity {glue:text}`qwen_ppl_teal` of dense),
 # while a per-token neuron oracle keeping the same quarter of the FFN multiplies perplexity by
 # {glue:text}`qwen_ppl_neuron_oracle`: a quarter of the FFN can carry this model, but no
-# training-free selector tested finds it. So far {glue:text}`qwen_units` pre-registered
+# training-free selector tested finds it. Eq. 25, fitted at item level on the repaired conversion's
+# grid (pruning × router bias × capacity, SmolLM2-135M on HellaSwag), gives
+# {glue:text}`eq25_measured` against the paper's α = 0.8, β = 2.5, γ = 8.0: *{glue:text}`eq25_verdict`*.
+# So far {glue:text}`qwen_units` pre-registered
 # evaluation units are measured; standard GSM8K for the variants and the remaining conversions
 # on Qwen follow.
 #

@@ -87,6 +87,8 @@ def values(data: Data | None = None) -> dict[str, str]:
         if not rep.empty else rep
     out["headline_h200"] = (f"On an H200 (a replication; verdicts stay on the H100) the same step gains "
                             f"{ci(h.iloc[0]['speedup'], h.iloc[0]['lo'], h.iloc[0]['hi'], 'x')}." if not h.empty else "")
+    measured = dict(zip(vt["id"], vt["measured"].astype(str)))
+    out["eq25_measured"] = measured.get("eq25", MISSING)
     out["h1"] = m["h1"].text
     out["h1_verdict"] = verdict.get("h1", MISSING)
     for cid in ("probe_facts", "needle", "mmlu_loss", "gsm8k_loss", "eq25", "h2", "h3", "abort2"):

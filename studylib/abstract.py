@@ -77,9 +77,9 @@ def values(data: Data | None = None) -> dict[str, str]:
         out[f"{key}_verdict"] = verdict.get(cid, MISSING).split(" (")[0]
     best = m["int8_speed"].inputs.get("best")
     out["int8_on"] = f"on the {best['gpu']} with every linear quantized" if best else "on the GPU"
-    kl = verdict.get("int8_speed", "")
-    out["int8_note"] = ("; our Triton int8 kernel is the limit: at dense's bandwidth efficiency the same bytes would give "
-                        + kl.split("≈ ")[-1].rstrip(")") if "kernel-limited" in kl and "≈ " in kl else "")
+    at_dense = (m["int8_speed"].estimate.value * best["dense_bw_fraction"] / best["bw_fraction"]) if best else None
+    out["int8_note"] = (f"; our Triton int8 kernel is the limit: at dense's bandwidth efficiency the same bytes would give "
+                        f"{at_dense:.2f}x" if "kernel-limited" in verdict.get("int8_speed", "") else "")
     from . import gpu_claims as G
 
     rep = G.replication(data.timing, data.table("device_peaks"))

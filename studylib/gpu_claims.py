@@ -138,14 +138,19 @@ def int8_at_best(timing: pd.DataFrame, peaks: pd.DataFrame, batch: int = 1) -> d
         e, v = quant_speedup(timing, batch, p)
         if e is None:
             continue
-        t = gpu_timing(timing, p)
-        u, d = _unit(t, HEADLINE_SHAPE, v, "model", batch), _unit(t, HEADLINE_SHAPE, "dense", "model", batch)
-        q = u.get("quantized") if "quantized" in u else None
-        bw = copy_bandwidth(peaks, p)
-        found.append({"estimate": e, "variant": v, "profile": p, "gpu": str(u["gpu_name"]), "kernel": str(u.get("kernel", "")),
-                      "quantized": q if isinstance(q, str) and q else "ffn", "bw_fraction": float(u["achieved_Bps"]) / bw,
-                      "dense_bw_fraction": float(d["achieved_Bps"]) / bw})
+        row = _beside_dense(gpu_timing(timing, p), HEADLINE_SHAPE, v, batch, "model", copy_bandwidth(peaks, p))
+        found.append({"estimate": e, "variant": v, "profile": p, **row, "quantized": row["quantized"] or "ffn"})
     return next((f for f in found if f["quantized"] == ALL_LINEARS), found[0] if found else None)
+
+
+def _beside_dense(t: pd.DataFrame, shape: str, variant: str, batch: int, component: str, bw: float) -> dict:
+    """A measured variant's GPU, kernel, quantized linears ('' for none or not recorded) and achieved
+    fraction of the copy bandwidth ``bw``, beside dense's at the same shape, batch and component."""
+    r = "uniform" if variant.startswith(("moe", "pruned30_moe")) else "none"
+    u, d = _unit(t, shape, variant, component, batch, r), _unit(t, shape, "dense", component, batch, "none")
+    q = u.get("quantized") if "quantized" in u else None
+    return {"gpu": str(u["gpu_name"]), "kernel": str(u.get("kernel", "")), "quantized": q if isinstance(q, str) else "",
+            "bw_fraction": float(u["achieved_Bps"]) / bw, "dense_bw_fraction": float(d["achieved_Bps"]) / bw}
 
 
 def step_time_s(timing: pd.DataFrame, shape: str, tokens: int, batch: int = 1, variant: str = "dense",
@@ -211,12 +216,7 @@ def replication(timing: pd.DataFrame, peaks: pd.DataFrame) -> pd.DataFrame:
         bw = copy_bandwidth(peaks, p)
         for label, shape, variant, batch, comp in REPLICATED:
             e = speedup(t, shape, variant, batch, comp)
-            if e is None:
-                continue
-            r = "uniform" if variant.startswith(("moe", "pruned30_moe")) else "none"
-            u, d = _unit(t, shape, variant, comp, batch, r), _unit(t, shape, "dense", comp, batch, "none")
-            q = u.get("quantized") if "quantized" in u else None
-            rows.append({"measure": label, "profile": p, "gpu": str(u["gpu_name"]), "speedup": e.value, "lo": e.lo,
-                         "hi": e.hi, "kernel": u.get("kernel", ""), "quantized": q if isinstance(q, str) else "",
-                         "bw_fraction": float(u["achieved_Bps"]) / bw, "dense_bw_fraction": float(d["achieved_Bps"]) / bw})
+            if e is not None:
+                rows.append({"measure": label, "profile": p, "speedup": e.value, "lo": e.lo, "hi": e.hi,
+                             **_beside_dense(t, shape, variant, batch, comp, bw)})
     return pd.DataFrame(rows)

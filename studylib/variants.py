@@ -210,14 +210,12 @@ class QuantLinear(nn.Module):
     def __init__(self, W: torch.Tensor, scheme: str, splits: int | None = None):
         super().__init__()
         self.scheme, self.splits = scheme, splits
-        q, s, self.kernel = self._pack(W, scheme, W.device.type)
-        if splits == 1 and "split-K" in self.kernel:
-            self.kernel = self.kernel.replace("(split-K)", "(no split)")
+        q, s, self.kernel = self._pack(W, scheme, W.device.type, splits)
         self.register_buffer("q", q)
         self.register_buffer("s", s)
 
     @staticmethod
-    def _pack(W, scheme, device):
+    def _pack(W, scheme, device, splits=None):
         if scheme in ("int8", "fp8", "int4"):
             if not TG.available(device):
                 if scheme != "int8":
@@ -225,7 +223,7 @@ class QuantLinear(nn.Module):
                 q, s = Q.quantize_rowwise(W, "int8")
                 return q, s, "torch de-quantize + matmul (reference, not a fast kernel)"
             q, s = Q.quantize_int4(W) if scheme == "int4" else Q.quantize_rowwise(W, scheme)
-            return q, s, f"triton weight-only {scheme} matmul (split-K)"
+            return q, s, f"triton weight-only {scheme} matmul ({'no split' if splits == 1 else 'split-K'})"
         if scheme == "int8_torch":
             q, s = Q.quantize_rowwise(W, "int8")
             return q, s.to(W.dtype), "torch._weight_int8pack_mm"
@@ -276,7 +274,7 @@ def linear_bytes(m: nn.Module) -> int:
 class QuantFFN(nn.Module):
     """Weight-only quantized SwiGLU FFN: the fused gate|up and the down projection as ``QuantLinear``."""
 
-    def __init__(self, D, Dff, scheme: str, device: str, splits: int | None = None):
+    def __init__(self, D, Dff, scheme: str, splits: int | None = None):
         super().__init__()
         self.scheme, self.splits = scheme, splits
         ref = DenseFFN(D, Dff)
@@ -394,7 +392,7 @@ def build_ffn(variant: str, shape: Shape, device: str) -> nn.Module:
     if spec["kind"] == "moe":
         return MoEFFN(D, Dff, spec["K"], spec["k"], spec.get("width", 1.0))
     if spec["kind"] == "quant":
-        return QuantFFN(D, Dff, spec["scheme"], device, spec.get("splits"))
+        return QuantFFN(D, Dff, spec["scheme"], spec.get("splits"))
     if spec["kind"] == "semi24":
         from torch.sparse import to_sparse_semi_structured  # noqa: PLC0415
 

@@ -92,10 +92,8 @@ def _spec_verdict(m: Measured) -> str:
     out = interval_verdict(m.inputs["gpu"], 2.3, 2.7) + " (spec. decoding alone)"
     bg = m.inputs.get("both_gpu")
     if bg is not None:
-        v = interval_verdict(bg["both"], 2.7, 3.3)
         b = bg.get("at_dense_efficiency")
-        if v == "refuted" and b is not None and bg["both"].hi < 2.7 and b.value >= 2.7:  # C.kernel_limited_verdict's rule
-            v = f"inconclusive (kernel-limited: int8 verification at dense's efficiency ≈ {b.value:.2f}x)"
+        v = C.bound_limited_verdict(bg["both"], 2.7, 3.3, float("nan") if b is None else b.value, "int8 verification ")
         return out + f"; both {v} ({bg['profile'].upper()} formula)"
     both = ("'both' on the CPU only: no GPU step time of an int8 target with a draft" if m.inputs.get("both")
             else "'both' not measured")

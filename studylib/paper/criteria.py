@@ -294,9 +294,14 @@ INT8_BAND = (1.8, 2.2)
 
 def kernel_limited_verdict(measured: Estimate, lo: float, hi: float, bw_fraction: float,
                            dense_bw_fraction: float) -> str:
+    return bound_limited_verdict(measured, lo, hi, measured.value * dense_bw_fraction / bw_fraction,
+                                 f"{bw_fraction:.2f} of copy BW vs dense {dense_bw_fraction:.2f}; ")
+
+
+def bound_limited_verdict(measured: Estimate, lo: float, hi: float, at_dense: float, detail: str = "") -> str:
+    """The rule above given the speedup at dense's efficiency directly (``at_dense``; NaN: the plain
+    band rule), for estimates whose bound is computed elsewhere (the "both" formula's)."""
     v = interval_verdict(measured, lo, hi)
-    at_dense = measured.value * dense_bw_fraction / bw_fraction
     if v == "refuted" and measured.hi < lo and at_dense >= lo:
-        return (f"inconclusive (kernel-limited: {bw_fraction:.2f} of copy BW vs dense {dense_bw_fraction:.2f}; "
-                f"at dense's efficiency ≈ {at_dense:.2f}x)")
+        return f"inconclusive (kernel-limited: {detail}at dense's efficiency ≈ {at_dense:.2f}x)"
     return v

@@ -22,7 +22,7 @@ endif
 GPU_PY = $(if $(wildcard $(PY)),$(PY),python3)
 BUDGET_S ?=
 
-.PHONY: verdicts gpu setup setup-qwen check sweep quant-check phase1 phase1-timing phase1-quality phase2 phase3 book book-check time-embedded all test clean-book
+.PHONY: verdicts gpu setup setup-qwen check sweep sweep-status quant-check phase1 phase1-timing phase1-quality phase2 phase3 book book-check time-embedded all test clean-book
 
 $(VENV)/.done: pyproject.toml
 	python3 -m venv $(VENV)
@@ -61,6 +61,10 @@ phase1: phase1-timing phase1-quality
 #   make sweep PROFILE=cpu-qwen TASKS=mmlu ONLY=sparsegpt30,teal_a25
 sweep: check
 	$(PY) -m studylib sweep --profile $(PROFILE) --overrides '$(OVERRIDES)' --tasks '$(TASKS)' --only '$(ONLY)'
+
+# What the sweep has left (planned vs measured items per variant x task); runs nothing
+sweep-status:
+	$(PY) -m studylib sweep --profile $(PROFILE) --overrides '$(OVERRIDES)' --status
 
 # How often evaluating a quantized variant through its dequantized weights changes an answer
 # (the first ITEMS items of TASK, both kernels; data/quant_eval/):

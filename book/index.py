@@ -58,7 +58,7 @@ for key, value in abstract.values().items():
 # {glue:text}`eq25_measured` against the paper's α = 0.8, β = 2.5, γ = 8.0: *{glue:text}`eq25_verdict`*.
 # So far {glue:text}`qwen_units` pre-registered
 # evaluation units are measured; standard GSM8K for the variants and the remaining conversions
-# on Qwen follow.
+# on Qwen follow (what is left, per variant and task: [audit appendix](chapters/appendix_audit)).
 #
 # **Alternatives.** A 0.5B draft is accepted at α = {glue:text}`spec_alpha` per token by the
 # 1.5B; speculative decoding gives {glue:text}`spec_cpu` on two CPU cores and, through measured

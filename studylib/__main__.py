@@ -3,9 +3,10 @@
   python -m studylib check --profile P [--ratio R] [--overrides JSON]
   python -m studylib run-notebook notebooks/X.py --profile P [--ratio R] [--overrides JSON]
   python -m studylib campaign --profile P [--budget-s S]   (the GPU campaign; see studylib/campaign.py)
-  python -m studylib sweep --profile P [--tasks T,..] [--only V,..]
+  python -m studylib sweep --profile P [--tasks T,..] [--only V,..] [--status]
                                          (the quality units not yet in data/, in the profile's order,
-                                          restricted to some tasks / variants; see quality_units.run_units)
+                                          restricted to some tasks / variants; see quality_units.run_units;
+                                          --status lists what is left and runs nothing)
   python -m studylib validate-data
   python -m studylib verdicts            (writes data/verdicts.csv from data/; see studylib/verdicts.py)
   python -m studylib time-make           (times `make all FRESH=1` from scratch; see studylib/repro_timing.py)
@@ -73,6 +74,8 @@ def main(argv=None) -> int:
         if name == "sweep":
             p.add_argument("--tasks", default="", help="comma-separated tasks to fill in now (default: all)")
             p.add_argument("--only", default="", help="comma-separated variants to fill in now (default: all)")
+            p.add_argument("--status", action="store_true",
+                           help="print planned vs measured items per variant x task; run nothing")
         if name == "campaign":
             p.add_argument("--budget-s", type=float, default=None, help="stop cleanly before this many seconds")
         p.add_argument("--profile", default="embedded")
@@ -115,6 +118,14 @@ def main(argv=None) -> int:
 
             if (declared := declared_profile(prof)) is None:
                 raise StudyConfigError(f"profile {prof['name']!r} declares no quality variants to sweep")
+            if args.status:
+                from .quality_units import coverage
+
+                c = coverage(declared)
+                print(c[c["units_left"] > 0].to_string(index=False) if (c["units_left"] > 0).any()
+                      else "every pre-registered unit is measured")
+                print(f"{int(c['units_left'].sum())} of {int(c['units'].sum())} units left")
+                return 0
             split = lambda s: [x for x in s.split(",") if x] or None  # noqa: E731
             print(run_units(declared, tasks=split(args.tasks), only=split(args.only)))
             return 0

@@ -53,14 +53,10 @@ def _ppl_ratio(items: pd.DataFrame, profile: str, variant: str) -> str:
 
 def _units_done(profile: str) -> str:
     from .config import load_profile
-    from .quality_units import plan
-    from .results import ResultStore
+    from .quality_units import coverage
 
-    prof = load_profile(profile)
-    units = plan(prof)
-    store = ResultStore("quality_items", prof["name"])
-    done = sum(store.has(u["key"]) for u in units)
-    return f"{done} of {len(units)}"
+    c = coverage(load_profile(profile))
+    return f"{int((c['units'] - c['units_left']).sum())} of {int(c['units'].sum())}"
 
 
 def values(data: Data | None = None) -> dict[str, str]:

@@ -85,6 +85,29 @@ def plan(prof: dict, only: list[str] | None = None) -> list[dict]:
     return units
 
 
+def coverage(prof: dict) -> "pd.DataFrame":
+    """Pre-registered items per variant x task beside those measured in data/ (one row each, in
+    the plan's order): what a partially landed sweep judges on, and what the next run will do."""
+    import pandas as pd
+
+    q = prof["quality"]
+    store = ResultStore("quality_items", prof["name"])
+    rows: dict[tuple, dict] = {}
+    for u in plan(prof):
+        r = rows.setdefault((u["variant"], u["task"]), {"variant": u["variant"], "task": u["task"], "planned": 0,
+                                                        "measured": 0, "units": 0, "units_left": 0})
+        n = u["hi"] - u["lo"]
+        r["planned"] += n
+        r["units"] += 1
+        if store.has(u["key"]):
+            r["measured"] += n
+        else:
+            r["units_left"] += 1
+    df = pd.DataFrame(list(rows.values()), columns=["variant", "task", "planned", "measured", "units", "units_left"])
+    df.insert(0, "model", q["model"])
+    return df
+
+
 def _dtype(name: str | None, default: str) -> torch.dtype:
     return getattr(torch, name or default)
 

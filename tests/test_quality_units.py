@@ -79,3 +79,25 @@ def test_the_sweep_command_refuses_a_variant_or_task_outside_the_plan(data_dir, 
     assert "no_such_variant" in capsys.readouterr().err
     assert main(["sweep", "--profile", "embedded", "--tasks", "no_such_task"]) == 2
     assert "no_such_task" in capsys.readouterr().err
+
+
+def test_coverage_counts_planned_and_measured_items_and_the_status_command_runs_nothing(data_dir, capsys):
+    from studylib import provenance
+    from studylib.__main__ import main
+    from studylib.quality_units import coverage, declared_profile, plan
+    from studylib.results import SCHEMA, ResultStore
+
+    prof = declared_profile(_prof())
+    c = coverage(prof)
+    assert c[["planned", "measured", "units", "units_left"]].values.tolist() == [[6, 0, 2, 2], [6, 0, 2, 2]]
+    unit = plan(prof)[1]                                         # dense, items 4..5
+    rows = [{col: 0 for col in SCHEMA["quality_items"]} for _ in range(2)]
+    ResultStore("quality_items", "embedded").write(unit["key"], rows, provenance.collect("embedded", {}))
+    c = coverage(prof).set_index("variant")
+    assert (c.loc["dense", "measured"], c.loc["dense", "units_left"]) == (2, 1)
+    assert (c.loc["int8_quanto", "measured"], c.loc["int8_quanto", "units_left"]) == (0, 2)
+    assert main(["sweep", "--profile", "embedded", "--status",
+                 "--overrides", '{"quality": {"declared": {"tasks": ["probe_facts"], "counts": {"probe_facts": 6}, '
+                 '"chunk": {"probe_facts": 4}, "variants": ["dense", "int8_quanto"]}}}']) == 0
+    assert "3 of 4 units left" in capsys.readouterr().out
+    assert len(ResultStore("quality_items", "embedded").keys()) == 1  # --status measured nothing

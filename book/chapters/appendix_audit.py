@@ -109,6 +109,28 @@ book.table(commits(), caption="Commits that touched studylib/paper/criteria.py (
 book.table(dated_notes(), caption="Dated notes in criteria.py giving each change's reason.")
 
 # %% [markdown]
+# ## Pre-registered quality units: planned against measured
+# Item counts per variant and task were fixed in `studylib/profiles.yaml` by the power analysis
+# (chapter 3) before the variants ran; sweeps fill them in resumable chunks across sessions. A row
+# with fewer measured than planned items is judged on the measured items only (every verdict row
+# names its n), and the rest run with `make sweep PROFILE=<profile>`; `make sweep-status` prints
+# what is left.
+
+# %% tags=["hide-input"]
+from studylib.config import load_profile
+from studylib.quality_units import coverage, declared_profile
+
+for name in ("cpu-qwen", "cpu-real"):
+    declared = declared_profile(load_profile(name))
+    if declared is None:
+        continue
+    c = coverage(declared)
+    c["measured"] = [f"{m:,} of {p:,}" for m, p in zip(c["measured"], c["planned"])]
+    book.table(c.drop(columns=["model", "planned"]).rename(columns={"units_left": "chunks left", "units": "chunks"}),
+               caption=f"{name} ({c['model'].iloc[0]}): {int(c['units_left'].sum())} of "
+                       f"{int(c['units'].sum())} chunks left. studylib.quality_units.coverage over data/quality_items/{name}/.")
+
+# %% [markdown]
 # ## The bytes-moved latency model (data: `data/timing/*/`, `data/device_peaks/*/`)
 # `studylib/latency_model.py`, fitted on every shape of each profile (the held-out scores are in
 # chapter 2).

@@ -314,12 +314,15 @@ for prof, g in qi.groupby("profile"):
         for task in ("mmlu", "gsm8k_cot", "hellaswag"):
             d = dl[(dl["variant"] == v) & (dl["task"] == task)]
             if not d.empty:
-                r[f"{task} loss pp"] = f"{d['acc_loss_pp'].iloc[0]:.1f} [{d['acc_loss_lo'].iloc[0]:.1f}, {d['acc_loss_hi'].iloc[0]:.1f}]"
+                x = d.iloc[0]
+                r[f"{task} loss pp"] = (f"{x['acc_loss_pp']:.1f} [{x['acc_loss_lo']:.1f}, {x['acc_loss_hi']:.1f}]"
+                                        f" (n={int(x['n_items'])})")
         pp = perplexity_vs_dense(g, v)
         if pp:
             r["WikiText-2 ppl / dense"] = f"{pp['ppl_ratio']:.3f} [{pp['ppl_ratio_lo']:.3f}, {pp['ppl_ratio_hi']:.3f}]"
         rows.append(r)
-book.table(pd.DataFrame(rows), caption="Table 4.5. Loss against dense with 95% interval; '—': not measured "
+book.table(pd.DataFrame(rows), caption="Table 4.5. Loss against dense with 95% interval and the number of "
+           "paired items (a sweep still landing shows fewer than its pre-registered count); '—': not measured "
            "on that profile. Data: data/quality_items/; studylib.analysis.quality_deltas, "
            "studylib.conversion_analysis.perplexity_vs_dense.",
            empty="*Quantized variants not measured yet: `make phase1-quality PROFILE=cpu-real` (or cpu-qwen).*")

@@ -125,10 +125,13 @@ for name in ("cpu-qwen", "cpu-real"):
     if declared is None:
         continue
     c = coverage(declared)
-    c["measured"] = [f"{m:,} of {p:,}" for m, p in zip(c["measured"], c["planned"])]
-    book.table(c.drop(columns=["model", "planned"]).rename(columns={"units_left": "chunks left", "units": "chunks"}),
-               caption=f"{name} ({c['model'].iloc[0]}): {int(c['units_left'].sum())} of "
-                       f"{int(c['units'].sum())} chunks left. studylib.quality_units.coverage over data/quality_items/{name}/.")
+    c["cell"] = [f"{m:,} / {p:,}" + ("" if m == p else " ⏳") for m, p in zip(c["measured"], c["planned"])]
+    grid = c.pivot(index="variant", columns="task", values="cell").reindex(list(dict.fromkeys(c["variant"])))
+    book.table(grid[list(dict.fromkeys(c["task"]))].reset_index(),
+               caption=f"{name} ({c['model'].iloc[0]}): items measured / pre-registered per variant and task "
+                       f"(⏳: still landing; '—': not planned for that variant); {int(c['units_left'].sum())} of "
+                       f"{int(c['units'].sum())} chunks left. studylib.quality_units.coverage over "
+                       f"data/quality_items/{name}/.")
 
 # %% [markdown]
 # ## The bytes-moved latency model (data: `data/timing/*/`, `data/device_peaks/*/`)

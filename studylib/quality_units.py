@@ -260,6 +260,7 @@ def run_units(prof: dict, progress: bool = True, only: list[str] | None = None,
     needed = list(dict.fromkeys(u["task"] for u in todo))  # a variant may plan 0 items of a task
     lines = task_lines(prof, {t: max(u["hi"] for u in units if u["task"] == t) for t in needed})
     bar = tqdm(total=len(todo), desc="quality units", disable=not progress)
+    measured = 0
     for variant in dict.fromkeys([u["variant"] for u in todo] + orphans):
         mine = [u for u in todo if u["variant"] == variant]
         spec = next(u["spec"] for u in units if u["variant"] == variant)
@@ -276,14 +277,20 @@ def run_units(prof: dict, progress: bool = True, only: list[str] | None = None,
             params["quant_kernel"] = quant_eval.prepare(model, q.get("quant_eval", "library"))
         params["linear_kernel"] = _fast_exact_linears(model, prof["device"])
         for u in mine:
-            df = evaluate_items(model, tok, prof, u["task"], lines[u["task"]], u["lo"], u["hi"])
-            prov = provenance.collect(prof["name"], {**params, "task": u["task"], "items": [u["lo"], u["hi"]]})
-            df.insert(0, "variant", variant)
-            df.insert(0, "model", q["model"])
-            df["dtype"] = dtype
-            items.write(u["key"], df, prov)
+            with items.claim(u["key"]) as ours:
+                if ours:
+                    df = evaluate_items(model, tok, prof, u["task"], lines[u["task"]], u["lo"], u["hi"])
+                    prov = provenance.collect(prof["name"], {**params, "task": u["task"],
+                                                             "items": [u["lo"], u["hi"]]})
+                    df.insert(0, "variant", variant)
+                    df.insert(0, "model", q["model"])
+                    df["dtype"] = dtype
+                    items.write(u["key"], df, prov)
+                    measured += 1
+                else:
+                    tqdm.write(f"skipping {u['key']}: another sweep is measuring it or has written it")
             bar.update(1)
         del model
         gc.collect()
     bar.close()
-    return {"measured": len(todo), "skipped": len(units) - len(todo)}
+    return {"measured": measured, "skipped": len(units) - measured}

@@ -10,9 +10,11 @@ files. CSV (not parquet) so that reviewers can diff committed results.
 from __future__ import annotations
 
 import csv
+import fcntl
 import os
 import re
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -119,6 +121,25 @@ class ResultStore:
             df[c] = provenance[c]
         df["unit"] = key
         return write_csv_atomic(df, self.path(key))
+
+    @contextmanager
+    def claim(self, key: str):
+        """Hold unit ``key`` while this process measures it. Yields False when another process holds
+        it, or wrote it since this one planned its run (skip it then); True otherwise. Two sweeps
+        started side by side thus never measure the same unit twice. The claim is an advisory flock
+        on a dot-file beside the unit (git-ignored): the kernel drops it when its process dies, so a
+        killed run never leaves a stale claim behind."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with open(self.dir / f".{key}.lock", "w") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield not self.has(key)
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
 
     def keys(self) -> list[str]:
         return sorted(p.stem for p in self.dir.glob("*.csv")) if self.dir.exists() else []

@@ -41,6 +41,9 @@ def test_sweep_resumes_at_the_missing_chunk(data_dir):
     store = ResultStore("quality_items", "embedded")
     lost = [k for k in store.keys() if k.endswith("c001")][0]
     store.path(lost).unlink()                                   # a run killed before its last chunk
+    with store.claim(lost):                                     # ... while another sweep measures it
+        assert run_units(prof, progress=False) == {"measured": 0, "skipped": 4}
+    assert not store.has(lost)
     assert run_units(prof, progress=False) == {"measured": 1, "skipped": 3}
     again = read_table("quality_items", ["embedded"]).sort_values(["variant", "item_id"])
     assert len(again) == 12                                     # nothing duplicated

@@ -33,6 +33,33 @@ def test_store_write_read_skip(data_dir):
     assert not s.has("k2") and not list(s.dir.glob(".*tmp"))
 
 
+def test_a_unit_claimed_by_another_process_is_skipped_and_its_claim_dies_with_it(data_dir):
+    """Two sweeps side by side never measure one unit twice; a killed sweep leaves no stale claim."""
+    s = ResultStore("model_checks", "embedded")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from studylib.results import ResultStore\n"
+         "with ResultStore('model_checks', 'embedded', root=sys.argv[1]).claim('k1') as ours:\n"
+         "    print(ours, flush=True); time.sleep(60)", str(s.dir.parent.parent)],
+        stdout=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        assert holder.stdout.readline().strip() == "True"
+        with s.claim("k1") as ours:
+            assert ours is False                       # held elsewhere: skip it
+        with s.claim("k2") as ours:
+            assert ours is True                        # other units stay free
+    finally:
+        holder.kill()
+        holder.wait()
+    with s.claim("k1") as ours:
+        assert ours is True                            # the kill released it
+        with s.claim("k1") as again:
+            assert again is False                      # one holder at a time, within a process too
+    s.write("k1", [{"model": "m", "check": "c", "value": 1.0}], provenance.collect("embedded", {}))
+    with s.claim("k1") as ours:
+        assert ours is False                           # written meanwhile: nothing left to measure
+    assert validate_data() == [] and len(read_table("model_checks")) == 1
+
+
 def test_a_generated_answer_with_a_bare_carriage_return_round_trips(data_dir):
     """A collapsed model can emit '\r'; pandas leaves such a field unquoted and readers split the
     row there. The store quotes the file; validation catches a file split anyway."""

@@ -263,6 +263,11 @@ def run_units(prof: dict, progress: bool = True, only: list[str] | None = None,
     measured = 0
     for variant in dict.fromkeys([u["variant"] for u in todo] + orphans):
         mine = [u for u in todo if u["variant"] == variant]
+        if mine and variant not in orphans and all(items.held_elsewhere(u["key"]) or items.has(u["key"])
+                                                   for u in mine):
+            tqdm.write(f"skipping {variant}: another sweep holds or has written all of its units; not built")
+            bar.update(len(mine))
+            continue
         spec = next(u["spec"] for u in units if u["variant"] == variant)
         model, tok, info = build_variant(prof, variant, spec)
         vkey = safe_key(q["model"], variant)

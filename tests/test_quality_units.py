@@ -30,7 +30,8 @@ def test_plan_chunks_items_and_rejects_bad_counts():
 
 
 @pytest.mark.slow
-def test_sweep_resumes_at_the_missing_chunk(data_dir):
+def test_sweep_resumes_at_the_missing_chunk(data_dir, monkeypatch):
+    from studylib import quality_units
     from studylib.quality_units import declared_profile, run_units
     from studylib.results import ResultStore, read_table
 
@@ -41,10 +42,14 @@ def test_sweep_resumes_at_the_missing_chunk(data_dir):
     store = ResultStore("quality_items", "embedded")
     lost = [k for k in store.keys() if k.endswith("c001")][0]
     store.path(lost).unlink()                                   # a run killed before its last chunk
+    built = []
+    monkeypatch.setattr(quality_units, "build_variant",
+                        lambda p, v, spec, real=quality_units.build_variant: built.append(v) or real(p, v, spec))
     with store.claim(lost):                                     # ... while another sweep measures it
         assert run_units(prof, progress=False) == {"measured": 0, "skipped": 4}
+        assert built == [] and store.held_elsewhere(lost)       # its one unit is taken: not even built
     assert not store.has(lost)
-    assert run_units(prof, progress=False) == {"measured": 1, "skipped": 3}
+    assert run_units(prof, progress=False) == {"measured": 1, "skipped": 3} and len(built) == 1
     again = read_table("quality_items", ["embedded"]).sort_values(["variant", "item_id"])
     assert len(again) == 12                                     # nothing duplicated
     assert (again["correct"].to_numpy() == first["correct"].to_numpy()).all()

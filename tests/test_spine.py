@@ -43,6 +43,7 @@ def test_a_unit_claimed_by_another_process_is_skipped_and_its_claim_dies_with_it
         stdout=subprocess.PIPE, text=True, cwd=REPO)
     try:
         assert holder.stdout.readline().strip() == "True"
+        assert s.held_elsewhere("k1") and not s.held_elsewhere("k2")
         with s.claim("k1") as ours:
             assert ours is False                       # held elsewhere: skip it
         with s.claim("k2") as ours:
@@ -50,6 +51,7 @@ def test_a_unit_claimed_by_another_process_is_skipped_and_its_claim_dies_with_it
     finally:
         holder.kill()
         holder.wait()
+    assert not s.held_elsewhere("k1")
     with s.claim("k1") as ours:
         assert ours is True                            # the kill released it
         with s.claim("k1") as again:

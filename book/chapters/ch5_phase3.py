@@ -23,6 +23,7 @@ from studylib.paper import criteria as C
 from studylib.paper.decision import should_consider_sparse_routing
 from studylib.paper.tables import TABLE4
 from studylib.results import read_table
+from studylib.transforms import declared_variants
 
 book.setup()
 
@@ -219,7 +220,8 @@ if not speed.empty:
         if vs is not None:
             text += (f" — not distinguishable from the next best, {vs['next']} ({vs['next_loss_pp']:.1f} pp: paired "
                      f"difference {book.est(vs['diff'], ' pp', digits=1)}, McNemar p = "
-                     f"{vs['p']:.2f}, {vs['discordant'][0]} vs {vs['discordant'][1]} discordant items)"
+                     f"{vs['p']:.2f}; {vs['discordant'][0]} items right only with {vs['best']}, "
+                     f"{vs['discordant'][1]} only with {vs['next']})"
                      if vs["p"] >= 0.05 else
                      f", {-vs['diff'].value:.1f} pp less than the next best, {vs['next']} (paired "
                      f"{book.est(vs['diff'], ' pp', digits=1)}, McNemar p = {vs['p']:.3f})")
@@ -230,4 +232,12 @@ if not speed.empty:
         text += (". The practical limit at this scale is the choice of the active quarter, not the quarter itself: "
                  "no training-free router or threshold we tried comes near the oracle."
                  if not bound.empty and bound["acc_loss_hi"].min() < best["acc_loss_lo"] else ".")
+        # the oracle that may only pick one of the fixed expert blocks (a moe_oracle step)
+        blocks = bound[[any(t == "moe_oracle" for t, _ in declared_variants()[v]["steps"]) for v in bound["variant"]]]
+        if not blocks.empty and not bound.empty:
+            e = blocks.loc[blocks["acc_loss_pp"].idxmin()]
+            text += (f" An oracle that must pick one of the four expert blocks per token ({e['variant']}) loses "
+                     f"{book.ci(e['acc_loss_pp'], e['acc_loss_lo'], e['acc_loss_hi'], ' pp')} (n = {int(e['n_items'])})")
+            text += (": with the blocks fixed, even perfect routing does not recover the model — the partition into "
+                     "experts fails before the router does." if e["acc_loss_lo"] > bound["acc_loss_hi"].min() else ".")
     book.md(text)

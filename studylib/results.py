@@ -142,17 +142,9 @@ class ResultStore:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
     def held_elsewhere(self, key: str) -> bool:
-        """Whether another sweep holds unit ``key`` right now (see ``claim``); changes nothing."""
-        lock = self.dir / f".{key}.lock"
-        if not lock.exists():
-            return False
-        with open(lock, "a") as fh:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return True
-            fcntl.flock(fh, fcntl.LOCK_UN)
-            return False
+        """Whether another sweep holds unit ``key`` right now (``claim`` taken and released at once)."""
+        with self.claim(key) as ours:
+            return not ours and not self.has(key)
 
     def keys(self) -> list[str]:
         return sorted(p.stem for p in self.dir.glob("*.csv")) if self.dir.exists() else []

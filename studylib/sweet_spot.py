@@ -107,26 +107,29 @@ def best_method(quality: pd.DataFrame, task: str = "mmlu") -> pd.Series | None:
 
 def best_versus_next(quality: pd.DataFrame, items: pd.DataFrame, task: str = "mmlu") -> dict | None:
     """The best usable conversion (``best_method``) against the next best, paired on their common
-    items: loss difference (best minus next, in pp, Tango's interval) and McNemar's exact p. Says
-    whether "best" is more than the smaller of two point estimates; the pick itself is unchanged."""
-    from .stats import mcnemar_pvalue, paired_difference_ci
+    items by ``analysis.quality_deltas`` with the next best as baseline: loss difference (best minus
+    next, in pp, Tango's interval) and McNemar's exact p. Says whether "best" is more than the
+    smaller of two point estimates; the pick itself is unchanged."""
+    from .analysis import quality_deltas
 
-    q = quality[(quality["task"] == task) & ~quality["bound"]].sort_values("acc_loss_pp")
-    if len(q) < 2 or items.empty:
+    best = best_method(quality, task)
+    rest = quality[(quality["task"] == task) & ~quality["bound"]]
+    rest = rest[rest["variant"] != best["variant"]] if best is not None else rest.iloc[:0]
+    if rest.empty or items.empty:
         return None
-    best, nxt = q.iloc[0], q.iloc[1]
-    it = items[(items["task"] == task) & (items["profile"] == best["profile"]) & (items["model"] == best["model"])]
-    wide = it.pivot_table(index="item_id", columns="variant", values="correct", aggfunc="first")
-    if not {best["variant"], nxt["variant"]} <= set(wide.columns):
+    nxt = rest.loc[rest["acc_loss_pp"].idxmin()]
+    it = items[(items["task"] == task) & (items["profile"] == best["profile"]) & (items["model"] == best["model"])
+               & items["variant"].isin([best["variant"], nxt["variant"]])]
+    d = quality_deltas(it, baseline=nxt["variant"])
+    if d.empty or "acc_loss_pp" not in d:
         return None
-    pair = wide[[best["variant"], nxt["variant"]]].dropna()
-    if pair.empty:
-        return None
-    a, b = pair[best["variant"]].to_numpy(bool), pair[nxt["variant"]].to_numpy(bool)
-    d = paired_difference_ci(b, a)  # the loss difference best - next = acc(next) - acc(best)
+    r = d.iloc[0]
+    n, diff, disc = int(r["n_items"]), r["acc_loss_pp"] / 100, r["discordance"]
+    # diff = acc(next) - acc(best) = (right only with next - right only with best) / n
     return {"best": best["variant"], "next": nxt["variant"], "next_loss_pp": float(nxt["acc_loss_pp"]),
-            "diff": Estimate(100 * d.value, 100 * d.lo, 100 * d.hi, d.level), "p": mcnemar_pvalue(a, b),
-            "discordant": (int(np.sum(a & ~b)), int(np.sum(~a & b))), "n": len(pair)}
+            "diff": Estimate(float(r["acc_loss_pp"]), float(r["acc_loss_lo"]), float(r["acc_loss_hi"])),
+            "p": float(r["mcnemar_p"]), "discordant": (round(n * (disc - diff) / 2), round(n * (disc + diff) / 2)),
+            "n": n}
 
 
 def as_estimate(row: pd.Series | None) -> Estimate | None:

@@ -14,7 +14,8 @@ def _quality(*rows):
 
 def _items(outcomes: dict[str, np.ndarray]):
     return pd.concat([pd.DataFrame({"profile": "p", "model": "m", "variant": v, "task": "mmlu",
-                                    "item_id": [f"i{k}" for k in range(len(c))], "correct": c.astype(float)})
+                                    "task_type": "factual", "item_id": [f"i{k}" for k in range(len(c))],
+                                    "correct": c.astype(float), "gold_logprob": np.nan, "n_tokens": 1})
                       for v, c in outcomes.items()], ignore_index=True)
 
 

@@ -123,13 +123,14 @@ else:
                "(studylib.evaluation; data/quality_items/cpu-qwen/). '—': not a generated task.")
     gen = qw[qw["task"] == "gsm8k_cot"].dropna(subset=["truncated"])
     notes = []
+    finished = gen[~gen["truncated"].astype(bool)]
     for v, g in gen.groupby("variant"):
-        done = g[~g["truncated"].astype(bool)]
-        if g["truncated"].mean() > 0.25 and len(done):  # lost to the budget rather than to reasoning?
-            notes.append(f"{v} used the whole budget on {g['truncated'].mean():.0%} of {len(g)} items and got "
+        done, cut = finished[finished["variant"] == v], g["truncated"].mean()
+        if cut > 0.25 and len(done):  # lost to the budget rather than to reasoning?
+            notes.append(f"{v} used the whole budget on {cut:.0%} of {len(g)} items and got "
                          f"{int(done['correct'].sum())} of the {len(done)} it finished right")
     if notes:
-        d = gen[(gen["variant"] == "dense") & ~gen["truncated"].astype(bool)]
+        d = finished[finished["variant"] == "dense"]
         book.md("**Truncation.** " + "; ".join(notes) + (f" (dense: {int(d['correct'].sum())} of {len(d)})" if len(d) else "")
                 + ". Whether a longer budget would rescue the truncated items is not measured; the items these "
                 "variants did finish are the evidence on how they reason.")

@@ -233,8 +233,9 @@ if not speed.empty:
                  "no training-free router or threshold we tried comes near the oracle."
                  if not bound.empty and bound["acc_loss_hi"].min() < best["acc_loss_lo"] else ".")
         # the oracle that may only pick one of the fixed expert blocks (a moe_oracle step)
-        blocks = bound[[any(t == "moe_oracle" for t, _ in declared_variants()[v]["steps"]) for v in bound["variant"]]]
-        if not blocks.empty and not bound.empty:
+        declared = declared_variants()
+        blocks = bound[[any(t == "moe_oracle" for t, _ in declared[v]["steps"]) for v in bound["variant"]]]
+        if not blocks.empty:
             e = blocks.loc[blocks["acc_loss_pp"].idxmin()]
             text += (f" An oracle that must pick one of the four expert blocks per token ({e['variant']}) loses "
                      f"{book.ci(e['acc_loss_pp'], e['acc_loss_lo'], e['acc_loss_hi'], ' pp')} (n = {int(e['n_items'])})")

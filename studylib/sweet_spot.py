@@ -127,6 +127,7 @@ def best_versus_next(quality: pd.DataFrame, items: pd.DataFrame, task: str = "mm
     n, diff, disc = int(r["n_items"]), r["acc_loss_pp"] / 100, r["discordance"]
     # diff = acc(next) - acc(best) = (right only with next - right only with best) / n
     return {"best": best["variant"], "next": nxt["variant"], "next_loss_pp": float(nxt["acc_loss_pp"]),
+            "best_n": int(best["n_items"]), "next_n": int(nxt["n_items"]),
             "diff": Estimate(float(r["acc_loss_pp"]), float(r["acc_loss_lo"]), float(r["acc_loss_hi"])),
             "p": float(r["mcnemar_p"]), "discordant": (round(n * (disc - diff) / 2), round(n * (disc + diff) / 2)),
             "n": n}

@@ -31,3 +31,16 @@ def test_best_versus_next_counts_the_discordant_items_and_never_collapses():
     same = S.best_versus_next(q, _items({"best": nxt, "next": nxt}))
     assert same["discordant"] == (0, 0) and same["diff"].lo < 0 < same["diff"].hi and same["p"] == 1.0
     assert S.best_versus_next(_quality(("best", 20.0, False), ("oracle", 1.0, True)), _items({"best": best})) is None
+
+
+def test_best_versus_next_pairs_only_the_items_both_answered():
+    """A variant measured on a subset (one 250-item chunk) against one measured on all items: the
+    paired difference counts the common items only, and both sample sizes are reported."""
+    nxt = np.r_[np.ones(60), np.zeros(40)]
+    best = np.r_[np.ones(15), np.zeros(10)]              # only the first 25 items were run
+    q = _quality(("next", 20.0, False), ("best", 18.8, False))
+    q.loc[q["variant"] == "best", "n_items"] = 25
+    vs = S.best_versus_next(q, _items({"best": best, "next": nxt}))
+    assert (vs["n"], vs["best_n"], vs["next_n"]) == (25, 25, 100)
+    assert vs["discordant"] == (0, 10)                   # items 15-24: right with next only
+    assert vs["diff"].value == 40.0

@@ -215,15 +215,17 @@ if not speed.empty:
     if best is not None:
         text += (f"On quality, the best usable conversion at {C.PHASE3_ACTIVE_FRACTION:.0%} of the FFN "
                  f"({best['variant']}) loses {book.ci(best['acc_loss_pp'], best['acc_loss_lo'], best['acc_loss_hi'], ' pp')} "
-                 f"of MMLU on {str(best['model']).split('/')[-1]}")
+                 f"of MMLU on {str(best['model']).split('/')[-1]} (n = {int(best['n_items'])})")
         vs = S.best_versus_next(quality, data.items)
         if vs is not None:
-            text += (f" — not distinguishable from the next best, {vs['next']} ({vs['next_loss_pp']:.1f} pp: paired "
-                     f"difference {book.est(vs['diff'], ' pp', digits=1)}, McNemar p = "
+            text += (f" — not distinguishable from the next best, {vs['next']} ({vs['next_loss_pp']:.1f} pp, n = "
+                     f"{vs['next_n']}; paired on the {vs['n']} items both answered: difference "
+                     f"{book.est(vs['diff'], ' pp', digits=1)}, McNemar p = "
                      f"{vs['p']:.2f}; {vs['discordant'][0]} items right only with {vs['best']}, "
                      f"{vs['discordant'][1]} only with {vs['next']})"
                      if vs["p"] >= 0.05 else
-                     f", {-vs['diff'].value:.1f} pp less than the next best, {vs['next']} (paired "
+                     f", {-vs['diff'].value:.1f} pp less than the next best, {vs['next']} (paired on the "
+                     f"{vs['n']} items both answered: "
                      f"{book.est(vs['diff'], ' pp', digits=1)}, McNemar p = {vs['p']:.3f})")
         if not bound.empty:
             o = bound.loc[bound["acc_loss_pp"].idxmin()]

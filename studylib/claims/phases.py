@@ -175,12 +175,12 @@ def _phase3(d: Data) -> Measured:
     scale_txt = "one layer, H100 (random weights, real shapes)"
     if best is not None:
         text += (f"; at {C.PHASE3_ACTIVE_FRACTION:.0%} of the FFN: best conversion {best['variant']} MMLU "
-                 f"loss {best['acc_loss_pp']:.1f} pp")
+                 f"loss {best['acc_loss_pp']:.1f} pp (n={int(best['n_items'])})")
         ci += f"; {best['variant']} [{best['acc_loss_lo']:.1f}, {best['acc_loss_hi']:.1f}]"
         vs = S.best_versus_next(q, d.items)
         if vs is not None:
-            text += (f" (next {vs['next']} {vs['next_loss_pp']:.1f} pp; paired difference {vs['diff'].value:+.1f} pp, "
-                     f"McNemar p={vs['p']:.2f})")
+            text += (f" (next {vs['next']} {vs['next_loss_pp']:.1f} pp, n={vs['next_n']}; paired difference on the "
+                     f"{vs['n']} common items {vs['diff'].value:+.1f} pp, McNemar p={vs['p']:.2f})")
             ci += f"; best − next [{vs['diff'].lo:+.1f}, {vs['diff'].hi:+.1f}]"
         if not bound.empty:
             o = bound.loc[bound["acc_loss_pp"].idxmin()]

@@ -131,7 +131,12 @@ def capacity_reading(ct: pd.DataFrame, model: str, factor: float = 2.0) -> str |
             f"multiplies it by {_times(lit)}{loss('literal_moe4_top1')}, and routing each token to the best "
             f"of its four experts by true activation mass (the expert oracle) by {_times(eo)}"
             f"{loss('oracle_moe4_top1')}. ")
-    if lit <= factor * eo:
+    if lit < eo:
+        text += ("The fitted router does better than the expert oracle on perplexity (the oracle picks the "
+                 "expert with the most activation mass, not the one that costs the model least), so no router "
+                 "on this partition is far from the best available: routing is not what fails; four fixed "
+                 "groups, one per token, cannot hold the neurons a token needs. ")
+    elif lit <= factor * eo:
         text += (f"The router is within {factor:g}x of the best any router could do on this partition: "
                  "routing is not what fails; four fixed groups, one per token, cannot hold the neurons a token needs. ")
     else:

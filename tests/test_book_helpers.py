@@ -36,6 +36,8 @@ def test_capacity_reading_names_the_failing_part_from_the_ratios():
     capacity = capacity_reading(rows(900.0, 600.0, 1.3, 40.0), "m")
     assert "routing is not what fails" in capacity and "`teal_a25` (40x" in capacity
     assert "still more than 2x the neuron oracle" in capacity and "MMLU loss 2.0 pp" in capacity
+    better = capacity_reading(rows(445.0, 1401.0, 1.14, 82.0), "m")
+    assert "does better than the expert oracle" in better and "routing is not what fails" in better
     routing = capacity_reading(rows(50.0, 1.5, 1.2, 1.4), "m")
     assert "routing is part of the failure" in routing and "within 2x of the neuron oracle's" in routing
 

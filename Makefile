@@ -22,7 +22,7 @@ endif
 GPU_PY = $(if $(wildcard $(PY)),$(PY),python3)
 BUDGET_S ?=
 
-.PHONY: verdicts gpu setup setup-qwen check sweep sweep-status quant-check phase1 phase1-timing phase1-quality phase2 phase3 book book-check time-embedded all test clean-book
+.PHONY: verdicts gpu setup setup-qwen check sweep sweep-status quant-check gptq-holdout phase1 phase1-timing phase1-quality phase2 phase3 book book-check time-embedded all test clean-book
 
 $(VENV)/.done: pyproject.toml
 	python3 -m venv $(VENV)
@@ -71,6 +71,11 @@ sweep-status:
 #   make quant-check PROFILE=cpu-qwen VARIANT=int8_quanto TASK=mmlu ITEMS=50
 quant-check: check
 	$(PY) -m studylib quant-check --profile $(PROFILE) --variant $(or $(VARIANT),int8_quanto) --task $(or $(TASK),mmlu) --items $(or $(ITEMS),50)
+
+# GPTQ vs round-to-nearest on a few real layers: output error on the calibration tokens and on
+# held-out WikiText-2 text, by calibration size and damping (data/gptq_holdout/; ~15 min on Qwen)
+gptq-holdout: check
+	$(PY) -m studylib gptq-holdout --profile $(PROFILE) --overrides '$(OVERRIDES)'
 
 phase2: check
 	$(PY) -m studylib run-notebook notebooks/phase2_alternatives.py $(NB_ARGS)

@@ -7,6 +7,7 @@
                                          (the quality units not yet in data/, in the profile's order,
                                           restricted to some tasks / variants; see quality_units.run_units;
                                           --status lists what is left and runs nothing)
+  python -m studylib gptq-holdout --profile P  (GPTQ vs RTN layer error on held-out text; studylib/gptq_holdout.py)
   python -m studylib validate-data
   python -m studylib verdicts            (writes data/verdicts.csv from data/; see studylib/verdicts.py)
   python -m studylib time-make           (times `make all FRESH=1` from scratch; see studylib/repro_timing.py)
@@ -63,7 +64,7 @@ def run_notebook(path: str, profile: str, overrides: dict) -> Path:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m studylib")
     sub = ap.add_subparsers(dest="cmd", required=True)
-    for name in ("check", "run-notebook", "campaign", "sweep", "quant-check"):
+    for name in ("check", "run-notebook", "campaign", "sweep", "quant-check", "gptq-holdout"):
         p = sub.add_parser(name)
         if name == "quant-check":
             p.add_argument("--variant", default="int8_quanto")
@@ -136,6 +137,13 @@ def main(argv=None) -> int:
             if (declared := declared_profile(prof)) is None:
                 raise StudyConfigError(f"profile {prof['name']!r} declares no quality variants")
             print(summary(agreement(declared, args.variant, args.task, args.items)))
+            return 0
+        if args.cmd == "gptq-holdout":
+            from .gptq_holdout import measure
+
+            t = measure(prof)
+            print(t.pivot_table(index=["layer", "linear", "calib_tokens"], columns=["method", "percdamp"],
+                                values="err_heldout", dropna=False).round(4).to_string())
             return 0
         if args.cmd == "check":
             print(f"profile {prof['name']!r} OK: {prof['description']}")

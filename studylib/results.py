@@ -51,6 +51,10 @@ SCHEMA: dict[str, list[str]] = {
     # a quantized variant's items under quanto's kernels and under its dequantized weights (studylib.quant_eval)
     "quant_eval": ["model", "variant", "task", "item_id", "correct_library", "correct_dequantized",
                    "gold_logprob_library", "gold_logprob_dequantized"],
+    # GPTQ vs round-to-nearest, one real layer's output error on calibration and held-out tokens
+    # (studylib.gptq_holdout)
+    "gptq_holdout": ["model", "layer", "linear", "method", "percdamp", "calib_tokens", "heldout_tokens",
+                     "err_calib", "err_heldout"],
     # wall time of the embedded default from scratch (studylib.repro_timing)
     "repro_runs": ["target", "run_profile", "wall_s", "exit_code", "cpu_count", "load_before", "load_after"],
 }

@@ -36,3 +36,34 @@ def test_zero_is_exact_on_the_grid():
 
 def test_groups_match_the_library_int4_where_128_does_not_divide_the_row():
     assert group_for(1536, 128) == 128 and group_for(576, 128) == 96 and group_for(4096, 128) == 128
+
+
+def test_held_out_error_from_the_gram_matrix_and_the_overfit_it_reveals():
+    """``gptq_holdout``: the error computed from XᵀX equals the direct one, and with fewer
+    calibration tokens than input columns GPTQ fits its calibration set (far below RTN there)
+    while on fresh tokens from the same distribution its advantage shrinks; with many tokens the
+    calibration and held-out errors agree."""
+    from studylib.gptq_holdout import _Gram, compare, rel_error
+
+    g = torch.Generator().manual_seed(3)
+    cols, rows = 64, 16
+    mix = torch.randn(cols, cols, generator=g) * 0.3
+    draw = lambda n: torch.randn(n, cols, generator=g) @ mix  # noqa: E731
+    W = torch.randn(rows, cols, generator=g)
+    Q = quantize_rtn(W, 4, 16)
+    X = draw(300)
+    direct = float((X @ (Q - W).T).norm() / (X @ W.T).norm())
+    assert abs(rel_error(W, Q, (X.T @ X).double()) - direct) < 1e-6
+
+    def grams(n_calib):
+        c, h = _Gram(cols), _Gram(cols)
+        c.add(draw(n_calib)), h.add(draw(4096))
+        return {(r["method"], r["percdamp"]): r for r in compare(W, c, h, 4, 16, (0.01,))}
+
+    few, many = grams(24), grams(8192)              # 24 tokens < 64 columns; 8192 >> 64
+    g_few, r_few = few[("gptq", 0.01)], few[("rtn", None)]
+    assert g_few["err_calib"] < 0.6 * r_few["err_calib"]               # fits the calibration set
+    assert g_few["err_heldout"] > 2 * g_few["err_calib"]               # ... which does not carry over
+    g_many = many[("gptq", 0.01)]
+    assert abs(g_many["err_heldout"] - g_many["err_calib"]) < 0.1 * g_many["err_calib"]
+    assert g_many["err_heldout"] < 0.8 * many[("rtn", None)]["err_heldout"]

@@ -158,3 +158,24 @@ def measure(prof: dict, sizes=DEFAULT_SIZES, damps=DEFAULT_DAMPS, progress: bool
     ResultStore("gptq_holdout", prof["name"]).write(safe_key(q["model"], "gptq_int4"), t,
                                                   provenance.collect(prof["name"], params))
     return t
+
+
+def relative_to_rtn(t: pd.DataFrame) -> pd.DataFrame:
+    """Each GPTQ row's calibration and held-out error as a fraction of round-to-nearest's on the
+    same layer, calibration size and tokens (1 = no better than RTN)."""
+    keys = [k for k in ("profile", "model", "layer", "linear", "calib_tokens") if k in t]
+    rtn = t[t["method"] == "rtn"][keys + ["err_calib", "err_heldout"]].rename(
+        columns={"err_calib": "err_calib_rtn", "err_heldout": "err_heldout_rtn"})
+    g = t[t["method"] == "gptq"].merge(rtn, on=keys, how="left")
+    return g.assign(calib_vs_rtn=g["err_calib"] / g["err_calib_rtn"],
+                    heldout_vs_rtn=g["err_heldout"] / g["err_heldout_rtn"],
+                    site=[f"layer {li} {lin.split('.')[-1]}" for li, lin in zip(g["layer"], g["linear"])])
+
+
+def versus_rtn_items(items: pd.DataFrame, gptq: str = "gptq_int4", rtn: str = "int4_quanto") -> pd.DataFrame:
+    """GPTQ against round-to-nearest on the same items, paired (``analysis.quality_deltas`` with the
+    RTN variant as baseline: a positive loss means GPTQ is worse)."""
+    from .analysis import quality_deltas
+
+    d = quality_deltas(items[items["variant"].isin([gptq, rtn])], baseline=rtn)
+    return d[d["variant"] == gptq] if not d.empty else d

@@ -67,3 +67,17 @@ def test_held_out_error_from_the_gram_matrix_and_the_overfit_it_reveals():
     g_many = many[("gptq", 0.01)]
     assert abs(g_many["err_heldout"] - g_many["err_calib"]) < 0.1 * g_many["err_calib"]
     assert g_many["err_heldout"] < 0.8 * many[("rtn", None)]["err_heldout"]
+
+
+def test_relative_to_rtn_divides_by_the_matching_rtn_row():
+    import pandas as pd
+
+    from studylib.gptq_holdout import relative_to_rtn
+
+    t = pd.DataFrame([{"layer": 0, "linear": "mlp.down_proj", "calib_tokens": n, "method": m, "percdamp": d,
+                       "err_calib": c, "err_heldout": h}
+                      for n, m, d, c, h in [(16, "rtn", None, 0.10, 0.10), (16, "gptq", 0.01, 0.05, 0.09),
+                                            (32, "rtn", None, 0.20, 0.20), (32, "gptq", 0.01, 0.10, 0.12)]])
+    r = relative_to_rtn(t).set_index("calib_tokens")
+    assert r.loc[16, "calib_vs_rtn"] == 0.5 and abs(r.loc[16, "heldout_vs_rtn"] - 0.9) < 1e-12
+    assert abs(r.loc[32, "heldout_vs_rtn"] - 0.6) < 1e-12 and r.loc[32, "site"] == "layer 0 down_proj"

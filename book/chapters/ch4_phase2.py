@@ -378,6 +378,10 @@ else:
     axes[0][-1].legend(fontsize=7)
     plt.suptitle(f"GPTQ int4 g128 vs round-to-nearest, {gh['model'].iloc[0]} (1 = no better than RTN)", fontsize=10)
     plt.tight_layout(); plt.show()
+    mm = vr[(vr["task"] == "mmlu") & (vr["profile"] == gh["profile"].iloc[0])] if not vr.empty else vr
+    end_to_end = ("The end-to-end result above" if mm.empty else
+                  f"The end-to-end result above (MMLU: GPTQ {'worse' if mm['acc_loss_pp'].iloc[0] > 0 else 'better'} "
+                  f"than round-to-nearest by {abs(mm['acc_loss_pp'].iloc[0]):.1f} pp, McNemar p = {mm['mcnemar_p'].iloc[0]:.2f})")
     swp = rel[(rel["calib_tokens"] == rel["calib_tokens"].min()) & (rel["percdamp"] == 0.01)]
     big = rel[rel["calib_tokens"] == rel["calib_tokens"].max()]
     best = big.groupby("percdamp")["heldout_vs_rtn"].median()
@@ -387,8 +391,8 @@ else:
             f"{swp['heldout_vs_rtn'].median():.2f}: most of the advantage it fits does not carry to tokens it did "
             f"not see. With {int(big['calib_tokens'].iloc[0]):,} tokens the held-out ratio is "
             + ", ".join(f"{v:.2f} at damping {d:g}" for d, v in best.items())
-            + ". The end-to-end tie with round-to-nearest above is therefore what GPTQ gives at this calibration "
-            "budget, not what it can give: the study's `gptq_int4` is GPTQ calibrated on as many tokens as "
+            + ". " + end_to_end + " is therefore what GPTQ gives at this calibration "
+            "budget, not necessarily what it can give: the study's `gptq_int4` is GPTQ calibrated on as many tokens as "
             "SparseGPT here (a budget fixed for the 2-core CPU), and the layer check says how much more a larger "
             "budget would buy. Data: data/gptq_holdout/; heldout = WikiText-2 test windows never in calibration; "
             "activations from the bf16 model.")

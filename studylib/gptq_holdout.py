@@ -178,4 +178,4 @@ def versus_rtn_items(items: pd.DataFrame, gptq: str = "gptq_int4", rtn: str = "i
     from .analysis import quality_deltas
 
     d = quality_deltas(items[items["variant"].isin([gptq, rtn])], baseline=rtn)
-    return d[d["variant"] == gptq] if not d.empty else d
+    return d[(d["variant"] == gptq) & d["acc_loss_pp"].notna()] if "acc_loss_pp" in d else d.iloc[:0]

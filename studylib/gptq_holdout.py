@@ -19,56 +19,59 @@ library reports GPTQ's held-out layer error; the quantizer itself is ``studylib.
 """
 from __future__ import annotations
 
-import random
-
 import pandas as pd
 import torch
 
 from .gptq import quantize_gptq, quantize_rtn
+from .pruning import hessian
 
 DEFAULT_SIZES = (16384, 32768, 65536)
 DEFAULT_DAMPS = (0.01, 0.1)
 
 
-def rel_error(W: torch.Tensor, Q: torch.Tensor, XtX: torch.Tensor) -> float:
-    """||X (Q - W)^T|| / ||X W^T|| from the raw Gram matrix X^T X (float64)."""
-    D, W = (Q - W).double(), W.double()
-    return float(torch.sqrt(torch.einsum("ij,jk,ik->", D, XtX, D) / torch.einsum("ij,jk,ik->", W, XtX, W)))
+def energy(M: torch.Tensor, XtX: torch.Tensor) -> torch.Tensor:
+    """||X M^T||_F^2 = tr(M X^T X M^T) from the raw Gram matrix X^T X (float64)."""
+    M = M.double()
+    return torch.einsum("ij,jk,ik->", M, XtX, M)
+
+
+def rel_error(W: torch.Tensor, Q: torch.Tensor, XtX: torch.Tensor, ref: torch.Tensor | None = None) -> float:
+    """||X (Q - W)^T|| / ||X W^T|| from X^T X; ``ref``: ``energy(W, XtX)`` when the caller has it."""
+    return float(torch.sqrt(energy(Q - W, XtX) / (energy(W, XtX) if ref is None else ref)))
 
 
 class _Gram:
-    """Running X^T X of one Linear's inputs: fp32 products per batch, summed in float64."""
+    """Running X^T X (``H``) of one Linear's inputs and their count ``n``, the attributes
+    ``pruning.hessian`` reads. The twin of ``pruning._Stats``, which multiplies in float64 (what the
+    sweep's SparseGPT/GPTQ use); here each batch's product is fp32 and only the sum is float64,
+    which halves this diagnostic's time on 8,960-wide inputs."""
 
     def __init__(self, cols: int):
-        self.XtX = torch.zeros(cols, cols, dtype=torch.float64)
+        self.H = torch.zeros(cols, cols, dtype=torch.float64)
         self.n = 0
 
     def add(self, x: torch.Tensor):
         x = x.reshape(-1, x.shape[-1]).float()
-        self.XtX += (x.T @ x).double()
+        self.H += (x.T @ x).double()
         self.n += x.shape[0]
 
 
 def compare(W: torch.Tensor, calib: _Gram, held: _Gram, bits: int, group_size: int, damps) -> list[dict]:
     """RTN and GPTQ (one per damping) of ``W`` against the calibration Gram ``calib``; errors on both."""
-    rows = []
-    rtn = quantize_rtn(W, bits, group_size)
-    fits = [("rtn", None, rtn)] + [("gptq", d, quantize_gptq(W, 2 * calib.XtX / calib.n, bits, group_size, d))
-                                   for d in damps]
-    for method, damp, Q in fits:
-        rows.append({"method": method, "percdamp": damp, "calib_tokens": calib.n,
-                     "err_calib": rel_error(W, Q, calib.XtX), "err_heldout": rel_error(W, Q, held.XtX)})
-    return rows
+    fits = [("rtn", None, quantize_rtn(W, bits, group_size))] + [
+        ("gptq", d, quantize_gptq(W, hessian(calib), bits, group_size, d)) for d in damps]
+    ref_c, ref_h = energy(W, calib.H), energy(W, held.H)
+    return [{"method": method, "percdamp": damp, "calib_tokens": calib.n,
+             "err_calib": rel_error(W, Q, calib.H, ref_c), "err_heldout": rel_error(W, Q, held.H, ref_h)}
+            for method, damp, Q in fits]
 
 
 def wikitext_windows(tokenizer, bench_dir: str, n_tokens: int, seq_len: int = 512, seed: int = 7) -> torch.Tensor:
-    from pathlib import Path
+    """Held-out windows of the WikiText-2 test split (``taskdata.random_windows``)."""
+    from .taskdata import random_windows, wikitext_test_text
 
-    ids = tokenizer((Path(bench_dir) / "wikitext2" / "wikitext-2-raw-test.txt").read_text(),
-                    return_tensors="pt").input_ids[0]
-    rng = random.Random(seed)
-    return torch.stack([ids[s:s + seq_len] for s in (rng.randrange(0, len(ids) - seq_len)
-                                                     for _ in range(max(1, n_tokens // seq_len)))])
+    return random_windows([tokenizer(wikitext_test_text(bench_dir), return_tensors="pt").input_ids[0]],
+                          n_tokens, seq_len, seed)
 
 
 def default_picks(n_layers: int) -> list[tuple[int, str]]:

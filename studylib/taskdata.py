@@ -156,8 +156,13 @@ def truthfulqa_items(bench: Path, limit: int | None, seed: int) -> list[dict]:
     return _sample(items, limit, seed)
 
 
+def wikitext_test_text(bench: Path) -> str:
+    """The raw WikiText-2 test split (the perplexity task's text)."""
+    return (Path(bench) / "wikitext2" / "wikitext-2-raw-test.txt").read_text()
+
+
 def wikitext_items(bench: Path, limit: int | None, seed: int, max_words: int = 600) -> list[dict]:
-    text = (bench / "wikitext2" / "wikitext-2-raw-test.txt").read_text()
+    text = wikitext_test_text(bench)
     arts = [a.strip() for a in re.split(r"\n = [^=].*? = \n", text) if len(a.split()) > 200]
     items = [{"id": f"wiki-{i}", "text": " ".join(a.split()[:max_words])} for i, a in enumerate(arts)]
     return items[: (limit or len(items))]
@@ -235,9 +240,15 @@ def calibration_texts(bench_dir: str | None = None) -> list[str]:
 def calibration_ids(tokenizer, n_tokens: int, seq_len: int = 512, seed: int = 1, bench_dir: str | None = None):
     """(n_seq, seq_len) calibration windows at random offsets, spread evenly over the sources of
     ``calibration_texts`` (essays only when no bench_dir: the embedded default)."""
+    sources = [tokenizer(t, return_tensors="pt").input_ids[0] for t in calibration_texts(bench_dir)]
+    return random_windows(sources, n_tokens, seq_len, seed)
+
+
+def random_windows(sources: list, n_tokens: int, seq_len: int, seed: int):
+    """(n_seq, seq_len) windows of token-id tensors at random offsets, taken from ``sources`` in
+    turn; a draw of more tokens begins with the windows of a draw of fewer (same seed)."""
     import torch
 
-    sources = [tokenizer(t, return_tensors="pt").input_ids[0] for t in calibration_texts(bench_dir)]
     n_seq = max(1, n_tokens // seq_len)
     rng = random.Random(seed)
     windows = []

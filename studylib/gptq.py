@@ -88,12 +88,19 @@ def quantize_gptq(W: torch.Tensor, H: torch.Tensor, bits: int = 4, group_size: i
     return W
 
 
-def gptq_model(model, calib_ids: torch.Tensor, bits: int = 4, group_size: int = 128, progress: bool = True) -> dict:
-    """GPTQ every Linear of every decoder layer in place, calibrated sequentially."""
+def gptq_model(model, calib_ids: torch.Tensor, bits: int = 4, group_size: int = 128, progress: bool = True,
+               percdamp: float = 0.01) -> dict:
+    """GPTQ every Linear of every decoder layer in place, calibrated sequentially.
+
+    ``percdamp`` is the Hessian damping as a fraction of its mean diagonal (GPTQ's default 0.01).
+    ``make gptq-holdout`` measures how it trades calibration fit for held-out error.
+    """
     if bits not in (2, 3, 4, 8):
         raise ValueError(f"GPTQ bits must be 2, 3, 4 or 8, got {bits!r}")
     if group_size < 8:
         raise ValueError(f"GPTQ group_size must be >= 8, got {group_size!r}")
-    layerwise(model, calib_ids, lambda W, st: quantize_gptq(W, hessian(st), bits, group_size), need_h=True,
+    if not 0 < percdamp < 1:
+        raise ValueError(f"GPTQ percdamp must be in (0, 1), got {percdamp!r}")
+    layerwise(model, calib_ids, lambda W, st: quantize_gptq(W, hessian(st), bits, group_size, percdamp), need_h=True,
               desc=f"gptq int{bits} g{group_size}", progress=progress)
     return {"method": f"gptq_int{bits}", "weight_bits": bits, "group_size": group_size}

@@ -81,3 +81,19 @@ def test_relative_to_rtn_divides_by_the_matching_rtn_row():
     r = relative_to_rtn(t).set_index("calib_tokens")
     assert r.loc[16, "calib_vs_rtn"] == 0.5 and abs(r.loc[16, "heldout_vs_rtn"] - 0.9) < 1e-12
     assert abs(r.loc[32, "heldout_vs_rtn"] - 0.6) < 1e-12 and r.loc[32, "site"] == "layer 0 down_proj"
+
+
+def test_the_gptq_step_takes_a_damping_and_refuses_one_out_of_range():
+    """``percdamp`` is a declared step parameter (one YAML line makes a damped variant); an
+    impossible damping is refused before any layer is calibrated."""
+    import pytest
+
+    from studylib.config import StudyConfigError
+    from studylib.gptq import gptq_model
+    from studylib.transforms import check_steps
+
+    check_steps("v", [("gptq", {"bits": 4, "group_size": 128, "percdamp": 0.1})])
+    with pytest.raises(StudyConfigError):
+        check_steps("v", [("gptq", {"damping": 0.1})])
+    with pytest.raises(ValueError, match="percdamp"):
+        gptq_model(None, None, percdamp=1.5)

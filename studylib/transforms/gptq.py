@@ -6,5 +6,5 @@ from . import register
 
 
 @register("gptq", weights_only=True)
-def gptq(model, calib, bits: int = 4, group_size: int = 128):
-    return gptq_model(model, calib, bits, group_size)
+def gptq(model, calib, bits: int = 4, group_size: int = 128, percdamp: float = 0.01):
+    return gptq_model(model, calib, bits, group_size, percdamp=percdamp)

@@ -33,6 +33,28 @@ def git_commit() -> str:
     return os.environ.get("STUDY_GIT_COMMIT") or _git("rev-parse", "HEAD") or "uncommitted"
 
 
+def cpu_name() -> str:
+    """The CPU's model name and the widest vector ISA PyTorch dispatches to on it, e.g.
+    "AMD EPYC (AVX512)": bf16 products are computed by different kernels (and round
+    differently) on AVX2 and AVX-512 machines, so a row says which one produced it."""
+    import torch
+
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    model = model or platform.processor() or platform.machine()
+    try:
+        isa = torch.backends.cpu.get_cpu_capability()
+    except AttributeError:
+        isa = ""
+    return f"{model} ({isa})" if isa else model
+
+
 @lru_cache(maxsize=1)
 def _static() -> dict:
     import torch
@@ -54,7 +76,7 @@ def _static() -> dict:
     except ImportError:
         tv = ""
     return {
-        "host": socket.gethostname(), "cpu": platform.processor() or platform.machine(),
+        "host": socket.gethostname(), "cpu": cpu_name(),
         "gpu_name": gpu_name, "gpu_uuid": gpu_uuid, "driver": driver, "cuda": cuda,
         "torch_version": torch.__version__, "transformers_version": tv,
         "git_commit": git_commit(),

@@ -98,14 +98,24 @@ def test_expert_oracle_keeps_at_least_the_routers_mass_on_calibration(smol):
 
 
 @pytest.mark.slow
-def test_balance_knob_lowers_the_largest_expert_share(smol):
+@pytest.mark.parametrize("kind, params", [("cmoe", {}), ("moe_literal", {"experts": 4, "top_k": 1})])
+def test_balance_knob_lowers_the_largest_expert_share(smol, kind, params):
+    """The offsets equalise loads on the calibration tokens they are fitted to, for both
+    conversions, by a wide margin. On held-out tokens only where the unbalanced router is badly
+    skewed (the literal router: ~0.8 of tokens to one expert) is the drop far above rounding;
+    CMoE's held-out shares (~0.21-0.22 either way on these 6 layers) moved in opposite
+    directions on an AVX-512 and an AVX2 CPU (2026-12-02), so they are not asserted."""
     from studylib.transforms.ffn import routing_pass
 
-    on, _ = _convert(smol, [("cmoe", {"balance": True})])
-    off, _ = _convert(smol, [("cmoe", {"balance": False})])
-    r_on, r_off = routing_pass(on, smol[3]), routing_pass(off, smol[3])
-    assert r_on["max_expert_fraction"] < r_off["max_expert_fraction"]
+    on, _ = _convert(smol, [(kind, {**params, "balance": True})])
+    off, _ = _convert(smol, [(kind, {**params, "balance": False})])
+    _, _, calib, held = smol
+    r_on, r_off = routing_pass(on, calib), routing_pass(off, calib)
+    assert r_on["max_expert_fraction"] < 0.8 * r_off["max_expert_fraction"]
     assert r_on["balance"] > r_off["balance"]
+    if kind == "moe_literal":
+        h_on, h_off = routing_pass(on, held), routing_pass(off, held)
+        assert h_on["max_expert_fraction"] < 0.8 * h_off["max_expert_fraction"]
 
 
 @pytest.mark.slow

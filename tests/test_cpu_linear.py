@@ -7,9 +7,11 @@ import torch.nn as nn
 
 from studylib.kernels import cpu_linear
 
-pytestmark = pytest.mark.skipif(not cpu_linear.available(), reason="no oneDNN weight packing in this build")
+needs_packing = pytest.mark.skipif(not cpu_linear.available(),
+                                   reason="no oneDNN bf16 weight packing in this build or on this CPU")
 
 
+@needs_packing
 @pytest.mark.parametrize("rows", [1, 5, 64])
 @pytest.mark.parametrize("bias", [False, True])
 def test_packed_linear_computes_the_same_product(rows, bias):
@@ -23,6 +25,7 @@ def test_packed_linear_computes_the_same_product(rows, bias):
     assert cpu_linear.PackedLinear(lin.weight, lin.bias).nbytes == 2 * (96 * 160 + (160 if bias else 0))
 
 
+@needs_packing
 def test_pack_linears_replaces_only_plain_bf16_cpu_linears_and_keeps_the_model_output():
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -72,3 +75,20 @@ def test_an_unknown_kernel_is_refused_before_any_work():
     with pytest.raises(StudyConfigError, match="unknown kernel"):
         load_profile("embedded", {"cpu_decode": {"variants": ["dense"], "batches": [1], "new_tokens": 4,
                                                  "repeats": 1, "kernels": ["eager", "turbo"]}})
+
+
+def test_a_cpu_that_refuses_the_bf16_reorder_keeps_the_eager_kernel(monkeypatch):
+    """On an AVX2-only CPU oneDNN raises on the bf16 reorder: packing is then reported unavailable
+    and not exact, so a quality run stays eager instead of failing after its conversion."""
+    def refuse(*a, **k):
+        raise RuntimeError("mkldnn_reorder_linear_weight: bf16 path needs the cpu support avx_ne_convert")
+
+    monkeypatch.setattr(torch.ops.mkldnn, "_reorder_linear_weight", refuse, raising=False)
+    cpu_linear.available.cache_clear()
+    try:
+        assert not cpu_linear.available() and not cpu_linear.packing_is_exact()
+        with pytest.raises(RuntimeError, match="not available"):
+            cpu_linear.pack_linears(nn.Sequential(nn.Linear(4, 4).to(torch.bfloat16)))
+    finally:
+        monkeypatch.undo()
+        cpu_linear.available.cache_clear()

@@ -13,9 +13,13 @@ the same two ops: no compiler, no graph breaks, nothing else in the model change
 ``pack_linears`` replaces plain ``nn.Linear`` modules whose weight is a plain bf16 CPU tensor
 (quantized tensor subclasses, other dtypes and other devices keep their own kernels).
 ``packing_is_exact`` checks on this machine that packed and eager products agree bit for bit,
-so a quality run may use packing for speed without its results depending on it.
+so a quality run may use packing for speed without its results depending on it; on a CPU
+without AVX-512 (an AVX2-only EPYC, seen 2026-12-02) oneDNN refuses the bf16 reorder and the
+check (``available``) answers False, so the run stays eager.
 """
 from __future__ import annotations
+
+import functools
 
 import torch
 import torch.nn as nn
@@ -24,8 +28,17 @@ KERNEL = "onednn_packed"
 _PROBE_ROWS = (1, 3, 16, 100)
 
 
+@functools.cache
 def available() -> bool:
-    return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_reorder_linear_weight")
+    """oneDNN weight packing is in this PyTorch build *and* this CPU runs its bf16 reorder
+    (it needs AVX-512 bw/vl/dq or AVX-NE-CONVERT; an AVX2-only CPU is refused at run time)."""
+    if not (torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_reorder_linear_weight")):
+        return False
+    try:
+        torch.ops.mkldnn._reorder_linear_weight(torch.zeros(16, 16, dtype=torch.bfloat16), 1)
+    except RuntimeError:
+        return False
+    return True
 
 
 def _packable(m: nn.Module) -> bool:
@@ -57,7 +70,7 @@ def pack_linears(model: nn.Module, batch_hint: int = 1) -> int:
     """Replace every packable ``nn.Linear`` in ``model`` by a ``PackedLinear``, in place; returns
     how many. Tied weights (an LM head sharing the embedding) get their own packed copy."""
     if not available():
-        raise RuntimeError("oneDNN weight packing is not available in this PyTorch build")
+        raise RuntimeError("oneDNN bf16 weight packing is not available (this PyTorch build or this CPU)")
     targets = [(name, m) for name, m in model.named_modules() if _packable(m)]
     for name, m in targets:
         parent_name, _, child = name.rpartition(".")

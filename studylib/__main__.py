@@ -22,7 +22,7 @@ import json
 import sys
 from pathlib import Path
 
-from .config import StudyConfigError, load_profile, require_device
+from .config import StudyConfigError, load_profile, require_device, slow_bf16_warning
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -40,6 +40,8 @@ def _overrides(args) -> dict:
 def _check(args) -> dict:
     prof = load_profile(args.profile, _overrides(args))
     require_device(prof)
+    if warning := slow_bf16_warning(prof):
+        print(warning, file=sys.stderr)
     return prof
 
 

@@ -55,6 +55,23 @@ def cpu_name() -> str:
     return f"{model} ({isa})" if isa else model
 
 
+def cpu_flags() -> set[str]:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def native_bf16() -> bool:
+    """This CPU multiplies bf16 in hardware (AVX-512 BF16 or AMX); without it oneDNN converts to
+    fp32 first and a bf16 model runs slower than an fp32 one (measured 2026-12-02 on an AVX2-only
+    EPYC: 1536x8960 at 16 rows, bf16 20.9 ms vs fp32 9.0 ms)."""
+    return bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
+
+
 @lru_cache(maxsize=1)
 def _static() -> dict:
     import torch

@@ -214,3 +214,17 @@ def test_provenance_names_no_absolute_checkout_path():
     prov = collect("embedded", {"bench_dir": str(REPO.parent / "shared" / "data"), "out": str(REPO / "data")})
     assert str(REPO) not in prov["params"] and str(REPO.parent) + "/" not in prov["params"]
     assert '"../shared/data"' in prov["params"] and '"./data"' in prov["params"]
+
+
+def test_a_bf16_cpu_sweep_on_a_cpu_without_hardware_bf16_is_announced_before_any_work(monkeypatch):
+    from studylib.config import load_profile, slow_bf16_warning
+
+    monkeypatch.setattr(provenance, "cpu_flags", lambda: {"avx2", "fma"})
+    warning = slow_bf16_warning(load_profile("cpu-qwen"))
+    assert warning and "no hardware bf16" in warning
+    assert slow_bf16_warning(load_profile("embedded")) is None            # evaluates in fp32
+    monkeypatch.setattr(provenance, "cpu_flags", lambda: {"avx2", "avx512f", "avx512_bf16"})
+    assert slow_bf16_warning(load_profile("cpu-qwen")) is None
+    import torch
+
+    assert provenance.cpu_name().endswith(f"({torch.backends.cpu.get_cpu_capability()})")   # the ISA in every row

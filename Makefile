@@ -22,7 +22,7 @@ endif
 GPU_PY = $(if $(wildcard $(PY)),$(PY),python3)
 BUDGET_S ?=
 
-.PHONY: verdicts gpu setup setup-qwen check sweep sweep-status quant-check gptq-holdout phase1 phase1-timing phase1-quality phase2 phase3 book book-check time-embedded all test clean-book
+.PHONY: verdicts gpu setup setup-qwen check sweep sweep-status quant-check gptq-holdout machine-check phase1 phase1-timing phase1-quality phase2 phase3 book book-check time-embedded all test clean-book
 
 $(VENV)/.done: pyproject.toml
 	python3 -m venv $(VENV)
@@ -76,6 +76,12 @@ quant-check: check
 # held-out WikiText-2 text, by calibration size and damping (data/gptq_holdout/; ~15 min on Qwen)
 gptq-holdout: check
 	$(PY) -m studylib gptq-holdout --profile $(PROFILE) --overrides '$(OVERRIDES)'
+
+# Does this machine give the committed answers? Re-measure the first ITEMS items of a variant's
+# first committed unit of TASK here, item by item beside the committed rows (data/machine_check/):
+#   make machine-check PROFILE=cpu-qwen VARIANT=dense TASK=mmlu ITEMS=16
+machine-check: check
+	$(PY) -m studylib machine-check --profile $(PROFILE) --variant $(or $(VARIANT),dense) --task $(or $(TASK),mmlu) $(if $(ITEMS),--items $(ITEMS),)
 
 phase2: check
 	$(PY) -m studylib run-notebook notebooks/phase2_alternatives.py $(NB_ARGS)

@@ -66,8 +66,12 @@ def run_notebook(path: str, profile: str, overrides: dict) -> Path:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m studylib")
     sub = ap.add_subparsers(dest="cmd", required=True)
-    for name in ("check", "run-notebook", "campaign", "sweep", "quant-check", "gptq-holdout"):
+    for name in ("check", "run-notebook", "campaign", "sweep", "quant-check", "gptq-holdout", "machine-check"):
         p = sub.add_parser(name)
+        if name == "machine-check":
+            p.add_argument("--variant", default="dense")
+            p.add_argument("--task", default="mmlu")
+            p.add_argument("--items", type=int, default=None, help="items 0..N of the first unit (default: all of it)")
         if name == "quant-check":
             p.add_argument("--variant", default="int8_quanto")
             p.add_argument("--task", default="mmlu")
@@ -139,6 +143,14 @@ def main(argv=None) -> int:
             if (declared := declared_profile(prof)) is None:
                 raise StudyConfigError(f"profile {prof['name']!r} declares no quality variants")
             print(summary(agreement(declared, args.variant, args.task, args.items)))
+            return 0
+        if args.cmd == "machine-check":
+            from .machine_check import check, summary
+            from .quality_units import declared_profile
+
+            if (declared := declared_profile(prof)) is None:
+                raise StudyConfigError(f"profile {prof['name']!r} declares no quality variants")
+            print(summary(check(declared, args.variant, args.task, args.items)))
             return 0
         if args.cmd == "gptq-holdout":
             from .gptq_holdout import measure

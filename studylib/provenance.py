@@ -37,8 +37,6 @@ def cpu_name() -> str:
     """The CPU's model name and the widest vector ISA PyTorch dispatches to on it, e.g.
     "AMD EPYC (AVX512)": bf16 products are computed by different kernels (and round
     differently) on AVX2 and AVX-512 machines, so a row says which one produced it."""
-    import torch
-
     model = ""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -48,11 +46,18 @@ def cpu_name() -> str:
     except OSError:
         pass
     model = model or platform.processor() or platform.machine()
-    try:
-        isa = torch.backends.cpu.get_cpu_capability()
-    except AttributeError:
-        isa = ""
+    isa = cpu_isa()
     return f"{model} ({isa})" if isa else model
+
+
+def cpu_isa() -> str:
+    """The widest vector ISA PyTorch dispatches to on this CPU ('AVX512', 'AVX2', ...)."""
+    import torch
+
+    try:
+        return torch.backends.cpu.get_cpu_capability()
+    except AttributeError:
+        return ""
 
 
 def cpu_flags() -> set[str]:

@@ -55,6 +55,8 @@ SCHEMA: dict[str, list[str]] = {
     # (studylib.gptq_holdout)
     "gptq_holdout": ["model", "layer", "linear", "method", "percdamp", "calib_tokens", "heldout_tokens",
                      "err_calib", "err_heldout"],
+    # committed quality items re-measured on another machine, per item (studylib.machine_check)
+    "machine_check": ["model", "variant", "task", "item_id", "correct_here", "correct_reference", "cpu_reference"],
     # wall time of the embedded default from scratch (studylib.repro_timing)
     "repro_runs": ["target", "run_profile", "wall_s", "exit_code", "cpu_count", "load_before", "load_after"],
 }

@@ -134,6 +134,32 @@ for name in ("cpu-qwen", "cpu-real"):
                        f"data/quality_items/{name}/.")
 
 # %% [markdown]
+# ## Which machine measured each unit
+# Sessions land on different CPUs, and bf16 products round differently with and without hardware
+# bf16, so a unit's `cpu` column names the CPU and its vector ISA (rows written before 2026-12-02 say
+# only `x86_64`; most of them record `linear_kernel: onednn_packed` in their params, a bf16 kernel
+# oneDNN runs only on AVX-512 or AVX-NE-CONVERT CPUs, and those sessions' machine notes report
+# AVX-512 BF16). An AVX2-only CPU lent on 2026-12-02 ran no unit. `make machine-check` re-measures committed items on the machine at hand and
+# stores them item by item beside the committed rows (`studylib/machine_check.py`).
+
+# %% tags=["hide-input"]
+from studylib import machine_check
+
+qi = read_table("quality_items")
+if not qi.empty:
+    units = (qi.groupby(["profile", "cpu"])["unit"].nunique().rename("units").reset_index())
+    book.table(units, caption="Quality units per profile and the CPU that measured them (provenance `cpu`). "
+               "data/quality_items/.")
+mc = read_table("machine_check")
+if mc.empty:
+    book.md("*No machine check stored yet: `make machine-check PROFILE=cpu-qwen TASK=mmlu ITEMS=16`.*")
+else:
+    rows = [{"profile": prof, "variant": v, "task": t, "here": g["cpu"].iloc[0], "reference": g["cpu_reference"].iloc[0],
+             **machine_check.summary(g)} for (prof, v, t, _), g in mc.groupby(["profile", "variant", "task", "unit"])]
+    book.table(pd.DataFrame(rows), caption="Committed items re-measured on another machine: items whose outcome "
+               "changed, identical generated responses, largest gold log-probability gap. data/machine_check/.")
+
+# %% [markdown]
 # ## The bytes-moved latency model (data: `data/timing/*/`, `data/device_peaks/*/`)
 # `studylib/latency_model.py`, fitted on every shape of each profile (the held-out scores are in
 # chapter 2).

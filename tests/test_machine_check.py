@@ -1,0 +1,39 @@
+"""studylib.machine_check: committed items re-measured on another machine, compared item by item."""
+import pandas as pd
+import pytest
+
+from studylib.config import StudyConfigError, load_profile
+from studylib.machine_check import check, comparison, summary
+
+
+def _items(correct, logp, responses=None, cpu="AMD EPYC (AVX512)"):
+    d = pd.DataFrame({"task": "t", "item_id": [f"i{k}" for k in range(len(correct))], "correct": correct,
+                      "gold_logprob": logp, "cpu": cpu})
+    if responses is not None:
+        d["response"] = responses
+    return d
+
+
+def test_the_comparison_counts_changed_outcomes_responses_and_the_log_prob_gap():
+    ref = _items([1.0, 0.0, 1.0, 0.0], [-1.0, -2.0, -3.0, -4.0], ["a", "b", "c", None])
+    here = _items([1.0, 1.0, 1.0], [-1.0, -2.5, -3.125], ["a", "B", "c"]).drop(columns="cpu")
+    t = comparison(here, ref)
+    assert list(t["item_id"]) == ["i0", "i1", "i2"] and (t["cpu_reference"] == "AMD EPYC (AVX512)").all()
+    assert summary(t) == {"items": 3, "outcome_differs": 1, "same_response": 2, "max_gold_logprob_gap": 0.5}
+
+
+def test_an_item_missing_from_the_committed_unit_is_an_error_not_a_silent_drop():
+    with pytest.raises(ValueError, match="i3"):
+        comparison(_items([1.0] * 4, [0.0] * 4).drop(columns="cpu"), _items([1.0] * 3, [0.0] * 3))
+
+
+def test_nothing_is_built_when_the_reference_unit_is_not_committed_or_the_item_count_is_off(data_dir):
+    from studylib.quality_units import declared_profile
+
+    prof = declared_profile(load_profile("cpu-qwen"))
+    with pytest.raises(StudyConfigError, match="not committed"):
+        check(prof, "dense", "mmlu", 16)
+    with pytest.raises(StudyConfigError, match="1..250"):
+        check(prof, "dense", "mmlu", 251)
+    with pytest.raises(StudyConfigError, match="no planned unit"):
+        check(prof, "dense", "hellaswag")

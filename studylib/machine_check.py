@@ -12,8 +12,11 @@ committed unit, and whether a generated response is token-for-token the same.
 
 Re-measuring a whole committed unit (``--items`` = its chunk size, the default) keeps the batches
 exactly as they were; fewer items batch differently, which by itself can change the last bits
-(the row's ``items`` says which it was). The provenance's ``cpu`` names both machines: this one in
-the row's provenance, the committed unit's in ``cpu_reference``.
+(the row's ``items`` says which it was), and so does any evaluation setting changed since the unit
+was committed (the cpu-qwen MMLU units of dense predate fp32 log-softmax scoring: their gold
+log-probs are bf16-rounded, so their log-prob gap is not the machine's alone; their outcomes are
+comparable). The provenance's ``cpu`` names both machines: this one in the row's provenance, the
+committed unit's in ``cpu_reference``.
 """
 from __future__ import annotations
 

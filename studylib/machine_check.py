@@ -45,8 +45,8 @@ def comparison(here: pd.DataFrame, ref: pd.DataFrame) -> pd.DataFrame:
 def summary(t: pd.DataFrame) -> dict:
     """Items compared, items whose outcome differs, identical responses, largest gold log-prob gap."""
     out = {"items": len(t), "outcome_differs": int((t["correct_here"] != t["correct_reference"]).sum())}
-    if "same_response" in t:
-        out["same_response"] = int(t["same_response"].sum())
+    if "same_response" in t and t["same_response"].notna().any():   # generation tasks only
+        out["same_response"] = int(t["same_response"].fillna(False).astype(bool).sum())
     if "gold_logprob_here" in t and t["gold_logprob_here"].notna().any():
         out["max_gold_logprob_gap"] = float((t["gold_logprob_here"] - t["gold_logprob_reference"]).abs().max())
     return out

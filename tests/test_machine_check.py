@@ -20,6 +20,9 @@ def test_the_comparison_counts_changed_outcomes_responses_and_the_log_prob_gap()
     t = comparison(here, ref)
     assert list(t["item_id"]) == ["i0", "i1", "i2"] and (t["cpu_reference"] == "AMD EPYC (AVX512)").all()
     assert summary(t) == {"items": 3, "outcome_differs": 1, "same_response": 2, "max_gold_logprob_gap": 0.5}
+    scored = comparison(here.drop(columns="response"), ref.drop(columns="response"))
+    both = pd.concat([t, scored.assign(task="u")])          # as read back from data/: NaN where no response
+    assert "same_response" not in summary(both[both["task"] == "u"])
 
 
 def test_an_item_missing_from_the_committed_unit_is_an_error_not_a_silent_drop():

@@ -139,10 +139,12 @@ for name in ("cpu-qwen", "cpu-real"):
 # bf16, so a unit's `cpu` column names the CPU and its vector ISA (rows written before 2026-12-02 say
 # only `x86_64`; most of them record `linear_kernel: onednn_packed` in their params, a bf16 kernel
 # oneDNN runs only on AVX-512 or AVX-NE-CONVERT CPUs, and those sessions' machine notes report
-# AVX-512 BF16). An AVX2-only CPU lent on 2026-12-02 ran no unit. `make machine-check` re-measures committed items on the machine at hand and
-# stores them item by item beside the committed rows (`studylib/machine_check.py`).
+# AVX-512 BF16). `make machine-check` re-measures committed items on the machine at hand and stores
+# them item by item beside the committed rows (`studylib/machine_check.py`).
 
 # %% tags=["hide-input"]
+import json
+
 from studylib import machine_check
 
 qi = read_table("quality_items")
@@ -155,9 +157,26 @@ if mc.empty:
     book.md("*No machine check stored yet: `make machine-check PROFILE=cpu-qwen TASK=mmlu ITEMS=16`.*")
 else:
     rows = [{"profile": prof, "variant": v, "task": t, "here": g["cpu"].iloc[0], "reference": g["cpu_reference"].iloc[0],
-             **machine_check.summary(g)} for (prof, v, t, _), g in mc.groupby(["profile", "variant", "task", "unit"])]
-    book.table(pd.DataFrame(rows), caption="Committed items re-measured on another machine: items whose outcome "
+             "unit_items": json.loads(g["params"].iloc[0])["unit_items"][1], **machine_check.summary(g)}
+            for (prof, v, t, _), g in mc.groupby(["profile", "variant", "task", "unit"])]
+    mct = pd.DataFrame(rows)
+    book.table(mct, caption="Committed items re-measured on another machine: items whose outcome "
                "changed, identical generated responses, largest gold log-probability gap. data/machine_check/.")
+    gen = mct.dropna(subset=["same_response"]) if "same_response" in mct else mct.iloc[:0]
+    for r in gen.itertuples():
+        text = (f"On {r.here}, {r.variant}'s first {r.items} {r.task} items gave the committed outcome on "
+                f"{r.items - r.outcome_differs} of {r.items} and a token-identical response on "
+                f"{int(r.same_response)} of {r.items}")
+        if r.same_response < r.items:
+            text += ": greedy generation takes other paths on this machine"
+            if r.items < r.unit_items:
+                text += (f" (these {r.items} of the unit's {r.unit_items} items also batch differently, so part "
+                         "of it may be batching)")
+        n_here = int(qi.loc[qi["cpu"] == r.here, "unit"].nunique())
+        book.md(text + ". A unit from such a machine is not comparable item by item with one from the other "
+                "unless its dense reference is re-measured there too; "
+                + {0: "no unit", 1: "1 unit"}.get(n_here, f"{n_here} units")
+                + f" in data/quality_items/ {'come' if n_here > 1 else 'comes'} from {r.here}.")
 
 # %% [markdown]
 # ## The bytes-moved latency model (data: `data/timing/*/`, `data/device_peaks/*/`)

@@ -161,17 +161,19 @@ def require_device(prof: dict) -> str:
 
 
 def slow_bf16_warning(prof: dict) -> str | None:
-    """A bf16 CPU quality sweep on a CPU without hardware bf16: it runs (same answers on the
-    items checked), but ~12x slower than on the AVX-512 BF16 machines the committed units came
-    from (dense MMLU, 16 items: ~7 min on an AVX2-only EPYC, 2026-12-02). Said before any work."""
+    """A bf16 CPU quality sweep on a CPU without hardware bf16: it runs, ~12x slower than on the
+    AVX-512 BF16 machines the committed units came from (dense MMLU, 16 items: ~7 min on an
+    AVX2-only EPYC, 2026-12-02), and its greedy generations differ from theirs on most items
+    (data/machine_check/). Said before any work."""
     from .provenance import cpu_name, native_bf16
 
     q = prof.get("quality") or {}
     if prof.get("device") != "cpu" or q.get("dtype", prof.get("dtype")) != "bfloat16" or native_bf16():
         return None
     return (f"warning: profile {prof['name']!r} evaluates in bf16, and this CPU ({cpu_name()}) has no hardware "
-            "bf16 (avx512_bf16/amx_bf16): expect ~10x longer units than on the machines the committed units "
-            "came from; a conversion's calibration (fp32) is not affected")
+            "bf16 (avx512_bf16/amx_bf16): expect ~12x longer units than on the machines the committed units "
+            "came from, and check with `make machine-check` whether it changes their answers; a conversion's "
+            "calibration (fp32) is not affected")
 
 
 def require_bench_dir(prof: dict) -> str | None:

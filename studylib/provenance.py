@@ -37,15 +37,7 @@ def cpu_name() -> str:
     """The CPU's model name and the widest vector ISA PyTorch dispatches to on it, e.g.
     "AMD EPYC (AVX512)": bf16 products are computed by different kernels (and round
     differently) on AVX2 and AVX-512 machines, so a row says which one produced it."""
-    model = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    model = model or platform.processor() or platform.machine()
+    model = _cpuinfo("model name") or platform.processor() or platform.machine()
     isa = cpu_isa()
     return f"{model} ({isa})" if isa else model
 
@@ -60,14 +52,19 @@ def cpu_isa() -> str:
         return ""
 
 
-def cpu_flags() -> set[str]:
+def _cpuinfo(field: str) -> str:
+    """The first ``field`` of /proc/cpuinfo ('' where there is none: not Linux)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return set(line.split(":", 1)[1].split())
+            if line.split(":", 1)[0].strip() == field:
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return set()
+    return ""
+
+
+def cpu_flags() -> set[str]:
+    return set(_cpuinfo("flags").split())
 
 
 def native_bf16() -> bool:

@@ -52,13 +52,13 @@ def summary(t: pd.DataFrame) -> dict:
     return out
 
 
-def check(prof: dict, variant: str, task: str, n_items: int | None = None, progress: bool = True) -> pd.DataFrame:
+def check(prof: dict, variant: str, task: str, n_items: int | None = None) -> pd.DataFrame:
     """Evaluate items [0, n) of ``variant``'s first committed unit of ``task`` on this machine, as
     the sweep does, and store the per-item comparison in ``data/machine_check/<profile>/``."""
-    from . import provenance, quant_eval
+    from . import provenance
     from .config import StudyConfigError
-    from .quality_units import _fast_exact_linears, build_variant, evaluate_items, plan, task_lines
-    from .results import ResultStore, read_table, safe_key
+    from .quality_units import build_variant, evaluate_items, evaluation_kernels, plan, task_lines
+    from .results import ResultStore, safe_key
 
     q = prof["quality"]
     unit = next((u for u in plan(prof, [variant]) if u["task"] == task and u["lo"] == 0), None)
@@ -67,17 +67,14 @@ def check(prof: dict, variant: str, task: str, n_items: int | None = None, progr
     n = n_items or unit["hi"]
     if not 0 < n <= unit["hi"]:
         raise StudyConfigError(f"--items must be in 1..{unit['hi']} (the first unit's items), got {n}")
-    ref = read_table("quality_items", [prof["name"]])
-    ref = ref[(ref["variant"] == variant) & (ref["task"] == task) & (ref["unit"] == unit["key"])]
-    if ref.empty:
+    committed = ResultStore("quality_items", prof["name"]).path(unit["key"])
+    if not committed.exists():
         raise StudyConfigError(f"unit {unit['key']!r} is not committed yet: nothing to compare with")
+    ref = pd.read_csv(committed)
     lines = task_lines(prof, {task: n})[task]
     model, tok, _ = build_variant(prof, variant, unit["spec"])
     params = {"quality": dict(q), "variant": variant, "task": task, "items": [0, n],
-              "unit_items": [0, unit["hi"]], "reference_unit": unit["key"]}
-    if quant_eval.quantized_linears(model):
-        params["quant_kernel"] = quant_eval.prepare(model, q.get("quant_eval", "library"))
-    params["linear_kernel"] = _fast_exact_linears(model, prof["device"])
+              "unit_items": [0, unit["hi"]], "reference_unit": unit["key"], **evaluation_kernels(model, prof)}
     here = evaluate_items(model, tok, prof, task, lines, 0, n)
     t = comparison(here.assign(task=task), ref).assign(model=q["model"], variant=variant)
     ResultStore(TABLE, prof["name"]).write(safe_key(q["model"], variant, task, provenance.cpu_isa(), f"n{n}"), t,

@@ -213,6 +213,17 @@ def _fast_exact_linears(model, device: str) -> str:
     return cpu_linear.KERNEL
 
 
+def evaluation_kernels(model, prof: dict) -> dict:
+    """Put a built variant on the kernels its items are evaluated with (after its routing row),
+    in place; the labels its provenance records: ``quant_kernel`` only where there is a quantized
+    layer, and ``linear_kernel``."""
+    out = {}
+    if quant_eval.quantized_linears(model):
+        out["quant_kernel"] = quant_eval.prepare(model, prof["quality"].get("quant_eval", "library"))
+    out["linear_kernel"] = _fast_exact_linears(model, prof["device"])
+    return out
+
+
 def task_lines(prof: dict, limits: dict[str, int]) -> dict[str, list[str]]:
     """The first ``limits[task]`` items of each task's fixed-seed sample, one JSON line each."""
     if not limits:
@@ -278,9 +289,7 @@ def run_units(prof: dict, progress: bool = True, only: list[str] | None = None,
             vstore.write(vkey, [{"model": q["model"], "variant": variant, "experts": 1, "top_k": 1,
                                  "capacity_factor": None, **info, **_routing(model, tok, q), "dtype": dtype}],
                          provenance.collect(prof["name"], params))
-        if quant_eval.quantized_linears(model):  # recorded only where there is a quantized layer
-            params["quant_kernel"] = quant_eval.prepare(model, q.get("quant_eval", "library"))
-        params["linear_kernel"] = _fast_exact_linears(model, prof["device"])
+        params.update(evaluation_kernels(model, prof))
         for u in mine:
             with items.claim(u["key"]) as ours:
                 if ours:

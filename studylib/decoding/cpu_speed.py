@@ -74,8 +74,7 @@ def apply_kernel(model, kernel: str) -> int:
     if kernel == EAGER:
         return 0
     if not cpu_linear.available():
-        raise StudyConfigError(f"kernel {kernel!r} needs oneDNN bf16 weight packing, which this PyTorch build or this CPU "
-                                 "(AVX-512 or AVX-NE-CONVERT needed) does not offer")
+        raise StudyConfigError(f"kernel {kernel!r} needs {cpu_linear.UNAVAILABLE}")
     return sum(m.pack() for m in model.modules() if isinstance(m, ExpertExecFFN)) + cpu_linear.pack_linears(model)
 
 

@@ -28,6 +28,11 @@ KERNEL = "onednn_packed"
 _PROBE_ROWS = (1, 3, 16, 100)
 
 
+#: why a packed kernel cannot run here, for the errors of every caller
+UNAVAILABLE = ("oneDNN bf16 weight packing, which this PyTorch build or this CPU (AVX-512 or AVX-NE-CONVERT "
+               "needed) does not offer")
+
+
 @functools.cache
 def available() -> bool:
     """oneDNN weight packing is in this PyTorch build *and* this CPU runs its bf16 reorder
@@ -70,7 +75,7 @@ def pack_linears(model: nn.Module, batch_hint: int = 1) -> int:
     """Replace every packable ``nn.Linear`` in ``model`` by a ``PackedLinear``, in place; returns
     how many. Tied weights (an LM head sharing the embedding) get their own packed copy."""
     if not available():
-        raise RuntimeError("oneDNN bf16 weight packing is not available (this PyTorch build or this CPU)")
+        raise RuntimeError(f"pack_linears needs {UNAVAILABLE}: not available")
     targets = [(name, m) for name, m in model.named_modules() if _packable(m)]
     for name, m in targets:
         parent_name, _, child = name.rpartition(".")

@@ -111,8 +111,7 @@ def run_cpu_kernels(prof: dict, progress: bool = True) -> dict:
     if not todo:
         return {"measured": 0}
     if any(k == "bf16_onednn_packed" for _, k, _ in todo) and not cpu_linear.available():
-        raise StudyConfigError("cpu_kernels: bf16_onednn_packed needs oneDNN bf16 weight packing, which this "
-                               "PyTorch build or this CPU (AVX-512 or AVX-NE-CONVERT needed) does not offer; "
+        raise StudyConfigError(f"cpu_kernels: bf16_onednn_packed needs {cpu_linear.UNAVAILABLE}; "
                                "drop it from `kernels` or run on such a CPU")
     bw = measure_copy_bandwidth("cpu")
     prov = provenance.collect(prof["name"], {"cpu_kernels": s})

@@ -37,9 +37,19 @@ def comparison(here: pd.DataFrame, ref: pd.DataFrame) -> pd.DataFrame:
         raise ValueError(f"items not in the committed unit: {missing}")
     t = t.drop(columns="_merge")
     if "response_here" in t:
-        t["same_response"] = t["response_here"].fillna("") == t["response_reference"].fillna("")
-        t = t.drop(columns=["response_here", "response_reference"])
+        a, b = t["response_here"].fillna(""), t["response_reference"].fillna("")
+        t["same_response"] = a == b
+        t["first_difference"] = [first_difference(x, y) for x, y in zip(a, b)]
+        t = t.drop(columns=["response_reference"])      # the committed one is in its unit; keep this one
     return t
+
+
+def first_difference(a: str, b: str) -> float:
+    """Character position where two responses first differ (NaN when identical): how far greedy
+    generation ran on the same path before the machines' roundings sent it elsewhere."""
+    if a == b:
+        return float("nan")
+    return float(next((k for k, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b))))
 
 
 def summary(t: pd.DataFrame) -> dict:
@@ -47,6 +57,8 @@ def summary(t: pd.DataFrame) -> dict:
     out = {"items": len(t), "outcome_differs": int((t["correct_here"] != t["correct_reference"]).sum())}
     if "same_response" in t and t["same_response"].notna().any():   # generation tasks only
         out["same_response"] = int(t["same_response"].fillna(False).astype(bool).sum())
+        if "first_difference" in t and t["first_difference"].notna().any():
+            out["median_first_difference"] = float(t["first_difference"].median())
     if "gold_logprob_here" in t and t["gold_logprob_here"].notna().any():
         out["max_gold_logprob_gap"] = float((t["gold_logprob_here"] - t["gold_logprob_reference"]).abs().max())
     return out

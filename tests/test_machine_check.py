@@ -19,7 +19,9 @@ def test_the_comparison_counts_changed_outcomes_responses_and_the_log_prob_gap()
     here = _items([1.0, 1.0, 1.0], [-1.0, -2.5, -3.125], ["a", "B", "c"]).drop(columns="cpu")
     t = comparison(here, ref)
     assert list(t["item_id"]) == ["i0", "i1", "i2"] and (t["cpu_reference"] == "AMD EPYC (AVX512)").all()
-    assert summary(t) == {"items": 3, "outcome_differs": 1, "same_response": 2, "max_gold_logprob_gap": 0.5}
+    assert summary(t) == {"items": 3, "outcome_differs": 1, "same_response": 2, "median_first_difference": 0.0,
+                          "max_gold_logprob_gap": 0.5}
+    assert list(t["response_here"]) == ["a", "B", "c"]        # this machine's text is kept for the audit
     scored = comparison(here.drop(columns="response"), ref.drop(columns="response"))
     both = pd.concat([t, scored.assign(task="u")])          # as read back from data/: NaN where no response
     assert "same_response" not in summary(both[both["task"] == "u"])
@@ -40,3 +42,11 @@ def test_nothing_is_built_when_the_reference_unit_is_not_committed_or_the_item_c
         check(prof, "dense", "mmlu", 251)
     with pytest.raises(StudyConfigError, match="no planned unit"):
         check(prof, "dense", "hellaswag")
+
+
+def test_the_first_difference_is_where_two_responses_part():
+    from studylib.machine_check import first_difference
+
+    assert first_difference("The answer is 42", "The answer is 41") == 15.0
+    assert first_difference("abc", "abcdef") == 3.0            # one is a prefix of the other
+    assert first_difference("same", "same") != first_difference("same", "same")   # NaN when identical

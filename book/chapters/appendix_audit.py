@@ -169,6 +169,9 @@ else:
                 f"{int(r.same_response)} of {r.items}")
         if r.same_response < r.items:
             text += ": greedy generation takes other paths on this machine"
+            if pd.notna(getattr(r, "median_first_difference", float("nan"))):
+                text += (f" (where they differ, the median response stays the same for its first "
+                         f"{r.median_first_difference:.0f} characters)")
             if r.items < r.unit_items:
                 text += (f" (these {r.items} of the unit's {r.unit_items} items also batch differently, so part "
                          "of it may be batching)")

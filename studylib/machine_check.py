@@ -28,6 +28,8 @@ TABLE = "machine_check"
 def comparison(here: pd.DataFrame, ref: pd.DataFrame) -> pd.DataFrame:
     """Per item of ``here``: correct, gold log-prob and (generation tasks) response, here and in
     the reference rows, and whether the response is identical. Every item must be in ``ref``."""
+    from .decoding.speculative import first_divergence
+
     keys = ["task", "item_id"]
     cols = [c for c in ("correct", "gold_logprob", "response") if c in here and c in ref]
     t = here[keys + cols].merge(ref[keys + cols + ["cpu"]].rename(columns={"cpu": "cpu_reference"}),
@@ -39,17 +41,11 @@ def comparison(here: pd.DataFrame, ref: pd.DataFrame) -> pd.DataFrame:
     if "response_here" in t:
         a, b = t["response_here"].fillna(""), t["response_reference"].fillna("")
         t["same_response"] = a == b
-        t["first_difference"] = [first_difference(x, y) for x, y in zip(a, b)]
+        # the character where the two part (NaN when identical): how far greedy generation ran on
+        # the same path before the machines' roundings sent it elsewhere
+        t["first_difference"] = pd.Series([first_divergence(x, y) for x, y in zip(a, b)], index=t.index, dtype=float)
         t = t.drop(columns=["response_reference"])      # the committed one is in its unit; keep this one
     return t
-
-
-def first_difference(a: str, b: str) -> float:
-    """Character position where two responses first differ (NaN when identical): how far greedy
-    generation ran on the same path before the machines' roundings sent it elsewhere."""
-    if a == b:
-        return float("nan")
-    return float(next((k for k, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b))))
 
 
 def summary(t: pd.DataFrame) -> dict:

@@ -45,8 +45,9 @@ def test_nothing_is_built_when_the_reference_unit_is_not_committed_or_the_item_c
 
 
 def test_the_first_difference_is_where_two_responses_part():
-    from studylib.machine_check import first_difference
-
-    assert first_difference("The answer is 42", "The answer is 41") == 15.0
-    assert first_difference("abc", "abcdef") == 3.0            # one is a prefix of the other
-    assert first_difference("same", "same") != first_difference("same", "same")   # NaN when identical
+    ref = _items([1.0] * 3, [0.0] * 3, ["The answer is 41", "abcdef", "same"])
+    here = _items([1.0] * 3, [0.0] * 3, ["The answer is 42", "abc", "same"]).drop(columns="cpu")
+    d = comparison(here, ref)["first_difference"]
+    assert d.iloc[0] == 15.0
+    assert d.iloc[1] == 3.0                                    # one is a prefix of the other
+    assert d.iloc[2] != d.iloc[2]                              # NaN when identical

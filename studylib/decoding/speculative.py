@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import inspect
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -125,8 +126,9 @@ def greedy_tokens(model, prompt_ids: list[int], max_new_tokens: int, eos_token_i
     return out[0, x.shape[1]:].tolist(), time.perf_counter() - t0
 
 
-def first_divergence(a: list[int], b: list[int]) -> int | None:
-    """Index of the first differing token (None when one is a prefix of the other and lengths match)."""
+def first_divergence(a: Sequence, b: Sequence) -> int | None:
+    """Index of the first differing element — token ids here, characters of a response in
+    ``machine_check`` (None when the two are equal; the shorter length when one is a prefix)."""
     for i, (x, y) in enumerate(zip(a, b)):
         if x != y:
             return i

@@ -75,11 +75,24 @@ def test_gpu_prediction_is_the_formula_at_measured_step_times(monkeypatch):
     assert q["speedup"].iloc[0] == pytest.approx((1 - a ** 3) / (1 - a) * 6e-3 / (2 * 1e-3 + 4e-3))
 
 
-def test_project_size_counts_code_lines_of_named_objects():
+def test_project_size_counts_code_lines_of_named_objects(tmp_path, monkeypatch):
     from studylib import project_size as P
 
-    # first_divergence: signature, docstring, loop, two returns — 6 code lines
-    assert P.entry_lines("studylib/decoding/speculative.py:first_divergence") == 6
+    # a synthetic module with a known count, so editing the study's own code cannot move it
+    (tmp_path / "m.py").write_text(
+        "import os\n\n"
+        "@staticmethod\n"                # decorator: counted (1)
+        "def f(a):\n"                    # 2
+        "    \"\"\"Two-line\n"          # 3
+        "    docstring.\"\"\"\n"        # 4
+        "    # a comment: not counted\n\n"
+        "    return a\n"                 # 5
+        "\nclass K:\n    x = 1\n")
+    with monkeypatch.context() as m:
+        m.setattr(P, "REPO", tmp_path)
+        assert P.entry_lines("m.py:f") == 5
+        assert P.entry_lines("m.py:K") == 2
+        assert P.entry_lines("m.py") == 8          # whole file: every code line
     s = P.sizes()                                 # every entry of the YAML resolves
     assert set(s.index) == {"sparse_routing", "int8", "spec_decode"} and (s["lines of code"] > 0).all()
     with pytest.raises(KeyError):

@@ -150,13 +150,21 @@ def timing_campaign(prof: dict) -> dict:
 
 
 def require_device(prof: dict) -> str:
-    """Fail fast when a GPU-only profile runs where there is no GPU."""
+    """Fail fast when a GPU-only profile runs where there is no GPU, or a profile tied to one CPU
+    ISA (``cpu_isa``: its units are that machine's measurements) runs on another."""
     import torch
 
     if prof["device"] == "cuda" and not torch.cuda.is_available():
         raise StudyConfigError(
             f"profile {prof['name']!r} needs a CUDA GPU and none is visible; "
             "run it on the GPU machine or use PROFILE=embedded")
+    if prof.get("cpu_isa"):
+        from .provenance import cpu_isa  # noqa: PLC0415
+
+        if cpu_isa() != prof["cpu_isa"]:
+            raise StudyConfigError(
+                f"profile {prof['name']!r} measures a CPU whose widest vector ISA is {prof['cpu_isa']}; "
+                f"this one's is {cpu_isa() or 'unknown'} (its units would be mislabelled)")
     return prof["device"]
 
 
@@ -168,7 +176,8 @@ def slow_bf16_warning(prof: dict) -> str | None:
     from .provenance import cpu_name, native_bf16
 
     q = prof.get("quality") or {}
-    if prof.get("device") != "cpu" or q.get("dtype", prof.get("dtype")) != "bfloat16" or native_bf16():
+    if prof.get("device") != "cpu" or q.get("dtype", prof.get("dtype")) != "bfloat16" or native_bf16() \
+            or prof.get("cpu_isa"):   # a profile made for this kind of CPU knows
         return None
     return (f"warning: profile {prof['name']!r} evaluates in bf16, and this CPU ({cpu_name()}) has no hardware "
             "bf16 (avx512_bf16/amx_bf16): expect ~12x longer units than on the machines the committed units "

@@ -28,6 +28,23 @@ def test_units_are_written_once_and_int8_reads_fewer_bytes(data_dir):
     assert 0.2 < by["int8_quanto"] / by["dense"] < 0.5                  # int8 layers vs fp32, fp32 head kept
 
 
+@pytest.mark.slow
+def test_the_fp32_kernel_reads_twice_a_bf16_models_bytes_and_skips_quantized_variants(data_dir):
+    from studylib.decoding.cpu_speed import runs_under, run_cpu_decode
+    from studylib.results import read_table
+
+    prof = load_profile("embedded", {"quality": {"dtype": "bfloat16"},
+                                     "cpu_decode": {"variants": ["dense", "int8_quanto"], "batches": [1],
+                                                    "kernels": ["eager", "fp32"], "new_tokens": 3, "repeats": 2}})
+    assert not runs_under("int8_quanto", "fp32") and runs_under("dense", "fp32") and runs_under("int8_quanto", "eager")
+    assert run_cpu_decode(prof, progress=False) == {"measured": 3}      # int8 has no fp32 unit
+    d = read_table("cpu_decode", ["embedded"]).groupby(["variant", "kernel"])
+    assert set(d.groups) == {("dense", "eager"), ("dense", "fp32"), ("int8_quanto", "eager")}
+    assert d["dtype"].first()[("dense", "fp32")] == "float32" and d["dtype"].first()[("dense", "eager")] == "bfloat16"
+    by = d["bytes_per_step"].first()
+    assert by[("dense", "fp32")] / by[("dense", "eager")] == pytest.approx(2.0, rel=1e-3)
+
+
 def test_stack_eta_recovers_a_known_interaction():
     import numpy as np
     import pandas as pd
@@ -75,7 +92,7 @@ def test_cpu_weight_kernels_are_resumable_and_each_computes_the_layer(data_dir):
     from studylib.kernels import cpu_linear
 
     kernels = [k for k in load_profile("cpu-qwen")["cpu_kernels"]["kernels"]
-               if cpu_linear.available() or k != "bf16_onednn_packed"]   # an AVX2-only CPU cannot pack bf16
+               if cpu_linear.available() or k != "bf16_onednn_packed"] + ["fp32_eager"]   # AVX2-only: no packing
     prof = load_profile("cpu-qwen", {"cpu_kernels": {"shapes": [[256, 512]], "batches": [1, 3], "repeats": 3,
                                                      "stream_bytes": 2**20, "kernels": kernels}})
     n = len(kernels) * 2
@@ -86,6 +103,8 @@ def test_cpu_weight_kernels_are_resumable_and_each_computes_the_layer(data_dir):
     if "bf16_onednn_packed" in kernels:
         assert err["bf16_onednn_packed"].tolist() == err["bf16_eager"].tolist()
     assert err["bf16_eager"].max() < 0.005
+    assert err["fp32_eager"].max() < 1e-5                                # the same weights, upcast exactly
+    assert weight_bytes(512, 256, 32) == 2 * weight_bytes(512, 256, 16)
     assert err.filter(like="int8").max() < 0.02 and 0.02 < err.filter(like="int4").min() < 0.15
     assert weight_bytes(512, 256, 4) < weight_bytes(512, 256, 8) < weight_bytes(512, 256, 16) == 2 * 256 * 512
     assert d.loc[("bf16_eager", 1), "copies"] == 4                       # 1 MiB streamed through 256 KiB copies

@@ -228,3 +228,17 @@ def test_a_bf16_cpu_sweep_on_a_cpu_without_hardware_bf16_is_announced_before_any
     import torch
 
     assert provenance.cpu_name().endswith(f"({torch.backends.cpu.get_cpu_capability()})")   # the ISA in every row
+
+
+def test_a_profile_tied_to_one_cpu_isa_is_refused_on_another_before_any_work(monkeypatch):
+    from studylib.config import StudyConfigError, load_profile, require_device, slow_bf16_warning
+
+    prof = load_profile("cpu-qwen-avx2")
+    monkeypatch.setattr(provenance, "cpu_isa", lambda: "AVX512")
+    with pytest.raises(StudyConfigError, match="widest vector ISA is AVX2; this one's is AVX512"):
+        require_device(prof)
+    monkeypatch.setattr(provenance, "cpu_isa", lambda: "AVX2")
+    assert require_device(prof) == "cpu"
+    monkeypatch.setattr(provenance, "cpu_flags", lambda: {"avx2", "fma"})
+    assert slow_bf16_warning(prof) is None                 # made for this CPU: nothing to warn about
+    assert prof.get("spec_decoding") is None and "fp32" in prof["cpu_decode"]["kernels"]

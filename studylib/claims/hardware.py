@@ -91,14 +91,14 @@ CPU_DECODE_RANK = ("cpu-qwen", "cpu-real", "embedded")
 TABLE6_VARIANTS = ("sparsegpt30_literal_moe4_top1", "literal_moe4_top1")
 
 
-def cpu_decode_speedup(d: Data, variants, batch: int = 1) -> dict | None:
+def cpu_decode_speedup(d: Data, variants, batch: int = 1, profiles=CPU_DECODE_RANK) -> dict | None:
     """The first of ``variants`` measured in whole greedy decode on this CPU, over dense, on the
-    largest model measured, each on its fastest measured kernel: {estimate, variant, kernel,
-    scale}; None when none is in data/."""
+    first of ``profiles`` measured (by default the largest model), each on its fastest measured
+    kernel: {estimate, variant, kernel, scale}; None when none is in data/."""
     from ..decoding.cpu_speed import fastest_kernel, speedup_vs_dense
 
     t = fastest_kernel(d.table("cpu_decode"))
-    for prof in [p for p in CPU_DECODE_RANK if not t.empty and p in set(t["profile"])]:
+    for prof in [p for p in profiles if not t.empty and p in set(t["profile"])]:
         tp = t[t["profile"] == prof]
         for v in variants:
             e = speedup_vs_dense(tp, v, batch)

@@ -20,7 +20,10 @@ during the timed runs); achieved bytes/s = that / step time, against the measure
 Kernels (``kernels`` in the profile; one unit per variant × batch × kernel): ``eager`` runs the
 model as transformers builds it; ``onednn_packed`` first pre-packs every bf16 linear layer and
 every executed expert's weights once (``kernels.cpu_linear``: eager bf16 linear re-packs the
-weight on every call). Quantized layers keep their library's kernel under either. Claims use
+weight on every call); ``fp32`` upcasts every weight to fp32 (exactly) and runs eager — on a CPU
+without hardware bf16 (AVX2-only) oneDNN converts bf16 to fp32 on every product, and the fp32
+model, twice the bytes, can be the faster one (quantized variants do not run under it: their
+codes stay integer, so the fp32 upcast is not their kernel). Quantized layers keep their library's kernel under the others. Claims use
 each variant's fastest measured kernel (``fastest_kernel``), as issue 14 asks: the best kernel
 available for each technique, not one path for all.
 """
@@ -47,7 +50,9 @@ NOT_EXECUTABLE = ("moe_oracle", "neuron_oracle", "moe_constant", "gptq")  # gptq
 KEYS = ("variants", "batches", "new_tokens", "repeats")
 OPTIONAL = {"kernels": ["eager"]}
 EAGER = "eager"
-KERNELS = (EAGER, cpu_linear.KERNEL)
+FP32 = "fp32"
+KERNELS = (EAGER, cpu_linear.KERNEL, FP32)
+QUANTIZED = ("quanto_int8", "quanto_int4")   # integer codes: an fp32 upcast would not be their kernel
 
 
 def check_config(s: dict) -> None:
@@ -64,6 +69,11 @@ def check_config(s: dict) -> None:
         require_executable(v, "cpu_decode variant")
 
 
+def runs_under(variant: str, kernel: str) -> bool:
+    """Whether ``kernel`` is a kernel of ``variant`` (fp32 upcasts weights: not a quantized one's)."""
+    return kernel != FP32 or not any(t in QUANTIZED for t, _ in transforms.variant(variant)["steps"])
+
+
 def unit_key(model: str, variant: str, batch: int, kernel: str) -> str:
     """Eager units keep the key they had before kernels were a dimension (resumable either way)."""
     return safe_key(model, variant, f"b{batch}", *(() if kernel == EAGER else (kernel,)))
@@ -72,6 +82,9 @@ def unit_key(model: str, variant: str, batch: int, kernel: str) -> str:
 def apply_kernel(model, kernel: str) -> int:
     """Put ``model`` on ``kernel`` in place; returns how many weight matrices were packed."""
     if kernel == EAGER:
+        return 0
+    if kernel == FP32:
+        model.float()
         return 0
     if not cpu_linear.available():
         raise StudyConfigError(f"kernel {kernel!r} needs {cpu_linear.UNAVAILABLE}")
@@ -144,7 +157,7 @@ def run_cpu_decode(prof: dict, progress: bool = True) -> dict:
     kernels = s.get("kernels", OPTIONAL["kernels"])
     store = ResultStore(TABLE, prof["name"])
     todo = [(v, b, k) for v in s["variants"] for k in kernels for b in s["batches"]
-            if not store.has(unit_key(q["model"], v, b, k))]
+            if runs_under(v, k) and not store.has(unit_key(q["model"], v, b, k))]
     if not todo:
         return {"measured": 0}
     torch.manual_seed(0)
@@ -153,8 +166,11 @@ def run_cpu_decode(prof: dict, progress: bool = True) -> dict:
     for v, k in dict.fromkeys((v, k) for v, _, k in todo):
         model, tok, info = build_variant(prof, v, transforms.variant(v))
         make_executable(model)
+        if k == FP32:                                  # the fp32 weights are what a step reads
+            apply_kernel(model, k)
         static_bytes = weight_bytes_per_step(model)   # before packing drops the unpacked copies
-        apply_kernel(model, k)
+        if k != FP32:
+            apply_kernel(model, k)
         for b in [b for vv, b, kk in todo if (vv, kk) == (v, k)]:
             enc = _prompts(tok, q.get("bench_dir"), b)
             _time_generate(model, enc, 4, tok.pad_token_id)  # warm-up

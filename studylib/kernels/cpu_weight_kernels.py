@@ -3,7 +3,9 @@ section ``cpu_kernels``; issue 14: "use the fastest correct kernel per variant, 
 slow ones too").
 
 One unit = layer shape × kernel × batch (rows of x). Kernels come from maintained libraries
-only: bf16 through PyTorch (eager, and pre-packed once for oneDNN: ``cpu_linear``), int8 per
+only: bf16 through PyTorch (eager, and pre-packed once for oneDNN: ``cpu_linear``), the same
+weights upcast to fp32 (eager: on a CPU without hardware bf16 an fp32 product can beat a bf16 one
+that oneDNN must convert first; ``fp32_eager``), int8 per
 channel and int4 in groups of 128 through optimum-quanto (the quality sweep's and the decode
 harness's quantizers) and through torchao (``Int8WeightOnlyConfig``; the CPU int4 layout
 ``PrototypeInt4WeightOnlyConfig``). Each row carries the kernel's error against the fp32
@@ -63,10 +65,21 @@ def _torchao(bits: str) -> Callable[[nn.Linear], nn.Module]:
     return build
 
 
+def _fp32(lin: nn.Linear) -> nn.Module:
+    """The layer's bf16 weights upcast to fp32 (exactly), the bf16 input cast on the way in."""
+    w = lin.weight.data.float()
+
+    class Fp32(nn.Module):
+        def forward(self, x):
+            return torch.nn.functional.linear(x.float(), w)
+    return Fp32()
+
+
 #: kernel -> (library, bits per weight, builder from a bf16 nn.Linear)
 KERNELS: dict[str, tuple[str, int, Callable[[nn.Linear], nn.Module]]] = {
     "bf16_eager": ("torch", 16, lambda lin: lin),
     "bf16_onednn_packed": ("torch (oneDNN)", 16, lambda lin: cpu_linear.PackedLinear(lin.weight.data, None)),
+    "fp32_eager": ("torch", 32, _fp32),
     "int8_quanto": ("optimum-quanto", 8, _quanto("int8")),
     "int4_quanto": ("optimum-quanto", 4, _quanto("int4")),
     "int8_torchao": ("torchao", 8, _torchao("int8")),
@@ -78,7 +91,7 @@ def weight_bytes(out_f: int, in_f: int, bits: int) -> int:
     """Bytes a kernel reads for the weight: codes, plus a bf16 scale per output row (int8) or a
     bf16 scale and zero point per group of 128 (int4)."""
     codes = out_f * in_f * bits // 8
-    if bits == 16:
+    if bits >= 16:
         return codes
     if bits == 8:
         return codes + 2 * out_f

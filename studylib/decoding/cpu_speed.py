@@ -22,9 +22,9 @@ model as transformers builds it; ``onednn_packed`` first pre-packs every bf16 li
 every executed expert's weights once (``kernels.cpu_linear``: eager bf16 linear re-packs the
 weight on every call); ``fp32`` upcasts every weight to fp32 (exactly) and runs eager — on a CPU
 without hardware bf16 (AVX2-only) oneDNN converts bf16 to fp32 on every product, and the fp32
-model, twice the bytes, can be the faster one (quantized variants do not run under it: their
-codes stay integer, so the fp32 upcast is not their kernel). Quantized layers keep their library's kernel under the others. Claims use
-each variant's fastest measured kernel (``fastest_kernel``), as issue 14 asks: the best kernel
+model, twice the bytes, can be the faster one. Quantized layers keep their library's kernel
+under eager and packed, and have no fp32 unit (their codes stay integer: an upcast is not their
+kernel). Claims use each variant's fastest measured kernel (``fastest_kernel``), as issue 14 asks: the best kernel
 available for each technique, not one path for all.
 """
 from __future__ import annotations

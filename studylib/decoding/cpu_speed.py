@@ -24,8 +24,8 @@ weight on every call); ``fp32`` upcasts every weight to fp32 (exactly) and runs 
 without hardware bf16 (AVX2-only) oneDNN converts bf16 to fp32 on every product, and the fp32
 model, twice the bytes, can be the faster one. Quantized layers keep their library's kernel
 under eager and packed, and have no fp32 unit (their codes stay integer: an upcast is not their
-kernel). Claims use each variant's fastest measured kernel (``fastest_kernel``), as issue 14 asks: the best kernel
-available for each technique, not one path for all.
+kernel). Claims use each variant's fastest measured kernel (``fastest_kernel``), as issue 14
+asks: the best kernel available for each technique, not one path for all.
 """
 from __future__ import annotations
 

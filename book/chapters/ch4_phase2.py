@@ -471,6 +471,16 @@ if any(r["profile"] == "cpu-qwen-avx2" for r in rep):
     book.table(pd.DataFrame(rep), caption="Table 4.6e. Table 6's CPU row (paper: {:.1f}–{:.1f}x) on each CPU the "
                "study measured; each variant and dense on their fastest measured kernel, 95% bootstrap CI over "
                "repeats. Data: data/cpu_decode/.".format(*TABLE6["CPU"]))
+    # bf16 or fp32 on the CPU without hardware bf16: which one a memory-bound step prefers
+    dk = cd[(cd["profile"] == "cpu-qwen-avx2") & (cd["variant"] == "dense")]
+    med = dk.groupby(["batch", "kernel"])["decode_tokens_per_s"].median()
+    bw = (dk["achieved_Bps"] / dk["copy_bandwidth_Bps"]).groupby([dk["batch"], dk["kernel"]]).median()
+    book.md("On the AVX2 CPU, dense " + "; ".join(
+        f"at B={b} decodes {med[(b, 'eager')]:.2f} tokens/s in bf16 and {med[(b, 'fp32')]:.2f} upcast to fp32 "
+        f"({bw[(b, 'eager')]:.2f} and {bw[(b, 'fp32')]:.2f} of the copy bandwidth)"
+        for b in sorted(set(dk["batch"])) if (b, "eager") in med and (b, "fp32") in med) +
+        ": where both read weights at a similar fraction of the bandwidth, the format with half the bytes wins, "
+        "the fp32 conversion oneDNN performs on every bf16 product notwithstanding.")
 else:
     book.md("*Not measured yet on an AVX2-only CPU: `make phase2 PROFILE=cpu-qwen-avx2` (refused on any other).*")
 

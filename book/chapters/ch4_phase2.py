@@ -478,9 +478,9 @@ if any(r["profile"] == "cpu-qwen-avx2" for r in rep):
     book.md("On the AVX2 CPU, dense " + "; ".join(
         f"at B={b} decodes {med[(b, 'eager')]:.2f} tokens/s in bf16 and {med[(b, 'fp32')]:.2f} upcast to fp32 "
         f"({bw[(b, 'eager')]:.2f} and {bw[(b, 'fp32')]:.2f} of the copy bandwidth)"
-        for b in sorted(set(dk["batch"])) if (b, "eager") in med and (b, "fp32") in med) +
-        ": where both read weights at a similar fraction of the bandwidth, the format with half the bytes wins, "
-        "the fp32 conversion oneDNN performs on every bf16 product notwithstanding.")
+        for b in sorted(set(dk["batch"])) if (b, "eager") in med and (b, "fp32") in med) + ". " + "; ".join(
+        f"At B={b} {'bf16, half the bytes, is faster despite the conversion oneDNN performs on every bf16 product' if med[(b, 'eager')] > med[(b, 'fp32')] else 'fp32 is faster: the conversion costs more than the bytes it saves'}"
+        for b in sorted(set(dk["batch"])) if (b, "eager") in med and (b, "fp32") in med) + ".")
 else:
     book.md("*Not measured yet on an AVX2-only CPU: `make phase2 PROFILE=cpu-qwen-avx2` (refused on any other).*")
 

@@ -52,7 +52,6 @@ OPTIONAL = {"kernels": ["eager"]}
 EAGER = "eager"
 FP32 = "fp32"
 KERNELS = (EAGER, cpu_linear.KERNEL, FP32)
-QUANTIZED = ("quanto_int8", "quanto_int4")   # integer codes: an fp32 upcast would not be their kernel
 
 
 def check_config(s: dict) -> None:
@@ -70,8 +69,9 @@ def check_config(s: dict) -> None:
 
 
 def runs_under(variant: str, kernel: str) -> bool:
-    """Whether ``kernel`` is a kernel of ``variant`` (fp32 upcasts weights: not a quantized one's)."""
-    return kernel != FP32 or not any(t in QUANTIZED for t, _ in transforms.variant(variant)["steps"])
+    """Whether ``kernel`` is a kernel of ``variant``: fp32 upcasts weights, so not of a quantized
+    one (its quantizers are the registry's after-cast steps; their codes stay integer)."""
+    return kernel != FP32 or not transforms.split_at_cast(transforms.variant(variant)["steps"])[1]
 
 
 def unit_key(model: str, variant: str, batch: int, kernel: str) -> str:

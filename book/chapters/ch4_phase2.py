@@ -475,12 +475,14 @@ if any(r["profile"] == "cpu-qwen-avx2" for r in rep):
     dk = cd[(cd["profile"] == "cpu-qwen-avx2") & (cd["variant"] == "dense")]
     med = dk.groupby(["batch", "kernel"])["decode_tokens_per_s"].median()
     bw = (dk["achieved_Bps"] / dk["copy_bandwidth_Bps"]).groupby([dk["batch"], dk["kernel"]]).median()
+    both = [b for b in sorted(set(dk["batch"])) if (b, "eager") in med and (b, "fp32") in med]
+    winner = {b: ("bf16, half the bytes, is faster despite the conversion oneDNN performs on every bf16 product"
+                  if med[(b, "eager")] > med[(b, "fp32")] else
+                  "fp32 is faster: the conversion costs more than the bytes it saves") for b in both}
     book.md("On the AVX2 CPU, dense " + "; ".join(
         f"at B={b} decodes {med[(b, 'eager')]:.2f} tokens/s in bf16 and {med[(b, 'fp32')]:.2f} upcast to fp32 "
-        f"({bw[(b, 'eager')]:.2f} and {bw[(b, 'fp32')]:.2f} of the copy bandwidth)"
-        for b in sorted(set(dk["batch"])) if (b, "eager") in med and (b, "fp32") in med) + ". " + "; ".join(
-        f"At B={b} {'bf16, half the bytes, is faster despite the conversion oneDNN performs on every bf16 product' if med[(b, 'eager')] > med[(b, 'fp32')] else 'fp32 is faster: the conversion costs more than the bytes it saves'}"
-        for b in sorted(set(dk["batch"])) if (b, "eager") in med and (b, "fp32") in med) + ".")
+        f"({bw[(b, 'eager')]:.2f} and {bw[(b, 'fp32')]:.2f} of the copy bandwidth)" for b in both) + ". " +
+        "; ".join(f"At B={b} {winner[b]}" for b in both) + ".")
 else:
     book.md("*Not measured yet on an AVX2-only CPU: `make phase2 PROFILE=cpu-qwen-avx2` (refused on any other).*")
 

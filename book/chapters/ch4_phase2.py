@@ -378,10 +378,10 @@ else:
     axes[0][-1].legend(fontsize=7)
     plt.suptitle(f"GPTQ int4 g128 vs round-to-nearest, {gh['model'].iloc[0]} (1 = no better than RTN)", fontsize=10)
     plt.tight_layout(); plt.show()
-    mm = vr[(vr["task"] == "mmlu") & (vr["profile"] == gh["profile"].iloc[0])] if not vr.empty else vr
-    end_to_end = ("The end-to-end result above" if mm.empty else
-                  f"The end-to-end result above (MMLU: GPTQ {'worse' if mm['acc_loss_pp'].iloc[0] > 0 else 'better'} "
-                  f"than round-to-nearest by {abs(mm['acc_loss_pp'].iloc[0]):.1f} pp, McNemar p = {mm['mcnemar_p'].iloc[0]:.2f})")
+    mm = vr[vr["profile"] == gh["profile"].iloc[0]] if not vr.empty else vr
+    end_to_end = ("The end-to-end result above" if mm.empty else "The end-to-end result above (" + "; ".join(
+        f"{r.task}, n={int(r.n_items)}: GPTQ {'worse' if r.acc_loss_pp > 0 else 'better'} than round-to-nearest "
+        f"by {abs(r.acc_loss_pp):.1f} pp, McNemar p = {r.mcnemar_p:.2f}" for r in mm.itertuples()) + ")")
     swp = rel[(rel["calib_tokens"] == rel["calib_tokens"].min()) & (rel["percdamp"] == 0.01)]
     big = rel[rel["calib_tokens"] == rel["calib_tokens"].max()]
     best = big.groupby("percdamp")["heldout_vs_rtn"].median()
@@ -482,7 +482,7 @@ if any(r["profile"] == "cpu-qwen-avx2" for r in rep):
     book.md("On the AVX2 CPU, dense " + "; ".join(
         f"at B={b} decodes {med[(b, 'eager')]:.2f} tokens/s in bf16 and {med[(b, 'fp32')]:.2f} upcast to fp32 "
         f"({bw[(b, 'eager')]:.2f} and {bw[(b, 'fp32')]:.2f} of the copy bandwidth)" for b in both) + ". " +
-        "; ".join(f"At B={b} {winner[b]}" for b in both) + ".")
+        ". ".join(f"At B={b} {winner[b]}" for b in both) + ".")
 else:
     book.md("*Not measured yet on an AVX2-only CPU: `make phase2 PROFILE=cpu-qwen-avx2` (refused on any other).*")
 

@@ -378,10 +378,10 @@ else:
     axes[0][-1].legend(fontsize=7)
     plt.suptitle(f"GPTQ int4 g128 vs round-to-nearest, {gh['model'].iloc[0]} (1 = no better than RTN)", fontsize=10)
     plt.tight_layout(); plt.show()
-    mm = vr[vr["profile"] == gh["profile"].iloc[0]] if not vr.empty else vr
-    end_to_end = ("The end-to-end result above" if mm.empty else "The end-to-end result above (" + "; ".join(
+    e2e = vr[vr["profile"] == gh["profile"].iloc[0]] if not vr.empty else vr
+    end_to_end = ("The end-to-end result above" if e2e.empty else "The end-to-end result above (" + "; ".join(
         f"{r.task}, n={int(r.n_items)}: GPTQ {'worse' if r.acc_loss_pp > 0 else 'better'} than round-to-nearest "
-        f"by {abs(r.acc_loss_pp):.1f} pp, McNemar p = {r.mcnemar_p:.2f}" for r in mm.itertuples()) + ")")
+        f"by {abs(r.acc_loss_pp):.1f} pp, McNemar p = {r.mcnemar_p:.2f}" for r in e2e.itertuples()) + ")")
     swp = rel[(rel["calib_tokens"] == rel["calib_tokens"].min()) & (rel["percdamp"] == 0.01)]
     big = rel[rel["calib_tokens"] == rel["calib_tokens"].max()]
     best = big.groupby("percdamp")["heldout_vs_rtn"].median()

@@ -89,6 +89,14 @@ def quality_deltas(items: pd.DataFrame, baseline: str = "dense") -> pd.DataFrame
     return pd.DataFrame(out)
 
 
+def versus(items: pd.DataFrame, variant: str, baseline: str) -> pd.DataFrame:
+    """``variant`` against another variant (not dense) on the same items, paired: ``quality_deltas`` with
+    ``baseline`` as the reference, so a positive ``acc_loss_pp`` means ``variant`` is worse. Answers
+    "what does this step add on top of that one" (int8 after SparseGPT, GPTQ instead of RTN)."""
+    d = quality_deltas(items[items["variant"].isin([variant, baseline])], baseline=baseline)
+    return d[(d["variant"] == variant) & d["acc_loss_pp"].notna()] if "acc_loss_pp" in d else d.iloc[:0]
+
+
 def estimate_of(df: pd.DataFrame, value: str, lo: str, hi: str) -> Estimate | None:
     if df.empty or value not in df or df[value].isna().all():
         return None

@@ -177,8 +177,7 @@ def relative_to_rtn(t: pd.DataFrame) -> pd.DataFrame:
 
 def versus_rtn_items(items: pd.DataFrame, gptq: str = "gptq_int4", rtn: str = "int4_quanto") -> pd.DataFrame:
     """GPTQ against round-to-nearest on the same items, paired (``analysis.quality_deltas`` with the
-    RTN variant as baseline: a positive loss means GPTQ is worse)."""
-    from .analysis import quality_deltas
+    RTN variant as baseline: a positive loss means GPTQ is worse; ``analysis.versus``)."""
+    from .analysis import versus
 
-    d = quality_deltas(items[items["variant"].isin([gptq, rtn])], baseline=rtn)
-    return d[(d["variant"] == gptq) & d["acc_loss_pp"].notna()] if "acc_loss_pp" in d else d.iloc[:0]
+    return versus(items, gptq, rtn)

@@ -218,3 +218,23 @@ def test_item_level_eq25_recovers_known_coefficients_and_is_honest_about_items()
     assert eq25_equivalence(few, margin=0.05) == "inconclusive"
     _, no_int = fit_eq25_items(df, intercept=False)
     assert "Intercept" not in no_int.index
+
+
+def test_versus_pairs_a_step_against_the_variant_it_stacks_on_not_against_dense():
+    from studylib.analysis import versus
+
+    n = 200
+    lp = np.zeros(n)
+    base = np.ones(n)
+    base[:20] = 0                                    # the base variant misses items 0-19
+    stacked = base.copy()
+    stacked[20:30] = 0                               # the added step loses 10 more items (5 pp)...
+    stacked[:4] = 1                                  # ...and regains 4 of the base's misses (2 pp)
+    items = pd.concat([_items("gsm8k", "dense", np.ones(n), lp), _items("gsm8k", "base", base, lp),
+                       _items("gsm8k", "stack", stacked, lp)])
+    d = versus(items, "stack", "base")
+    assert len(d) == 1 and d["n_items"].iloc[0] == n
+    r = d.iloc[0]
+    assert r["acc_loss_pp"] == pytest.approx(3.0) and r["acc_loss_lo"] < 3.0 < r["acc_loss_hi"]
+    assert r["discordance"] == pytest.approx(14 / n)
+    assert versus(items, "missing", "base").empty

@@ -326,6 +326,20 @@ book.table(pd.DataFrame(rows), caption="Table 4.5. Loss against dense with 95% i
            "on that profile. Data: data/quality_items/; studylib.analysis.quality_deltas, "
            "studylib.conversion_analysis.perplexity_vs_dense.",
            empty="*Quantized variants not measured yet: `make phase1-quality PROFILE=cpu-real` (or cpu-qwen).*")
+from studylib.analysis import versus
+
+added = versus(data.items, "sparsegpt30_int8_quanto", "sparsegpt30")
+if not added.empty:
+    alone = data.deltas[data.deltas["variant"] == "int8_quanto"].set_index(["profile", "task"])
+    book.md("**What int8 adds on top of pruning.** The stack against 30% SparseGPT alone, the same items, "
+            "paired (positive: the stack is worse), beside int8's own loss against dense: " + "; ".join(
+                f"{r.profile} {r.task} (n={int(r.n_items)}): {r.acc_loss_pp:+.1f} pp "
+                f"[{r.acc_loss_lo:+.1f}, {r.acc_loss_hi:+.1f}], McNemar p = {r.mcnemar_p:.2f}"
+                + (f" — int8 alone {alone.loc[(r.profile, r.task), 'acc_loss_pp']:+.1f} pp"
+                   if (r.profile, r.task) in alone.index else "")
+                for r in added.itertuples())
+            + ". An interval that covers zero and int8's own loss says the two losses do not compound beyond "
+            "their sum at this n; it cannot rule out a small interaction. studylib.analysis.versus.")
 qe = data.table("quant_eval")
 for (prof, v, task), g in qe.groupby(["profile", "variant", "task"]) if not qe.empty else []:
     s = quant_eval.summary(g)

@@ -7,6 +7,8 @@
                                          (the quality units not yet in data/, in the profile's order,
                                           restricted to some tasks / variants; see quality_units.run_units;
                                           --status lists what is left and runs nothing)
+  python -m studylib rescore --profile P   (committed generated answers judged again by the task's
+                                         answer checker, from the stored responses; tasks/answers.py)
   python -m studylib gptq-holdout --profile P  (GPTQ vs RTN layer error on held-out text; studylib/gptq_holdout.py)
   python -m studylib validate-data
   python -m studylib verdicts            (writes data/verdicts.csv from data/; see studylib/verdicts.py)
@@ -66,7 +68,8 @@ def run_notebook(path: str, profile: str, overrides: dict) -> Path:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m studylib")
     sub = ap.add_subparsers(dest="cmd", required=True)
-    for name in ("check", "run-notebook", "campaign", "sweep", "quant-check", "gptq-holdout", "machine-check"):
+    for name in ("check", "run-notebook", "campaign", "sweep", "quant-check", "gptq-holdout", "machine-check",
+                 "rescore"):
         p = sub.add_parser(name)
         if name == "machine-check":
             p.add_argument("--variant", default="dense")
@@ -135,6 +138,13 @@ def main(argv=None) -> int:
                 return 0
             split = lambda s: [x for x in s.split(",") if x] or None  # noqa: E731
             print(run_units(declared, tasks=split(args.tasks), only=split(args.only)))
+            return 0
+        if args.cmd == "rescore":
+            from .quality_units import declared_profile, rescore
+
+            if (declared := declared_profile(prof)) is None:
+                raise StudyConfigError(f"profile {prof['name']!r} declares no quality variants")
+            print(rescore(declared))
             return 0
         if args.cmd == "quant-check":
             from .quant_eval import agreement, summary

@@ -19,7 +19,7 @@ import yaml
 from .taskdata import TASK_FILES, TASKS_DIR
 
 
-STUDY_KEYS = ("task_type", "chat_template")  # ours, popped before lm-eval sees the config
+STUDY_KEYS = ("task_type", "chat_template", "answer_check")  # ours, popped before lm-eval sees the config
 
 
 @lru_cache(maxsize=None)
@@ -49,6 +49,11 @@ def task_type(task: str) -> str:
 
 def uses_chat_template(task: str) -> bool:
     return bool(_task_yaml(task).get("chat_template"))
+
+
+def answer_check(task: str) -> dict | None:
+    """How the task's generated answers are judged (``tasks/answers.py``), or None: lm-eval's filters."""
+    return _task_yaml(task).get("answer_check")
 
 
 def evaluate(model, tokenizer, task_files: dict[str, Path], batch_size: int = 8, device: str = "cpu",
@@ -130,7 +135,25 @@ def _generation_rows(task: str, samples: list[dict], tokenizer, max_gen_toks: in
         key = "correct" if s["filter"] == "strict-match" else f"correct_{s['filter'].split('-')[0]}"
         row[key] = float(s["exact_match"])
         row[f"extracted_{s['filter'].split('-')[0]}"] = s["filtered_resps"][0]
+        row["_doc"] = doc
+    spec = answer_check(task)
+    for row in by_id.values():
+        doc = row.pop("_doc")
+        if spec:
+            row.update(checked_columns(spec, row, doc))
     return list(by_id.values())
+
+
+def checked_columns(spec: dict, row: dict, doc: dict) -> dict:
+    """A generated row's scores under the task's answer checker; lm-eval's string scores move to
+    ``*_string`` beside them."""
+    from .tasks import answers
+
+    c = answers.check(spec, row.get("response", ""), doc)
+    return {"correct_string": row.get("correct"), "correct_flexible_string": row.get("correct_flexible"),
+            "correct": c.correct, "correct_flexible": c.correct_flexible,
+            "extracted_strict": c.extracted_strict, "extracted_flexible": c.extracted_flexible,
+            "answer_checker": answers.version()}
 
 
 def _safe_exp(x: float) -> float:

@@ -41,7 +41,7 @@ from .config import StudyConfigError, require_bench_dir
 from .evaluation import evaluate
 from .models import CACHE, load_model, resolve_model
 from .results import ResultStore, safe_key
-from .taskdata import build_task_files, calibration_ids
+from .taskdata import TASK_FILES, build_task_files, calibration_ids
 
 ROUTING_DEFAULT = {"balance": 1.0, "max_expert_fraction": float("nan"), "c_drop": 0.0}
 
@@ -308,3 +308,46 @@ def run_units(prof: dict, progress: bool = True, only: list[str] | None = None,
         gc.collect()
     bar.close()
     return {"measured": measured, "skipped": len(units) - measured}
+
+
+def rescore(prof: dict, progress: bool = True) -> dict:
+    """Judge the committed generated answers of every generation task that declares an answer
+    checker (``tasks/answers.py``) again, from the stored responses (nothing is regenerated): one
+    ``answer_scores`` unit per ``quality_items`` unit, same key, resumable. Units measured since
+    the checker was wired into evaluation carry its scores already and are skipped."""
+    import pandas as pd
+
+    from .evaluation import answer_check, checked_columns
+
+    q = prof["quality"]
+    require_bench_dir(prof)
+    items = ResultStore("quality_items", prof["name"])
+    scores = ResultStore("answer_scores", prof["name"])
+    todo = []
+    for key in items.keys():
+        if scores.has(key):
+            continue
+        head = pd.read_csv(items.path(key), nrows=1)
+        task = str(head["task"].iloc[0])
+        if task in TASK_FILES and answer_check(task) and "correct_string" not in head:
+            todo.append((key, task))
+    done = 0
+    docs: dict[str, dict] = {}
+    for key, task in tqdm(todo, desc="re-judging generated answers", disable=not progress):
+        if task not in docs:
+            path = build_task_files(CACHE / "taskdata" / prof["name"] / "rescore", 10**9, q["seed"], [],
+                                    q.get("bench_dir"), tasks=[task])[task]
+            docs[task] = {d["id"]: d for d in map(json.loads, path.read_text().splitlines())}
+        unit = pd.read_csv(items.path(key), keep_default_na=False, na_values=[""])
+        spec = answer_check(task)
+        rows = []
+        for r in unit.to_dict("records"):
+            row = {"model": r["model"], "variant": r["variant"], "task": task, "item_id": r["item_id"],
+                   **checked_columns(spec, {"response": "" if pd.isna(r.get("response")) else str(r["response"]),
+                                            "correct": r["correct"], "correct_flexible": r.get("correct_flexible")},
+                                     docs[task][r["item_id"]])}
+            rows.append(row)
+        scores.write(key, rows, provenance.collect(prof["name"], {"rescored_unit": key, "task": task,
+                                                                  "answer_check": spec}))
+        done += 1
+    return {"rescored": done, "skipped": len(items.keys()) - done}

@@ -59,7 +59,16 @@ SCHEMA: dict[str, list[str]] = {
     "machine_check": ["model", "variant", "task", "item_id", "correct_here", "correct_reference", "cpu_reference"],
     # wall time of the embedded default from scratch (studylib.repro_timing)
     "repro_runs": ["target", "run_profile", "wall_s", "exit_code", "cpu_count", "load_before", "load_after"],
+    # committed generated answers judged again by the task's answer checker (issue 36; one file per
+    # quality_items unit, same key): read_table("quality_items") puts these scores in place of the
+    # string-matched ones, which stay beside them as correct_string / correct_flexible_string
+    "answer_scores": ["model", "variant", "task", "item_id", "correct", "correct_flexible", "correct_string",
+                      "correct_flexible_string", "answer_checker"],
 }
+
+#: tables whose rows are re-judged by another table with the same unit keys (read_table applies it)
+RESCORED_BY = {"quality_items": "answer_scores"}
+_RESCORED_COLUMNS = ("correct", "correct_flexible", "extracted_strict", "extracted_flexible", "answer_checker")
 
 
 def data_dir() -> Path:
@@ -164,7 +173,38 @@ def read_table(table: str, profiles: list[str] | None = None, root: Path | None 
         files = [f for f in files if f.parent.name in profiles]
     if not files:
         return pd.DataFrame(columns=SCHEMA[table] + PROVENANCE_COLUMNS + ["unit"])
-    return pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
+    df = pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
+    if table in RESCORED_BY:
+        df = apply_rescores(df, read_table(RESCORED_BY[table], profiles, root))
+    return df
+
+
+def apply_rescores(df: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
+    """Rows of ``df`` with a re-judged score in ``scores`` (same profile, unit and item) take its
+    ``correct``/``correct_flexible``; their old values go to ``*_string`` (kept for one release).
+    Rows scored by the checker when they were measured already have both and are left alone."""
+    if scores.empty:
+        return df
+    keys = ["profile", "unit", "item_id"]
+    cols = [c for c in _RESCORED_COLUMNS if c in scores]
+    s = scores[keys + cols].rename(columns={c: f"{c}__new" for c in cols})
+    out = df.merge(s, on=keys, how="left", validate="many_to_one")
+    hit = out["correct__new"].notna()
+    for c in ("correct", "correct_flexible"):
+        if f"{c}_string" not in out:
+            out[f"{c}_string"] = pd.NA
+        if c in out:
+            out.loc[hit, f"{c}_string"] = out.loc[hit, c]
+    for c in cols:
+        if c not in out:
+            out[c] = pd.NA
+        out[c] = out[c].astype(object) if out[c].dtype != out[f"{c}__new"].dtype else out[c]
+        out.loc[hit, c] = out.loc[hit, f"{c}__new"]
+    out = out.drop(columns=[f"{c}__new" for c in cols])
+    for c in ("correct", "correct_flexible", "correct_string", "correct_flexible_string"):
+        if c in out:
+            out[c] = pd.to_numeric(out[c], errors="coerce")
+    return out
 
 
 def validate_data(root: Path | None = None) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .stats import (Estimate, bootstrap_ratio_of_medians, mcnemar_pvalue, paired_bootstrap_delta,
+from .stats import (Estimate, bootstrap_ratio_of_medians, fieller_ratio, mcnemar_pvalue, paired_bootstrap_delta,
                     paired_difference_ci)
 
 GPU_PROFILES = ("h100", "h200")
@@ -104,18 +104,38 @@ def estimate_of(df: pd.DataFrame, value: str, lo: str, hi: str) -> Estimate | No
     return Estimate(float(r[value]), float(r[lo]), float(r[hi]))
 
 
-def above_chance(items: pd.DataFrame, task: str, variant: str = "dense") -> bool:
-    """Whether ``variant`` scores above chance on ``task`` (Wilson lower bound, criteria.CHANCE)."""
+def floor_status(items: pd.DataFrame, task: str, variant: str = "dense") -> dict | None:
+    """Where ``variant`` stands against the floor of ``task`` (criteria.CHANCE: the chance rate of
+    a multiple-choice task, 0 for generated answers): items, correct, accuracy with its 95% Wilson
+    interval, and ``above`` — the interval's lower end above the floor, i.e. a one-sided score test
+    of "accuracy = floor" rejected at 2.5%. None when the variant has no item of the task."""
     from statsmodels.stats.proportion import proportion_confint
 
     from .paper.criteria import ABOVE_CHANCE_LEVEL, CHANCE
 
     d = items[(items["task"] == task) & (items["variant"] == variant)]["correct"].dropna()
-    if d.empty or task not in CHANCE:
-        return False
-    lo, _ = proportion_confint(int(d.sum()), len(d), alpha=1 - ABOVE_CHANCE_LEVEL, method="wilson")
-    # no success at all is never above chance (Wilson's lower bound is then 0 up to rounding)
-    return bool(d.sum() > 0 and lo > CHANCE[task] + 1e-9)
+    if d.empty:
+        return None
+    k, n = int(d.sum()), len(d)
+    lo, hi = proportion_confint(k, n, alpha=1 - ABOVE_CHANCE_LEVEL, method="wilson")
+    floor = CHANCE.get(task)
+    # no success at all is never above the floor (Wilson's lower bound is then 0 up to rounding)
+    above = floor is not None and k > 0 and lo > floor + 1e-9
+    return {"variant": variant, "task": task, "n": n, "k": k, "acc": k / n, "lo": float(lo), "hi": float(hi),
+            "floor": floor, "above": bool(above)}
+
+
+def floor_text(st: dict) -> str:
+    """'<variant> on <task>: k/n = x% (95% [lo, hi]) vs floor f%' (the numbers behind a floor verdict)."""
+    f = "unknown" if st["floor"] is None else f"{100 * st['floor']:.0f}%"
+    return (f"{st['variant']} on {st['task']}: {st['k']}/{st['n']} = {100 * st['acc']:.1f}% "
+            f"(95% [{100 * st['lo']:.1f}, {100 * st['hi']:.1f}]) vs floor {f}")
+
+
+def above_chance(items: pd.DataFrame, task: str, variant: str = "dense") -> bool:
+    """Whether ``variant`` scores above the floor of ``task`` (``floor_status``)."""
+    st = floor_status(items, task, variant)
+    return bool(st and st["above"])
 
 
 def _paired(items: pd.DataFrame, task: str, variant: str, column: str, baseline: str = "dense"):
@@ -158,14 +178,42 @@ def degradation_ratio(items: pd.DataFrame, variant: str | None = None) -> dict |
         else:
             f_loss, r_loss = paired_bootstrap_delta(fb, fv), paired_bootstrap_delta(rb, rv)
         ratio = bootstrap_ratio_of_paired_means(rb, rv, fb, fv)
+        dr, df_ = rb - rv, fb - fv
+        fieller = fieller_ratio(float(dr.mean()), float(df_.mean()), float(dr.var(ddof=1) / len(dr)),
+                                float(df_.var(ddof=1) / len(df_)))
         if f_loss.lo <= 0 <= f_loss.hi:
             ratio = Estimate(ratio.value, -np.inf, np.inf)
         acc = float(rv.mean()) / 100 if use_acc else None   # _paired gives accuracy in points
         return {"reasoning_task": reasoning, "factual_task": factual,
                 "measure": "accuracy points" if use_acc else "gold log-prob per token (nats)",
-                "reasoning_loss": r_loss, "factual_loss": f_loss, "ratio": ratio, "reasoning_acc": acc,
-                "floored": use_acc and acc <= CHANCE.get(reasoning, 0.0)}
+                "reasoning_loss": r_loss, "factual_loss": f_loss, "ratio": ratio, "fieller": fieller,
+                "reasoning_acc": acc, "floored": use_acc and acc <= CHANCE.get(reasoning, 0.0),
+                "floor": {t: {v: floor_status(items, t, v) for v in ("dense", variant)} for t in (reasoning, factual)}}
     return None
+
+
+def working_ratios(items: pd.DataFrame) -> pd.DataFrame:
+    """The reasoning/factual loss ratio (``degradation_ratio``) of every variant of one profile's
+    items that is above the floor on both tasks of the pair, with dense above it too (criteria,
+    2026-12-03): one row per variant with both losses, the bootstrap ratio and Fieller's interval."""
+    rows = []
+    for v in sorted(set(items["variant"]) - {"dense"}):
+        info = degradation_ratio(items, v)
+        if not info or info["measure"] != "accuracy points":
+            continue
+        if not all(st is not None and st["above"] for f in info["floor"].values() for st in f.values()):
+            continue
+        r, f, e, fl = info["reasoning_loss"], info["factual_loss"], info["ratio"], info["fieller"]
+        if not np.isfinite(e.value):   # no loss on either task (the fp32 check of the evaluation): no ratio
+            continue
+        rows.append({"variant": v, "reasoning_task": info["reasoning_task"], "factual_task": info["factual_task"],
+                     "reasoning_loss": r.value, "reasoning_lo": r.lo, "reasoning_hi": r.hi,
+                     "factual_loss": f.value, "factual_lo": f.lo, "factual_hi": f.hi,
+                     "ratio": e.value, "ratio_lo": e.lo, "ratio_hi": e.hi,
+                     "fieller_lo": fl.lo, "fieller_hi": fl.hi})
+    return pd.DataFrame(rows, columns=["variant", "reasoning_task", "factual_task", "reasoning_loss", "reasoning_lo",
+                                       "reasoning_hi", "factual_loss", "factual_lo", "factual_hi", "ratio",
+                                       "ratio_lo", "ratio_hi", "fieller_lo", "fieller_hi"])
 
 
 def combination_ratio(items: pd.DataFrame, variants) -> dict | None:
@@ -241,3 +289,41 @@ def eq25_item_design(items: pd.DataFrame, variants: pd.DataFrame, profile: str) 
                          "p": float(v["ratio"] or 0.0), "imbalance": 1 - float(v["balance"]),
                          "c_drop": float(v["c_drop"]), "loss": lo, "lp_loss": lpv})
     return pd.DataFrame(rows)
+
+
+def pruning_only(declared: dict[str, dict], method: str = "sparsegpt") -> dict[str, float]:
+    """{variant: p} of the declared variants whose pipeline is one ``method`` pruning step at ratio p
+    and nothing else (read from the declarations, never from the names)."""
+    return {v: float(s["steps"][0][1]["ratio"]) for v, s in declared.items()
+            if len(s["steps"]) == 1 and s["steps"][0][0] == method and set(s["steps"][0][1]) == {"ratio"}
+            and not s.get("dtype")}
+
+
+def pruning_design(items: pd.DataFrame, variants: pd.DataFrame, profile: str) -> pd.DataFrame:
+    """Eq. 25's pruning term alone (issue 36): one row per (item, variant) of every variant of
+    ``profile`` declared as SparseGPT pruning and nothing else (``pruning_only``), on each task
+    where dense is above the floor: ``p``, ``loss`` (100 x (dense correct - variant correct)) and
+    ``correct``; dense's own rows at p = 0 with loss 0 come along for the logit check. Empty
+    without at least one such variant."""
+    from .transforms import declared_variants
+
+    its = items[items["profile"] == profile]
+    vq = variants[(variants["profile"] == profile)].drop_duplicates("variant", keep="last")
+    ratios = pruning_only(declared_variants())
+    pure = vq[vq["variant"].isin(list(ratios))].assign(ratio=lambda x: x["variant"].map(ratios))
+    if pure.empty:
+        return pd.DataFrame(columns=["variant", "task", "item_id", "p", "loss", "correct"])
+    dense = its[its["variant"] == "dense"].drop_duplicates(["task", "item_id"]).set_index(["task", "item_id"])
+    tasks = [t for t in its["task"].unique() if t in set(dense.index.get_level_values(0)) and above_chance(its, t)]
+    rows = []
+    for v in ["dense", *pure["variant"]]:
+        p = 0.0 if v == "dense" else float(pure.loc[pure["variant"] == v, "ratio"].iloc[0])
+        mine = its[(its["variant"] == v) & its["task"].isin(tasks)].drop_duplicates(["task", "item_id"])
+        mine = mine.set_index(["task", "item_id"])
+        common = mine.index.intersection(dense.index)
+        if common.empty:
+            continue
+        b, m = dense.loc[common, "correct"].astype(float), mine.loc[common, "correct"].astype(float)
+        rows.append(pd.DataFrame({"variant": v, "task": common.get_level_values(0), "item_id": common.get_level_values(1),
+                                  "p": p, "loss": 100 * (b.to_numpy() - m.to_numpy()), "correct": m.to_numpy()}))
+    return pd.concat(rows, ignore_index=True)

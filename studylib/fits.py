@@ -119,3 +119,49 @@ def fit_eq19(df: pd.DataFrame):
     d = df.assign(logN=np.log10(df["n_params"] / 7e9))
     res = smf.ols("f_attn ~ logN", data=d).fit()
     return res, _tests_vs_paper(res, {"Intercept": 0.45, "logN": -0.13})
+
+
+# --- Eq. 25 where the outcome can move (issue 36): the paper's form beside a form with an intercept
+def fit_forms(df: pd.DataFrame, terms: tuple[str, ...], extra: tuple[str, ...] = (), outcome: str = "loss") -> dict:
+    """Item-level OLS of ``outcome`` on ``terms`` in two forms, standard errors clustered by item:
+
+    * ``paper``: no intercept (Eq. 25 says an unpruned, balanced, drop-free model loses nothing);
+    * ``free``: an intercept (a conversion's own cost, whatever its p) plus ``extra`` terms (the
+      active fraction of a conversion, say).
+
+    Returns {"paper": result, "free": result, "tests": the paper-form coefficients against Eq. 26-28
+    (95% CIs, Wald p), "compare": AIC of each form, the likelihood-ratio statistic and its p (the OLS
+    likelihoods: independent-errors approximation) and the clustered Wald test of the free form's
+    extra terms (intercept included) = 0 — the test that says whether the paper's form is enough}."""
+    from scipy.stats import chi2
+
+    d = df.dropna(subset=[outcome, *terms, *extra])
+    if d.empty or any(d[t].nunique() < 2 for t in terms):
+        raise ValueError(f"terms {terms} do not vary over the design")
+    groups = pd.factorize(d["item_id"].astype(str) + "|" + d.get("task", pd.Series("", index=d.index)).astype(str))[0]
+    kw = {"cov_type": "cluster", "cov_kwds": {"groups": groups}, "use_t": True}
+    paper = smf.ols(f"{outcome} ~ {' + '.join(terms)} - 1", data=d).fit(**kw)
+    free = smf.ols(f"{outcome} ~ {' + '.join((*terms, *extra))}", data=d).fit(**kw)
+    lr = 2 * (free.llf - paper.llf)
+    k = len(extra) + 1
+    wald = free.wald_test(", ".join(f"{t} = 0" for t in ("Intercept", *extra)), scalar=True)
+    return {"paper": paper, "free": free,
+            "tests": _tests_vs_paper(paper, {t: EQ25_PAPER[t] for t in terms if t in EQ25_PAPER}),
+            "compare": {"aic_paper": float(paper.aic), "aic_free": float(free.aic), "lr": float(lr),
+                        "lr_p": float(chi2.sf(max(lr, 0.0), k)), "wald_free_terms_p": float(wald.pvalue),
+                        "n_items": int(len(set(groups))), "n_rows": int(len(d))}}
+
+
+def logit_check(df: pd.DataFrame, term: str = "p"):
+    """The pruning slope on the probability scale as a check on the linear fit: a logit of the
+    variant's correctness on ``term`` (dense rows at 0 included), clustered by item; returns the
+    result and the average marginal effect of ``term`` in accuracy points per unit."""
+    import statsmodels.api as sm
+
+    d = df.dropna(subset=["correct", term])
+    groups = pd.factorize(d["item_id"].astype(str))[0]
+    res = smf.glm(f"correct ~ {term}", data=d, family=sm.families.Binomial()).fit(
+        cov_type="cluster", cov_kwds={"groups": groups})
+    b = float(res.params[term])
+    p = res.predict(d)
+    return res, float(-100 * np.mean(b * p * (1 - p)))   # a loss: accuracy points lost per unit of term

@@ -134,16 +134,20 @@ def paired_difference_ci(correct_a, correct_b, level: float = 0.95) -> Estimate:
     statsmodels nor scipy ships a paired score interval (statsmodels' confint_proportions_2indep
     is for independent samples).
     """
-    from scipy.optimize import brentq
-    from scipy.stats import norm
-
     a = np.asarray(correct_a, bool)
     b_ = np.asarray(correct_b, bool)
     if a.shape != b_.shape or a.size == 0:
         raise ValueError("paired outcomes must be two equal-length, non-empty arrays")
-    n = a.size
-    b = float(np.sum(a & ~b_))   # a right, b wrong
-    c = float(np.sum(~a & b_))   # a wrong, b right
+    return tango_interval(int(np.sum(a & ~b_)), int(np.sum(~a & b_)), a.size, level)
+
+
+def tango_interval(b: int, c: int, n: int, level: float = 0.95) -> Estimate:
+    """Tango's interval from the counts: ``b`` items only the first system gets right, ``c`` only
+    the second, ``n`` items in all (``paired_difference_ci`` counts them)."""
+    from scipy.optimize import brentq
+    from scipy.stats import norm
+
+    b, c = float(b), float(c)
     z = float(norm.ppf(0.5 + level / 2))
     theta = (b - c) / n
 
@@ -186,3 +190,53 @@ def paired_n_required(discordance: float, margin: float, true_delta: float = 0.0
     sd2 = max(discordance - true_delta ** 2, 1e-12)
     z = norm.ppf(0.5 + level / 2) + norm.ppf(power)
     return int(np.ceil(z * z * sd2 / (margin - true_delta) ** 2))
+
+
+def paired_power_exact(n: int, discordance: float, margin: float, true_delta: float = 0.0,
+                       level: float = 0.95, tail: float = 1e-7) -> float:
+    """Exact probability that Tango's ``level`` interval of the loss lies wholly below ``margin``
+    (the "loss < margin" verdict) with n paired items, a discordance ψ and a true loss δ: the
+    number of discordant items is Binomial(n, ψ), and each discordant item is a loss (dense right,
+    variant wrong) with probability (ψ + δ) / 2ψ. For each discordant count the largest number of
+    losses that still passes is found by bisection (the upper end grows with the losses), so the
+    sum is exact up to the ``tail`` mass left out. ``paired_power`` is its normal approximation."""
+    from scipy.stats import binom
+
+    if not 0 < discordance <= 1 or abs(true_delta) > discordance:
+        raise ValueError(f"need 0 < discordance <= 1 and |true_delta| <= discordance, got {discordance}, {true_delta}")
+    p_loss = (discordance + true_delta) / (2 * discordance)
+    lo, hi = int(binom.ppf(tail, n, discordance)), int(binom.isf(tail, n, discordance))
+    passes = lambda nd, b: tango_interval(b, nd - b, n, level).hi < margin  # noqa: E731
+    power = 0.0
+    for nd in range(max(lo, 0), min(hi, n) + 1):
+        if not passes(nd, 0):
+            continue
+        a, z = 0, nd          # passes(nd, a) holds; find the largest such b
+        if passes(nd, nd):
+            a = nd
+        else:
+            while z - a > 1:
+                m = (a + z) // 2
+                a, z = (m, z) if passes(nd, m) else (a, m)
+        power += binom.pmf(nd, n, discordance) * binom.cdf(a, nd, p_loss)
+    return float(power)
+
+
+def fieller_ratio(num: float, den: float, var_num: float, var_den: float, cov: float = 0.0,
+                  level: float = 0.95) -> Estimate:
+    """Fieller's interval for num/den from two approximately normal estimates (their variances and
+    covariance): the θ with (num - θ·den)² ≤ z²·(var_num - 2θ·cov + θ²·var_den). Bounded only when
+    the denominator is itself distinguishable from 0 (den² > z²·var_den); otherwise (-inf, inf) —
+    a ratio over a loss that may be 0 has no finite interval. The check beside the bootstrap."""
+    from scipy.stats import norm
+
+    z2 = float(norm.ppf(0.5 + level / 2)) ** 2
+    value = num / den if den != 0 else float("nan")
+    a = den * den - z2 * var_den
+    b = -2 * (num * den - z2 * cov)
+    c = num * num - z2 * var_num
+    disc = b * b - 4 * a * c
+    if a <= 0 or disc < 0:
+        return Estimate(value, -np.inf, np.inf, level)
+    r = np.sqrt(disc)
+    return Estimate(value, float((-b - r) / (2 * a)), float((-b + r) / (2 * a)), level)

@@ -1,6 +1,7 @@
 """The §8.2 phases and the Phase 2 / H3 claims, which combine other claims' measurements."""
 from __future__ import annotations
 
+from .. import analysis
 from .. import gpu_claims as G
 from ..paper import criteria as C
 from ..stats import Estimate, interval_verdict
@@ -173,6 +174,17 @@ def _phase3(d: Data) -> Measured:
     best = S.best_method(q)
     bound = q[(q["task"] == "mmlu") & q["bound"]]
     scale_txt = "one layer, H100 (random weights, real shapes)"
+    floor = None
+    if best is not None:   # the floor rule (criteria, 2026-12-03): a pick between conversions at chance is no pick
+        its = d.items[d.items["profile"] == best["profile"]]
+        usable = q[(q["task"] == "mmlu") & ~q["bound"]]
+        sts = [analysis.floor_status(its, "mmlu", v) for v in usable["variant"]]
+        if not any(st and st["above"] for st in sts):
+            floor = "; ".join(analysis.floor_text(st) for st in sts if st)
+            text += (f"; at {C.PHASE3_ACTIVE_FRACTION:.0%} of the FFN no conversion is above chance on MMLU "
+                     f"({floor}): no best conversion to name")
+            scale_txt += f"; quality {str(best['model']).split('/')[-1]} ({best['profile']})"
+            best = None
     if best is not None:
         text += (f"; at {C.PHASE3_ACTIVE_FRACTION:.0%} of the FFN: best conversion {best['variant']} MMLU "
                  f"loss {best['acc_loss_pp']:.1f} pp (n={int(best['n_items'])})")
@@ -188,7 +200,7 @@ def _phase3(d: Data) -> Measured:
             ci += f"; {o['variant']} [{o['acc_loss_lo']:.1f}, {o['acc_loss_hi']:.1f}]"
         scale_txt += f"; quality {str(best['model']).split('/')[-1]} ({best['profile']}), n={int(best['n_items'])}"
     return Measured(text=text, ci=ci, scale=scale_txt,
-                    inputs={"speed": speed, "paper_shapes": S.PAPER_SHAPES, "best": S.as_estimate(best)})
+                    inputs={"speed": speed, "paper_shapes": S.PAPER_SHAPES, "best": S.as_estimate(best), "floor": floor})
 
 
 def _eta(d: Data) -> Measured:

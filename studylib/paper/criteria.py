@@ -78,6 +78,43 @@ ABOVE_CHANCE_LEVEL = 0.95
 # accuracy, so the verdict is AT_CHANCE instead of "supported".
 AT_CHANCE = "inconclusive (dense at chance)"
 
+# --- Added 2026-12-03 (issue 36), after a reviewer recomputed the quality rows from data/ with
+# independent code and found three decided at the floor (reasoning_ratio "supported" only because
+# the combination scored 0% on GSM8K and chance on MMLU; eq25 "refuted" from a SmolLM2 grid whose
+# every point sat at chance; probe_arith judged with dense at 2/20), and before any unit of the Qwen
+# pruning series or of the top-2/top-3 conversions ran. Rows it changes: reasoning_ratio, eq25,
+# probe_arith, probe_facts, phase3 (wording), table89_quality and mmlu/gsm8k_loss (wording).
+# * The floor of a task is its chance rate (CHANCE; 0 for generated answers). A model is above it
+#   when the 95% Wilson interval of its accuracy lies above the floor: a one-sided score test of
+#   "accuracy = floor" rejected at 2.5% (``analysis.floor_status``; no correct answer at all is never
+#   above a floor of 0). Every floor verdict names the numbers that put it there.
+# * A measurement at the floor is censored: a variant at chance cannot show more loss than dense's
+#   headroom. So a ratio or a fit with dense, or any variant or design point it uses, at the floor
+#   is FLOOR. A *loss* of a variant at the floor is a lower bound of what it lost: it still decides a
+#   claim that its whole interval lies above ("< 1 pp" refuted by a collapse to chance: the real
+#   loss can only be larger), and is FLOOR otherwise. Dense at the floor: every row is FLOOR
+#   (AT_CHANCE, as since 2026-11-23). A pruning series (Eq. 25's α alone) is fitted on its levels
+#   above the floor, with those left out named; it needs two such levels.
+# * The reasoning/factual ratio is read twice: the paper's combination under the rule above, and
+#   every variant above the floor on both tasks (the working variants), each with a percentile
+#   bootstrap over items and Fieller's interval beside it.
+# * A "< X pp" row left inconclusive states its power at the observed effect: the items needed at
+#   the measured loss and discordance (power 0.8) and the exact power of Tango's interval at the n
+#   it has (``stats.paired_power_exact``) -- no longer the items needed "if the true loss were 0".
+FLOOR = "inconclusive (floor)"
+
+
+def floor_rule(verdict: str, dense_above: bool, variant_above: bool = True, lower_bound_decides: bool = False) -> str:
+    """The floor rule above applied to a quality row's verdict. ``lower_bound_decides``: the
+    loss's whole interval lies above the claim's upper bound (a lower bound then still refutes)."""
+    if not dense_above:
+        return AT_CHANCE
+    if variant_above:
+        return verdict
+    if lower_bound_decides and verdict.startswith("refuted"):
+        return "refuted (variant at the floor: its loss is a lower bound)"
+    return FLOOR
+
 EQ25_MIN_R2 = 0.5
 
 H3_MAX_HOURS_PER_X = 300.0

@@ -1,0 +1,143 @@
+"""Issue 36: no verdict decided at the floor; power at the observed effect; Eq. 25's forms.
+
+Fixtures on each side of the floor rule (criteria, 2026-12-03), the exact power of Tango's
+interval against its normal approximation, Fieller beside the bootstrap, and known coefficients
+recovered from synthetic item-level grids with and without an intercept."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from studylib import analysis, fits, stats
+from studylib.claims import Data, quality
+from studylib.paper import criteria as C
+
+
+def _items(profile, task, acc: dict[str, float], n: int, seed: int = 0) -> pd.DataFrame:
+    """Per-item outcomes with exactly round(acc * n) correct per variant."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for v, a in acc.items():
+        right = np.zeros(n)
+        right[rng.choice(n, int(round(a * n)), replace=False)] = 1
+        rows.append(pd.DataFrame({"profile": profile, "model": "m", "variant": v, "task": task,
+                                  "item_id": [f"{task}-{i}" for i in range(n)], "correct": right,
+                                  "gold_logprob": -1.0, "n_tokens": 1}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_floor_status_is_a_one_sided_test_against_the_task_floor():
+    it = _items("p", "mmlu", {"dense": 0.45, "at": 0.26, "above": 0.33}, 400)
+    assert analysis.floor_status(it, "mmlu")["above"]
+    at = analysis.floor_status(it, "mmlu", "at")
+    assert not at["above"] and at["lo"] < 0.25 < at["hi"]
+    assert analysis.floor_status(it, "mmlu", "above")["above"]
+    assert "at on mmlu: 104/400 = 26.0%" in analysis.floor_text(at) and "vs floor 25%" in analysis.floor_text(at)
+    gen = _items("p", "gsm8k_cot", {"zero": 0.0, "one": 0.01}, 300)
+    assert not analysis.floor_status(gen, "gsm8k_cot", "zero")["above"]       # 0/300: never above a floor of 0
+    assert analysis.floor_status(gen, "gsm8k_cot", "one")["above"]
+    assert analysis.floor_status(gen, "gsm8k_cot", "absent") is None
+
+
+@pytest.mark.parametrize("verdict,dense,variant,from_above,expected", [
+    ("supported", True, True, False, "supported"),                 # both above: the verdict stands
+    ("refuted", False, True, True, C.AT_CHANCE),                   # dense at the floor: nothing is decided
+    ("supported", True, False, False, C.FLOOR),                    # a floored variant cannot support
+    ("refuted", True, False, False, C.FLOOR),                      # ... nor refute from below
+    ("refuted", True, False, True, "refuted (variant at the floor: its loss is a lower bound)"),
+    ("inconclusive", True, False, False, C.FLOOR),
+])
+def test_floor_rule_on_each_side(verdict, dense, variant, from_above, expected):
+    assert C.floor_rule(verdict, dense, variant, from_above) == expected
+
+
+def _data(items: pd.DataFrame) -> Data:
+    d = Data()
+    d._memo["table:quality_items"] = items
+    d._memo["table:quality_variants"] = pd.DataFrame(columns=["profile", "variant"])
+    return d
+
+
+def test_a_ratio_of_floored_losses_is_floor_and_working_variants_are_read_beside_it():
+    combo = C.H2_VARIANTS[0]
+    its = pd.concat([_items("cpu-qwen", "gsm8k_cot", {"dense": 0.6, combo: 0.0, "w": 0.5}, 300, 1),
+                     _items("cpu-qwen", "mmlu", {"dense": 0.47, combo: 0.24, "w": 0.43}, 1000, 2)])
+    d = _data(its)
+    m = quality._ratio(d)
+    assert not m.inputs["variant_above"] and "floor:" in m.scale
+    v = quality._ratio_verdict(m)
+    assert v.startswith(C.FLOOR) and "(of 1)" in v          # the working variant w is read beside it
+    w = analysis.working_ratios(its[its["profile"] == "cpu-qwen"])
+    assert list(w["variant"]) == ["w"] and w["ratio_lo"].iloc[0] < w["ratio"].iloc[0] < w["ratio_hi"].iloc[0]
+    # a combination above the floor on both tasks is judged by the band again
+    its2 = pd.concat([_items("cpu-qwen", "gsm8k_cot", {"dense": 0.6, combo: 0.35}, 300, 3),
+                      _items("cpu-qwen", "mmlu", {"dense": 0.47, combo: 0.37}, 1000, 4)])
+    m2 = quality._ratio(_data(its2))
+    assert m2.inputs["variant_above"] and not quality._ratio_verdict(m2).startswith(C.FLOOR)
+
+
+def test_exact_power_of_tango_matches_its_normal_approximation_and_grows_with_n():
+    for n in (400, 1000, 4000):
+        exact = stats.paired_power_exact(n, 0.06, 0.015, 0.009)
+        assert abs(exact - stats.paired_power(n, 0.06, 0.015, 0.009)) < 0.03
+    assert stats.paired_power_exact(1000, 0.06, 0.015, 0.009) < stats.paired_power_exact(4000, 0.06, 0.015, 0.009)
+    # at a true loss of 0 the claim "< 3 pp" is easy; at a true loss above the margin it (almost) never passes
+    assert stats.paired_power_exact(1000, 0.06, 0.03, 0.0) > 0.95
+    assert stats.paired_power_exact(1000, 0.06, 0.01, 0.02) < 0.01
+    with pytest.raises(ValueError):
+        stats.paired_power_exact(100, 0.05, 0.01, 0.2)
+
+
+def test_power_note_states_the_items_needed_at_the_observed_loss():
+    note = quality.power_note(1000, 0.06, 0.9, 1.5)
+    assert "at the observed 0.9 pp" in note and "exact power at n=1000" in note
+    assert "no n would support" in quality.power_note(4, 0.5, 25.0, 0.5)
+
+
+def test_tango_from_counts_equals_tango_from_outcomes():
+    a = np.array([1, 1, 0, 1, 0, 1, 1, 0] * 20, bool)
+    b = np.array([1, 0, 0, 1, 1, 1, 0, 0] * 20, bool)
+    e1 = stats.paired_difference_ci(a, b)
+    e2 = stats.tango_interval(int(np.sum(a & ~b)), int(np.sum(~a & b)), a.size)
+    assert (e1.value, e1.lo, e1.hi) == (e2.value, e2.lo, e2.hi)
+
+
+def test_fieller_agrees_with_a_known_case_and_opens_when_the_denominator_may_be_zero():
+    e = stats.fieller_ratio(10.0, 5.0, 1.0, 0.25)       # both estimates sharp: near the delta method
+    se = 2 * np.sqrt(1 / 100 + 0.25 / 25)               # delta-method SE of 10/5
+    assert e.value == 2 and e.lo < 2 < e.hi and abs((e.hi - e.lo) / 2 - 1.96 * se) < 0.1
+    wide = stats.fieller_ratio(10.0, 0.5, 1.0, 0.25)    # denominator within 1.96 SE of 0
+    assert wide.lo == -np.inf and wide.hi == np.inf
+
+
+def _synthetic_grid(intercept: float, alpha: float, n_items: int = 400, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    item_effect = rng.normal(0, 3, n_items)
+    rows = []
+    for p in (0.1, 0.2, 0.3, 0.4, 0.5):
+        loss = intercept + alpha * p + item_effect + rng.normal(0, 2, n_items)
+        rows.append(pd.DataFrame({"item_id": [f"i{i}" for i in range(n_items)], "task": "mmlu", "p": p, "loss": loss}))
+    return pd.concat(rows, ignore_index=True)
+
+
+@pytest.mark.parametrize("intercept", [0.0, 4.0])
+def test_fit_forms_recover_known_coefficients_with_and_without_an_intercept(intercept):
+    f = fits.fit_forms(_synthetic_grid(intercept, 20.0), ("p",))
+    lo, hi = f["free"].conf_int().loc["p"]
+    assert lo < 20.0 < hi
+    ilo, ihi = f["free"].conf_int().loc["Intercept"]
+    assert ilo < intercept < ihi
+    if intercept == 0.0:       # the paper's form is right: its α is recovered and the intercept is not needed
+        t = f["tests"].loc["p"]
+        assert t["lo"] < 20.0 < t["hi"] and f["compare"]["wald_free_terms_p"] > 0.01
+    else:                      # a conversion's own cost: the paper's form is misspecified and the test says so
+        assert f["compare"]["wald_free_terms_p"] < 0.001 and f["compare"]["aic_free"] < f["compare"]["aic_paper"]
+        assert f["tests"].loc["p", "estimate"] > 25      # the missing intercept is pushed into α
+
+
+def test_pruning_only_reads_declarations_not_names():
+    declared = {"a": {"steps": [("sparsegpt", {"ratio": 0.2})]},
+                "b": {"steps": [("sparsegpt", {"ratio": 0.3}), ("moe_literal", {"experts": 4})]},
+                "c": {"steps": [("wanda", {"ratio": 0.3})]},
+                "sparsegpt40_named_so": {"steps": [("quanto_int8", {})]},
+                "d": {"steps": [("sparsegpt", {"ratio": 0.5})], "dtype": "float32"}}
+    assert analysis.pruning_only(declared) == {"a": 0.2}

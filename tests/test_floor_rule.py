@@ -141,3 +141,24 @@ def test_pruning_only_reads_declarations_not_names():
                 "sparsegpt40_named_so": {"steps": [("quanto_int8", {})]},
                 "d": {"steps": [("sparsegpt", {"ratio": 0.5})], "dtype": "float32"}}
     assert analysis.pruning_only(declared) == {"a": 0.2}
+
+
+def test_book_exhibits_run_on_fixtures():
+    import matplotlib
+    matplotlib.use("Agg")
+    from studylib import figures
+
+    its = pd.concat([_items("cpu-qwen", "mmlu", {"dense": 0.47, "x": 0.26, "y": 0.40}, 400)])
+    ft = figures.floor_table(its, "cpu-qwen")
+    assert list(ft["variant"]) == ["dense", "x", "y"] and list(ft["above the floor"]) == ["yes", "**no**", "yes"]
+    assert figures.rescore_table(its).empty          # nothing re-judged: no table
+    rs = its.assign(correct_string=its["correct"], correct_flexible=its["correct"], correct_flexible_string=1.0 - its["correct"])
+    t = figures.rescore_table(rs)
+    assert (t["strict changed"] == 0).all() and (t["flexible changed"] == t["n"]).all()
+    w = pd.DataFrame({"variant": ["a", "b"], "ratio": [1.5, np.nan], "ratio_lo": [0.5, -np.inf], "ratio_hi": [3.0, np.inf],
+                      "fieller_lo": [0.4, -np.inf], "fieller_hi": [3.5, np.inf]})
+    fig = figures.ratio_figure(w, (1.6, 3.6), {"floored": True, "text": "c scores 0%"})
+    assert "at the floor" in fig.axes[0].get_title()
+    series = _synthetic_grid(0.0, 20.0).assign(variant="v")
+    fig2 = figures.pruning_figure(series, fits.fit_forms(series, ("p",)), 0.8)
+    assert len(fig2.axes[0].lines) >= 3

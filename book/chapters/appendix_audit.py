@@ -53,6 +53,29 @@ for prof, outcome, res, tests in fits:
     plt.tight_layout(); plt.show()
 
 # %% [markdown]
+# ## Eq. 25's pruning term alone on Qwen (issue 36)
+# One row per (MMLU item, SparseGPT level): the item's accuracy loss against dense in pp, on p,
+# standard errors clustered by item (`studylib.fits.fit_forms`): the paper's form (no intercept)
+# and the form with an intercept, then the logit check (`fits.logit_check`). Levels at the floor
+# are left out (criteria, 2026-12-03).
+
+# %% tags=["hide-input"]
+from studylib.analysis import pruning_design
+from studylib.fits import fit_forms, logit_check
+
+_ps = pruning_design(read_table("quality_items"), read_table("quality_variants"), "cpu-qwen")
+_ps = _ps[_ps["task"] == "mmlu"] if not _ps.empty else _ps
+if _ps.empty or _ps.loc[_ps["p"] > 0, "p"].nunique() < 2:
+    book.md("*Qwen pruning series: fewer than two levels in data/ yet; nothing to fit.*")
+else:
+    _f = run_fit("pruning series", fit_forms, _ps[_ps["variant"] != "dense"], ("p",))
+    book.fit_summary("Pruning term, paper's form (no intercept): full summary", _f["paper"], [_f["tests"].round(4)])
+    book.fit_summary("Pruning term, with an intercept: full summary", _f["free"],
+                     [pd.DataFrame([_f["compare"]]).round(4)])
+    _lres, _ame = run_fit("logit check", logit_check, _ps)
+    book.fit_summary(f"Logit check (average marginal effect {_ame:.2f} pp per unit p): full summary", _lres, [])
+
+# %% [markdown]
 # ## Eq. 25 at item level on the repaired grid
 # One row per (item, design point): the item's accuracy loss in pp (tasks where dense is above
 # chance) or its gold log-probability lost per token, regressed on the point's p, 1 − Balance and

@@ -53,8 +53,10 @@ for key, value in abstract.values().items():
 # ({glue:text}`qwen_mmlu_teal` lost; WikiText-2 perplexity {glue:text}`qwen_ppl_teal` of dense),
 # while a per-token neuron oracle keeping the same quarter of the FFN multiplies perplexity by
 # {glue:text}`qwen_ppl_neuron_oracle`: a quarter of the FFN can carry this model, but no
-# training-free selector tested finds it. Eq. 25, fitted at item level on the repaired conversion's
-# grid (pruning × router bias × capacity, SmolLM2-135M on HellaSwag), gives
+# training-free selector tested finds it. No verdict is decided where a model sits at chance (the
+# floor rule, written 2026-12-03): the reasoning/factual ratio of the combination, whose GSM8K and
+# MMLU scores are both at their floors, reads *{glue:text}`reasoning_ratio_verdict`*. Eq. 25, fitted
+# at item level where the outcome can move ({glue:text}`eq25_on`), gives
 # {glue:text}`eq25_measured` against the paper's α = 0.8, β = 2.5, γ = 8.0: *{glue:text}`eq25_verdict`*.
 # So far {glue:text}`qwen_units` pre-registered
 # evaluation units are measured; standard GSM8K for the variants and the remaining conversions
@@ -72,6 +74,28 @@ for key, value in abstract.values().items():
 # Of {glue:text}`n_claims` claims, {glue:text}`n_supported` are supported, {glue:text}`n_refuted`
 # refuted, {glue:text}`n_inconclusive` inconclusive and {glue:text}`n_not_yet_measured` not yet
 # measured; one abort condition (§7.3) is *{glue:text}`abort2_verdict`*.
+#
+# ## Figure 1: speed bought against accuracy paid
+
+# %% tags=["remove-input"]
+import matplotlib.pyplot as plt
+
+from studylib import figures
+from studylib.claims import Data
+
+_fig1, _tq = figures.figure1(Data())
+if _tq.empty:
+    book.md("*Figure 1 needs a model measured both for decode speed and for quality on one profile "
+            "(`make sweep PROFILE=cpu-qwen` and `make phase2 PROFILE=cpu-qwen`).*")
+else:
+    plt.show()
+
+# %% [markdown]
+# *Figure 1. Every variant of Qwen2.5-Coder-1.5B-Instruct measured both ways: decode speedup over
+# dense at batch 1 on this CPU (each on its fastest measured kernel) against its paired MMLU loss,
+# 95% intervals on both axes. Shaded: what the paper claims for its combination. Right axis: the
+# H100's whole-model speedups (Llama-3-8B shape). Hollow: at chance on MMLU (the loss is a lower
+# bound). Chapter 4 (Figure 4.6) has the table behind it.*
 #
 # ## Verdict table
 # Every numbered claim beside the measurement that tests it. Verdicts follow rules written in code

@@ -85,6 +85,8 @@ def values(data: Data | None = None) -> dict[str, str]:
                             f"{ci(h.iloc[0]['speedup'], h.iloc[0]['lo'], h.iloc[0]['hi'], 'x')}." if not h.empty else "")
     measured = dict(zip(vt["id"], vt["measured"].astype(str)))
     out["eq25_measured"] = measured.get("eq25", MISSING)
+    out["eq25_on"] = dict(zip(vt["id"], vt["scale"].astype(str))).get("eq25", MISSING)
+    out["reasoning_ratio_verdict"] = verdict.get("reasoning_ratio", MISSING)
     out["h1"] = m["h1"].text
     out["h1_verdict"] = verdict.get("h1", MISSING)
     for cid in ("probe_facts", "needle", "mmlu_loss", "gsm8k_loss", "eq25", "h2", "h3", "abort2"):

@@ -105,3 +105,78 @@ def pruning_figure(series: pd.DataFrame, forms: dict, paper_alpha: float):
     ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     return fig
+
+
+#: the paper's claim for its combination (abstract): 1.7-1.9x decode speedup at < 1% MMLU loss
+PAPER_SPEEDUP = (1.7, 1.9)
+PAPER_MAX_LOSS_PP = 1.0
+
+
+def speed_quality_figure(tq: pd.DataFrame, gpu_marks: dict[str, float] | None = None, task: str = "MMLU",
+                         floored: set[str] | frozenset = frozenset()):
+    """Figure 1: decode speedup over dense against the paired accuracy loss for every variant of one
+    model (``tradeoff.speed_quality``: each on its fastest measured CPU kernel), 95% intervals on
+    both axes, the paper's claimed region shaded, and GPU speedups (``gpu_marks``: label -> x)
+    marked on the speed axis (right). Variants in ``floored`` (at chance on the task) are drawn
+    hollow: their loss is a lower bound. One panel, every point labelled, the legend below the axes
+    (it never covers data), so it reads at phone width."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    ax.add_patch(plt.Rectangle((-100, PAPER_SPEEDUP[0]), 100 + PAPER_MAX_LOSS_PP, PAPER_SPEEDUP[1] - PAPER_SPEEDUP[0],
+                               color="tab:green", alpha=0.18, lw=0,
+                               label=f"paper's claim: {PAPER_SPEEDUP[0]}-{PAPER_SPEEDUP[1]}x at < {PAPER_MAX_LOSS_PP:g} pp"))
+    for k, (fam, g) in enumerate(tq.groupby("family", sort=False)):
+        c = f"C{k}"
+        ax.errorbar(g["loss_pp"], g["speedup"], xerr=[g["loss_pp"] - g["loss_lo"], g["loss_hi"] - g["loss_pp"]],
+                    yerr=[g["speedup"] - g["speedup_lo"], g["speedup_hi"] - g["speedup"]], fmt="none", capsize=2.5,
+                    lw=1, color=c)
+        hollow = g["variant"].isin(floored)
+        ax.plot(g.loc[~hollow, "loss_pp"], g.loc[~hollow, "speedup"], "o", ms=5, color=c)
+        ax.plot(g.loc[hollow, "loss_pp"], g.loc[hollow, "speedup"], "o", ms=6, mfc="white", color=c)
+        ax.plot([], [], "o", ms=5, color=c, label=fam)   # one legend entry per family
+    if len(floored & set(tq["variant"])):
+        ax.plot([], [], "o", mfc="white", color="grey", label="hollow: at chance (loss is a lower bound)")
+    order = tq.sort_values(["loss_pp", "speedup"]).reset_index(drop=True)
+    for i, r in order.iterrows():   # alternate label sides: neighbouring points sit close together
+        ax.annotate(r["variant"], (r["loss_pp"], r["speedup"]), textcoords="offset points",
+                    xytext=(5, 6 if i % 2 else -11), fontsize=7)
+    ax.axhline(1.0, color="k", lw=0.6, ls=":")
+    ax.axvline(0.0, color="k", lw=0.6)
+    hi_loss = max(float(tq["loss_hi"].max()) if len(tq) else 5.0, 5.0)
+    ax.set_xlim(min(-2.0, float(tq["loss_lo"].min()) - 1 if len(tq) else -2.0), hi_loss + 2)
+    ax.set_xlabel(f"{task} accuracy lost vs dense (pp; paired, Tango 95%)")
+    ax.set_ylabel("decode speedup over dense (B=1)")
+    if gpu_marks:   # the GPU's speedups as ticks of the speed axis, on the right
+        for x in gpu_marks.values():
+            ax.axhline(x, color="tab:purple", lw=0.7, ls="--")
+        right = ax.twinx()
+        right.set_ylim(ax.get_ylim())
+        right.set_yticks(list(gpu_marks.values()), list(gpu_marks), fontsize=7, color="tab:purple")
+    fig.tight_layout()
+    fig.subplots_adjust(bottom=0.26)
+    fig.legend(*ax.get_legend_handles_labels(), loc="lower center", ncol=3, fontsize=7, frameon=False)
+    return fig
+
+
+def floored_variants(items: pd.DataFrame, profile: str, task: str = "mmlu") -> set[str]:
+    """The variants of ``profile`` at the floor of ``task`` (``analysis.floor_status``)."""
+    its = items[items["profile"] == profile]
+    return {v for v in its.loc[its["task"] == task, "variant"].unique()
+            if not (st := analysis.floor_status(its, task, v))["above"]}
+
+
+def figure1(d) -> tuple:
+    """The front page's Figure 1 from a ``claims.Data``: (figure, the points) or (None, empty) when
+    no variant has both a CPU decode speed and a loss on one profile."""
+    from . import gpu_claims as G
+    from . import tradeoff
+
+    tq = tradeoff.speed_quality(d)
+    if tq.empty:
+        return None, tq
+    marks = {}
+    for label, (e, _) in (("routing", G.headline_speedup(d.timing)), ("int8", G.quant_speedup(d.timing))):
+        if e is not None:
+            marks[f"H100 {label}: {e.value:.2f}x"] = e.value
+    return speed_quality_figure(tq, marks, floored=floored_variants(d.items, tq["profile"].iloc[0])), tq

@@ -92,7 +92,9 @@ def quality_at_fraction(deltas: pd.DataFrame, variants: pd.DataFrame, fraction: 
     af = af[(af["active_fraction"] - fraction).abs() <= 0.02]
     keys = set(zip(af["profile"], af["variant"]))
     d = deltas[deltas["task"].isin(tasks) & deltas["acc_loss_pp"].notna()]
-    d = d[[(p, v) in keys and v in declared and v not in skewed for p, v in zip(d["profile"], d["variant"])]]
+    # a boolean array, not a list: an empty list would select no *columns* (the KeyError of issue 37)
+    d = d[np.array([(p, v) in keys and v in declared and v not in skewed for p, v in zip(d["profile"], d["variant"])],
+                   dtype=bool)]
     d = best_profile(d) if not d.empty else d
     out = d[["profile", "model", "variant", "task", "n_items", "acc_loss_pp", "acc_loss_lo", "acc_loss_hi"]].copy()
     out["bound"] = [is_bound(v, declared) for v in out["variant"]]

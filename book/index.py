@@ -13,67 +13,67 @@ for key, value in abstract.values().items():
 # %% [markdown]
 # ```{admonition} Abstract
 # A 2025 paper predicts that pruning 30% of an LLM's weights with SparseGPT and splitting each
-# dense FFN into 4 experts with top-1 routing speeds decoding by 1.7–1.9x on A100/H100 at < 1%
-# MMLU loss, that the speedup grows with model size, that quality loss follows its Eq. 25, and
-# that int8 quantization and speculative decoding beat it on engineering return. It measured
-# none of this. We measured it, each technique with the best kernel or method that runs here.
+# feed-forward block into 4 experts with top-1 routing speeds decoding 1.7–1.9x on A100/H100 GPUs
+# at under 1% MMLU loss, and that int8 quantization and speculative decoding are still the better
+# investment. It measured none of this. We measured it on real hardware and real models, each
+# technique with the best kernel or method that runs here.
 #
-# **Speed.** On one H100, a whole Llama-3-8B-shaped decode step at batch 1 with 30%-narrower
-# top-1-of-4 experts runs {glue:text}`headline` faster than dense (*{glue:text}`headline_verdict`*
-# against the paper's 1.7–1.9x), but {glue:text}`headline_b8` at batch 8, where eight tokens
-# touch every expert (*{glue:text}`headline_b8_verdict`*). {glue:text}`headline_h200` Per layer the speedup does grow with
-# size ({glue:text}`h1`), yet not along Table 1 (*{glue:text}`h1_verdict`*). Weight-only int8
-# reaches {glue:text}`int8` {glue:text}`int8_on` (*{glue:text}`int8_verdict`* against
-# 1.8–2.2x{glue:text}`int8_note`; published int8 kernels reach 1.48–1.59x on an A100). On this study's 2-core CPU,
-# with converted FFNs that execute only their routed expert and each variant on its fastest
-# kernel, the combination decodes at
-# {glue:text}`table6_cpu` the speed of dense at batch 1 (Table 6 predicts 0.8–1.0x on a CPU:
-# *{glue:text}`table6_cpu_verdict`*); TEAL-style activation sparsity, executed so that it reads
-# only the weight rows of the activations it keeps, decodes at {glue:text}`teal_cpu` the speed of
-# dense (batch 1). Where the paper places the sweet spot (70B and batch ≥ 32) the combination
-# gains {glue:text}`sweet_paper` per layer on the H100; it gains most at batch 1
-# ({glue:text}`sweet_b1` across the five shapes), the single-token decode the paper calls
-# unsuitable (Phase 3: *{glue:text}`phase3_verdict`*).
+# **Does it speed decoding?** At batch 1, yes: a Llama-3-8B-shaped decode step runs
+# {glue:text}`headline` faster on an H100, and the converted Qwen2.5-Coder-1.5B
+# {glue:text}`table6_cpu` faster on a 2-core CPU, where the paper expects no gain. At batch 8 the
+# gain is gone ({glue:text}`headline_b8`): eight tokens read every expert.
 #
-# **Quality.** Without retraining, splitting an FFN into experts is where the idea fails. On
-# SmolLM2-135M at 25% of the FFN per token, the paper's literal conversion multiplies WikiText-2
-# perplexity by {glue:text}`ppl_literal`, and even routing each token to its best expert by true
-# activations (an oracle) by {glue:text}`ppl_expert_oracle`; the best training-free methods
-# tested, CMoE-style ({glue:text}`ppl_cmoe`) and TEAL-style activation sparsity
-# ({glue:text}`ppl_teal`), stay far from a per-token neuron oracle ({glue:text}`ppl_neuron_oracle`).
-# The paper's combination loses {glue:text}`probe_facts` on a factual probe ({glue:text}`probe_facts_on`;
-# *{glue:text}`probe_facts_verdict`*). On Qwen2.5-Coder-1.5B-Instruct, the model that judges H2
-# (dense MMLU {glue:text}`qwen_mmlu_dense`, GSM8K with zero-shot chain of thought
-# {glue:text}`qwen_gsm8k_dense`), the combination loses {glue:text}`mmlu_loss` of MMLU accuracy
-# ({glue:text}`mmlu_loss_on`; against the paper's < 1%: *{glue:text}`mmlu_loss_verdict`*) and
-# {glue:text}`gsm8k_loss` of GSM8K accuracy ({glue:text}`gsm8k_loss_on`; against < 3%:
-# *{glue:text}`gsm8k_loss_verdict`*), and H2 is *{glue:text}`h2_verdict`*. The best training-free
-# alternative at the same budget, TEAL-style
-# activation sparsity with 25% of each FFN's inputs kept, loses nearly as much MMLU accuracy
-# ({glue:text}`qwen_mmlu_teal` lost; WikiText-2 perplexity {glue:text}`qwen_ppl_teal` of dense),
-# while a per-token neuron oracle keeping the same quarter of the FFN multiplies perplexity by
-# {glue:text}`qwen_ppl_neuron_oracle`: a quarter of the FFN can carry this model, but no
-# training-free selector tested finds it. No verdict is decided where a model sits at chance (the
-# floor rule, written 2026-12-03): the reasoning/factual ratio of the combination, whose GSM8K and
-# MMLU scores are both at their floors, reads *{glue:text}`reasoning_ratio_verdict`*. Eq. 25, fitted
-# at item level where the outcome can move ({glue:text}`eq25_on`), gives
-# {glue:text}`eq25_measured` against the paper's α = 0.8, β = 2.5, γ = 8.0: *{glue:text}`eq25_verdict`*.
-# So far {glue:text}`qwen_units` pre-registered
-# evaluation units are measured; standard GSM8K for the variants and the remaining conversions
-# on Qwen follow (what is left, per variant and task: [audit appendix](chapters/appendix_audit)).
+# **What does it cost?** Without retraining, the model's ability. On Qwen2.5-Coder-1.5B the
+# combination loses {glue:text}`a_mmlu_loss` of MMLU and {glue:text}`a_gsm8k_loss` of
+# GSM8K{glue:text}`combo_floor_words`; {glue:text}`quarter_words`. Pruning alone costs
+# {glue:text}`a_sparsegpt30` of MMLU.
 #
-# **Alternatives.** A 0.5B draft is accepted at α = {glue:text}`spec_alpha` per token by the
-# 1.5B; speculative decoding gives {glue:text}`spec_cpu` on two CPU cores and, through measured
-# H100 step times, {glue:text}`spec_gpu` for an 8B target. On the MMLU items that judge H2,
-# weight-only int8 loses {glue:text}`qwen_mmlu_int8` and int4 {glue:text}`qwen_mmlu_int4` (Tables 8
-# and 9 price quality at 0.8–3.0% for sparse routing, 0.5–1.5% for int8, 0.3–0.5% for speculative
-# decoding: *{glue:text}`table89_quality_verdict`*). H3 is
-# *{glue:text}`h3_verdict`*: with the paper's own hour estimates no measured speedup can satisfy it.
+# **What should a practitioner do instead?** Quantize the weights: int8 loses
+# {glue:text}`a_int8` of MMLU and decodes {glue:text}`int8_cpu` faster on the CPU, int4 loses
+# {glue:text}`a_int4` at {glue:text}`int4_cpu`. Speculative decoding with a 0.5B draft gives
+# {glue:text}`spec_cpu` here.
 # ```
 #
 # Of {glue:text}`n_claims` claims, {glue:text}`n_supported` are supported, {glue:text}`n_refuted`
 # refuted, {glue:text}`n_inconclusive` inconclusive and {glue:text}`n_not_yet_measured` not yet
 # measured; one abort condition (§7.3) is *{glue:text}`abort2_verdict`*.
+#
+# ## Key results
+# * **H100, batch 1:** the whole Llama-3-8B-shaped step gains {glue:text}`headline`
+#   (*{glue:text}`headline_verdict`* against 1.7–1.9x); at batch 8 {glue:text}`headline_b8`
+#   (*{glue:text}`headline_b8_verdict`*). {glue:text}`headline_h200` [Chapter 2](chapters/ch2_phase1_timing)
+# * **Growth with size:** per layer the speedup grows ({glue:text}`h1`), but not along Table 1
+#   (*{glue:text}`h1_verdict`*). [Chapter 2](chapters/ch2_phase1_timing)
+# * **Weight-only int8 on the GPU:** {glue:text}`int8` {glue:text}`int8_on` (*{glue:text}`int8_verdict`*
+#   against 1.8–2.2x{glue:text}`int8_note`; published int8 kernels reach 1.48–1.59x on an A100).
+#   [Chapter 4](chapters/ch4_phase2)
+# * **CPU decode (Table 6):** the executed combination {glue:text}`table6_cpu` of dense at batch 1
+#   (*{glue:text}`table6_cpu_verdict`* against 0.8–1.0x); TEAL-style activation sparsity
+#   {glue:text}`teal_cpu`. [Chapter 4](chapters/ch4_phase2)
+# * **Sweet spot:** at 70B and batch ≥ 32 the combination gains {glue:text}`sweet_paper` per layer
+#   on the H100, most at batch 1 ({glue:text}`sweet_b1`) (Phase 3: *{glue:text}`phase3_verdict`*).
+#   [Chapter 5](chapters/ch5_phase3)
+# * **Conversions on SmolLM2-135M** at 25% of the FFN multiply WikiText-2 perplexity by
+#   {glue:text}`ppl_literal` (literal), {glue:text}`ppl_cmoe` (CMoE-style), {glue:text}`ppl_teal`
+#   (TEAL-style); a per-token expert oracle {glue:text}`ppl_expert_oracle`, a neuron oracle
+#   {glue:text}`ppl_neuron_oracle`. [Chapter 3](chapters/ch3_phase1_quality)
+# * **H2 on Qwen2.5-Coder-1.5B** (dense MMLU {glue:text}`qwen_mmlu_dense`, GSM8K
+#   {glue:text}`qwen_gsm8k_dense`): the combination loses {glue:text}`mmlu_loss` of MMLU
+#   (*{glue:text}`mmlu_loss_verdict`*) and {glue:text}`gsm8k_loss` of GSM8K
+#   (*{glue:text}`gsm8k_loss_verdict`*); H2 is *{glue:text}`h2_verdict`*. TEAL at 25% loses
+#   {glue:text}`qwen_mmlu_teal` of MMLU (perplexity {glue:text}`qwen_ppl_teal` of dense); a neuron
+#   oracle keeping the same quarter {glue:text}`qwen_ppl_neuron_oracle`. [Chapter 3](chapters/ch3_phase1_quality)
+# * **The floor rule:** no verdict is decided where a model sits at chance; the combination's
+#   reasoning/factual ratio reads *{glue:text}`reasoning_ratio_verdict`*. [Chapter 3](chapters/ch3_phase1_quality)
+# * **Eq. 25** where the outcome can move ({glue:text}`eq25_on`): {glue:text}`eq25_measured`
+#   against α = 0.8, β = 2.5, γ = 8.0 (*{glue:text}`eq25_verdict`*). [Chapter 3](chapters/ch3_phase1_quality)
+# * **Alternatives:** a 0.5B draft is accepted at α = {glue:text}`spec_alpha` per token;
+#   speculative decoding gives {glue:text}`spec_cpu` on two CPU cores and {glue:text}`spec_gpu`
+#   through measured H100 step times for an 8B target. Quality costs (Tables 8, 9):
+#   *{glue:text}`table89_quality_verdict`*. H3 is *{glue:text}`h3_verdict`*: with the paper's own
+#   hour estimates no measured speedup can satisfy it. [Chapter 4](chapters/ch4_phase2)
+# * **Progress:** {glue:text}`qwen_units` pre-registered Qwen evaluation units are measured (what is
+#   left: [audit appendix](chapters/appendix_audit)).
 #
 # ## Figure 1: speed bought against accuracy paid
 

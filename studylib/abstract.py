@@ -104,6 +104,32 @@ def values(data: Data | None = None) -> dict[str, str]:
     out["qwen_mmlu_dense"] = _accuracy(data.items, "cpu-qwen", "dense", "mmlu")
     out["qwen_gsm8k_dense"] = _accuracy(data.items, "cpu-qwen", "dense", "gsm8k_cot")
     out["qwen_units"] = _units_done("cpu-qwen")
+    # the abstract's short forms (issue 37): value and interval only, no item counts in the sentences
+    for key, variant, task in (("a_mmlu_loss", "sparsegpt30_literal_moe4_top1", "mmlu"),
+                               ("a_gsm8k_loss", "sparsegpt30_literal_moe4_top1", "gsm8k_cot"),
+                               ("a_sparsegpt30", "sparsegpt30", "mmlu"), ("a_int8", "int8_quanto", "mmlu"),
+                               ("a_int4", "int4_quanto", "mmlu")):
+        out[key] = _loss(data.deltas, "cpu-qwen", variant, task).split(" (n =")[0]
+    from .claims.hardware import cpu_decode_speedup as _cds
+
+    for key, variant in (("int8_cpu", "int8_quanto"), ("int4_cpu", "int4_quanto")):
+        c = _cds(data, (variant,))
+        out[key] = est(c["estimate"], "x", max_digits=2) if c else MISSING
+    its = data.items[data.items["profile"] == "cpu-qwen"] if not data.items.empty else data.items
+    from .analysis import above_chance
+
+    floored = [t for t in ("mmlu", "gsm8k_cot") if not its.empty
+               and not above_chance(its, t, "sparsegpt30_literal_moe4_top1")
+               and (its["variant"] == "sparsegpt30_literal_moe4_top1").any()]
+    out["combo_floor_words"] = {2: ", down to chance on both", 1: ", down to chance on one"}.get(len(floored), "")
+    from .claims.phases import _phase3
+
+    p3 = _phase3(data)
+    best = p3.inputs.get("best") if not p3.empty else None
+    out["quarter_words"] = ("no training-free conversion tested keeps a quarter of each FFN above chance"
+                            if not p3.empty and p3.inputs.get("floor") else
+                            f"the best training-free conversion at a quarter of each FFN loses {est(best, ' pp', digits=1)} of MMLU"
+                            if best is not None else "conversions at a quarter of each FFN are not measured yet")
     from . import sweet_spot
     from .claims.hardware import cpu_decode_speedup
 
@@ -117,3 +143,27 @@ def values(data: Data | None = None) -> dict[str, str]:
     out["spec_cpu"] = est(s.get("cpu"), "x") if s else MISSING
     out["spec_gpu"] = est(s.get("gpu"), "x") if s else MISSING
     return out
+
+
+#: the front page's abstract may not run longer than this (issue 37: read in two minutes)
+MAX_WORDS = 250
+
+
+def rendered_abstract(vals: dict[str, str] | None = None, index=None) -> str:
+    """The abstract admonition of ``book/index.py`` with every glued value filled in: the text a
+    reader sees (Markdown emphasis stripped), for the word limit and its test."""
+    import re
+    from pathlib import Path
+
+    index = Path(index or Path(__file__).resolve().parent.parent / "book" / "index.py")
+    lines = index.read_text().splitlines()
+    start = next(i for i, l in enumerate(lines) if l.startswith("# ```{admonition} Abstract"))
+    end = next(i for i in range(start + 1, len(lines)) if lines[i].strip() == "# ```")
+    text = "\n".join(l[2:] for l in lines[start + 1:end])
+    vals = values() if vals is None else vals
+    text = re.sub(r"\{glue:text\}`([^`]+)`", lambda m: vals.get(m.group(1), MISSING), text)
+    return re.sub(r"[*_`]", "", text)
+
+
+def word_count(text: str) -> int:
+    return len(text.split())

@@ -101,22 +101,41 @@ def setup() -> None:
 
 
 def verdict_table(vt: pd.DataFrame, link_prefix: str | None = None) -> None:
-    """Verdict rows as a four-column table that fits the page: claim (source, and a link to its
-    chapter under ``link_prefix``), prediction, measured [95% CI] with its scale, coloured badge."""
+    """Verdict rows grouped by hypothesis and phase (``claims.GROUPS``), one line per claim: the
+    claim, the prediction, the measurement and its 95% interval (cut to one line, whole on hover),
+    the coloured badge; the source, the whole measurement, its scale and the verdict's full wording
+    fold into a details element under the claim (issue 37: a reader scans 29 rows at a glance)."""
     from . import verdicts
+    from .claims import GROUPS
 
     vt = vt.fillna("")
+    esc = html.escape
     link = (lambda c: f' · <a href="{link_prefix}{c}.html">{c.split("_")[0]}&nbsp;→</a>' if c else "") \
         if link_prefix is not None else (lambda c: "")
-    rows = pd.DataFrame({
-        "claim": [f"{c}<br><small>{s}{link(ch)}</small>" for c, s, ch in zip(vt["claim"], vt["source"], vt["chapter"])],
-        "prediction": vt["prediction"],
-        "measured [95% CI] · scale": [m + ("" if c in ("—", "") else f" <small>{c}</small>")
-                                      + (f"<br><small><em>{sc}</em></small>" if sc else "")
-                                      for m, c, sc in zip(vt["measured"], vt["95% CI"], vt["scale"])],
-        "verdict": vt["verdict"].map(verdicts.badge_html)})
-    display(HTML("<div class='table-scroll'>" + rows.to_html(index=False, escape=False, border=0,
-                                                             classes="verdict-table") + "</div>"))
+
+    def one_line(text: str, cls: str) -> str:
+        return f'<div class="{cls}" title="{esc(text)}">{esc(text) or MISSING}</div>'
+
+    def row(r) -> str:
+        folded = (f'<details class="vt-more"><summary>{esc(r["claim"])}</summary><small>{esc(r["source"])}'
+                  f'{link(r["chapter"])}<br>measured: {esc(r["measured"])}'
+                  + (f' {esc(r["95% CI"])}' if r["95% CI"] not in ("", "—") else "")
+                  + (f'<br><em>{esc(r["scale"])}</em>' if r["scale"] else "")
+                  + f'<br>verdict: {esc(r["verdict"])}</small></details>')
+        return (f'<tr><td class="vt-claim">{folded}</td><td>{one_line(r["prediction"], "vt-cell")}</td>'
+                f'<td>{one_line(r["measured"], "vt-cell")}</td><td>{one_line(r["95% CI"], "vt-ci")}</td>'
+                f'<td class="vt-badge">{verdicts.badge_html(r["verdict"], compact=True)}</td></tr>')
+
+    groups = [g for g in GROUPS if "group" in vt and (vt["group"] == g).any()]
+    body = []
+    for g in groups or [None]:
+        rows = vt if g is None else vt[vt["group"] == g]
+        if g is not None and len(groups) > 1:
+            body.append(f'<tr class="vt-group"><th colspan="5">{esc(g)}</th></tr>')
+        body += [row(r) for _, r in rows.iterrows()]
+    head = "<tr><th>claim</th><th>prediction</th><th>measured</th><th>95% CI</th><th>verdict</th></tr>"
+    display(HTML(f"<div class='table-scroll'><table class='verdict-table'><thead>{head}</thead>"
+                 f"<tbody>{''.join(body)}</tbody></table></div>"))
 
 
 def chapter_verdicts(chapter: str) -> None:

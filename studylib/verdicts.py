@@ -62,8 +62,10 @@ BADGE = {"supported": "#1a7f37", "refuted": "#cf222e", "inconclusive": "#9a6700"
          "pending": "#6e7781", "triggered": "#cf222e", "not-triggered": "#1a7f37", "arithmetic": "#1a7f37"}
 
 
-def badge_html(verdict: str) -> str:
-    """A coloured badge for the verdict's kind, followed by its qualification in small text."""
+def badge_html(verdict: str, compact: bool = False) -> str:
+    """A coloured badge for the verdict's kind, followed by its qualification in small text
+    (``compact``: the badge alone, the full wording in its tooltip). A verdict the floor rule
+    left open reads "at the floor" (criteria, 2026-12-03)."""
     import html
 
     v = str(verdict)
@@ -71,9 +73,14 @@ def badge_html(verdict: str) -> str:
         if v.startswith(two_words):
             v = "not-" + two_words.split()[-1] + v[len(two_words):]
     head, _, rest = v.partition(" ")
-    kind = "at chance" if "at chance" in v else ("pending GPU" if "pending" in v else head)
-    colour = BADGE.get(head, "#6e7781") if kind not in ("at chance",) else "#8250df"
-    label = html.escape(kind if kind in ("at chance", "pending GPU") else head.replace("-", " "))
+    floor = head == "inconclusive" and (rest.startswith("(floor") or "at chance" in rest.split(";")[0])
+    kind = "at the floor" if floor else ("at chance" if "at chance" in v else ("pending GPU" if "pending" in v else head))
+    colour = BADGE.get(head, "#6e7781") if kind not in ("at chance", "at the floor") else "#8250df"
+    label = html.escape(kind if kind in ("at chance", "at the floor", "pending GPU") else head.replace("-", " "))
+    if compact:
+        return (f'<span title="{html.escape(str(verdict))}" style="background:{colour};color:white;border-radius:4px;'
+                f'padding:1px 6px;white-space:nowrap">{label}</span>'
+                + ('<small> +</small>' if rest and not floor else ""))
     more = f'<br><small>{html.escape(rest)}</small>' if rest and kind == head else ""
     return (f'<span style="background:{colour};color:white;border-radius:4px;padding:1px 6px;'
             f'white-space:nowrap">{label}</span>{more}')

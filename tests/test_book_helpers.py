@@ -58,3 +58,23 @@ def test_the_perplexity_ratio_interval_is_a_t_interval_over_documents():
     half = st.t.ppf(0.975, 3) * inc.std(ddof=1) / 2
     assert r["docs"] == 4 and np.isclose(r["ppl_ratio"], np.exp(inc.mean()))
     assert np.isclose(r["ppl_ratio_lo"], np.exp(inc.mean() - half)) and np.isclose(r["ppl_ratio_hi"], np.exp(inc.mean() + half))
+
+
+def test_front_page_abstract_is_at_most_250_words_with_its_glued_values():
+    """Issue 37: the abstract answers three questions in <= 250 words (values filled in as glued)."""
+    from studylib import abstract
+
+    text = abstract.rendered_abstract()
+    assert "{glue" not in text and abstract.MISSING not in text.split("Speculative")[0]
+    assert abstract.word_count(text) <= abstract.MAX_WORDS, abstract.word_count(text)
+    for question in ("Does it speed decoding?", "What does it cost?", "What should a practitioner do instead?"):
+        assert question in text
+
+
+def test_grouped_verdict_table_has_every_claim_once_under_its_group():
+    from studylib import claims
+
+    vt = claims.verdict_table()
+    assert set(vt["group"]) <= set(claims.GROUPS) and vt["id"].is_unique
+    assert {"h1", "h2", "h3", "phase1", "s31_arithmetic"} <= set(vt["id"])
+    assert vt.set_index("id").loc["eq25", "group"] == claims.GROUP_H2

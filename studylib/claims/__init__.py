@@ -25,6 +25,15 @@ from ..stats import Estimate
 
 PENDING_GPU = "not yet measured (needs the h100 profile)"
 
+#: the verdict table's groups (§8.1's hypotheses, §8.2's phases, the §3 audit), in the book's order;
+#: each claim declares its own
+GROUP_H1 = "H1 · speed, and its growth with model size"
+GROUP_H2 = "H2 · quality preservation"
+GROUP_H3 = "H3 · return on effort against int8 and speculative decoding"
+GROUP_PHASES = "Phases 1-3 · the plan's milestones and failure modes"
+GROUP_AUDIT = "§3 audit · the paper's own arithmetic"
+GROUPS = (GROUP_H1, GROUP_H2, GROUP_H3, GROUP_PHASES, GROUP_AUDIT)
+
 
 @dataclass(frozen=True)
 class Measured:
@@ -51,12 +60,14 @@ class Claim:
     measure: Callable[["Data"], Measured]
     criterion: Callable[[Measured], str]
     pending: str = C.NOT_MEASURED   # the verdict while measure() finds nothing
+    group: str = ""                 # its group in the verdict table (GROUPS)
 
     def row(self, data: "Data") -> dict:
         m = self.measure(data)
         verdict = self.pending if m.empty else self.criterion(m)
         return {"id": self.id, "claim": self.wording, "source": self.source, "prediction": self.prediction,
-                "measured": m.text, "95% CI": m.ci, "verdict": verdict, "scale": m.scale, "chapter": self.chapter}
+                "measured": m.text, "95% CI": m.ci, "verdict": verdict, "scale": m.scale, "chapter": self.chapter,
+                "group": self.group}
 
 
 class Data:
@@ -120,6 +131,9 @@ def registry() -> list[Claim]:
     dup = {i for i in ids if ids.count(i) > 1}
     if dup:
         raise ValueError(f"duplicate claim ids: {sorted(dup)}")
+    ungrouped = [c.id for c in claims if c.group not in GROUPS]
+    if ungrouped:
+        raise ValueError(f"claims without a group of GROUPS: {ungrouped}")
     return claims
 
 

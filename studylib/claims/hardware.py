@@ -7,7 +7,7 @@ from ..paper import criteria as C
 from ..paper import equations as eq
 from ..paper.tables import TABLE1, TABLE4, TABLE6
 from ..stats import Estimate
-from . import PENDING_GPU, Claim, Data, Measured, band, ci_text
+from . import GROUP_AUDIT, GROUP_H1, GROUP_H3, GROUP_PHASES, PENDING_GPU, Claim, Data, Measured, band, ci_text
 
 
 def gpu_scale(d: Data) -> str:
@@ -156,27 +156,27 @@ def _int8_verdict(m: Measured) -> str:
 
 CLAIMS = [
     Claim("s31_arithmetic", "§3.1 arithmetic reproduces its printed numbers", "Eqs. 5-18", "1.73x, 2.16 ms/token",
-          "ch1_latency_audit", _section31, lambda m: "supported" if m.inputs["consistent"] else "refuted"),
+          "ch1_latency_audit", _section31, lambda m: "supported" if m.inputs["consistent"] else "refuted", group=GROUP_AUDIT),
     *[Claim(f"table1_{size}", f"Speedup at {size} (30% pruning + 4-expert top-1, B=1)", "Table 1, Eq. 19",
             "{}-{}x".format(*TABLE1[size]["realistic"]), "ch2_phase1_timing", _table1(size),
-            lambda m, size=size: C.h1_size_verdict(size, m.estimate), PENDING_GPU)
+            lambda m, size=size: C.h1_size_verdict(size, m.estimate), PENDING_GPU, group=GROUP_H1)
       for size in C.H1_SIZES],
     Claim("h1", "H1: speedup within 10% of Table 1 at every size", "§8.1.1", "1.3x (7B) → 1.7x (70B)",
-          "ch2_phase1_timing", _h1, lambda m: C.h1_verdict(m.inputs), PENDING_GPU),
+          "ch2_phase1_timing", _h1, lambda m: C.h1_verdict(m.inputs), PENDING_GPU, group=GROUP_H1),
     Claim("headline_b1", "Headline: 1.7-1.9x decode speedup on A100/H100", "Abstract, Eq. 18", "1.7-1.9x",
-          "ch2_phase1_timing", _headline(1), band(1.7, 1.9), PENDING_GPU),
+          "ch2_phase1_timing", _headline(1), band(1.7, 1.9), PENDING_GPU, group=GROUP_H1),
     Claim("headline_b8", "Headline at batch 8 (the paper's model assumes B=1, §10)", "Abstract, §10", "1.7-1.9x",
-          "ch2_phase1_timing", _headline(8), band(1.7, 1.9), PENDING_GPU),
+          "ch2_phase1_timing", _headline(8), band(1.7, 1.9), PENDING_GPU, group=GROUP_H1),
     Claim("gate_overhead", "Gate overhead 29% of layer at B=1, amortised by batch", "Eq. 24, Table 2",
-          "29% at B=1 (16 µs)", "ch2_phase1_timing", _gate, band(*C.GATE_BAND), PENDING_GPU),
+          "29% at B=1 (16 µs)", "ch2_phase1_timing", _gate, band(*C.GATE_BAND), PENDING_GPU, group=GROUP_H1),
     Claim("table4", "Table 4 throughput under imbalance (85/55/35%)", "Table 4", "85/55/35% of balanced",
-          "ch5_phase3", _table4, _table4_verdict, PENDING_GPU),
+          "ch5_phase3", _table4, _table4_verdict, PENDING_GPU, group=GROUP_PHASES),
     Claim("table7_vram", "VRAM vs dense: sparse routing +25-50%, int8 +5%, spec. decoding +15%", "Table 7",
-          "1.25-1.50x, 1.05x, 1.15x", "ch4_phase2", _memory, _memory_verdict),
+          "1.25-1.50x, 1.05x, 1.15x", "ch4_phase2", _memory, _memory_verdict, group=GROUP_H3),
     Claim("int8_speed", "int8 weight-only 1.8-2.2x", "§2.4, Tables 5, 7-9", "1.8-2.2x", "ch4_phase2", _int8,
           lambda m: PENDING_GPU + " (CPU evidence only)" if m.inputs.get("cpu_only") else _int8_verdict(m),
-          PENDING_GPU),
+          PENDING_GPU, group=GROUP_H3),
     Claim("table6_cpu", "Sparse routing on a CPU: 0.8-1.0x", "Table 6", "{:.1f}-{:.1f}x".format(*TABLE6["CPU"]),
           "ch4_phase2", _table6_cpu, band(*TABLE6["CPU"]),
-          "not yet measured (make phase2 PROFILE=cpu-qwen on an idle CPU: studylib/decoding/cpu_speed.py)"),
+          "not yet measured (make phase2 PROFILE=cpu-qwen on an idle CPU: studylib/decoding/cpu_speed.py)", group=GROUP_H1),
 ]

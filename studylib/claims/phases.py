@@ -5,7 +5,7 @@ from .. import analysis
 from .. import gpu_claims as G
 from ..paper import criteria as C
 from ..stats import Estimate, interval_verdict
-from . import PENDING_GPU, Claim, Data, Measured, band, ci_text
+from . import GROUP_H3, GROUP_PHASES, PENDING_GPU, Claim, Data, Measured, band, ci_text
 from .quality import judged_loss, loss, scale
 
 #: the measured pair whose acceptance feeds the GPU formula, and the GPU target it stands for
@@ -218,18 +218,18 @@ def _eta(d: Data) -> Measured:
 CLAIMS = [
     Claim("spec_decoding", "spec. decoding 2.3-2.7x; both 2.7-3.3x", "Tables 5, 7-9", "2.3-2.7x; 2.7-3.3x",
           "ch4_phase2", _spec, _spec_verdict,
-          C.NOT_MEASURED + " (needs the CPU acceptance rate: make phase2 PROFILE=cpu-qwen)"),
+          C.NOT_MEASURED + " (needs the CPU acceptance rate: make phase2 PROFILE=cpu-qwen)", group=GROUP_H3),
     Claim("eta", "η_interaction ≈ 0.8", "Eq. 34", "0.75-0.82", "ch4_phase2", _eta, band(*C.ETA_BAND),
-          C.NOT_MEASURED + " (needs the stacked spec. decoding run: make phase2 PROFILE=cpu-qwen)"),
+          C.NOT_MEASURED + " (needs the stacked spec. decoding run: make phase2 PROFILE=cpu-qwen)", group=GROUP_H3),
     Claim("h3", "H3: < 300 h per 1x, within 30% of quantization", "§8.1.3", "400-600 h total", "ch4_phase2",
           _h3, lambda m: C.probability_verdict(m.inputs["p"]["A and B (pre-registered)"]) + " (decided by the paper's hours)",
-          C.NOT_MEASURED + " (needs the sparse-routing and int8 speedups)"),
+          C.NOT_MEASURED + " (needs the sparse-routing and int8 speedups)", group=GROUP_H3),
     Claim("phase1", "Phase 1: 1.6-1.8x and < 1% MMLU loss (Llama-8B)", "§8.2", "1.6-1.8x, < 1 pp",
-          "ch2_phase1_timing", _phase1, _phase1_verdict, PENDING_GPU),
+          "ch2_phase1_timing", _phase1, _phase1_verdict, PENDING_GPU, group=GROUP_PHASES),
     Claim("phase2", "Phase 2: quant + spec. decoding beat sparse routing on ROI", "§8.2", "yes", "ch4_phase2",
           _phase2, lambda m: C.phase2_verdict(m.inputs["p"]),
-          C.NOT_MEASURED + " (needs the speculative-decoding speedup)"),
+          C.NOT_MEASURED + " (needs the speculative-decoding speedup)", group=GROUP_PHASES),
     Claim("phase3", "Phase 3: limits and sweet spots (the paper's: ≥ 70B, batch ≥ 32; not single-token chat)",
           "§8.2, §7.1, §9.1", "sweet spot at 70B+, B ≥ 32", "ch5_phase3", _phase3,
-          lambda m: C.phase3_verdict(m.inputs["speed"], m.inputs["paper_shapes"], m.inputs["best"]), PENDING_GPU),
+          lambda m: C.phase3_verdict(m.inputs["speed"], m.inputs["paper_shapes"], m.inputs["best"]), PENDING_GPU, group=GROUP_PHASES),
 ]

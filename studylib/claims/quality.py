@@ -8,7 +8,7 @@ import pandas as pd
 from .. import analysis
 from ..paper import criteria as C
 from ..stats import Estimate, paired_n_required, upper_bound_verdict
-from . import Claim, Data, Measured, band, ci_text
+from . import GROUP_H2, GROUP_H3, GROUP_PHASES, Claim, Data, Measured, band, ci_text
 
 QUALITY_PROFILE_RANK = ("h200", "h100", "cpu-qwen", "cpu-real", "embedded")
 COMBOS = C.H2_VARIANTS
@@ -467,28 +467,28 @@ def _h2(d: Data) -> Measured:
 CLAIMS = [
     Claim("mmlu_loss", "MMLU loss < 1 pp", "Abstract, Table 3, §8.1.2", f"< {C.H2_MMLU_MAX_LOSS_PP} pp",
           "ch3_phase1_quality", _accuracy_loss("mmlu", C.H2_MMLU_MAX_LOSS_PP), _upper(C.H2_MMLU_MAX_LOSS_PP),
-          C.NOT_MEASURED + " (needs bench_dir: cpu-real or GPU profile)"),
+          C.NOT_MEASURED + " (needs bench_dir: cpu-real or GPU profile)", group=GROUP_H2),
     Claim("gsm8k_loss", "GSM8K loss < 3 pp", "§8.1.2, §7.3 (1)", f"< {C.H2_GSM8K_MAX_LOSS_PP} pp",
           "ch3_phase1_quality", _accuracy_loss("gsm8k", C.H2_GSM8K_MAX_LOSS_PP), _upper(C.H2_GSM8K_MAX_LOSS_PP),
-          C.NOT_MEASURED + " (needs bench_dir: cpu-real or GPU profile)"),
+          C.NOT_MEASURED + " (needs bench_dir: cpu-real or GPU profile)", group=GROUP_H2),
     Claim("probe_facts", "Factual-recall probe (capitals): loss of 30% SparseGPT + 4-expert top-1", "Table 3",
-          "0.3-0.8 pp (MMLU row)", "ch3_phase1_quality", _probe("probe_facts"), _floored_band(0.3, 0.8)),
+          "0.3-0.8 pp (MMLU row)", "ch3_phase1_quality", _probe("probe_facts"), _floored_band(0.3, 0.8), group=GROUP_H2),
     Claim("probe_arith", "Arithmetic reasoning probe: loss of 30% SparseGPT + 4-expert top-1", "Table 3",
-          "1-2 pp (GSM8K row)", "ch3_phase1_quality", _probe("probe_arith"), _floored_band(1, 2)),
+          "1-2 pp (GSM8K row)", "ch3_phase1_quality", _probe("probe_arith"), _floored_band(1, 2), group=GROUP_H2),
     Claim("needle", "Needle-in-a-haystack retrieval: loss of 30% SparseGPT + 4-expert top-1 "
           "(the paper attributes this loss to sparse attention and KV eviction, §4.5, which this study "
           "does not implement: here only the FFN is pruned and converted)", "Table 3, §4.5",
-          "5-15 pp loss (Table 3)", "ch3_phase1_quality", _probe("needle"), _floored_band(5, 15)),
+          "5-15 pp loss (Table 3)", "ch3_phase1_quality", _probe("needle"), _floored_band(5, 15), group=GROUP_H2),
     Claim("eq25", "Quality loss follows Eq. 25 (α=0.8, β=2.5, γ=8.0)", "Eq. 25-28", "α=0.8, β=2.5, γ=8.0",
-          "ch3_phase1_quality", _eq25, _eq25_verdict),
+          "ch3_phase1_quality", _eq25, _eq25_verdict, group=GROUP_H2),
     Claim("reasoning_ratio", "Reasoning degrades 2-3x more than factual recall", "§8.1.2 (§4.4 says 3-5x)",
           f"ratio 2-3 (band {C.H2_RATIO_BAND[0]:.1f}-{C.H2_RATIO_BAND[1]:.1f})", "ch3_phase1_quality", _ratio,
-          _ratio_verdict),
+          _ratio_verdict, group=GROUP_H2),
     Claim("abort2", "Abort 2: > 70% of tokens to one expert", "§7.3 (2)", f"abort if > {C.ABORT2_MAX_EXPERT_FRACTION:.2f}", "ch5_phase3", _abort2,
-          lambda m: "triggered" if m.inputs["max_fraction"] > C.ABORT2_MAX_EXPERT_FRACTION else "not triggered"),
+          lambda m: "triggered" if m.inputs["max_fraction"] > C.ABORT2_MAX_EXPERT_FRACTION else "not triggered", group=GROUP_PHASES),
     Claim("table89_quality", "Quality loss: sparse routing 0.8-3.0%, int8 0.5-1.5%, spec. decoding 0.3-0.5%",
           "Tables 8, 9", "at most 3.0, 1.5, 0.5 pp", "ch4_phase2", _table89_quality,
-          _table89_verdict),
+          _table89_verdict, group=GROUP_H3),
     Claim("h2", "H2: quality preservation", "§8.1.2", "GSM8K < 3, MMLU < 1 pp, ratio 2-3", "ch3_phase1_quality",
-          _h2, lambda m: C.h2_verdict(m.inputs["mmlu"], m.inputs["gsm8k"], m.inputs["ratio"])),
+          _h2, lambda m: C.h2_verdict(m.inputs["mmlu"], m.inputs["gsm8k"], m.inputs["ratio"]), group=GROUP_H2),
 ]

@@ -22,7 +22,7 @@ endif
 GPU_PY = $(if $(wildcard $(PY)),$(PY),python3)
 BUDGET_S ?=
 
-.PHONY: verdicts gpu setup setup-qwen check sweep sweep-status quant-check gptq-holdout machine-check phase1 phase1-timing phase1-quality phase2 phase3 book book-check time-embedded all test clean-book
+.PHONY: book-pdf verdicts gpu setup setup-qwen check sweep sweep-status quant-check gptq-holdout machine-check phase1 phase1-timing phase1-quality phase2 phase3 book book-check time-embedded all test clean-book
 
 $(VENV)/.done: pyproject.toml
 	python3 -m venv $(VENV)
@@ -103,9 +103,14 @@ book: verdicts
 # The built book in headless Chromium (Debian's package, installed when missing): fails on a
 # traceback, an error cell, "nan", an open code cell, a broken image or link, or a page wider than
 # the viewport; screenshots in book/_build/screenshots/.
-book-check: book
-	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+book-check: book-pdf
 	BOOK_CHECK=1 $(PY) -m pytest -q -ra tests/test_book_browser.py
+
+# The book as one PDF (book/_build/book.pdf): every page printed by the same headless Chromium, in
+# table-of-contents order, links to chapters working inside it.
+book-pdf: book
+	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+	$(PY) -m studylib book-pdf
 
 all: phase1 phase2 phase3 book
 

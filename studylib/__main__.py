@@ -11,6 +11,7 @@
                                          answer checker, from the stored responses; tasks/answers.py)
   python -m studylib gptq-holdout --profile P  (GPTQ vs RTN layer error on held-out text; studylib/gptq_holdout.py)
   python -m studylib validate-data
+  python -m studylib book-pdf            (the built book printed by headless Chromium into book/_build/book.pdf)
   python -m studylib verdicts            (writes data/verdicts.csv from data/; see studylib/verdicts.py)
   python -m studylib time-make           (times `make all FRESH=1` from scratch; see studylib/repro_timing.py)
 
@@ -92,6 +93,7 @@ def main(argv=None) -> int:
         p.add_argument("--ratio", type=str, default=None, help="override the pruning ratios with one value")
         p.add_argument("--overrides", default="{}", help="JSON merged into the profile")
     sub.add_parser("validate-data")
+    sub.add_parser("book-pdf")
     sub.add_parser("verdicts")
     sub.add_parser("time-make")
     args = ap.parse_args(argv)
@@ -111,6 +113,15 @@ def main(argv=None) -> int:
             print(f"{verdicts.path().relative_to(REPO) if verdicts.path().is_relative_to(REPO) else verdicts.path()}: "
                   + ("updated" if wrote else "up to date"))
             return 0
+        if args.cmd == "book-pdf":
+            from .book_check import print_pdf
+
+            out = REPO / "book" / "_build" / "book.pdf"
+            r = print_pdf(REPO / "book", out)
+            (out.parent / "book.cut_off.txt").write_text("\n".join(r["cut_off"]))
+            print(f"{out.relative_to(REPO)}: {len(r['pages'])} pages of the book"
+                  + (f"; cut off in print: {r['cut_off'][:3]}" if r["cut_off"] else ""))
+            return 1 if r["cut_off"] else 0
         if args.cmd == "time-make":
             from .repro_timing import time_make
 

@@ -8,6 +8,8 @@ verdict row changes, so rerunning on unchanged data leaves the tree clean.
 """
 from __future__ import annotations
 
+import re
+
 from pathlib import Path
 
 import pandas as pd
@@ -77,6 +79,10 @@ def badge_html(verdict: str, compact: bool = False) -> str:
     kind = "at the floor" if floor else ("at chance" if "at chance" in v else ("pending GPU" if "pending" in v else head))
     colour = BADGE.get(head, "#6e7781") if kind not in ("at chance", "at the floor") else "#8250df"
     label = html.escape(kind if kind in ("at chance", "at the floor", "pending GPU") else head.replace("-", " "))
+    if compact and head not in BADGE and kind == head:   # a verdict in parts ("int8 refuted; ..."): its kinds
+        found = {k for k in ("supported", "refuted", "inconclusive", "triggered") if re.search(rf"\b{k}\b", v)}
+        kind = head = found.pop() if len(found) == 1 else "mixed"
+        colour, label = BADGE.get(head, "#6e7781"), head
     if compact:
         return (f'<span title="{html.escape(str(verdict))}" style="background:{colour};color:white;border-radius:4px;'
                 f'padding:1px 6px;white-space:nowrap">{label}</span>'

@@ -19,7 +19,7 @@ import yaml
 from .taskdata import TASK_FILES, TASKS_DIR
 
 
-STUDY_KEYS = ("task_type", "chat_template", "answer_check")  # ours, popped before lm-eval sees the config
+STUDY_KEYS = ("task_type", "chat_template", "answer_check", "item_score", "process_results_from")  # ours, popped before lm-eval sees the config
 
 
 @lru_cache(maxsize=None)
@@ -37,9 +37,18 @@ def task_config(task: str, data_file: Path) -> dict:
     if cfg["output_type"] != "generate_until":
         # lm-eval's aggregate metric is not used (statistics come from the per-item samples); these
         # are the ones whose aggregation cannot overflow on a badly broken variant (no exp()).
+        # Multiple choice also logs lm-eval's acc_norm (log-likelihood over the choice's length),
+        # HellaSwag's protocol, stored per item as ``correct_norm``.
         metric = {"multiple_choice": "acc", "loglikelihood": "acc",
                   "loglikelihood_rolling": "bits_per_byte"}[cfg["output_type"]]
         cfg["metric_list"] = [{"metric": metric}]
+        if cfg["output_type"] == "multiple_choice" and not _task_yaml(task).get("process_results_from"):
+            cfg["metric_list"].append({"metric": "acc_norm"})
+    if src := _task_yaml(task).get("process_results_from"):   # a scorer lm-eval ships (TruthfulQA MC2)
+        import importlib
+
+        module, _, name = src.rpartition(".")
+        cfg["process_results"] = getattr(importlib.import_module(module), name)
     return cfg
 
 
@@ -116,8 +125,13 @@ def _scored_row(task: str, otype: str, s: dict, tokenizer) -> dict:
         correct = math.nan
         text = doc["text"]
     n_tok = len(tokenizer(text, add_special_tokens=False).input_ids) if text else 1
-    return {"task": task, "task_type": task_type(task), "item_id": doc["id"], "correct": correct,
-            "gold_logprob": float(lp), "n_tokens": n_tok, "length": doc.get("length", np.nan)}
+    row = {"task": task, "task_type": task_type(task), "item_id": doc["id"], "correct": correct,
+           "gold_logprob": float(lp), "n_tokens": n_tok, "length": doc.get("length", np.nan)}
+    if "acc_norm" in s:
+        row["correct_norm"] = float(s["acc_norm"])
+    if key := _task_yaml(task).get("item_score"):   # a continuous item score (MC2's true mass)
+        row.update(score=float(s[key]), correct=np.nan)
+    return row
 
 
 def _generation_rows(task: str, samples: list[dict], tokenizer, max_gen_toks: int) -> list[dict]:

@@ -19,10 +19,10 @@ from pathlib import Path
 
 TASKS_DIR = Path(__file__).with_name("tasks")
 PROBE_TASKS = ("probe_facts", "probe_arith", "needle", "essays_ppl")
-BENCH_TASKS = ("mmlu", "gsm8k", "gsm8k_cot", "hellaswag", "truthfulqa_mc1", "wikitext")
+BENCH_TASKS = ("mmlu", "gsm8k", "gsm8k_cot", "hellaswag", "truthfulqa_mc1", "truthfulqa_mc2", "wikitext", "math500")
 TASK_FILES = {"probe_facts": "facts", "probe_arith": "arith", "needle": "needle", "essays_ppl": "essays_ppl",
               "mmlu": "mmlu", "gsm8k": "gsm8k", "gsm8k_cot": "gsm8k_cot", "hellaswag": "hellaswag", "truthfulqa_mc1": "truthfulqa_mc1",
-              "wikitext": "wikitext"}
+              "truthfulqa_mc2": "truthfulqa_mc2", "wikitext": "wikitext", "math500": "math500"}
 
 
 def essays_dir() -> Path:
@@ -156,6 +156,29 @@ def truthfulqa_items(bench: Path, limit: int | None, seed: int) -> list[dict]:
     return _sample(items, limit, seed)
 
 
+def truthfulqa_mc2_items(bench: Path, limit: int | None, seed: int) -> list[dict]:
+    """TruthfulQA MC2 as lm-eval builds it: every correct answer (the best one first) and every
+    incorrect one, labels 1/0, from the CSV's answer lists."""
+    rows = list(csv.DictReader((bench / "truthfulqa" / "TruthfulQA.csv").open()))
+    items = []
+    for i, r in enumerate(rows):
+        split = lambda col: [a.strip() for a in r[col].split(";") if a.strip()]  # noqa: E731
+        true = list(dict.fromkeys([r["Best Answer"].strip(), *split("Correct Answers")]))
+        false = [a for a in dict.fromkeys(split("Incorrect Answers")) if a not in true]
+        items.append({"id": f"tqa-{i}", "question": r["Question"],
+                      "mc2_targets": {"choices": [" " + a for a in true + false],
+                                      "labels": [1] * len(true) + [0] * len(false)}})
+    return _sample(items, limit, seed)
+
+
+def math500_items(bench: Path, limit: int | None, seed: int) -> list[dict]:
+    """MATH-500 (the OpenAI 500-problem test subset): problem, answer, level, subject."""
+    rows = [json.loads(line) for line in (bench / "math" / "math500_oai_test.jsonl").open()]
+    items = [{"id": f"math500-{i}", "problem": r["problem"], "answer": r["answer"], "level": r.get("level"),
+              "subject": r.get("subject")} for i, r in enumerate(rows)]
+    return _sample(items, limit, seed)
+
+
 def wikitext_test_text(bench: Path) -> str:
     """The raw WikiText-2 test split (the perplexity task's text)."""
     return (Path(bench) / "wikitext2" / "wikitext-2-raw-test.txt").read_text()
@@ -203,6 +226,8 @@ def build_task_files(out_dir: Path, limit: int, seed: int, needle_lengths: list[
         "gsm8k_cot": lambda: gsm8k_items(b, lim["gsm8k_cot"], seed),  # the same items, generated answers
         "hellaswag": lambda: hellaswag_items(b, lim["hellaswag"], seed),
         "truthfulqa_mc1": lambda: truthfulqa_items(b, lim["truthfulqa_mc1"], seed),
+        "truthfulqa_mc2": lambda: truthfulqa_mc2_items(b, lim["truthfulqa_mc2"], seed),
+        "math500": lambda: math500_items(b, lim["math500"], seed),
         "wikitext": lambda: wikitext_items(b, min(lim["wikitext"], 8), seed),
     }
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -55,7 +55,8 @@ H2_RATIO_BAND = (0.8 * 2.0, 1.2 * 3.0)
 H2_VARIANT = "sparsegpt30_moe4_top1"
 RATIO_TASK_PAIRS = (("gsm8k_cot", "mmlu"), ("gsm8k", "mmlu"), ("probe_arith", "probe_facts"))
 CHANCE = {"mmlu": 0.25, "probe_facts": 0.25, "probe_arith": 0.25, "hellaswag": 0.25,
-          "truthfulqa_mc1": 0.25, "gsm8k": 0.0, "gsm8k_cot": 0.0, "needle": 0.0}
+          "truthfulqa_mc1": 0.25, "gsm8k": 0.0, "gsm8k_cot": 0.0, "needle": 0.0,
+          "math500": 0.0}   # MATH-500 added 2026-12-03 (issue 36's floor rule: 0 for generated answers)
 
 # --- Changed 2026-11-24 (issues 12 and 13), after the Qwen dense MMLU units and the SmolLM2
 # conversions had been looked at; none of these changes depends on a variant's outcome:

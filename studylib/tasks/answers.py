@@ -72,9 +72,10 @@ def _first_text(parsed) -> str:
 def math_verify(response: str, gold: str) -> Checked:
     from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
 
-    g = parse(gold, extraction_config=[LatexExtractionConfig(), ExprExtractionConfig()])
+    # the gold answer read as a boxed LaTeX answer (MATH's "3\\sqrt{13}", GSM8K's "1,200"), else as text
+    g = parse(f"\\boxed{{{gold}}}", extraction_config=[LatexExtractionConfig(boxed_match_priority=0)])
     if not g:
-        g = parse(f"${gold}$")
+        g = parse(gold, extraction_config=[LatexExtractionConfig(), ExprExtractionConfig()])
     if not g:
         raise ValueError(f"math-verify cannot read the gold answer {gold!r}")
     # the last box is the answer: math-verify reads several boxes in one sentence as a set

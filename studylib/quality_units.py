@@ -68,10 +68,16 @@ def plan(prof: dict, only: list[str] | None = None) -> list[dict]:
     names = [v for v in q["variants"] if v in only] if only else q["variants"]
     specs = {v: transforms.variant(v) for v in names}
     units = []
+    only_for = q.get("task_variants", {})   # {task: [variants]}: a task planned for these variants only
+    unknown = sorted({v for vs in only_for.values() for v in vs} - set(q["variants"]))
+    if unknown:
+        raise StudyConfigError(f"quality.task_variants names variants not in quality.variants: {unknown}")
     for v in names:
         own = q.get("variant_counts", {}).get(v, {})
         lim = {**counts, **own}
         for task in q["tasks"]:
+            if task in only_for and v not in only_for[task]:
+                continue
             n = lim.get(task)
             if n == 0 and task in own:
                 continue  # this variant skips this task (declared per variant, never by default)

@@ -109,3 +109,15 @@ def test_coverage_counts_planned_and_measured_items_and_the_status_command_runs_
                  '"chunk": {"probe_facts": 4}, "variants": ["dense", "int8_quanto"]}}}']) == 0
     assert "3 of 4 units left" in capsys.readouterr().out
     assert len(ResultStore("quality_items", "embedded").keys()) == 1  # --status measured nothing
+
+
+def test_a_task_declared_for_some_variants_is_planned_for_those_only():
+    from studylib.quality_units import declared_profile, plan
+
+    prof = _prof(tasks=["probe_facts", "probe_arith"], counts={"probe_facts": 4, "probe_arith": 4},
+                 task_variants={"probe_arith": ["int8_quanto"]})
+    units = plan(declared_profile(prof))
+    assert {(u["variant"], u["task"]) for u in units} == {("dense", "probe_facts"), ("int8_quanto", "probe_facts"),
+                                                          ("int8_quanto", "probe_arith")}
+    with pytest.raises(StudyConfigError, match="task_variants names variants"):
+        plan(declared_profile(_prof(task_variants={"probe_facts": ["nope"]})))

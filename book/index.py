@@ -124,6 +124,13 @@ book.verdict_table(verdicts.committed(), link_prefix="chapters/")
 #   `generate` with a static KV cache).
 # * **Quality at 8B and beyond** needs a GPU with the real weights (`h100` profile); GPU speed is
 #   measured on random weights of the real shapes.
+# * **Eq. 25 where the outcome can move.** On Qwen the pruning term is measured alone (SparseGPT at
+#   p = 0.1 … 0.5) and the literal conversion at top-2 and top-3 of 4 and CMoE at 50% show whether
+#   any conversion short of dense stays above chance, which the routing terms need (chapter 3).
+# * **H2's whole benchmark list.** HellaSwag and TruthfulQA MC1/MC2 on Qwen are declared; MATH-500
+#   (judged by math-verify) waits for a dense pilot to fix its token budget; long-context retrieval
+#   with attention-side variants (§4.5's own explanation) is not built yet.
+# * **vLLM.** The engine a practitioner would deploy on is not yet beside our CPU decode loop.
 #
 # ## How to read this book
 # [Methods](methods) says how everything was measured. Chapter 1 audits the paper's arithmetic;

@@ -212,7 +212,16 @@ if not speed.empty:
                  "reads, and at larger batches the experts together read the whole FFN again. ")
     best = S.best_method(quality)
     bound = quality[(quality["task"] == "mmlu") & quality["bound"]]
-    if best is not None:
+    if best is not None:   # the floor rule (criteria, 2026-12-03): is any usable conversion above chance?
+        from studylib.analysis import floor_status, floor_text
+
+        its = data.items[data.items["profile"] == best["profile"]]
+        usable = quality.loc[(quality["task"] == "mmlu") & ~quality["bound"], "variant"]
+        sts = [st for st in (floor_status(its, "mmlu", v) for v in usable) if st]
+        if sts and not any(st["above"] for st in sts):
+            text += (f"**No conversion at {C.PHASE3_ACTIVE_FRACTION:.0%} of the FFN is above chance on MMLU** "
+                     f"({'; '.join(floor_text(st) for st in sts)}), so none can be called the best: the "
+                     "losses below are lower bounds of conversions that no longer answer the task. ")
         text += (f"On quality, the best usable conversion at {C.PHASE3_ACTIVE_FRACTION:.0%} of the FFN "
                  f"({best['variant']}) loses {book.ci(best['acc_loss_pp'], best['acc_loss_lo'], best['acc_loss_hi'], ' pp')} "
                  f"of MMLU on {str(best['model']).split('/')[-1]} (n = {int(best['n_items'])})")

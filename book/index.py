@@ -35,8 +35,10 @@ for key, value in abstract.values().items():
 # ```
 #
 # Of {glue:text}`n_claims` claims, {glue:text}`n_supported` are supported, {glue:text}`n_refuted`
-# refuted, {glue:text}`n_inconclusive` inconclusive and {glue:text}`n_not_yet_measured` not yet
-# measured; one abort condition (§7.3) is *{glue:text}`abort2_verdict`*.
+# refuted, {glue:text}`n_inconclusive` inconclusive, {glue:text}`n_at_the_floor` left open at the
+# floor (the model cannot do the task), {glue:text}`n_mixed` mixed (parts that differ) and
+# {glue:text}`n_not_yet_measured` not yet measured; one abort condition (§7.3) is
+# *{glue:text}`abort2_verdict`*.
 #
 # ## Key results
 # * **H100, batch 1:** the whole Llama-3-8B-shaped step gains {glue:text}`headline`

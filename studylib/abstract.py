@@ -19,12 +19,12 @@ CONVERSIONS = {"literal": "literal_moe4_top1", "cmoe": "cmoe_a25", "teal": "teal
 #: the claims whose measurements the abstract quotes (the others it quotes by verdict only)
 MEASURED = ("headline_b1", "headline_b8", "int8_speed", "table6_cpu", "h1", "probe_facts", "mmlu_loss",
             "gsm8k_loss")
-VERDICT_KINDS = ("supported", "refuted", "inconclusive", "not yet measured", "triggered")
 
 
 def verdict_counts(vt: pd.DataFrame) -> dict[str, int]:
-    first = vt["verdict"].astype(str)
-    return {k: int(first.str.startswith(k).sum()) for k in VERDICT_KINDS}
+    """Claims per verdict kind (``verdicts.kind``: a verdict in parts counts by the kind its parts share)."""
+    kinds = vt["verdict"].astype(str).map(verdicts.kind)
+    return {k: int((kinds == k).sum()) for k in verdicts.KINDS}
 
 
 def _accuracy(items: pd.DataFrame, profile: str, variant: str, task: str) -> str:

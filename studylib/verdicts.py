@@ -64,6 +64,30 @@ BADGE = {"supported": "#1a7f37", "refuted": "#cf222e", "inconclusive": "#9a6700"
          "pending": "#6e7781", "triggered": "#cf222e", "not-triggered": "#1a7f37", "arithmetic": "#1a7f37"}
 
 
+#: the kinds a verdict falls into (``kind``), in the order the front page counts them
+KINDS = ("supported", "refuted", "inconclusive", "at the floor", "mixed", "not yet measured", "pending GPU",
+         "triggered", "not triggered")
+
+
+def kind(verdict: str) -> str:
+    """The verdict's kind, as its badge shows it: its first word, "at the floor" for a verdict the
+    floor rule left open, and for a verdict in parts ("int8 refuted; ...") the one kind all its parts
+    share, else "mixed"."""
+    v = str(verdict)
+    for two in ("not yet measured", "not triggered"):
+        if v.startswith(two):
+            return "pending GPU" if "pending" in v else two
+    head, _, rest = v.partition(" ")
+    if head == "inconclusive" and (rest.startswith("(floor") or "at chance" in rest.split(";")[0]):
+        return "at the floor"
+    if "pending" in v:
+        return "pending GPU"
+    if head in ("supported", "refuted", "inconclusive", "triggered", "arithmetic"):
+        return head
+    found = {k for k in ("supported", "refuted", "inconclusive", "triggered") if re.search(rf"\b{k}\b", v)}
+    return found.pop() if len(found) == 1 else "mixed"
+
+
 def badge_html(verdict: str, compact: bool = False) -> str:
     """A coloured badge for the verdict's kind, followed by its qualification in small text
     (``compact``: the badge alone, the full wording in its tooltip). A verdict the floor rule

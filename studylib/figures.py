@@ -122,7 +122,9 @@ def speed_quality_figure(tq: pd.DataFrame, gpu_marks: dict[str, float] | None = 
     (it never covers data), so it reads at phone width."""
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    # small and square-ish with 8-pt text: the figure is shown at the column's width, so on a phone
+    # (~350 px) its text stays near the size of the caption's
+    fig, ax = plt.subplots(figsize=(4.6, 4.4))
     ax.add_patch(plt.Rectangle((-100, PAPER_SPEEDUP[0]), 100 + PAPER_MAX_LOSS_PP, PAPER_SPEEDUP[1] - PAPER_SPEEDUP[0],
                                color="tab:green", alpha=0.18, lw=0,
                                label=f"paper's claim: {PAPER_SPEEDUP[0]}-{PAPER_SPEEDUP[1]}x at < {PAPER_MAX_LOSS_PP:g} pp"))
@@ -138,24 +140,28 @@ def speed_quality_figure(tq: pd.DataFrame, gpu_marks: dict[str, float] | None = 
     if len(floored & set(tq["variant"])):
         ax.plot([], [], "o", mfc="white", color="grey", label="hollow: at chance (loss is a lower bound)")
     order = tq.sort_values(["loss_pp", "speedup"]).reset_index(drop=True)
-    for i, r in order.iterrows():   # alternate label sides: neighbouring points sit close together
+    mid = (float(tq["loss_pp"].min()) + float(tq["loss_pp"].max())) / 2 if len(tq) else 0.0
+    for i, r in order.iterrows():   # alternate label sides: neighbouring points sit close together;
+        right = r["loss_pp"] > mid  # points in the right half are labelled to their left (inside the axes)
         ax.annotate(r["variant"], (r["loss_pp"], r["speedup"]), textcoords="offset points",
-                    xytext=(5, 6 if i % 2 else -11), fontsize=7)
+                    xytext=(-4 if right else 4, 5 if i % 2 else -10), ha="right" if right else "left", fontsize=7.5)
     ax.axhline(1.0, color="k", lw=0.6, ls=":")
     ax.axvline(0.0, color="k", lw=0.6)
     hi_loss = max(float(tq["loss_hi"].max()) if len(tq) else 5.0, 5.0)
     ax.set_xlim(min(-2.0, float(tq["loss_lo"].min()) - 1 if len(tq) else -2.0), hi_loss + 2)
-    ax.set_xlabel(f"{task} accuracy lost vs dense (pp; paired, Tango 95%)")
-    ax.set_ylabel("decode speedup over dense (B=1)")
+    ax.set_xlabel(f"{task} accuracy lost vs dense (pp, paired)", fontsize=8.5)
+    ax.set_ylabel("decode speedup over dense (B=1)", fontsize=8.5)
+    ax.tick_params(labelsize=8)
     if gpu_marks:   # the GPU's speedups as ticks of the speed axis, on the right
         for x in gpu_marks.values():
             ax.axhline(x, color="tab:purple", lw=0.7, ls="--")
         right = ax.twinx()
         right.set_ylim(ax.get_ylim())
-        right.set_yticks(list(gpu_marks.values()), list(gpu_marks), fontsize=7, color="tab:purple")
+        right.set_yticks(list(gpu_marks.values()), list(gpu_marks), fontsize=7.5, color="tab:purple")
     fig.tight_layout()
-    fig.subplots_adjust(bottom=0.26)
-    fig.legend(*ax.get_legend_handles_labels(), loc="lower center", ncol=3, fontsize=7, frameon=False)
+    fig.subplots_adjust(bottom=0.30)
+    fig.legend(*ax.get_legend_handles_labels(), loc="lower center", ncol=2, fontsize=7.5, frameon=False,
+               borderaxespad=0.2)
     return fig
 
 
@@ -178,5 +184,5 @@ def figure1(d) -> tuple:
     marks = {}
     for label, (e, _) in (("routing", G.headline_speedup(d.timing)), ("int8", G.quant_speedup(d.timing))):
         if e is not None:
-            marks[f"H100 {label}: {e.value:.2f}x"] = e.value
+            marks[f"H100 {label}\n{e.value:.2f}x"] = e.value
     return speed_quality_figure(tq, marks, floored=floored_variants(d.items, tq["profile"].iloc[0])), tq

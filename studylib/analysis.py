@@ -80,6 +80,15 @@ def quality_deltas(items: pd.DataFrame, baseline: str = "dense") -> pd.DataFrame
                 row.update(acc_flex_dense=100 * b["correct_flexible"].mean(),
                            acc_flex_variant=100 * v["correct_flexible"].mean(),
                            acc_flex_loss_pp=100 * e.value, acc_flex_loss_lo=100 * e.lo, acc_flex_loss_hi=100 * e.hi)
+            if "correct_norm" in g and b["correct_norm"].notna().all() and v["correct_norm"].notna().all():
+                e = paired_difference_ci(b["correct_norm"].astype(bool), v["correct_norm"].astype(bool))
+                row.update(acc_norm_dense=100 * b["correct_norm"].mean(), acc_norm_variant=100 * v["correct_norm"].mean(),
+                           acc_norm_loss_pp=100 * e.value, acc_norm_loss_lo=100 * e.lo, acc_norm_loss_hi=100 * e.hi,
+                           norm_discordance=float((b["correct_norm"] != v["correct_norm"]).mean()))
+            if "score" in g and b["score"].notna().all() and v["score"].notna().all():   # a continuous item score
+                e = paired_bootstrap_delta(100 * b["score"].astype(float), 100 * v["score"].astype(float))
+                row.update(score_dense=100 * b["score"].mean(), score_variant=100 * v["score"].mean(),
+                           score_loss_pp=e.value, score_loss_lo=e.lo, score_loss_hi=e.hi)
             if "truncated" in g and v["truncated"].notna().all():
                 row.update(truncated_dense=float(b["truncated"].mean()), truncated_variant=float(v["truncated"].mean()))
             if b["gold_logprob"].notna().all() and v["gold_logprob"].notna().all():

@@ -19,7 +19,7 @@ def _items(profile, task, acc: dict[str, float], n: int, seed: int = 0) -> pd.Da
     for v, a in acc.items():
         right = np.zeros(n)
         right[rng.choice(n, int(round(a * n)), replace=False)] = 1
-        rows.append(pd.DataFrame({"profile": profile, "model": "m", "variant": v, "task": task,
+        rows.append(pd.DataFrame({"profile": profile, "model": "m", "variant": v, "task": task, "task_type": "t",
                                   "item_id": [f"{task}-{i}" for i in range(n)], "correct": right,
                                   "gold_logprob": -1.0, "n_tokens": 1}))
     return pd.concat(rows, ignore_index=True)
@@ -162,3 +162,57 @@ def test_book_exhibits_run_on_fixtures():
     series = _synthetic_grid(0.0, 20.0).assign(variant="v")
     fig2 = figures.pruning_figure(series, fits.fit_forms(series, ("p",)), 0.8)
     assert len(fig2.axes[0].lines) >= 3
+
+
+# ---- issue 34: the rows of H2's other benchmarks, each on both sides of its criterion and at the floor
+def _row(claim_id: str, items: pd.DataFrame) -> dict:
+    from studylib import claims
+
+    c = next(c for c in claims.registry() if c.id == claim_id)
+    return c.row(_data(items))
+
+
+def _pair(task, dense_acc, variant_acc, n, extra=None, seed=0):
+    combo = C.H2_VARIANTS[0]
+    it = _items("cpu-qwen", task, {"dense": dense_acc, combo: variant_acc}, n, seed)
+    if extra is not None:
+        it = extra(it)
+    return it
+
+
+def test_hellaswag_row_reads_acc_norm_and_follows_its_bound_and_the_floor():
+    def norm_from_correct(it):    # acc_norm a few points above raw acc, same items
+        return it.assign(correct_norm=it["correct"])
+    # a variant identical to dense on 4,000 items: the loss interval lies below 2 pp
+    same = _pair("hellaswag", 0.60, 0.60, 4000, norm_from_correct)
+    same.loc[same["variant"] != "dense", "correct_norm"] = same.loc[same["variant"] == "dense", "correct_norm"].to_numpy()
+    assert _row("hellaswag_loss", same)["verdict"] == "supported"
+    assert _row("hellaswag_loss", _pair("hellaswag", 0.60, 0.45, 1000, norm_from_correct))["verdict"] == "refuted"
+    assert _row("hellaswag_loss", _pair("hellaswag", 0.25, 0.24, 400, norm_from_correct))["verdict"] == C.AT_CHANCE
+    # the row is judged on correct_norm, not on correct, where both are present
+    it = _pair("hellaswag", 0.60, 0.45, 1000, norm_from_correct)
+    it.loc[it["variant"] != "dense", "correct_norm"] = it.loc[it["variant"] == "dense", "correct_norm"].to_numpy()
+    assert _row("hellaswag_loss", it)["verdict"] == "supported"
+
+
+def test_mc2_row_is_a_paired_score_loss_judged_with_mc1s_floor():
+    combo = C.H2_VARIANTS[0]
+    rng = np.random.default_rng(0)
+    base = rng.uniform(0.2, 0.9, 817)
+
+    def mc2(shift):
+        return pd.DataFrame({"profile": "cpu-qwen", "model": "m", "task": "truthfulqa_mc2", "task_type": "t",
+                             "variant": ["dense"] * 817 + [combo] * 817, "item_id": [f"tqa-{i}" for i in range(817)] * 2,
+                             "correct": np.nan, "score": np.r_[base, np.clip(base - shift, 0, 1)],
+                             "gold_logprob": -1.0, "n_tokens": 1})
+    mc1 = _pair("truthfulqa_mc1", 0.45, 0.43, 817)
+    assert _row("truthfulqa_mc2_loss", pd.concat([mc1, mc2(0.0)]))["verdict"] == "supported"
+    assert _row("truthfulqa_mc2_loss", pd.concat([mc1, mc2(0.10)]))["verdict"] == "refuted"
+    floored = _pair("truthfulqa_mc1", 0.25, 0.24, 817)
+    assert _row("truthfulqa_mc2_loss", pd.concat([floored, mc2(0.10)]))["verdict"] == C.AT_CHANCE
+
+
+def test_math_row_is_judged_against_table_3s_band():
+    assert _row("math_loss", _pair("math500", 0.40, 0.20, 500))["verdict"] == "refuted"
+    assert _row("math_loss", _pair("math500", 0.0, 0.0, 500))["verdict"] == C.AT_CHANCE
+    assert _row("math_loss", pd.DataFrame(columns=["profile", "variant", "task"]))["verdict"].startswith(C.NOT_MEASURED)

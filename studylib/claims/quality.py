@@ -67,7 +67,8 @@ def floors(d: Data, rows: pd.DataFrame) -> tuple[dict | None, dict | None]:
         return None, None
     r = rows.iloc[0]
     its = d.items[d.items["profile"] == r["profile"]]
-    return analysis.floor_status(its, r["task"]), analysis.floor_status(its, r["task"], r["variant"])
+    task = FLOOR_TASK.get(r["task"], r["task"])
+    return analysis.floor_status(its, task), analysis.floor_status(its, task, r["variant"])
 
 
 def floor_note(*status) -> str:
@@ -90,10 +91,21 @@ def power_note(n: int, discordance: float, loss_pp: float, margin_pp: float) -> 
             f"exact power at n={n}: {paired_power_exact(n, psi, margin_pp / 100, delta):.2f}")
 
 
+#: the loss column a task is judged on, first present (criteria, 2026-12-03): HellaSwag by lm-eval's
+#: length-normalised accuracy, TruthfulQA MC2 by its true-answer mass; accuracy otherwise
+LOSS_MEASURES = {"hellaswag": ("acc_norm_loss", "acc_loss"), "truthfulqa_mc2": ("score_loss",)}
+#: a task whose floor is read on another task's items (MC2 has no chance rate; MC1 asks the same questions)
+FLOOR_TASK = {"truthfulqa_mc2": "truthfulqa_mc1"}
+
+
 def loss(d: Data, task: str, variant=COMBOS):
-    """(estimate of the paired accuracy loss in pp, the rows it came from)."""
+    """(estimate of the paired loss in pp on the task's measure, the rows it came from)."""
     rows = deltas_of(d, variant, task)
-    return analysis.estimate_of(rows, "acc_loss_pp", "acc_loss_lo", "acc_loss_hi"), rows
+    for m in LOSS_MEASURES.get(task, ("acc_loss",)):
+        e = analysis.estimate_of(rows, f"{m}_pp", f"{m}_lo", f"{m}_hi")
+        if e is not None:
+            return e, rows
+    return None, rows
 
 
 def judged_loss(d: Data, task: str, variant=COMBOS):
@@ -114,7 +126,8 @@ def _loss_measure(task: str, what: str = ""):
         return Measured(e, f"{e.value:.1f} pp", ci_text(e, "{:.1f}"),
                         scale(rows, "; ".join(x for x in (what, judged_on(rows), note) if x)),
                         inputs={"dense_above": bool(dense and dense["above"]), "variant_above": bool(var and var["above"]),
-                                "n": int(r["n_items"]), "discordance": float(r.get("discordance", 0.0) or 0.0)})
+                                "n": int(r["n_items"]),
+                                "discordance": float(r["discordance"]) if pd.notna(r.get("discordance")) else float("nan")})
     return measure
 
 
@@ -124,7 +137,7 @@ def _upper(bound: float):
     def verdict(m: Measured) -> str:
         e, i = m.estimate, m.inputs
         v = C.floor_rule(upper_bound_verdict(e, bound), i["dense_above"], i["variant_above"], e.lo > bound)
-        if v == "inconclusive":
+        if v == "inconclusive" and i["discordance"] == i["discordance"]:   # a paired accuracy: its power
             v += f" ({power_note(i['n'], i['discordance'], e.value, bound)})"
         return v
     return verdict
@@ -489,6 +502,22 @@ CLAIMS = [
     Claim("table89_quality", "Quality loss: sparse routing 0.8-3.0%, int8 0.5-1.5%, spec. decoding 0.3-0.5%",
           "Tables 8, 9", "at most 3.0, 1.5, 0.5 pp", "ch4_phase2", _table89_quality,
           _table89_verdict, group=GROUP_H3),
+    Claim("math_loss", "MATH loss 1.5-3.0 pp", "Table 3, §8.1.2", "{}-{} pp".format(*C.TABLE3_MATH_PP),
+          "ch3_phase1_quality", _loss_measure("math500"), _floored_band(*C.TABLE3_MATH_PP),
+          C.NOT_MEASURED + " (MATH-500 on Qwen: a dense pilot sets the token budget first; studylib/tasks/math500.yaml)",
+          group=GROUP_H2),
+    Claim("hellaswag_loss", "HellaSwag loss within the combined bound (<= 2 pp)", "§8.1.2",
+          f"<= {C.H2_COMBINED_MAX_LOSS_PP} pp", "ch3_phase1_quality", _loss_measure("hellaswag"),
+          _upper(C.H2_COMBINED_MAX_LOSS_PP),
+          C.NOT_MEASURED + " (make sweep PROFILE=cpu-qwen TASKS=hellaswag)", group=GROUP_H2),
+    Claim("truthfulqa_loss", "TruthfulQA MC1 loss within the combined bound (<= 2 pp)", "§8.1.2",
+          f"<= {C.H2_COMBINED_MAX_LOSS_PP} pp", "ch3_phase1_quality", _loss_measure("truthfulqa_mc1"),
+          _upper(C.H2_COMBINED_MAX_LOSS_PP),
+          C.NOT_MEASURED + " (make sweep PROFILE=cpu-qwen TASKS=truthfulqa_mc1)", group=GROUP_H2),
+    Claim("truthfulqa_mc2_loss", "TruthfulQA MC2 (true-answer mass) loss within the combined bound (<= 2 pp)",
+          "§8.1.2", f"<= {C.H2_COMBINED_MAX_LOSS_PP} pp", "ch3_phase1_quality", _loss_measure("truthfulqa_mc2"),
+          _upper(C.H2_COMBINED_MAX_LOSS_PP),
+          C.NOT_MEASURED + " (make sweep PROFILE=cpu-qwen TASKS=truthfulqa_mc2)", group=GROUP_H2),
     Claim("h2", "H2: quality preservation", "§8.1.2", "GSM8K < 3, MMLU < 1 pp, ratio 2-3", "ch3_phase1_quality",
           _h2, lambda m: C.h2_verdict(m.inputs["mmlu"], m.inputs["gsm8k"], m.inputs["ratio"]), group=GROUP_H2),
 ]

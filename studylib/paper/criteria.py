@@ -104,6 +104,16 @@ AT_CHANCE = "inconclusive (dense at chance)"
 #   it has (``stats.paired_power_exact``) -- no longer the items needed "if the true loss were 0".
 FLOOR = "inconclusive (floor)"
 
+# --- Added 2026-12-03 (issue 34), before any Qwen unit of these tasks ran: H2's test list (§8.1.2:
+# MMLU, GSM8K, MATH, HellaSwag, TruthfulQA) beyond MMLU and GSM8K. MATH is judged against Table 3's
+# row (1.5-3.0 pp, the band rule); HellaSwag (lm-eval's length-normalised accuracy, raw accuracy
+# where a unit predates it) and TruthfulQA MC1 (accuracy) and MC2 (the true-answer probability mass,
+# paired bootstrap, in points) against the only bound the paper gives for them, "combined quality loss
+# <= 2% at 30B" (upper-bound rule), each under the floor rule (MC2 has no chance rate: it reads the
+# floor of MC1, the same questions).
+H2_COMBINED_MAX_LOSS_PP = 2.0
+TABLE3_MATH_PP = (1.5, 3.0)
+
 
 def floor_rule(verdict: str, dense_above: bool, variant_above: bool = True, lower_bound_decides: bool = False) -> str:
     """The floor rule above applied to a quality row's verdict. ``lower_bound_decides``: the

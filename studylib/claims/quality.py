@@ -216,8 +216,13 @@ def routing_terms(d: Data, prof: str, task: str) -> str:
     """Whether a conversion short of dense can carry Eq. 25's routing terms on this profile: the
     measured conversions (active fraction < 1, unpruned) on ``task`` against its chance rate +
     ROUTING_MARGIN_PP (issue 36: the grid is built on the sparsest one that stays that far above)."""
+    from ..conversion_analysis import is_bound
+    from ..transforms import declared_variants
+
     vq = d.variants[(d.variants["profile"] == prof)].drop_duplicates("variant", keep="last")
     conv = vq[vq["conversion"].notna() & (vq["ratio"].fillna(0) == 0) & (vq["active_fraction"].fillna(1) < 1)]
+    declared = declared_variants()   # the oracles and the constant floor are bounds, not conversions to build on
+    conv = conv[[not is_bound(v, declared) for v in conv["variant"]]]
     its = d.items[d.items["profile"] == prof]
     sts = [analysis.floor_status(its, task, v) for v in conv["variant"]]
     sts = [s for s in sts if s is not None]

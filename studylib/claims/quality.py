@@ -3,6 +3,7 @@ box, then Qwen2.5-1.5B, then SmolLM2-135M on real items, then on probes) and lab
 that scale. An accuracy loss is judged only where the dense model is above chance."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from .. import analysis
@@ -222,7 +223,7 @@ def routing_terms(d: Data, prof: str, task: str) -> str:
     vq = d.variants[(d.variants["profile"] == prof)].drop_duplicates("variant", keep="last")
     conv = vq[vq["conversion"].notna() & (vq["ratio"].fillna(0) == 0) & (vq["active_fraction"].fillna(1) < 1)]
     declared = declared_variants()   # the oracles and the constant floor are bounds, not conversions to build on
-    conv = conv[[not is_bound(v, declared) for v in conv["variant"]]]
+    conv = conv[np.array([not is_bound(v, declared) for v in conv["variant"]], dtype=bool)]  # not a list: [] selects columns
     its = d.items[d.items["profile"] == prof]
     sts = [analysis.floor_status(its, task, v) for v in conv["variant"]]
     sts = [s for s in sts if s is not None]

@@ -511,6 +511,17 @@ else:
             f"{c['lr']:.1f} (p = {c['lr_p']:.2f}, independent-errors approximation). Logit check: average "
             f"marginal effect {ame:.1f} pp lost per unit p.")
 
+# %% tags=["hide-input"]
+from studylib.claims import Data as _Data
+from studylib.claims.quality import routing_terms
+
+_rt = routing_terms(_Data(), "cpu-qwen", "mmlu")
+book.md("**The routing terms (β, γ) on Qwen:** " + (
+    _rt[0].upper() + _rt[1:] + ". The designed grid (p × router bias × capacity) would sit on conversions at or "
+    "barely above chance, where a loss has little room left to grow with imbalance or drops; Eq. 25's routing half "
+    "is therefore not testable on this model without training, and the row judges α alone."
+    if _rt.startswith("not identifiable") else _rt + "."))
+
 # %% [markdown]
 # *Figure 3.4b. Qwen's MMLU loss by SparseGPT ratio (mean item loss with its 95% interval over
 # items), the two fitted forms and the line Eq. 26's α = 0.8 would draw.*

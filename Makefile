@@ -44,7 +44,7 @@ setup-qwen: setup
 check: setup
 	$(PY) -m studylib check $(NB_ARGS)
 
-# The GPU campaign in one command (studylib/campaign.py): every unit in priority order, resumable,
+# The GPU campaign in one command (studylib/timing/campaign.py): every unit in priority order, resumable,
 # stops cleanly at BUDGET_S seconds; a second call finishes the rest.
 gpu:
 	$(GPU_PY) -m studylib campaign --profile $(PROFILE) $(if $(BUDGET_S),--budget-s $(BUDGET_S))

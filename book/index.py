@@ -4,7 +4,9 @@
 # %% tags=["remove-cell"]
 from myst_nb import glue
 
-from studylib import abstract, book, verdicts
+from studylib.book import abstract
+from studylib.book import tables as book
+from studylib.claims import verdicts
 
 book.setup()
 for key, value in abstract.values().items():
@@ -82,7 +84,7 @@ for key, value in abstract.values().items():
 # %% tags=["remove-input"]
 import matplotlib.pyplot as plt
 
-from studylib import figures
+from studylib.book import figures
 from studylib.claims import Data
 
 _fig1, _tq = figures.figure1(Data())

@@ -19,9 +19,10 @@ profile = "embedded"
 overrides = {}
 
 # %%
-from studylib.config import load_profile, require_bench_dir, require_device
-from studylib.quality_sweep import run_quality, variant_specs
-from studylib.quality_units import declared_profile, plan
+from studylib.config import load_profile, require_device
+from studylib.quality.grid import run_quality, variant_specs
+from studylib.quality.taskdata import require_bench_dir
+from studylib.quality.units import declared_profile, plan
 
 prof = load_profile(profile, overrides)
 require_device(prof)
@@ -36,7 +37,7 @@ summary = run_quality(prof)
 summary
 
 # %%
+from studylib.quality.evaluation import task_summary
 from studylib.results import read_table
-from studylib.evaluation import task_summary
 
 task_summary(read_table("quality_items", [profile])).round(3)

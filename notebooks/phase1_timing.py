@@ -19,7 +19,7 @@ overrides = {}
 
 # %%
 from studylib.config import load_profile, require_device
-from studylib.timing_sweep import run_timing
+from studylib.timing.campaign import run_timing
 
 prof = load_profile(profile, overrides)   # fails fast on a bad profile or parameter
 require_device(prof)                      # fails fast when a GPU profile finds no GPU
@@ -30,8 +30,8 @@ summary = run_timing(prof)
 summary
 
 # %%
+from studylib.estimates.analysis import speedups
 from studylib.results import read_table
-from studylib.analysis import speedups
 
 t = read_table("timing", [profile])
 speedups(t).query("routing in ['uniform', 'none']").round(3).head(40)

@@ -20,10 +20,11 @@ profile = "embedded"
 overrides = {}
 
 # %%
-from studylib.config import load_profile, require_device
-from studylib.results import read_table
-from studylib.analysis import speedups
 from IPython.display import display
+
+from studylib.config import load_profile, require_device
+from studylib.estimates.analysis import speedups
+from studylib.results import read_table
 
 prof = load_profile(profile, overrides)
 require_device(prof)
@@ -33,7 +34,7 @@ if prof.get("cpu_decode"):
 
     print(run_cpu_decode(prof))
 if prof.get("cpu_kernels"):
-    from studylib.kernels.cpu_weight_kernels import run_cpu_kernels
+    from studylib.decoding.weight_kernels import run_cpu_kernels
 
     print(run_cpu_kernels(prof))
 if prof.get("spec_decoding"):

@@ -2,18 +2,18 @@
 
   python -m studylib check --profile P [--ratio R] [--overrides JSON]
   python -m studylib run-notebook notebooks/X.py --profile P [--ratio R] [--overrides JSON]
-  python -m studylib campaign --profile P [--budget-s S]   (the GPU campaign; see studylib/campaign.py)
+  python -m studylib campaign --profile P [--budget-s S]   (the GPU campaign; see studylib/timing/campaign.py)
   python -m studylib sweep --profile P [--tasks T,..] [--only V,..] [--status]
                                          (the quality units not yet in data/, in the profile's order,
                                           restricted to some tasks / variants; see quality_units.run_units;
                                           --status lists what is left and runs nothing)
   python -m studylib rescore --profile P   (committed generated answers judged again by the task's
                                          answer checker, from the stored responses; tasks/answers.py)
-  python -m studylib gptq-holdout --profile P  (GPTQ vs RTN layer error on held-out text; studylib/gptq_holdout.py)
+  python -m studylib gptq-holdout --profile P  (GPTQ vs RTN layer error on held-out text; studylib/quality/gptq_holdout.py)
   python -m studylib validate-data
   python -m studylib book-pdf            (the built book printed by headless Chromium into book/_build/book.pdf)
-  python -m studylib verdicts            (writes data/verdicts.csv from data/; see studylib/verdicts.py)
-  python -m studylib time-make           (times `make all FRESH=1` from scratch; see studylib/repro_timing.py)
+  python -m studylib verdicts            (writes data/verdicts.csv from data/; see studylib/claims/verdicts.py)
+  python -m studylib time-make           (times `make all FRESH=1` from scratch; see studylib/timing/repro.py)
 
 Parameters are validated before anything runs; a bad one exits with status 2 and a message
 naming the value.
@@ -25,7 +25,7 @@ import json
 import sys
 from pathlib import Path
 
-from .config import StudyConfigError, load_profile, require_device, slow_bf16_warning
+from studylib.config import StudyConfigError, load_profile, require_device, slow_bf16_warning
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -40,7 +40,19 @@ def _overrides(args) -> dict:
     return ov
 
 
+def section_owners() -> None:
+    """Import every module that checks a profile section (they register with ``config``, which
+    imports none of them), so that a bad value in any section fails here, before any work."""
+    import studylib.decoding.cpu_speed  # noqa: F401
+    import studylib.decoding.spec_sweep  # noqa: F401
+    import studylib.decoding.weight_kernels  # noqa: F401
+    import studylib.quality.grid  # noqa: F401
+    import studylib.quality.units  # noqa: F401
+    import studylib.timing.campaign  # noqa: F401
+
+
 def _check(args) -> dict:
+    section_owners()
     prof = load_profile(args.profile, _overrides(args))
     require_device(prof)
     if warning := slow_bf16_warning(prof):
@@ -99,7 +111,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     try:
         if args.cmd == "validate-data":
-            from .results import validate_data
+            from studylib.results import validate_data
 
             problems = validate_data()
             for p in problems:
@@ -107,14 +119,14 @@ def main(argv=None) -> int:
             print(f"data/ valid: {not problems}")
             return 1 if problems else 0
         if args.cmd == "verdicts":
-            from . import verdicts
+            from studylib.claims import verdicts
 
             wrote = verdicts.write()
             print(f"{verdicts.path().relative_to(REPO) if verdicts.path().is_relative_to(REPO) else verdicts.path()}: "
                   + ("updated" if wrote else "up to date"))
             return 0
         if args.cmd == "book-pdf":
-            from .book_check import print_pdf
+            from studylib.book.check import print_pdf
 
             out = REPO / "book" / "_build" / "book.pdf"
             r = print_pdf(REPO / "book", out)
@@ -123,24 +135,24 @@ def main(argv=None) -> int:
                   + (f"; cut off in print: {r['cut_off'][:3]}" if r["cut_off"] else ""))
             return 1 if r["cut_off"] else 0
         if args.cmd == "time-make":
-            from .repro_timing import time_make
+            from studylib.timing.repro import time_make
 
             row = time_make()
             print(f"make all FRESH=1 (embedded, from scratch): {row['wall_s'] / 60:.1f} min, exit {row['exit_code']}")
             return row["exit_code"]
         prof = _check(args)
         if args.cmd == "campaign":
-            from .timing_sweep import run_timing
+            from studylib.timing.campaign import run_timing
 
             counts = run_timing(prof, budget_s=args.budget_s)
             return 1 if counts["failed"] else 0
         if args.cmd == "sweep":
-            from .quality_units import declared_profile, run_units
+            from studylib.quality.units import declared_profile, run_units
 
             if (declared := declared_profile(prof)) is None:
                 raise StudyConfigError(f"profile {prof['name']!r} declares no quality variants to sweep")
             if args.status:
-                from .quality_units import coverage
+                from studylib.quality.units import coverage
 
                 c = coverage(declared)
                 print(c[c["units_left"] > 0].to_string(index=False) if (c["units_left"] > 0).any()
@@ -151,30 +163,31 @@ def main(argv=None) -> int:
             print(run_units(declared, tasks=split(args.tasks), only=split(args.only)))
             return 0
         if args.cmd == "rescore":
-            from .quality_units import declared_profile, rescore
+            from studylib.quality.units import declared_profile, rescore
 
             if (declared := declared_profile(prof)) is None:
                 raise StudyConfigError(f"profile {prof['name']!r} declares no quality variants")
             print(rescore(declared))
             return 0
         if args.cmd == "quant-check":
-            from .quant_eval import agreement, summary
-            from .quality_units import declared_profile
+            from studylib.quality.quant_check import agreement
+            from studylib.quality.quant_eval import summary
+            from studylib.quality.units import declared_profile
 
             if (declared := declared_profile(prof)) is None:
                 raise StudyConfigError(f"profile {prof['name']!r} declares no quality variants")
             print(summary(agreement(declared, args.variant, args.task, args.items)))
             return 0
         if args.cmd == "machine-check":
-            from .machine_check import check, summary
-            from .quality_units import declared_profile
+            from studylib.quality.machine_check import check, summary
+            from studylib.quality.units import declared_profile
 
             if (declared := declared_profile(prof)) is None:
                 raise StudyConfigError(f"profile {prof['name']!r} declares no quality variants")
             print(summary(check(declared, args.variant, args.task, args.items)))
             return 0
         if args.cmd == "gptq-holdout":
-            from .gptq_holdout import measure
+            from studylib.quality.gptq_holdout import measure
 
             t = measure(prof)
             print(t.pivot_table(index=["layer", "linear", "calib_tokens"], columns=["method", "percdamp"],

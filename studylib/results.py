@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .provenance import PROVENANCE_COLUMNS
+from studylib.provenance import PROVENANCE_COLUMNS
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -33,7 +33,7 @@ SCHEMA: dict[str, list[str]] = {
     "quality_variants": ["model", "variant", "method", "ratio", "experts", "top_k", "capacity_factor",
                          "balance", "c_drop", "max_expert_fraction", "weight_sparsity"],
     "model_checks": ["model", "check", "value"],
-    # GPU/CPU timing campaign (studylib.campaign): the companion study's expert-MLP sweep and the
+    # GPU/CPU timing campaign (studylib.timing.campaign): the companion study's expert-MLP sweep and the
     # correctness check of every timed kernel
     "expert_sweep": ["hidden", "expert_width", "experts", "active_experts", "batch", "median_s", "p95_s",
                      "ci_lo_s", "ci_hi_s", "n", "bytes_moved", "achieved_Bps", "samples_s"],
@@ -42,22 +42,22 @@ SCHEMA: dict[str, list[str]] = {
     # greedy decode speed on the CPU (studylib.decoding.cpu_speed): one row per repeat
     "cpu_decode": ["model", "variant", "dtype", "batch", "new_tokens", "repeat", "t_full_s", "t_prefill_s", "step_s",
                    "decode_tokens_per_s", "bytes_per_step", "achieved_Bps", "copy_bandwidth_Bps"],
-    # one linear layer under every CPU weight kernel (studylib.kernels.cpu_weight_kernels)
+    # one linear layer under every CPU weight kernel (studylib.decoding.weight_kernels)
     "cpu_kernels": ["in_features", "out_features", "kernel", "library", "bits", "batch", "median_s", "n",
                     "weight_bytes", "achieved_Bps", "copy_bandwidth_Bps", "rel_error"],
     "spec_decoding": ["target", "draft", "dtype", "prompt_id", "prompt_kind", "method", "gamma", "new_tokens",
                       "cycles", "accepted", "reached", "wall_s", "identical_to_alone", "first_divergence",
                       "correct", "tokens"],
-    # a quantized variant's items under quanto's kernels and under its dequantized weights (studylib.quant_eval)
+    # a quantized variant's items under quanto's kernels and under its dequantized weights (studylib.quality.quant_eval)
     "quant_eval": ["model", "variant", "task", "item_id", "correct_library", "correct_dequantized",
                    "gold_logprob_library", "gold_logprob_dequantized"],
     # GPTQ vs round-to-nearest, one real layer's output error on calibration and held-out tokens
-    # (studylib.gptq_holdout)
+    # (studylib.quality.gptq_holdout)
     "gptq_holdout": ["model", "layer", "linear", "method", "percdamp", "calib_tokens", "heldout_tokens",
                      "err_calib", "err_heldout"],
-    # committed quality items re-measured on another machine, per item (studylib.machine_check)
+    # committed quality items re-measured on another machine, per item (studylib.quality.machine_check)
     "machine_check": ["model", "variant", "task", "item_id", "correct_here", "correct_reference", "cpu_reference"],
-    # wall time of the embedded default from scratch (studylib.repro_timing)
+    # wall time of the embedded default from scratch (studylib.timing.repro)
     "repro_runs": ["target", "run_profile", "wall_s", "exit_code", "cpu_count", "load_before", "load_after"],
     # committed generated answers judged again by the task's answer checker (issue 36; one file per
     # quality_items unit, same key): read_table("quality_items") puts these scores in place of the

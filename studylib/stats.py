@@ -7,6 +7,7 @@ Equivalence (TOST) and McNemar come from statsmodels.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -240,3 +241,12 @@ def fieller_ratio(num: float, den: float, var_num: float, var_den: float, cov: f
         return Estimate(value, -np.inf, np.inf, level)
     r = np.sqrt(disc)
     return Estimate(value, float((-b - r) / (2 * a)), float((-b + r) / (2 * a)), level)
+
+
+def first_divergence(a: Sequence, b: Sequence) -> int | None:
+    """Index of the first differing element — token ids here, characters of a response in
+    ``machine_check`` (None when the two are equal; the shorter length when one is a prefix)."""
+    for i, (x, y) in enumerate(zip(a, b)):
+        if x != y:
+            return i
+    return None if len(a) == len(b) else min(len(a), len(b))

@@ -3,6 +3,10 @@ import os
 import pytest
 import torch
 
+from studylib.__main__ import section_owners
+
+section_owners()  # every profile section's check registered, as `python -m studylib check` has them
+
 
 def pytest_collection_modifyitems(config, items):
     if torch.cuda.is_available():

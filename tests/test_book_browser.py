@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from studylib import book_check
+from studylib.book import check as book_check
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "book" / "_build" / "html"

@@ -22,7 +22,7 @@ def embedded_data(tmp_path_factory):
     old = os.environ.get("STUDY_DATA_DIR")
     os.environ["STUDY_DATA_DIR"] = str(out)
     try:
-        from studylib import verdicts
+        from studylib.claims import verdicts
         verdicts.write()
         yield out
     finally:

@@ -1,4 +1,4 @@
-from studylib import book
+from studylib.book import tables as book
 
 
 def test_ci_rounds_to_what_the_interval_supports():
@@ -17,7 +17,7 @@ def test_ci_never_prints_nan():
 def test_local_link_check(tmp_path):
     (tmp_path / "a.html").write_text("x")
     page = tmp_path / "index.html"
-    from studylib.book_check import _broken_link
+    from studylib.book.check import _broken_link
     assert not _broken_link(page, "a.html#x", tmp_path)
     assert _broken_link(page, "missing.html", tmp_path)
     assert not _broken_link(page, "https://example.org/x", tmp_path)
@@ -26,7 +26,7 @@ def test_local_link_check(tmp_path):
 def test_capacity_reading_names_the_failing_part_from_the_ratios():
     import pandas as pd
 
-    from studylib.conversion_analysis import capacity_reading
+    from studylib.estimates.conversion_analysis import capacity_reading
 
     def rows(lit, eo, no, teal):
         return pd.DataFrame({"variant": ["literal_moe4_top1", "oracle_moe4_top1", "neuron_oracle_a25", "teal_a25"],
@@ -49,7 +49,7 @@ def test_the_perplexity_ratio_interval_is_a_t_interval_over_documents():
     import pandas as pd
     from scipy import stats as st
 
-    from studylib.conversion_analysis import perplexity_vs_dense
+    from studylib.estimates.conversion_analysis import perplexity_vs_dense
 
     inc = np.array([0.10, 0.30, 0.20, 0.60])  # nats per token lost, per document
     rows = [{"task": "wikitext", "variant": v, "item_id": i, "n_tokens": 100,
@@ -62,7 +62,7 @@ def test_the_perplexity_ratio_interval_is_a_t_interval_over_documents():
 
 def test_front_page_abstract_is_at_most_250_words_with_its_glued_values():
     """Issue 37: the abstract answers three questions in <= 250 words (values filled in as glued)."""
-    from studylib import abstract
+    from studylib.book import abstract
 
     text = abstract.rendered_abstract()
     assert "{glue" not in text and abstract.MISSING not in text.split("Speculative")[0]

@@ -56,7 +56,7 @@ def test_the_check_catches_a_typed_measurement():
 
 def test_every_number_the_front_page_glues_is_computed():
     """A glue name in book/index.py that abstract.values() does not produce would render as a hole."""
-    from studylib import abstract
+    from studylib.book import abstract
 
     used = set(re.findall(r"\{glue:text\}`([^`]+)`", "\n".join(prose(ROOT / "book" / "index.py"))))
     missing = used - set(abstract.values())

@@ -11,9 +11,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from studylib.campaign import campaign_units, run_campaign, unit_key
 from studylib.config import StudyConfigError, load_profile
 from studylib.results import read_table
+from studylib.timing.campaign import campaign_units, run_campaign, unit_key
 
 REPO = Path(__file__).resolve().parent.parent
 SMALL = {"campaign": {"context": 16, "repeats": 2, "warmup": 0, "groups": [

@@ -5,14 +5,14 @@ import copy
 import pytest
 import torch
 
-from studylib import transforms
 from studylib.config import StudyConfigError
+from studylib.quality import transforms
 
 
 @pytest.fixture(scope="module")
 def smol():
     from studylib.models import load_model
-    from studylib.taskdata import calibration_ids
+    from studylib.quality.taskdata import calibration_ids
 
     torch.manual_seed(0)
     model, tok = load_model("smollm2-135m")
@@ -67,7 +67,7 @@ def test_every_expert_on_is_the_dense_model(smol, steps):
     ([("teal", {"sparsity": 0.75})], 0.25),
 ])
 def test_active_fraction_is_what_the_name_says(smol, steps, target):
-    from studylib.transforms.ffn import routing_pass
+    from studylib.quality.transforms.ffn import routing_pass
 
     conv, _ = _convert(smol, steps)
     r = routing_pass(conv, smol[3])
@@ -80,7 +80,7 @@ def test_active_fraction_is_what_the_name_says(smol, steps, target):
 
 @pytest.mark.slow
 def test_expert_oracle_keeps_at_least_the_routers_mass_on_calibration(smol):
-    from studylib.transforms.ffn import ExpertSelector, MaskedFFN, expert_mass, ffn_hidden
+    from studylib.quality.transforms.ffn import ExpertSelector, MaskedFFN, expert_mass, ffn_hidden
 
     model, _, calib, _ = smol
     lit, _ = _convert(smol, [("moe_literal", {"experts": 4, "top_k": 1})])
@@ -105,7 +105,7 @@ def test_balance_knob_lowers_the_largest_expert_share(smol, kind, params):
     skewed (the literal router: ~0.8 of tokens to one expert) is the drop far above rounding;
     CMoE's held-out shares (~0.21-0.22 either way on these 6 layers) moved in opposite
     directions on an AVX-512 and an AVX2 CPU (2026-12-02), so they are not asserted."""
-    from studylib.transforms.ffn import routing_pass
+    from studylib.quality.transforms.ffn import routing_pass
 
     on, _ = _convert(smol, [(kind, {**params, "balance": True})])
     off, _ = _convert(smol, [(kind, {**params, "balance": False})])
@@ -120,7 +120,7 @@ def test_balance_knob_lowers_the_largest_expert_share(smol, kind, params):
 
 @pytest.mark.slow
 def test_routing_statistics_do_not_depend_on_order_or_batching(smol):
-    from studylib.transforms.ffn import routing_pass
+    from studylib.quality.transforms.ffn import routing_pass
 
     conv, _ = _convert(smol, [("moe_literal", {"experts": 4, "top_k": 1})])
     held = smol[3]
@@ -156,7 +156,7 @@ def test_every_declared_variant_is_valid():
 
 @pytest.mark.slow
 def test_capacity_drops_tokens_but_never_depends_on_padding(smol):
-    from studylib.transforms.ffn import routing_pass
+    from studylib.quality.transforms.ffn import routing_pass
 
     conv, _ = _convert(smol, [("moe_literal", {"experts": 4, "top_k": 1, "bias": 1.0, "capacity_factor": 1.0})])
     free, _ = _convert(smol, [("moe_literal", {"experts": 4, "top_k": 1, "bias": 1.0})])
@@ -206,7 +206,7 @@ def test_dequantized_evaluation_is_the_quantized_model_up_to_bf16_rounding(smol,
     dense model in bf16 instead of fp32 moves them (the rounding every bf16 result of the study
     carries; on this 6-layer SmolLM2 int8: 0.54% vs 0.52%, while int8 itself moves them 0.83%).
     A wrong scale or group would move them by the quantization error or more (int4: ~6%)."""
-    from studylib import quant_eval
+    from studylib.quality import quant_eval
 
     model, _, _, held = smol
     dense = copy.deepcopy(model).to(torch.bfloat16)
@@ -265,7 +265,7 @@ def test_executed_experts_equal_the_masked_ffn_and_read_a_quarter_of_the_bytes(s
 @pytest.mark.slow
 def test_router_oracle_agreement_is_a_share_per_layer_and_one_with_every_expert_on(smol):
     """The literal router's agreement with the mass oracle is a share in [0, 1], per layer."""
-    from studylib.transforms.ffn import routing_pass
+    from studylib.quality.transforms.ffn import routing_pass
 
     conv, _ = _convert(smol, [("moe_literal", {"experts": 4, "top_k": 1})])
     r = routing_pass(conv, smol[3])

@@ -30,7 +30,7 @@ def test_units_are_written_once_and_int8_reads_fewer_bytes(data_dir):
 
 @pytest.mark.slow
 def test_the_fp32_kernel_reads_twice_a_bf16_models_bytes_and_skips_quantized_variants(data_dir):
-    from studylib.decoding.cpu_speed import runs_under, run_cpu_decode
+    from studylib.decoding.cpu_speed import run_cpu_decode, runs_under
     from studylib.results import read_table
 
     prof = load_profile("embedded", {"quality": {"dtype": "bfloat16"},
@@ -66,8 +66,8 @@ def test_cpu_speed_is_evidence_beside_the_gpu_int8_row_never_its_verdict(data_di
     import numpy as np
 
     from studylib import provenance
+    from studylib.claims.verdicts import verdict_table
     from studylib.results import ResultStore
-    from studylib.verdicts import verdict_table
 
     store = ResultStore("cpu_decode", "cpu-qwen")
     rng = np.random.default_rng(0)
@@ -86,10 +86,9 @@ def test_cpu_speed_is_evidence_beside_the_gpu_int8_row_never_its_verdict(data_di
 def test_cpu_weight_kernels_are_resumable_and_each_computes_the_layer(data_dir):
     """Every kernel of the comparison computes the same layer (error vs the fp32 product of the
     unquantized weight within its format's rounding) and reads the bytes its format stores."""
-    from studylib.kernels.cpu_weight_kernels import run_cpu_kernels, weight_bytes
-    from studylib.results import read_table
-
+    from studylib.decoding.weight_kernels import run_cpu_kernels, weight_bytes
     from studylib.kernels import cpu_linear
+    from studylib.results import read_table
 
     kernels = [k for k in load_profile("cpu-qwen")["cpu_kernels"]["kernels"]
                if cpu_linear.available() or k != "bf16_onednn_packed"] + ["fp32_eager"]   # AVX2-only: no packing
@@ -113,8 +112,8 @@ def test_cpu_weight_kernels_are_resumable_and_each_computes_the_layer(data_dir):
 
 
 def test_a_packed_kernel_this_cpu_cannot_run_is_refused_before_any_timing(data_dir, monkeypatch):
+    from studylib.decoding.weight_kernels import run_cpu_kernels
     from studylib.kernels import cpu_linear
-    from studylib.kernels.cpu_weight_kernels import run_cpu_kernels
     from studylib.results import read_table
 
     monkeypatch.setattr(cpu_linear, "available", lambda: False)
@@ -128,7 +127,7 @@ def test_a_packed_kernel_this_cpu_cannot_run_is_refused_before_any_timing(data_d
 def test_tradeoff_pairs_a_speed_with_a_loss_only_on_the_same_model(monkeypatch):
     import pandas as pd
 
-    from studylib import tradeoff as T
+    from studylib.book import tradeoff as T
     from studylib.stats import Estimate as E
 
     qwen = "qwen2.5-coder-1.5b (cpu-qwen), bfloat16, this CPU"

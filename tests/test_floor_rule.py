@@ -7,8 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from studylib import analysis, fits, stats
+from studylib import stats
 from studylib.claims import Data, quality
+from studylib.estimates import analysis, fits
 from studylib.paper import criteria as C
 
 
@@ -146,7 +147,7 @@ def test_pruning_only_reads_declarations_not_names():
 def test_book_exhibits_run_on_fixtures():
     import matplotlib
     matplotlib.use("Agg")
-    from studylib import figures
+    from studylib.book import figures
 
     its = pd.concat([_items("cpu-qwen", "mmlu", {"dense": 0.47, "x": 0.26, "y": 0.40}, 400)])
     ft = figures.floor_table(its, "cpu-qwen")

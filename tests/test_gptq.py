@@ -2,7 +2,7 @@
 outputs, every group must hold at most 2^bits levels per row, and zero stays exact."""
 import torch
 
-from studylib.gptq import group_for, grid, quantize_gptq, quantize_rtn
+from studylib.quality.transforms.gptq import grid, group_for, quantize_gptq, quantize_rtn
 
 
 def _layer(seed=0, rows=32, cols=64, n=512):
@@ -43,7 +43,7 @@ def test_held_out_error_from_the_gram_matrix_and_the_overfit_it_reveals():
     calibration tokens than input columns GPTQ fits its calibration set (far below RTN there)
     while on fresh tokens from the same distribution its advantage shrinks; with many tokens the
     calibration and held-out errors agree."""
-    from studylib.gptq_holdout import _Gram, compare, rel_error
+    from studylib.quality.gptq_holdout import _Gram, compare, rel_error
 
     g = torch.Generator().manual_seed(3)
     cols, rows = 64, 16
@@ -72,7 +72,7 @@ def test_held_out_error_from_the_gram_matrix_and_the_overfit_it_reveals():
 def test_relative_to_rtn_divides_by_the_matching_rtn_row():
     import pandas as pd
 
-    from studylib.gptq_holdout import relative_to_rtn
+    from studylib.quality.gptq_holdout import relative_to_rtn
 
     t = pd.DataFrame([{"layer": 0, "linear": "mlp.down_proj", "calib_tokens": n, "method": m, "percdamp": d,
                        "err_calib": c, "err_heldout": h}
@@ -89,8 +89,8 @@ def test_the_gptq_step_takes_a_damping_and_refuses_one_out_of_range():
     import pytest
 
     from studylib.config import StudyConfigError
-    from studylib.gptq import gptq_model
-    from studylib.transforms import check_steps
+    from studylib.quality.transforms import check_steps
+    from studylib.quality.transforms.gptq import gptq_model
 
     check_steps("v", [("gptq", {"bits": 4, "group_size": 128, "percdamp": 0.1})])
     with pytest.raises(StudyConfigError):

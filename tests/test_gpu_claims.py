@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from studylib import gpu_claims as G
 from studylib import provenance
+from studylib.claims.verdicts import verdict_table
+from studylib.estimates import gpu_claims as G
 from studylib.results import ResultStore, read_table
-from studylib.verdicts import verdict_table
 
 
 def _write(rows, profile="h100"):
@@ -91,7 +91,7 @@ def test_phase3_row_judges_the_papers_stated_sweet_spot(data_dir, combo_ms, expe
         for b, ms in combo_ms.items():
             rows += [_layer(shape, "dense", b, 1.0, seed=b), _layer(shape, "pruned30_moe4_top1", b, ms, seed=b + 1)]
     _write(rows)
-    from studylib import sweet_spot as S
+    from studylib.estimates import sweet_spot as S
 
     sm = S.speed_map(read_table("timing"))
     assert set(sm["shape"]) == {"llama-2-7b", "llama-2-70b"}

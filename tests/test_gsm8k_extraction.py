@@ -1,9 +1,9 @@
-"""GSM8K answer extraction (studylib/tasks/gsm8k_cot.yaml) through lm-eval's own filters and
+"""GSM8K answer extraction (studylib/quality/tasks/gsm8k_cot.yaml) through lm-eval's own filters and
 exact_match, on hand-written model outputs."""
 import pytest
 import yaml
 
-from studylib.taskdata import TASKS_DIR
+from studylib.quality.taskdata import TASKS_DIR
 
 CFG = yaml.safe_load((TASKS_DIR / "gsm8k_cot.yaml").read_text())
 
@@ -51,9 +51,9 @@ def test_thousands_separator_and_cut_off_answer():
     assert _score("Step 1: 1000 + 250 = 1250. Step 2: we now need to", gold)["strict-match"][0] == "[invalid]"
 
 
-# ---- issue 36: the same answers judged by math-verify (studylib/tasks/answers.py), the primary
+# ---- issue 36: the same answers judged by math-verify (studylib/quality/tasks/answers.py), the primary
 # score since 2026-12-03; the string scores above stay beside it for one release
-from studylib.tasks import answers  # noqa: E402
+from studylib.quality.tasks import answers  # noqa: E402
 
 SPEC = CFG["answer_check"]
 

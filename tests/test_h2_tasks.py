@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from studylib import evaluation
-from studylib.taskdata import build_task_files
+from studylib.quality import evaluation
+from studylib.quality.taskdata import build_task_files
 
 BENCH = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -48,7 +48,7 @@ def test_math500_and_mc2_items_from_the_benchmark_files(tmp_path):
         lab = it["mc2_targets"]["labels"]
         assert lab[0] == 1 and 0 in lab and lab == sorted(lab, reverse=True)   # true answers first
     # every MATH-500 gold answer is readable by the checker
-    from studylib.tasks import answers
+    from studylib.quality.tasks import answers
 
     spec = evaluation.answer_check("math500")
     assert all(answers.check(spec, f"\\boxed{{{m['answer']}}}", m).correct == 1.0 for m in math[:60])

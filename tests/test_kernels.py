@@ -37,7 +37,7 @@ def test_int4_packing_is_two_values_per_byte_low_nibble_first():
 KERNEL_SCRIPT = textwrap.dedent("""
     import torch
     from studylib.kernels import triton_gemv as T, quant as Q
-    from studylib.variants import MoEFFN
+    from studylib.timing.modules import MoEFFN
     torch.manual_seed(0)
     x = torch.randn(3, 256)
     W = torch.randn(48, 256)

@@ -3,11 +3,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from studylib import composition as K
-from studylib import latency_model as LM
 from studylib import provenance
+from studylib.estimates import composition as K
 from studylib.results import ResultStore, read_table
 from studylib.shapes import get_shape
+from studylib.timing import latency_model as LM
 
 BW = 3e12
 TRUE = {"t_bytes_us": 1.25, "C(component)[ffn]": 6.0, "C(component)[layer]": 15.0, "experts": 4.0, "routed": 9.0}
@@ -56,7 +56,7 @@ def test_paper_layer_model_is_eqs_1_to_11():
     assert LM.paper_layer_us("llama-3-8b", "pruned30_moe4_top1") == pytest.approx(sparse)
 
 
-def _unit(store, key, shape, variant, component, s, achieved=1.0):
+def unit_samples(store, key, shape, variant, component, s, achieved=1.0):
     row = {"shape": shape, "variant": variant, "component": component, "batch": 1, "context": 2048, "tokens": 1,
            "routing": "uniform" if "moe" in variant else "none", "median_s": float(np.median(s)),
            "p95_s": float(np.quantile(s, 0.95)), "ci_lo_s": 0.0, "ci_hi_s": 0.0, "n": len(s), "bytes_moved": 1,
@@ -67,11 +67,11 @@ def _unit(store, key, shape, variant, component, s, achieved=1.0):
 def test_composition_adds_layers_and_head(data_dir):
     store = ResultStore("timing", "h100")
     s = get_shape("llama-3-8b")
-    _unit(store, "l", "llama-3-8b", "dense", "layer", np.full(50, 200e-6))
-    _unit(store, "c", "llama-3-8b", "pruned30_moe4_top1", "layer", np.full(50, 100e-6))
-    _unit(store, "f", "llama-3-8b", "dense", "ffn", np.full(50, 150e-6), achieved=2.5e12)
+    unit_samples(store, "l", "llama-3-8b", "dense", "layer", np.full(50, 200e-6))
+    unit_samples(store, "c", "llama-3-8b", "pruned30_moe4_top1", "layer", np.full(50, 100e-6))
+    unit_samples(store, "f", "llama-3-8b", "dense", "ffn", np.full(50, 150e-6), achieved=2.5e12)
     head = s.vocab * s.hidden * 2 / 2.5e12
-    _unit(store, "m", "llama-3-8b", "dense", "model", np.full(50, (32 * 200e-6 + head) * 1.1))
+    unit_samples(store, "m", "llama-3-8b", "dense", "model", np.full(50, (32 * 200e-6 + head) * 1.1))
     t = read_table("timing")
     assert K.composed_seconds(t, "llama-3-8b", "dense") == pytest.approx(32 * 200e-6 + head)
     e = K.composed_speedup(t, "llama-3-8b", "pruned30_moe4_top1")
@@ -81,9 +81,10 @@ def test_composition_adds_layers_and_head(data_dir):
 
 
 def test_memory_footprint_counts_the_bytes_the_modules_hold():
-    from studylib import memory
-    from studylib.variants import build_ffn, building_on
     import torch
+
+    from studylib.timing import memory
+    from studylib.timing.modules import build_ffn, building_on
 
     s = get_shape("llama-3-8b-div8")
     with building_on("cpu", torch.bfloat16):

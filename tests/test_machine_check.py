@@ -1,9 +1,9 @@
-"""studylib.machine_check: committed items re-measured on another machine, compared item by item."""
+"""studylib.quality.machine_check: committed items re-measured on another machine, compared item by item."""
 import pandas as pd
 import pytest
 
 from studylib.config import StudyConfigError, load_profile
-from studylib.machine_check import check, comparison, summary
+from studylib.quality.machine_check import check, comparison, summary
 
 
 def _items(correct, logp, responses=None, cpu="AMD EPYC (AVX512)"):
@@ -33,7 +33,7 @@ def test_an_item_missing_from_the_committed_unit_is_an_error_not_a_silent_drop()
 
 
 def test_nothing_is_built_when_the_reference_unit_is_not_committed_or_the_item_count_is_off(data_dir):
-    from studylib.quality_units import declared_profile
+    from studylib.quality.units import declared_profile
 
     prof = declared_profile(load_profile("cpu-qwen"))
     with pytest.raises(StudyConfigError, match="not committed"):

@@ -12,7 +12,7 @@ def test_unknown_model_fails_fast():
 
 
 def test_probe_items_are_stable_and_well_formed():
-    from studylib.taskdata import arith_items, facts_items, needle_items
+    from studylib.quality.taskdata import arith_items, facts_items, needle_items
     a = arith_items(10, 0)
     assert a == arith_items(10, 0)
     for it in a + facts_items(10, 0):
@@ -24,8 +24,9 @@ def test_probe_items_are_stable_and_well_formed():
 @pytest.mark.slow
 def test_embedded_model_is_a_real_trained_model():
     import torch
+
     from studylib.models import load_model
-    from studylib.taskdata import essays_ppl_items
+    from studylib.quality.taskdata import essays_ppl_items
     model, tok = load_model("smollm2-135m")
     text = essays_ppl_items(1, 0, 300)[0]["text"]
     ids = tok(text, return_tensors="pt").input_ids[:, :256]
@@ -39,7 +40,8 @@ def test_embedded_model_is_a_real_trained_model():
 @pytest.mark.slow
 def test_real_benchmark_items_from_shared_data():
     from pathlib import Path
-    from studylib.taskdata import gsm8k_items, hellaswag_items, mmlu_items, truthfulqa_items
+
+    from studylib.quality.taskdata import gsm8k_items, hellaswag_items, mmlu_items, truthfulqa_items
     bench = Path(__file__).resolve().parents[2] / "shared" / "data"
     if not bench.is_dir():
         pytest.skip("../shared/data not present")
@@ -57,6 +59,7 @@ def test_real_benchmark_items_from_shared_data():
 
 def test_packaged_qwen_model_resolves_or_names_its_setup_command():
     import importlib.util
+
     from studylib.models import EMBEDDED_MODELS
 
     spec = EMBEDDED_MODELS["qwen2.5-coder-1.5b"]
@@ -79,9 +82,10 @@ def test_evaluate_pairs_items_and_survives_a_broken_variant(tmp_path):
 
     import numpy as np
     import torch
-    from studylib.evaluation import evaluate, task_summary
+
     from studylib.models import load_model
-    from studylib.taskdata import build_task_files
+    from studylib.quality.evaluation import evaluate, task_summary
+    from studylib.quality.taskdata import build_task_files
 
     model, tok = load_model("smollm2-135m")
     files = build_task_files(tmp_path, limit=6, seed=0, needle_lengths=[128], essay_words=150,
@@ -105,9 +109,10 @@ def test_a_bf16_model_scored_with_an_fp32_log_softmax_keeps_its_document_sums_un
     8 nats around -1,700: two variants a few nats apart print one perplexity); ``softmax_dtype``
     float32 keeps the sum in fp32 precision."""
     import torch
-    from studylib.evaluation import evaluate
+
     from studylib.models import load_model
-    from studylib.taskdata import build_task_files
+    from studylib.quality.evaluation import evaluate
+    from studylib.quality.taskdata import build_task_files
 
     model, tok = load_model("smollm2-135m")
     model = model.to(torch.bfloat16)

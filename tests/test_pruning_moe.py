@@ -2,9 +2,14 @@ import pytest
 import torch
 import torch.nn as nn
 
-from studylib.moefy import MoEMLP, balanced_kmeans, fit_router
-from studylib.pruning import (is_n_m_sparse, nm_mask_from_scores, prune_magnitude, prune_sparsegpt,
-                              prune_wanda)
+from studylib.quality.transforms.moefy import MoEMLP, balanced_kmeans, fit_router
+from studylib.quality.transforms.prune import (
+    is_n_m_sparse,
+    nm_mask_from_scores,
+    prune_magnitude,
+    prune_sparsegpt,
+    prune_wanda,
+)
 
 
 def test_2_of_4_masks_are_really_2_of_4():

@@ -12,7 +12,7 @@ def _prof(**declared):
 
 
 def test_plan_chunks_items_and_rejects_bad_counts():
-    from studylib.quality_units import declared_profile, plan
+    from studylib.quality.units import declared_profile, plan
 
     units = plan(declared_profile(_prof()))
     assert [(u["variant"], u["lo"], u["hi"]) for u in units] == [
@@ -31,8 +31,8 @@ def test_plan_chunks_items_and_rejects_bad_counts():
 
 @pytest.mark.slow
 def test_sweep_resumes_at_the_missing_chunk(data_dir, monkeypatch):
-    from studylib import quality_units
-    from studylib.quality_units import declared_profile, run_units
+    from studylib.quality import units as quality_units
+    from studylib.quality.units import declared_profile, run_units
     from studylib.results import ResultStore, read_table
 
     prof = declared_profile(_prof())
@@ -62,7 +62,7 @@ def test_sweep_resumes_at_the_missing_chunk(data_dir, monkeypatch):
 
 @pytest.mark.slow
 def test_a_run_of_variants_that_skip_a_task_builds_only_the_tasks_they_plan(data_dir):
-    from studylib.quality_units import declared_profile, run_units
+    from studylib.quality.units import declared_profile, run_units
     from studylib.results import read_table
 
     prof = declared_profile(_prof(tasks=["probe_facts", "probe_arith"], counts={"probe_facts": 4, "probe_arith": 4},
@@ -72,7 +72,7 @@ def test_a_run_of_variants_that_skip_a_task_builds_only_the_tasks_they_plan(data
 
 
 def test_a_run_restricted_to_an_unknown_task_fails_before_any_work(data_dir):
-    from studylib.quality_units import declared_profile, run_units
+    from studylib.quality.units import declared_profile, run_units
     from studylib.results import read_table
 
     with pytest.raises(StudyConfigError, match="not in the profile's quality.tasks"):
@@ -92,7 +92,7 @@ def test_the_sweep_command_refuses_a_variant_or_task_outside_the_plan(data_dir, 
 def test_coverage_counts_planned_and_measured_items_and_the_status_command_runs_nothing(data_dir, capsys):
     from studylib import provenance
     from studylib.__main__ import main
-    from studylib.quality_units import coverage, declared_profile, plan
+    from studylib.quality.units import coverage, declared_profile, plan
     from studylib.results import SCHEMA, ResultStore
 
     prof = declared_profile(_prof())
@@ -112,7 +112,7 @@ def test_coverage_counts_planned_and_measured_items_and_the_status_command_runs_
 
 
 def test_a_task_declared_for_some_variants_is_planned_for_those_only():
-    from studylib.quality_units import declared_profile, plan
+    from studylib.quality.units import declared_profile, plan
 
     prof = _prof(tasks=["probe_facts", "probe_arith"], counts={"probe_facts": 4, "probe_arith": 4},
                  task_variants={"probe_arith": ["int8_quanto"]})

@@ -3,9 +3,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from studylib import gpu_claims as G
-from studylib import roi
-from studylib.decoding import spec_analysis as S
+from studylib.estimates import gpu_claims as G
+from studylib.estimates import roi
+from studylib.estimates import spec_analysis as S
 from studylib.stats import Estimate
 
 
@@ -76,7 +76,7 @@ def test_gpu_prediction_is_the_formula_at_measured_step_times(monkeypatch):
 
 
 def test_project_size_counts_code_lines_of_named_objects(tmp_path, monkeypatch):
-    from studylib import project_size as P
+    from studylib.book import project_size as P
 
     # a synthetic module with a known count, so editing the study's own code cannot move it
     (tmp_path / "m.py").write_text(
@@ -96,7 +96,7 @@ def test_project_size_counts_code_lines_of_named_objects(tmp_path, monkeypatch):
     s = P.sizes()                                 # every entry of the YAML resolves
     assert set(s.index) == {"sparse_routing", "int8", "spec_decode"} and (s["lines of code"] > 0).all()
     with pytest.raises(KeyError):
-        P.entry_lines("studylib/roi.py:no_such_function")
+        P.entry_lines("studylib/estimates/roi.py:no_such_function")
 
 
 def test_kernel_comparison_shows_each_kernel_and_claims_read_the_fastest():

@@ -3,8 +3,8 @@ import pandas as pd
 import pytest
 
 from studylib.config import StudyConfigError
-from studylib.decoding import spec_analysis as S
 from studylib.decoding.spec_sweep import check_config
+from studylib.estimates import spec_analysis as S
 
 
 def _rows(noise=0.0):

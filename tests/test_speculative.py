@@ -4,8 +4,9 @@ import copy
 import pytest
 import torch
 
-from studylib.decoding.speculative import first_divergence, greedy_tokens, speculative_greedy
+from studylib.decoding.speculative import greedy_tokens, speculative_greedy
 from studylib.models import load_model
+from studylib.stats import first_divergence
 
 
 @pytest.fixture(scope="module")

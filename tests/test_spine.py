@@ -85,8 +85,8 @@ def test_unknown_profile_and_bad_ratio_fail_fast():
 
 
 def test_quality_settings_fail_fast(tmp_path):
-    from studylib.config import require_bench_dir
     from studylib.models import UnknownModelError, resolve_model
+    from studylib.quality.taskdata import require_bench_dir
 
     with pytest.raises(StudyConfigError, match="no_such_task"):
         load_profile("cpu-real", {"quality": {"tasks": ["mmlu", "no_such_task"]}})
@@ -126,7 +126,7 @@ def test_profiles_inherit():
 _SWEEP = """
 import os, sys
 from studylib.config import load_profile
-from studylib.timing_sweep import run_timing
+from studylib.timing.campaign import run_timing
 p = load_profile("embedded", {"timing": {"shapes": ["llama-3-8b-div8"], "repeats": 40, "warmup": 2,
                                           "variants": ["dense", "moe4_top1", "int8wo"]}})
 print(run_timing(p, progress=False))
@@ -185,7 +185,7 @@ def test_committed_data_is_valid():
 
 
 def test_variant_specs_unique_and_grid_complete():
-    from studylib.quality_sweep import _config, variant_specs
+    from studylib.quality.grid import _config, variant_specs
 
     for name in ("embedded", "cpu-real", "h100"):
         q = load_profile(name)["quality"]
@@ -197,7 +197,7 @@ def test_variant_specs_unique_and_grid_complete():
 
 
 def test_paper_variant_sees_every_task_even_when_it_is_a_grid_point():
-    from studylib.quality_sweep import files_for, variant_specs
+    from studylib.quality.grid import files_for, variant_specs
 
     q = load_profile("cpu-real")["quality"]
     files = {t: f"{t}.jsonl" for t in q["tasks"]}

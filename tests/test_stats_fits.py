@@ -2,10 +2,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from studylib.fits import fit_eq19, fit_eq25
+from studylib.estimates.fits import fit_eq19, fit_eq25
 from studylib.paper import criteria as C
-from studylib.stats import (Estimate, bootstrap_ratio_of_medians, interval_verdict, mcnemar_pvalue,
-                            paired_bootstrap_delta, upper_bound_verdict)
+from studylib.stats import (
+    Estimate,
+    bootstrap_ratio_of_medians,
+    interval_verdict,
+    mcnemar_pvalue,
+    paired_bootstrap_delta,
+    upper_bound_verdict,
+)
 
 
 def test_fit_eq25_recovers_known_coefficients():
@@ -63,7 +69,7 @@ def test_h1_criterion():
 
 
 def test_fit_eq25_refuses_unidentified_design_and_reports_diagnostics():
-    from studylib.fits import diagnostics
+    from studylib.estimates.fits import diagnostics
 
     df = pd.DataFrame({"p": [0.0, 0.3] * 4, "imbalance": [0.1, 0.2, 0.3, 0.4] * 2, "c_drop": 0.0, "q_loss": 1.0})
     with pytest.raises(ValueError, match="c_drop"):
@@ -87,7 +93,7 @@ def _items(task, variant, correct, lp, n_tok=1):
 
 
 def test_degradation_ratio_uses_logprob_when_at_chance_and_recovers_ratio():
-    from studylib.analysis import degradation_ratio
+    from studylib.estimates.analysis import degradation_ratio
 
     rng = np.random.default_rng(4)
     n = 300
@@ -102,7 +108,7 @@ def test_degradation_ratio_uses_logprob_when_at_chance_and_recovers_ratio():
 
 
 def test_degradation_ratio_uses_accuracy_when_above_chance():
-    from studylib.analysis import degradation_ratio
+    from studylib.estimates.analysis import degradation_ratio
 
     n = 400
     dense = np.array([1.0] * 300 + [0.0] * 100)
@@ -124,7 +130,8 @@ def test_degradation_ratio_uses_accuracy_when_above_chance():
 
 def test_zero_correct_is_never_above_chance_so_no_accuracy_verdict():
     import pandas as pd
-    from studylib.analysis import above_chance
+
+    from studylib.estimates.analysis import above_chance
 
     def items(task, correct):
         return pd.DataFrame({"task": task, "variant": "dense", "correct": correct})
@@ -189,7 +196,7 @@ def test_item_level_eq25_recovers_known_coefficients_and_is_honest_about_items()
     import numpy as np
     import pandas as pd
 
-    from studylib.fits import eq25_equivalence, fit_eq25_items
+    from studylib.estimates.fits import eq25_equivalence, fit_eq25_items
     rng = np.random.default_rng(3)
     design = [(p, imb, cd) for p in (0.0, 0.3) for imb in (0.05, 0.4) for cd in (0.0, 0.2)]
     n_items = 400
@@ -221,7 +228,7 @@ def test_item_level_eq25_recovers_known_coefficients_and_is_honest_about_items()
 
 
 def test_versus_pairs_a_step_against_the_variant_it_stacks_on_not_against_dense():
-    from studylib.analysis import versus
+    from studylib.estimates.analysis import versus
 
     n = 200
     lp = np.zeros(n)

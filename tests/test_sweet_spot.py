@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import binomtest
 
-from studylib import sweet_spot as S
+from studylib.estimates import sweet_spot as S
 
 
 def _quality(*rows):

@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from studylib.shapes import get_shape
-from studylib.timing import bench
-from studylib.variants import DecoderLayer, MoEFFN, build_ffn, forced_routing
+from studylib.timer import bench
+from studylib.timing.modules import DecoderLayer, MoEFFN, build_ffn, forced_routing
 
 
 def test_harness_sees_2x_bytes_take_about_2x_at_b1():
@@ -65,7 +65,7 @@ def test_every_cpu_variant_runs_at_a_real_shape_slice():
 
 @pytest.mark.gpu
 def test_gpu_graph_timing_and_semi24():
-    from studylib.variants import building_on
+    from studylib.timing.modules import building_on
 
     s = get_shape("llama-3-8b")
     with building_on("cuda", torch.bfloat16):
@@ -89,8 +89,8 @@ def test_top1_of_4_layer_reads_a_quarter_of_the_dense_ffn_bytes():
 def test_a_weight_only_int8_model_quantizes_every_linear_and_reads_half_its_weight_bytes():
     """gpt-fast/torchao quantize every linear (attention, FFN, LM head): the int8 model's bytes are
     the dense model's weights at one byte each (+ scales), KV cache and embedding rows unchanged."""
-    from studylib.decode_model import DecodeModel
-    from studylib.variants import QuantLinear
+    from studylib.timing.decode_model import DecodeModel
+    from studylib.timing.modules import QuantLinear
 
     shape = get_shape("llama-3-8b-div8")
     torch.manual_seed(0)
@@ -113,7 +113,7 @@ def test_every_int8_scheme_computes_the_same_dequantized_product():
     """The Triton-free CPU paths of the int8 schemes (the reference, gpt-fast's compiled recipe run
     eagerly, torch's packed kernel) agree with x @ dequant(W).T."""
     from studylib.kernels import quant as Q
-    from studylib.variants import QuantLinear
+    from studylib.timing.modules import QuantLinear
 
     torch.manual_seed(0)
     W, x = torch.randn(64, 256), torch.randn(3, 256)

@@ -3,8 +3,8 @@ the variants that start with it, and gets exactly the model a build from scratch
 import pytest
 import torch
 
-from studylib import transforms
 from studylib.config import load_profile
+from studylib.quality import transforms
 
 PRUNE = ("wanda", {"ratio": 0.3})
 CONVERT = ("teal", {"sparsity": 0.5})
@@ -12,7 +12,7 @@ CONVERT = ("teal", {"sparsity": 0.5})
 
 @pytest.fixture
 def staged(tmp_path, monkeypatch):
-    import studylib.quality_units as qu
+    import studylib.quality.units as qu
 
     monkeypatch.setattr(qu, "CACHE", tmp_path)
     calls = []

@@ -1,5 +1,6 @@
 """The claims registry and the committed verdict table (data/verdicts.csv)."""
-from studylib import claims, verdicts
+from studylib import claims
+from studylib.claims import verdicts
 from studylib.paper import criteria as C
 
 
@@ -40,7 +41,7 @@ def test_a_claim_without_data_says_why():
 
 
 def test_every_committed_verdict_gets_a_labelled_badge():
-    from studylib import verdicts
+    from studylib.claims import verdicts
 
     for v in verdicts.committed()["verdict"]:
         b = verdicts.badge_html(v)

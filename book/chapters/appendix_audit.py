@@ -13,9 +13,9 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import statsmodels.api as sm
 
-from studylib import book
-from studylib.analysis import eq25_design
-from studylib.fits import diagnostics, fit_eq25
+from studylib.book import tables as book
+from studylib.estimates.analysis import eq25_design
+from studylib.estimates.fits import diagnostics, fit_eq25
 from studylib.results import read_table
 
 book.setup()
@@ -55,13 +55,13 @@ for prof, outcome, res, tests in fits:
 # %% [markdown]
 # ## Eq. 25's pruning term alone on Qwen (issue 36)
 # One row per (MMLU item, SparseGPT level): the item's accuracy loss against dense in pp, on p,
-# standard errors clustered by item (`studylib.fits.fit_forms`): the paper's form (no intercept)
+# standard errors clustered by item (`studylib.estimates.fits.fit_forms`): the paper's form (no intercept)
 # and the form with an intercept, then the logit check (`fits.logit_check`). Levels at the floor
 # are left out (criteria, 2026-12-03).
 
 # %% tags=["hide-input"]
-from studylib.analysis import pruning_design
-from studylib.fits import fit_forms, logit_check
+from studylib.estimates.analysis import pruning_design
+from studylib.estimates.fits import fit_forms, logit_check
 
 _ps = pruning_design(read_table("quality_items"), read_table("quality_variants"), "cpu-qwen")
 _ps = _ps[_ps["task"] == "mmlu"] if not _ps.empty else _ps
@@ -80,15 +80,15 @@ else:
 # One row per (item, design point): the item's accuracy loss in pp (tasks where dense is above
 # chance) or its gold log-probability lost per token, regressed on the point's p, 1 − Balance and
 # C_drop. Each item appears at every design point, so standard errors are clustered by item and
-# inference uses t with (items − 1) degrees of freedom (`studylib.fits.fit_eq25_items`). The
+# inference uses t with (items − 1) degrees of freedom (`studylib.estimates.fits.fit_eq25_items`). The
 # paper's no-intercept form is fitted beside the form with an intercept. Verdict: refuted if a 95%
 # CI excludes the paper's value; supported only if every 90% CI lies within ±50% of it
 # (`fits.EQ25_EQUIVALENCE_MARGIN`, fixed before the grid ran); otherwise inconclusive. The
 # influence table refits without each design point.
 
 # %% tags=["hide-input"]
-from studylib.analysis import eq25_item_design
-from studylib.fits import eq25_equivalence, eq25_influence, fit_eq25_items
+from studylib.estimates.analysis import eq25_item_design
+from studylib.estimates.fits import eq25_equivalence, eq25_influence, fit_eq25_items
 
 _items, _vars = read_table("quality_items"), read_table("quality_variants")
 for prof in sorted(_items["profile"].unique()):
@@ -126,7 +126,7 @@ for prof in sorted(_items["profile"].unique()):
 # page means: fixed in code before the data it judges were measured, or listed here.
 
 # %% tags=["hide-input"]
-from studylib.criteria_log import commits, dated_notes
+from studylib.paper.criteria_log import commits, dated_notes
 
 book.table(commits(), caption="Commits that touched studylib/paper/criteria.py (git log).")
 book.table(dated_notes(), caption="Dated notes in criteria.py giving each change's reason.")
@@ -141,7 +141,7 @@ book.table(dated_notes(), caption="Dated notes in criteria.py giving each change
 
 # %% tags=["hide-input"]
 from studylib.config import load_profile
-from studylib.quality_units import coverage, declared_profile
+from studylib.quality.units import coverage, declared_profile
 
 for name in ("cpu-qwen", "cpu-real"):
     declared = declared_profile(load_profile(name))
@@ -153,7 +153,7 @@ for name in ("cpu-qwen", "cpu-real"):
     book.table(grid[list(dict.fromkeys(c["task"]))].reset_index(),
                caption=f"{name} ({c['model'].iloc[0]}): items measured / pre-registered per variant and task "
                        f"(⏳: still landing; '—': not planned for that variant); {int(c['units_left'].sum())} of "
-                       f"{int(c['units'].sum())} chunks left. studylib.quality_units.coverage over "
+                       f"{int(c['units'].sum())} chunks left. studylib.quality.units.coverage over "
                        f"data/quality_items/{name}/.")
 
 # %% [markdown]
@@ -163,12 +163,12 @@ for name in ("cpu-qwen", "cpu-real"):
 # only `x86_64`; most of them record `linear_kernel: onednn_packed` in their params, a bf16 kernel
 # oneDNN runs only on AVX-512 or AVX-NE-CONVERT CPUs, and those sessions' machine notes report
 # AVX-512 BF16). `make machine-check` re-measures committed items on the machine at hand and stores
-# them item by item beside the committed rows (`studylib/machine_check.py`).
+# them item by item beside the committed rows (`studylib/quality/machine_check.py`).
 
 # %% tags=["hide-input"]
 import json
 
-from studylib import machine_check
+from studylib.quality import machine_check
 
 qi = read_table("quality_items")
 if not qi.empty:
@@ -206,11 +206,11 @@ else:
 
 # %% [markdown]
 # ## The bytes-moved latency model (data: `data/timing/*/`, `data/device_peaks/*/`)
-# `studylib/latency_model.py`, fitted on every shape of each profile (the held-out scores are in
+# `studylib/timing/latency_model.py`, fitted on every shape of each profile (the held-out scores are in
 # chapter 2).
 
 # %% tags=["hide-input"]
-from studylib import latency_model as LM
+from studylib.timing import latency_model as LM
 
 lm = LM.design(read_table("timing"), read_table("device_peaks"))
 for prof, d in lm.groupby("profile"):
@@ -232,9 +232,9 @@ for prof, d in lm.groupby("profile"):
 # Five shapes: few points, so the CIs are wide by construction.
 
 # %% tags=["hide-input"]
-from studylib import gpu_claims as G
-from studylib.analysis import attention_fraction
-from studylib.fits import fit_eq19
+from studylib.estimates import gpu_claims as G
+from studylib.estimates.analysis import attention_fraction
+from studylib.estimates.fits import fit_eq19
 from studylib.shapes import get_shape
 
 fa = attention_fraction(G.gpu_timing(read_table("timing")))  # the judging GPU: five shapes, not two GPUs pooled

@@ -28,7 +28,7 @@
 # %% tags=["remove-cell"]
 import pandas as pd
 
-from studylib import book
+from studylib.book import tables as book
 from studylib.results import SCHEMA, read_table
 
 book.setup()
@@ -42,7 +42,7 @@ else:
     book.table(rr[["timestamp_utc", "target", "run_profile", "minutes", "exit_code", "cpu_count", "load_before",
                    "load_after", "git_commit"]], digits=1,
                caption="Table B.1. Wall time of the embedded default from scratch (data/repro_runs/; "
-               "studylib.repro_timing). Load average before/after shows whether the machine was idle.")
+               "studylib.timing.repro). Load average before/after shows whether the machine was idle.")
 
 # %% [markdown]
 # **What the embedded profile can and cannot decide.** It exists so that anyone can run the whole

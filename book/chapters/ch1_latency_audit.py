@@ -14,11 +14,11 @@ import pandas as pd
 import seaborn as sns
 from myst_nb import glue
 
-from studylib import book
+from studylib.book import tables as book
 from studylib.paper import equations as eq
 from studylib.paper.tables import TABLE1, TABLE4
-from studylib.roofline import DATASHEET, ceiling_speedup, decode_bytes
 from studylib.shapes import SHAPES
+from studylib.timing.roofline import DATASHEET, ceiling_speedup, decode_bytes
 
 book.setup()
 
@@ -76,7 +76,7 @@ for dev in ("A100-80GB", "H100-SXM"):
                      "ceiling speedup B=1": d / sr, "paper's dense (ms)": 2.16 if name == "llama-3-8b" else None})
 floor = pd.DataFrame(rows)
 book.table(floor, digits=2, caption="Table 1.2. Bytes one decode step must read ÷ datasheet bandwidth "
-           "(studylib.roofline.decode_bytes); '—': the paper prints no dense latency for that model.")
+           "(studylib.timing.roofline.decode_bytes); '—': the paper prints no dense latency for that model.")
 
 # %% [markdown]
 # Even with perfect kernels and pruned weights that cost nothing to skip, 30% pruning + top-1 of

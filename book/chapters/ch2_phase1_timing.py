@@ -7,7 +7,7 @@
 # measured / Table 1 midpoint within ±10% at B = 1 for every size; the headline's CI inside
 # 1.7–1.9x; Table 2 within ±20% (a rule added after the H100 data were seen, and dated there).
 #
-# **How it was measured.** `make gpu PROFILE=h100` (`studylib/campaign.py`) on one H100 80GB
+# **How it was measured.** `make gpu PROFILE=h100` (`studylib/timing/campaign.py`) on one H100 80GB
 # HBM3: bf16, random weights at the published Llama shapes, every unit captured in a CUDA graph
 # and timed by CUDA events over 100 replays after 20 warm-ups, L2 flushed before each replay. The
 # top-1 expert runs a Triton GEMV that reads only the chosen expert's rows (`studylib/kernels`);
@@ -23,9 +23,9 @@ import seaborn as sns
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-from studylib import book
-from studylib import gpu_claims as G
-from studylib.analysis import speedups
+from studylib.book import tables as book
+from studylib.estimates import gpu_claims as G
+from studylib.estimates.analysis import speedups
 from studylib.paper.tables import TABLE1
 from studylib.results import read_table
 from studylib.shapes import SHAPES
@@ -90,7 +90,7 @@ if has_gpu:
 # *Figure 2.1. One decoder layer (attention over a 2,048-token KV cache + FFN), batch 1; points
 # are medians of 100 replays with 95% bootstrap CIs; orange boxes the paper's Table 1 range per
 # size. `pruned_expert_alone` is a dense FFN as wide as one pruned expert, without router: the
-# ceiling any top-1 kernel could reach. Data: `data/timing/h100/`; `studylib.analysis.speedups`.*
+# ceiling any top-1 kernel could reach. Data: `data/timing/h100/`; `studylib.estimates.analysis.speedups`.*
 #
 # The measured speedup at batch 1 *exceeds* Table 1 at every size, and is largest at 70B, whose
 # grouped-query attention makes the FFN a larger share of the bytes — the size dependence the
@@ -226,13 +226,13 @@ else:
 # ## Whole models by composition, and 70B
 # A 70B model does not fit in one H100's memory in bf16, so its whole-model numbers are composed
 # from the measured layer: `layers × t(layer) + t(head)`, the head's bytes at the bandwidth the
-# dense FFN of that shape achieved (`studylib/composition.py`). The composition is checked first
+# dense FFN of that shape achieved (`studylib/estimates/composition.py`). The composition is checked first
 # where the whole model was measured too (Llama-3-8B).
 
 # %% tags=["hide-input"]
 compose_err = "(not measured)"
 if has_gpu:
-    from studylib import composition as K
+    from studylib.estimates import composition as K
 
     chk = K.composition_check(timing)
     compose_err = f"{chk['error_pct'].abs().min():.0f}–{chk['error_pct'].abs().max():.0f}%"
@@ -267,13 +267,13 @@ if has_gpu:
 # %% [markdown]
 # ## The study's latency model beside the paper's (Eqs. 1–18)
 # How well does a model of *bytes moved* predict the measured latency, against the paper's
-# Eqs. 1–18? The bytes-moved model (`studylib/latency_model.py`) has four terms — bytes over the
+# Eqs. 1–18? The bytes-moved model (`studylib/timing/latency_model.py`) has four terms — bytes over the
 # measured copy bandwidth, a fixed cost per FFN or layer, a cost per active expert and a router
 # cost — fitted by OLS on every shape but one and scored on the held-out shape. The paper's
 # model has no free parameters; it is scored with its own 2 TB/s and with the measured bandwidth.
 
 # %% tags=["hide-input"]
-from studylib import latency_model as LM
+from studylib.timing import latency_model as LM
 
 lm_design = LM.design(timing, peaks)
 lm_scores = LM.held_out_scores(lm_design)
@@ -347,4 +347,4 @@ if not cpu.empty:
     book.table(spc[spc["routing"].isin(["uniform", "none"])].pivot_table(
         index=["shape", "component", "variant"], columns="batch", values="speedup"), index=True, digits=2,
         caption="Table 2.6. Embedded profile, 2 CPU cores: speedup over dense by batch (pipeline check; "
-        "'—': that variant was not timed at that batch). Data: data/timing/embedded/; studylib.analysis.speedups.")
+        "'—': that variant was not timed at that batch). Data: data/timing/embedded/; studylib.estimates.analysis.speedups.")

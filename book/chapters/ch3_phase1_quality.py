@@ -19,13 +19,13 @@ import pandas as pd
 import seaborn as sns
 from myst_nb import glue
 
-from studylib import book
-from studylib.analysis import combination_ratio, eq25_design, eq25_item_design, quality_deltas
+from studylib.book import tables as book
 from studylib.config import load_profile
-from studylib.conversion_analysis import capacity_reading, conversion_table
-from studylib.evaluation import task_summary
-from studylib.fits import eq25_equivalence, fit_eq25, fit_eq25_items
-from studylib.power import discordance_table, plan_table, resolvable_margin
+from studylib.estimates.analysis import combination_ratio, eq25_design, eq25_item_design, quality_deltas
+from studylib.estimates.conversion_analysis import capacity_reading, conversion_table
+from studylib.estimates.fits import eq25_equivalence, fit_eq25, fit_eq25_items
+from studylib.estimates.power import discordance_table, plan_table, resolvable_margin
+from studylib.quality.evaluation import task_summary
 from studylib.results import read_table
 from studylib.stats import paired_n_required
 
@@ -93,7 +93,7 @@ else:
     plt.show()
 
 # %% [markdown]
-# *Figure 3.1. Accuracy lost against dense with 95% Tango intervals (`studylib.analysis.quality_deltas`,
+# *Figure 3.1. Accuracy lost against dense with 95% Tango intervals (`studylib.estimates.analysis.quality_deltas`,
 # from `data/quality_items/cpu-qwen/` and `data/quality_items/cpu-real/`); a variant missing from a
 # panel has not been measured on it yet. Green: the paper's bound.*
 #
@@ -101,7 +101,7 @@ else:
 # GSM8K is scored as the paper means it: the model writes its reasoning under its chat template
 # with Qwen's own math instruction ("reason step by step, and put your final answer within
 # \boxed{}"), greedy, at most 512 new tokens. The answer is judged for mathematical equivalence
-# by math-verify (since 2026-12-03; `studylib/tasks/answers.py`): *strict* (the pre-registered
+# by math-verify (since 2026-12-03; `studylib/quality/tasks/answers.py`): *strict* (the pre-registered
 # primary) reads the last box only, *flexible* reads the final answer (the box, else an "answer
 # is" phrase, else the last expression). lm-eval's string rules, used before, are kept beside them
 # for one release (section "GSM8K answers judged as numbers" below). *Truncated*: the answer used the whole token
@@ -122,7 +122,7 @@ else:
             r["truncated %"] = 100 * g["truncated"].mean()
         rows.append(r)
     book.table(pd.DataFrame(rows), digits=1, caption="Table 3.1. Qwen accuracy per variant and task "
-               "(studylib.evaluation; data/quality_items/cpu-qwen/). '—': not a generated task.")
+               "(studylib.quality.evaluation; data/quality_items/cpu-qwen/). '—': not a generated task.")
     gen = qw[qw["task"] == "gsm8k_cot"].dropna(subset=["truncated"])
     notes = []
     finished = gen[~gen["truncated"].astype(bool)]
@@ -177,7 +177,7 @@ else:
     t = qd.assign(loss=loss_text(qd))
     cols = [c for c in ("variant", "task", "n_items", "acc_dense", "acc_variant", "loss", "discordance", "mcnemar_p",
                         "acc_flex_loss_pp", "truncated_dense", "truncated_variant") if c in t]
-    book.table(t[cols], caption="Table 3.3. Qwen losses against dense (studylib.analysis.quality_deltas).")
+    book.table(t[cols], caption="Table 3.3. Qwen losses against dense (studylib.estimates.analysis.quality_deltas).")
 
 # %% [markdown]
 # ## How many items a "< X pp" claim needs (power)
@@ -195,10 +195,10 @@ if not dt.empty:
     for c in ("n_for_margin_if_no_loss", "n_for_margin_at_observed_loss"):
         dt[c] = ["never (loss ≥ margin)" if v >= big else f"{int(v):,}" for v in dt[c]]
     book.table(dt, caption="Table 3.4. Measured discordance per pair and the items each margin needs "
-               "(studylib.power.discordance_table).")
+               "(studylib.estimates.power.discordance_table).")
 plan = {t: load_profile("cpu-qwen")["quality"]["counts"][t] for t in ("mmlu", "gsm8k_cot")}
 book.table(plan_table(plan), caption="Table 3.5. What the fixed Qwen counts resolve at power 0.8 "
-           "(studylib.power.plan_table).")
+           "(studylib.estimates.power.plan_table).")
 glue("mmlu_margin", f"{100 * resolvable_margin(plan['mmlu'], 0.1):.1f} pp", display=False)
 glue("mmlu_n_1pp", f"{paired_n_required(0.1, 0.01):,}", display=False)
 glue("gsm8k_margin", f"{100 * resolvable_margin(plan['gsm8k_cot'], 0.1):.1f} pp", display=False)
@@ -225,11 +225,11 @@ glue("gsm8k_count", f"{plan['gsm8k_cot']:,}", display=False)
 # whole interval exceeds, and decides nothing else. Table 3.5b is where every Qwen variant stands.
 
 # %% tags=["hide-input"]
-from studylib import figures
+from studylib.book import figures
 
 ft = figures.floor_table(items, "cpu-qwen")
 book.table(ft, digits=1, caption="Table 3.5b. Qwen variants against each task's floor "
-           "(studylib.figures.floor_table; one-sided score test at 2.5%).",
+           "(studylib.book.figures.floor_table; one-sided score test at 2.5%).",
            empty="*cpu-qwen: not measured yet (`make sweep PROFILE=cpu-qwen`).*")
 
 # %% [markdown]
@@ -243,7 +243,7 @@ book.table(ft, digits=1, caption="Table 3.5b. Qwen variants against each task's 
 # %% tags=["hide-input"]
 rs = figures.rescore_table(items)
 book.table(rs, digits=1, caption="Table 3.5c. Accuracy under lm-eval's string rules and under math-verify, "
-           "per variant (studylib.figures.rescore_table).", empty="*No re-judged generation unit in data/.*")
+           "per variant (studylib.book.figures.rescore_table).", empty="*No re-judged generation unit in data/.*")
 if not rs.empty:
     moved = rs[rs["strict changed"] > 0]
     book.md(f"Strict outcomes changed on {int(rs['strict changed'].sum())} of {int(rs['n'].sum())} answers ("
@@ -308,7 +308,7 @@ if not pr.empty:
     plt.show()
 
 # %% [markdown]
-# *Figure 3.2. Data: `data/quality_items/*/`; `studylib.analysis.quality_deltas`.*
+# *Figure 3.2. Data: `data/quality_items/*/`; `studylib.estimates.analysis.quality_deltas`.*
 #
 # ## Dense → experts at its best: conversions, ceilings and floor (SmolLM2, cpu-real)
 # The paper's literal setting (4 equal experts, top-1, no shared expert; router fitted layer by
@@ -346,7 +346,7 @@ if not ct.empty and "ppl_ratio" in ct:
 
 # %% [markdown]
 # *Figure 3.3. Data: `data/quality_items/cpu-real/`, `data/quality_variants/cpu-real/` via
-# `studylib.conversion_analysis.conversion_table`; variants declared in `studylib/quality_variants.yaml`.*
+# `studylib.estimates.conversion_analysis.conversion_table`; variants declared in `studylib/quality/variants.yaml`.*
 
 # %% tags=["hide-input"]
 if not ct.empty:
@@ -370,7 +370,7 @@ if qct.empty or len(qct) < 2:
     book.md("*Not measured on Qwen yet (the cpu-qwen sweep runs them).*")
 else:
     book.table(with_ppl_text(qct),
-               caption="Table 3.11. Qwen conversions (studylib.conversion_analysis.conversion_table; "
+               caption="Table 3.11. Qwen conversions (studylib.estimates.conversion_analysis.conversion_table; "
                "data/quality_items/cpu-qwen/, data/quality_variants/cpu-qwen/).")
     reading = capacity_reading(qct, "Qwen2.5-Coder-1.5B")
     book.md(reading or "*The routing-or-capacity reading for Qwen waits for the literal conversion alone and "
@@ -410,7 +410,7 @@ for prof in sorted(items["profile"].unique()):
     if r["floored"]:
         floored.append(f"{prof} ({r['variant']} scores {r['reasoning_acc']:.0%} on {r['reasoning_task']})")
 if rows:
-    book.table(pd.DataFrame(rows), caption="Table 3.13. studylib.analysis.degradation_ratio, on the variant "
+    book.table(pd.DataFrame(rows), caption="Table 3.13. studylib.estimates.analysis.degradation_ratio, on the variant "
                "the reasoning_ratio claim judges.")
     if floored:
         book.md("**At the floor:** " + "; ".join(floored) + ". A variant at the floor of the reasoning "
@@ -421,7 +421,7 @@ else:
     book.md("*No reasoning/factual pair measured for the paper's variant yet.*")
 
 # %% tags=["hide-input"]
-from studylib.analysis import working_ratios
+from studylib.estimates.analysis import working_ratios
 from studylib.paper.criteria import H2_RATIO_BAND
 
 wr = working_ratios(items[items["profile"] == "cpu-qwen"])
@@ -443,7 +443,7 @@ else:
                             "Fieller": [f"[{lo:.2f}, {hi:.2f}]" for lo, hi in zip(wr["fieller_lo"], wr["fieller_hi"])]})
                [["variant", "reasoning loss", "factual loss", "ratio (bootstrap)", "Fieller"]],
                caption="Table 3.13b. The ratio for every Qwen variant above the floor on both tasks "
-                       "(studylib.analysis.working_ratios).")
+                       "(studylib.estimates.analysis.working_ratios).")
 
 # %% [markdown]
 # *Figure 3.3b. Reasoning over factual loss (GSM8K pp / MMLU pp) for the Qwen variants that still
@@ -480,8 +480,8 @@ if not nd.empty:
 # shows where each stands once measured). Full summaries: audit appendix.
 
 # %% tags=["hide-input"]
-from studylib.analysis import pruning_design
-from studylib.fits import fit_forms, logit_check
+from studylib.estimates.analysis import pruning_design
+from studylib.estimates.fits import fit_forms, logit_check
 from studylib.paper.equations import EQ26_ALPHA
 
 ps = pruning_design(items, variants, "cpu-qwen")
@@ -506,7 +506,7 @@ else:
                                                         *forms["free"].conf_int().loc["Intercept"], max_digits=1),
                               "AIC": c["aic_free"]}]),
                digits=0, caption=f"Table 3.14b. Eq. 25's pruning term on Qwen MMLU ({c['n_items']} items × "
-               f"{len(levels)} levels; studylib.fits.fit_forms). Eq. 26: α = {EQ26_ALPHA}.")
+               f"{len(levels)} levels; studylib.estimates.fits.fit_forms). Eq. 26: α = {EQ26_ALPHA}.")
     book.md(f"Clustered Wald test of the intercept: p = {c['wald_free_terms_p']:.2f}; likelihood ratio "
             f"{c['lr']:.1f} (p = {c['lr_p']:.2f}, independent-errors approximation). Logit check: average "
             f"marginal effect {ame:.1f} pp lost per unit p.")
@@ -541,7 +541,7 @@ book.md("**The routing terms (β, γ) on Qwen:** " + (
 _fr = figures.floor_table(items, "cpu-real")
 _grid = set(load_profile("cpu-real")["quality"]["declared"].get("eq25_grid_variants", [])) | {"dense"}
 book.table(_fr[_fr["variant"].isin(_grid) & (_fr["task"] == "hellaswag")], digits=1,
-           caption="Table 3.5d. The SmolLM2 grid against HellaSwag's floor (studylib.figures.floor_table).",
+           caption="Table 3.5d. The SmolLM2 grid against HellaSwag's floor (studylib.book.figures.floor_table).",
            empty="*cpu-real: the grid is not in data/.*")
 
 # %% tags=["hide-input"]
@@ -583,4 +583,4 @@ if not design.empty:
     plt.show()
 
 # %% [markdown]
-# *Figure 3.5. The first grid's design points (`studylib.analysis.eq25_design`, `data/quality_variants/*/`).*
+# *Figure 3.5. The first grid's design points (`studylib.estimates.analysis.eq25_design`, `data/quality_variants/*/`).*

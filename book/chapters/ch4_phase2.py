@@ -12,14 +12,15 @@ import seaborn as sns
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-from studylib import book
-from studylib import gpu_claims as G
-from studylib import quant_eval, roi
+from studylib.book import tables as book
 from studylib.claims import Data
 from studylib.claims.phases import roi_inputs
-from studylib.decoding import spec_analysis as S
+from studylib.estimates import analysis, roi
+from studylib.estimates import gpu_claims as G
+from studylib.estimates import spec_analysis as S
 from studylib.paper import equations as eq
 from studylib.paper.tables import TABLE5
+from studylib.quality import quant_eval
 
 book.setup()
 data = Data()
@@ -114,7 +115,7 @@ if len(kc) > 1:
     book.table(kc, digits={"target alone, tokens/s": 2},
                caption="Table 4.1b. The same prompts with target and draft on each CPU kernel (eager PyTorch, or "
                "bf16 weights packed once for oneDNN: bit-identical tokens). Figure 4.1 and the verdict rows read "
-               "the kernel on which the target alone is fastest (studylib.decoding.spec_analysis.kernel_comparison).")
+               "the kernel on which the target alone is fastest (studylib.estimates.spec_analysis.kernel_comparison).")
 elif len(kc) == 1:
     book.md(f"*Measured on one kernel ({kc['kernel'].iloc[0]}); the packed-kernel runs are in the profile "
             "(`make phase2 PROFILE=cpu-qwen`).*")
@@ -234,7 +235,7 @@ if not sd.empty:
 # Eq. 33 divides hours by speedup. The hours are the paper's own ranges (Table 5) — nothing here
 # measures them — and the speedups are the measured ones (whole 8B-shaped model on the H100).
 # 20,000 Monte Carlo draws: hours uniform over each range, speedups normal with the measured 95%
-# interval (`studylib/roi.py`). With the paper's 700–1200 h, sparse routing's hours per 1x stays
+# interval (`studylib/estimates/roi.py`). With the paper's 700–1200 h, sparse routing's hours per 1x stays
 # above 300 for any speedup below {glue:text}`break_even`: **H3 is decided by the paper's hour
 # estimates, not by a measurement.**
 
@@ -259,10 +260,10 @@ if {"sparse_routing", "int8"} <= set(sp):
 
 # %% [markdown]
 # What can be measured instead of hours: the size of this project's own implementation of each
-# technique (`studylib/project_size.yaml`), beside the paper's hour ranges.
+# technique (`studylib/book/project_size.yaml`), beside the paper's hour ranges.
 
 # %% tags=["hide-input"]
-from studylib.project_size import sizes
+from studylib.book.project_size import sizes
 
 size = sizes()
 size["paper hours (Table 5)"] = ["{}-{}".format(*TABLE5[t]["hours"]) for t in size.index]
@@ -281,12 +282,12 @@ book.table(size, index=True)
 # ## Weight-only quantization: what it costs in quality (CPU, real models)
 # int8 (per output channel) and int4 (groups of 128 input columns) of the decoder layers through
 # optimum-quanto — round-to-nearest with scales, the *weaker* quantizers, named as such — beside
-# GPTQ int4 (the same groups, second-order error compensation; `studylib/gptq.py`, written here
+# GPTQ int4 (the same groups, second-order error compensation; `studylib/quality/transforms/gptq.py`, written here
 # because the maintained GPTQ libraries need CUDA or pin their own torch; fake-quantized, so its
 # row is quality only: its decode speed is the int4 kernel's), and 30% SparseGPT followed by int8
 # (the stack whose η Eq. 34 predicts). Losses against dense on the same items, paired (Tango's score
 # interval for accuracy, a t interval over documents for perplexity); declared in
-# `studylib/quality_variants.yaml`, measured by the quality sweep.
+# `studylib/quality/variants.yaml`, measured by the quality sweep.
 #
 # "Groups of 128" holds where 128 divides a layer's input width: on every Qwen2.5-Coder-1.5B
 # projection (inputs 1,536 and 8,960 wide) and on SmolLM2-135M's down-projection (1,536). SmolLM2's
@@ -300,7 +301,7 @@ book.table(size, index=True)
 # decoding on GSM8K with and without the draft.
 
 # %% tags=["hide-input"]
-from studylib.conversion_analysis import perplexity_vs_dense
+from studylib.estimates.conversion_analysis import perplexity_vs_dense
 
 QUANT = ["int8_quanto", "int4_quanto", "gptq_int4", "sparsegpt30", "sparsegpt30_int8_quanto"]
 qi = data.items[data.items["variant"].isin(["dense", *QUANT])]
@@ -323,10 +324,10 @@ for prof, g in qi.groupby("profile"):
         rows.append(r)
 book.table(pd.DataFrame(rows), caption="Table 4.5. Loss against dense with 95% interval and the number of "
            "paired items (a sweep still landing shows fewer than its pre-registered count); '—': not measured "
-           "on that profile. Data: data/quality_items/; studylib.analysis.quality_deltas, "
-           "studylib.conversion_analysis.perplexity_vs_dense.",
+           "on that profile. Data: data/quality_items/; studylib.estimates.analysis.quality_deltas, "
+           "studylib.estimates.conversion_analysis.perplexity_vs_dense.",
            empty="*Quantized variants not measured yet: `make phase1-quality PROFILE=cpu-real` (or cpu-qwen).*")
-from studylib.analysis import versus
+from studylib.estimates.analysis import versus
 
 added = versus(data.items, "sparsegpt30_int8_quanto", "sparsegpt30")
 if not added.empty:
@@ -339,12 +340,12 @@ if not added.empty:
                    if (r.profile, r.task) in alone.index else "")
                 for r in added.itertuples())
             + ". An interval that covers zero and int8's own loss says the two losses do not compound beyond "
-            "their sum at this n; it cannot rule out a small interaction. studylib.analysis.versus.")
+            "their sum at this n; it cannot rule out a small interaction. studylib.estimates.analysis.versus.")
 qe = data.table("quant_eval")
 for (prof, v, task), g in qe.groupby(["profile", "variant", "task"]) if not qe.empty else []:
     s = quant_eval.summary(g)
     book.md(f"*How {v} was evaluated on {prof}:* through its dequantized weights in bf16 (quanto's int8 CPU "
-            f"kernel is built for decode and made an MMLU chunk several times slower; `studylib/quant_eval.py`). "
+            f"kernel is built for decode and made an MMLU chunk several times slower; `studylib/quality/quant_eval.py`). "
             f"On the first {s['items']} {task} items, quanto's own kernel and the dequantized weights give a "
             f"different outcome on {s['differ']} of {s['items']} (largest gap in the gold answer's log-probability "
             f"{s['max_gold_logprob_gap']:.3f} nats). The two kernels differ by one bf16 rounding of each "
@@ -356,22 +357,22 @@ for (prof, v, task), g in qe.groupby(["profile", "variant", "task"]) if not qe.e
 # ### Is this GPTQ at its best?
 # GPTQ should beat round-to-nearest on the same grid: that is its whole point. Two checks say whether
 # ours does. End to end, the same items paired, GPTQ against quanto's round-to-nearest int4 (the two
-# share their groups). Layer by layer (`studylib/gptq_holdout.py`, `make gptq-holdout`): on a few real
+# share their groups). Layer by layer (`studylib/quality/gptq_holdout.py`, `make gptq-holdout`): on a few real
 # projections, the output error of each quantizer on the calibration tokens GPTQ was fitted to and on
 # held-out WikiText-2 test text it never saw, for the sweep's calibration budget (16,384 tokens, a
 # prefix of the same draw) and larger ones, at the usual damping (1% of the mean Hessian diagonal)
 # and at 10%.
 
 # %% tags=["hide-input"]
-from studylib import gptq_holdout as GH
+from studylib.quality import gptq_holdout as GH
 
-vr = GH.versus_rtn_items(data.items)
+vr = analysis.versus(data.items, "gptq_int4", "int4_quanto")
 if not vr.empty:
     book.table(vr[["profile", "task", "n_items", "acc_dense", "acc_variant", "acc_loss_pp", "acc_loss_lo",
                    "acc_loss_hi", "mcnemar_p"]].rename(columns={"acc_dense": "acc RTN %", "acc_variant": "acc GPTQ %",
                                                               "acc_loss_pp": "GPTQ worse by pp"}),
                digits=2, caption="Table 4.5b. gptq_int4 against int4_quanto (round-to-nearest, same groups) on the "
-               "same items, paired: a positive difference means GPTQ is worse. studylib.gptq_holdout.versus_rtn_items.")
+               "same items, paired: a positive difference means GPTQ is worse. studylib.estimates.analysis.versus.")
 gh = data.table("gptq_holdout")
 if gh.empty:
     book.md("*Layer-level check not run yet: `make gptq-holdout PROFILE=cpu-qwen` (~15 min).*")
@@ -533,7 +534,7 @@ else:
                digits={"median µs": 0, "weight MB": 2, "bw_fraction": 2, "rel_error": 4},
                caption="Table 4.6c. One linear layer under each CPU weight kernel (median of repeats; rel_error: "
                "relative error against the fp32 product of the unquantized weight, i.e. the kernel's rounding "
-               "plus its format's). Data: data/cpu_kernels/ (studylib.kernels.cpu_weight_kernels).")
+               "plus its format's). Data: data/cpu_kernels/ (studylib.decoding.weight_kernels).")
     for prof, cp in ck.groupby("profile"):
         parts = []
         for (layer, bits, b), g in cp.groupby(["layer", "bits", "batch"]):
@@ -569,10 +570,8 @@ else:
 # an A100/H100 number.
 
 # %% tags=["hide-input"]
-from studylib import tradeoff
+from studylib.book import figures, tradeoff
 from studylib.stats import Estimate
-
-from studylib import figures
 
 fig, tq = figures.figure1(data)   # the front page's Figure 1
 if not tq.empty:
@@ -582,7 +581,7 @@ if not tq.empty:
     book.table(tq[["variant", "family", "speedup_ci", "loss_ci", "n_items"]].rename(
                columns={"speedup_ci": "speedup (B=1)", "loss_ci": "MMLU loss"}),
                caption="Table 4.6d. The points of Figure 4.6. Data: data/cpu_decode/, data/quality_items/; "
-               "studylib.tradeoff.speed_quality.")
+               "studylib.book.tradeoff.speed_quality.")
     fam = tq.groupby("family", sort=False).agg(s_lo=("speedup", "min"), s_hi=("speedup", "max"),
                                                l_lo=("loss_pp", "min"), l_hi=("loss_pp", "max"))
     book.md("Reading: " + "; ".join(
@@ -603,7 +602,7 @@ if not tq.empty:
 # the plain runs: the paper's combination (Eq. 34's stack: sparse routing + speculative decoding)
 # and int8 (Tables 5/7's "both"). Per prompt: S_variant = variant alone ÷ target alone, S_spec =
 # draft for the target ÷ target alone, S_stack = draft for the variant ÷ target alone (tokens/s);
-# η = S_stack / (S_variant · S_spec), bootstrap over prompts (`studylib.decoding.spec_analysis.eta`).
+# η = S_stack / (S_variant · S_spec), bootstrap over prompts (`studylib.estimates.spec_analysis.eta`).
 # CPU evidence: on two cores, not an A100/H100 number.
 
 # %% tags=["hide-input"]

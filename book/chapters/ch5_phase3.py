@@ -15,15 +15,15 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from studylib import book
-from studylib import sweet_spot as S
+from studylib.book import tables as book
 from studylib.claims import Data
-from studylib import gpu_claims as G
+from studylib.estimates import gpu_claims as G
+from studylib.estimates import sweet_spot as S
 from studylib.paper import criteria as C
 from studylib.paper.decision import should_consider_sparse_routing
 from studylib.paper.tables import TABLE4
+from studylib.quality.transforms import declared_variants
 from studylib.results import read_table
-from studylib.transforms import declared_variants
 
 book.setup()
 
@@ -189,11 +189,11 @@ else:
 
 # %% [markdown]
 # *Figure 5.4. (a) One-layer speedup of 30% pruning + 4 experts, top-1, over dense, per model
-# shape and batch (`data/timing/h100/`, random weights of real shapes; `studylib.sweet_spot.speed_map`);
+# shape and batch (`data/timing/h100/`, random weights of real shapes; `studylib.estimates.sweet_spot.speed_map`);
 # boxed cells are the paper's sweet spot (70B, batch ≥ 32). (b) Paired MMLU loss of every
 # conversion measured at a quarter of the FFN per token, usable methods in blue, per-token
 # oracles (which need the dense activations they would save) in grey
-# (`studylib.sweet_spot.quality_at_fraction`).*
+# (`studylib.estimates.sweet_spot.quality_at_fraction`).*
 
 # %% tags=["hide-input"]
 if not speed.empty:
@@ -213,7 +213,7 @@ if not speed.empty:
     best = S.best_method(quality)
     bound = quality[(quality["task"] == "mmlu") & quality["bound"]]
     if best is not None:   # the floor rule (criteria, 2026-12-03): is any usable conversion above chance?
-        from studylib.analysis import floor_status, floor_text
+        from studylib.estimates.analysis import floor_status, floor_text
 
         its = data.items[data.items["profile"] == best["profile"]]
         usable = quality.loc[(quality["task"] == "mmlu") & ~quality["bound"], "variant"]

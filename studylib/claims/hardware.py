@@ -2,12 +2,23 @@
 (h100/h200, ``gpu_claims``); CPU timings never count as a test of them."""
 from __future__ import annotations
 
-from .. import gpu_claims as G
-from ..paper import criteria as C
-from ..paper import equations as eq
-from ..paper.tables import TABLE1, TABLE4, TABLE6
-from ..stats import Estimate
-from . import GROUP_AUDIT, GROUP_H1, GROUP_H3, GROUP_PHASES, PENDING_GPU, Claim, Data, Measured, band, ci_text
+from studylib.claims.base import (
+    GROUP_AUDIT,
+    GROUP_H1,
+    GROUP_H3,
+    GROUP_PHASES,
+    PENDING_GPU,
+    Claim,
+    Data,
+    Measured,
+    band,
+    ci_text,
+)
+from studylib.estimates import gpu_claims as G
+from studylib.paper import criteria as C
+from studylib.paper import equations as eq
+from studylib.paper.tables import TABLE1, TABLE4, TABLE6
+from studylib.stats import Estimate
 
 
 def gpu_scale(d: Data) -> str:
@@ -71,7 +82,7 @@ def _table4_verdict(m: Measured) -> str:
 
 
 def _memory(d: Data) -> Measured:
-    from .. import memory
+    from studylib.timing import memory
 
     r = memory.relative_footprints()
     return Measured(text=", ".join(f"{k} {v:.2f}x" for k, v in r.items()) + " of dense",
@@ -80,7 +91,7 @@ def _memory(d: Data) -> Measured:
 
 
 def _memory_verdict(m: Measured) -> str:
-    from ..paper.tables import TABLE7
+    from studylib.paper.tables import TABLE7
 
     per = {k: TABLE7[k]["vram"] for k in m.inputs}
     return "; ".join(f"{k} {'supported' if lo <= m.inputs[k] <= hi else 'refuted'}" for k, (lo, hi) in per.items())
@@ -95,7 +106,7 @@ def cpu_decode_speedup(d: Data, variants, batch: int = 1, profiles=CPU_DECODE_RA
     """The first of ``variants`` measured in whole greedy decode on this CPU, over dense, on the
     first of ``profiles`` measured (by default the largest model), each on its fastest measured
     kernel: {estimate, variant, kernel, scale}; None when none is in data/."""
-    from ..decoding.cpu_speed import fastest_kernel, speedup_vs_dense
+    from studylib.decoding.cpu_speed import fastest_kernel, speedup_vs_dense
 
     t = fastest_kernel(d.table("cpu_decode"))
     for prof in [p for p in profiles if not t.empty and p in set(t["profile"])]:
@@ -154,6 +165,7 @@ def _int8_verdict(m: Measured) -> str:
     return C.kernel_limited_verdict(m.estimate, *C.INT8_BAND, b["bw_fraction"], b["dense_bw_fraction"])
 
 
+RANK = 0  # the order of its rows in the verdict table
 CLAIMS = [
     Claim("s31_arithmetic", "§3.1 arithmetic reproduces its printed numbers", "Eqs. 5-18", "1.73x, 2.16 ms/token",
           "ch1_latency_audit", _section31, lambda m: "supported" if m.inputs["consistent"] else "refuted", group=GROUP_AUDIT),

@@ -1,12 +1,12 @@
 """The §8.2 phases and the Phase 2 / H3 claims, which combine other claims' measurements."""
 from __future__ import annotations
 
-from .. import analysis
-from .. import gpu_claims as G
-from ..paper import criteria as C
-from ..stats import Estimate, interval_verdict
-from . import GROUP_H3, GROUP_PHASES, PENDING_GPU, Claim, Data, Measured, band, ci_text
-from .quality import judged_loss, loss, scale
+from studylib.claims.base import GROUP_H3, GROUP_PHASES, PENDING_GPU, Claim, Data, Measured, band, ci_text
+from studylib.claims.quality import judged_loss, loss, scale
+from studylib.estimates import analysis
+from studylib.estimates import gpu_claims as G
+from studylib.paper import criteria as C
+from studylib.stats import Estimate, interval_verdict
 
 #: the measured pair whose acceptance feeds the GPU formula, and the GPU target it stands for
 SPEC_PAIR = "llama-3-8b with a 0.5B draft"
@@ -15,7 +15,7 @@ SPEC_PAIR = "llama-3-8b with a 0.5B draft"
 def spec_estimates(d: Data) -> dict:
     """CPU wall-clock speedup (best γ) and the H100 prediction from the CPU acceptance
     (computed once per verdict table: the spec. decoding, H3 and Phase 2 rows all use it)."""
-    from ..decoding import spec_analysis as S
+    from studylib.estimates import spec_analysis as S
 
     def compute() -> dict:
         sd = S.main_pair(d.table("spec_decoding"))
@@ -56,7 +56,7 @@ def _spec(d: Data) -> Measured:
 
 def _both(d: Data) -> dict | None:
     """Tables 5/7's "both" (int8 + speculative decoding), measured on the CPU as a stack."""
-    from ..decoding import spec_analysis as S
+    from studylib.estimates import spec_analysis as S
 
     sd = d.table("spec_decoding")
     return S.eta(sd, "int8_quanto") if not sd.empty else None
@@ -68,7 +68,7 @@ def _both_gpu(d: Data) -> dict | None:
     times (γ+1 tokens) and the dense target's and the draft's single-token steps, all from one GPU
     profile, with the acceptance measured on the CPU for the int8 target (the int8_quanto stack).
     Where the plain pair is measured on the same GPU it is returned beside it."""
-    from ..decoding import spec_analysis as S
+    from studylib.estimates import spec_analysis as S
 
     def compute():
         sd = d.table("spec_decoding")
@@ -114,7 +114,7 @@ def roi_inputs(d: Data) -> dict[str, Estimate]:
 
 
 def _h3(d: Data) -> Measured:
-    from .. import roi
+    from studylib.estimates import roi
 
     sp = roi_inputs(d)
     if not {"sparse_routing", "int8"} <= set(sp):
@@ -127,7 +127,7 @@ def _h3(d: Data) -> Measured:
 
 
 def _phase2(d: Data) -> Measured:
-    from .. import roi
+    from studylib.estimates import roi
 
     sp = roi_inputs(d)
     if len(sp) < 3:
@@ -155,10 +155,10 @@ def _phase1_verdict(m: Measured) -> str:
     return PENDING_GPU if v == C.NOT_MEASURED else v
 
 
-def _phase3(d: Data) -> Measured:
+def phase3_measure(d: Data) -> Measured:
     """The paper's stated sweet spot (≥ 70B, batch ≥ 32) beside the measured speed map and the
-    best conversion at a quarter of the FFN per token (``studylib.sweet_spot``)."""
-    from .. import sweet_spot as S
+    best conversion at a quarter of the FFN per token (``studylib.estimates.sweet_spot``)."""
+    from studylib.estimates import sweet_spot as S
 
     sm = S.speed_map(d.timing)
     if sm.empty:
@@ -204,7 +204,7 @@ def _phase3(d: Data) -> Measured:
 
 
 def _eta(d: Data) -> Measured:
-    from ..decoding import spec_analysis as S
+    from studylib.estimates import spec_analysis as S
 
     sd = d.table("spec_decoding")
     e = S.eta(sd, C.ETA_STACK) if not sd.empty else None
@@ -215,6 +215,7 @@ def _eta(d: Data) -> Measured:
                     ci_text(e["eta"]), "this CPU: Qwen 1.5B target (executed experts) + 0.5B draft, bf16")
 
 
+RANK = 2  # the order of its rows in the verdict table
 CLAIMS = [
     Claim("spec_decoding", "spec. decoding 2.3-2.7x; both 2.7-3.3x", "Tables 5, 7-9", "2.3-2.7x; 2.7-3.3x",
           "ch4_phase2", _spec, _spec_verdict,
@@ -230,6 +231,6 @@ CLAIMS = [
           _phase2, lambda m: C.phase2_verdict(m.inputs["p"]),
           C.NOT_MEASURED + " (needs the speculative-decoding speedup)", group=GROUP_PHASES),
     Claim("phase3", "Phase 3: limits and sweet spots (the paper's: ≥ 70B, batch ≥ 32; not single-token chat)",
-          "§8.2, §7.1, §9.1", "sweet spot at 70B+, B ≥ 32", "ch5_phase3", _phase3,
+          "§8.2, §7.1, §9.1", "sweet spot at 70B+, B ≥ 32", "ch5_phase3", phase3_measure,
           lambda m: C.phase3_verdict(m.inputs["speed"], m.inputs["paper_shapes"], m.inputs["best"]), PENDING_GPU, group=GROUP_PHASES),
 ]

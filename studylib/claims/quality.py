@@ -6,17 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .. import analysis
-from ..paper import criteria as C
-from ..stats import Estimate, paired_n_required, upper_bound_verdict
-from . import GROUP_H2, GROUP_H3, GROUP_PHASES, Claim, Data, Measured, band, ci_text
+from studylib.claims.base import GROUP_H2, GROUP_H3, GROUP_PHASES, Claim, Data, Measured, band, ci_text
+from studylib.estimates import analysis
+from studylib.estimates.analysis import QUALITY_PROFILE_RANK, best_profile
+from studylib.paper import criteria as C
+from studylib.stats import Estimate, paired_n_required, upper_bound_verdict
 
-QUALITY_PROFILE_RANK = ("h200", "h100", "cpu-qwen", "cpu-real", "embedded")
 COMBOS = C.H2_VARIANTS
-
-
-def best_profile(df: pd.DataFrame) -> pd.DataFrame:
-    return analysis.first_profile(df, QUALITY_PROFILE_RANK)
 
 
 def task_alias(task: str) -> tuple[str, ...]:
@@ -81,7 +77,7 @@ def floor_note(*status) -> str:
 def power_note(n: int, discordance: float, loss_pp: float, margin_pp: float) -> str:
     """Power at the observed effect (criteria, 2026-12-03): the items a "< margin" verdict needs at
     the measured loss and discordance (power 0.8), and the exact power of Tango's interval at n."""
-    from ..stats import paired_power_exact
+    from studylib.stats import paired_power_exact
 
     psi = max(float(discordance), 1e-3)
     delta = min(max(loss_pp / 100, -psi), psi)
@@ -154,7 +150,7 @@ def _upper(bound: float):
 
 def _floored_band(lo: float, hi: float):
     """A loss inside [lo, hi] under the floor rule (a floored loss refutes only from above)."""
-    from ..stats import interval_verdict
+    from studylib.stats import interval_verdict
 
     return lambda m: C.floor_rule(interval_verdict(m.estimate, lo, hi), m.inputs["dense_above"],
                                   m.inputs["variant_above"], m.estimate.lo > hi)
@@ -217,8 +213,8 @@ def routing_terms(d: Data, prof: str, task: str) -> str:
     """Whether a conversion short of dense can carry Eq. 25's routing terms on this profile: the
     measured conversions (active fraction < 1, unpruned) on ``task`` against its chance rate +
     ROUTING_MARGIN_PP (issue 36: the grid is built on the sparsest one that stays that far above)."""
-    from ..conversion_analysis import is_bound
-    from ..transforms import declared_variants
+    from studylib.estimates.conversion_analysis import is_bound
+    from studylib.quality.transforms import declared_variants
 
     vq = d.variants[(d.variants["profile"] == prof)].drop_duplicates("variant", keep="last")
     conv = vq[vq["conversion"].notna() & (vq["ratio"].fillna(0) == 0) & (vq["active_fraction"].fillna(1) < 1)]
@@ -238,7 +234,7 @@ def routing_terms(d: Data, prof: str, task: str) -> str:
 
 def _alpha_alone(d: Data, prof: str, series: pd.DataFrame, floored: str, left_out: str = "") -> Measured | None:
     """Eq. 25's pruning term alone on a pruning series (α per unit p, both forms)."""
-    from ..fits import fit_forms
+    from studylib.estimates.fits import fit_forms
 
     try:
         f = fit_forms(series[series["variant"] != "dense"], ("p",))
@@ -268,7 +264,7 @@ def _eq25(d: Data) -> Measured:
     routing terms said to be unidentifiable where no conversion is above chance; else a floored grid
     reads "inconclusive (floor)" with its numbers. The old 8-point fit on the broken router's grid
     only where nothing else is in data/."""
-    from ..fits import fit_eq25, fit_eq25_items
+    from studylib.estimates.fits import fit_eq25, fit_eq25_items
 
     if d.items.empty:
         return Measured()
@@ -323,7 +319,7 @@ def _eq25(d: Data) -> Measured:
 
 
 def _eq25_verdict(m: Measured) -> str:
-    from ..fits import EQ25_EQUIVALENCE_MARGIN, eq25_equivalence
+    from studylib.estimates.fits import EQ25_EQUIVALENCE_MARGIN, eq25_equivalence
 
     if m.inputs.get("floor"):
         return C.FLOOR
@@ -369,7 +365,7 @@ def working(d: Data, profile: str) -> pd.DataFrame:
 
 
 def _ratio(d: Data) -> Measured:
-    from ..stats import interval_verdict
+    from studylib.stats import interval_verdict
 
     e, info, best = ratio(d)
     if e is None:
@@ -417,7 +413,7 @@ def _abort2(d: Data) -> Measured:
 
 
 def quality_ranges() -> dict[str, tuple[float, float]]:
-    from ..paper.tables import TABLE8, TABLE9
+    from studylib.paper.tables import TABLE8, TABLE9
 
     return {"sparse_routing": TABLE8["sparse_routing"]["quality_loss_pct"],
             "int8": TABLE8["int8"]["quality_loss_pct"], "spec_decode": TABLE9["spec_decode"]["quality_loss_pct"]}
@@ -428,7 +424,7 @@ def _table89_quality(d: Data) -> Measured:
     MMLU, speculative decoding on GSM8K with and without the draft (γ=4, the plain target); with
     each part's item count and the count that would resolve it (at its observed discordance, if
     the true loss were 0; power 0.8)."""
-    from ..decoding import spec_analysis as S
+    from studylib.estimates import spec_analysis as S
 
     losses, texts, power = {}, [], {}
     ceiling = {k: hi for k, (_, hi) in quality_ranges().items()}
@@ -487,6 +483,7 @@ def _h2(d: Data) -> Measured:
     return Measured(scale=scale(rows), inputs=parts if any(v is not None for v in parts.values()) else {})
 
 
+RANK = 1  # the order of its rows in the verdict table
 CLAIMS = [
     Claim("mmlu_loss", "MMLU loss < 1 pp", "Abstract, Table 3, §8.1.2", f"< {C.H2_MMLU_MAX_LOSS_PP} pp",
           "ch3_phase1_quality", _loss_measure("mmlu"), _upper(C.H2_MMLU_MAX_LOSS_PP),
@@ -514,7 +511,7 @@ CLAIMS = [
           _table89_verdict, group=GROUP_H3),
     Claim("math_loss", "MATH loss 1.5-3.0 pp", "Table 3, §8.1.2", "{}-{} pp".format(*C.TABLE3_MATH_PP),
           "ch3_phase1_quality", _loss_measure("math500"), _floored_band(*C.TABLE3_MATH_PP),
-          C.NOT_MEASURED + " (MATH-500 on Qwen: a dense pilot sets the token budget first; studylib/tasks/math500.yaml)",
+          C.NOT_MEASURED + " (MATH-500 on Qwen: a dense pilot sets the token budget first; studylib/quality/tasks/math500.yaml)",
           group=GROUP_H2),
     Claim("hellaswag_loss", "HellaSwag loss within the combined bound (<= 2 pp)", "§8.1.2",
           f"<= {C.H2_COMBINED_MAX_LOSS_PP} pp", "ch3_phase1_quality", _loss_measure("hellaswag"),

@@ -4,7 +4,7 @@
 One unit = model × variant × batch. Each repeat times a whole ``generate`` (prefill + N greedy
 tokens, KV cache) and a 1-token ``generate`` on the same prompts, interleaved; decode time per
 step = (t_N - t_1) / (N - 1), so the prefill is not counted as decode. Variants are the declared
-quality variants (``studylib/quality_variants.yaml``), built exactly as the quality sweep builds
+quality variants (``studylib/quality/variants.yaml``), built exactly as the quality sweep builds
 them, then made *executable*: converted FFNs run only their routed experts
 (``expert_exec.ExpertExecFFN``) and TEAL's thresholded FFNs read only the weight rows of their kept
 activations (``teal_exec.TealExecFFN``) — masking a dense FFN would time the dense FFN. A variant
@@ -35,13 +35,14 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from .. import provenance, transforms
-from ..config import StudyConfigError
-from ..kernels import cpu_linear
-from ..results import ResultStore, safe_key
-from ..taskdata import gsm8k_items
-from .expert_exec import ExpertExecFFN, make_executable
-from .teal_exec import TealExecFFN
+from studylib import provenance
+from studylib.config import StudyConfigError, section_check
+from studylib.decoding.expert_exec import ExpertExecFFN, make_executable
+from studylib.decoding.teal_exec import TealExecFFN
+from studylib.kernels import cpu_linear
+from studylib.quality import transforms
+from studylib.quality.taskdata import gsm8k_items
+from studylib.results import ResultStore, safe_key
 
 TABLE = "cpu_decode"
 NOT_EXECUTABLE = ("moe_oracle", "neuron_oracle", "moe_constant", "gptq")  # gptq: fake-quantized weights
@@ -54,6 +55,7 @@ FP32 = "fp32"
 KERNELS = (EAGER, cpu_linear.KERNEL, FP32)
 
 
+@section_check("cpu_decode")
 def check_config(s: dict) -> None:
     for k in KEYS:
         if k not in s:
@@ -103,7 +105,7 @@ def require_executable(variant: str, what: str) -> None:
 
 def weight_bytes_per_step(model) -> int:
     """Weight bytes one decode step reads at batch 1 (tied embeddings counted once, as the LM head)."""
-    from ..models import decoder_layers
+    from studylib.models import decoder_layers
 
     total = 0
     for layer in decoder_layers(model):
@@ -148,8 +150,8 @@ def _time_generate(model, enc, n: int, pad_id: int) -> float:
 
 
 def run_cpu_decode(prof: dict, progress: bool = True) -> dict:
-    from ..quality_units import build_variant
-    from ..timing import measure_copy_bandwidth
+    from studylib.quality.units import build_variant
+    from studylib.timer import measure_copy_bandwidth
 
     s = prof["cpu_decode"]
     check_config(s)
@@ -220,7 +222,7 @@ def fastest_kernel(df):
 
 def speedup_vs_dense(df, variant: str, batch: int):
     """Median decode step time of dense / of ``variant`` at ``batch`` with a bootstrap CI."""
-    from ..stats import bootstrap_ratio_of_medians
+    from studylib.stats import bootstrap_ratio_of_medians
 
     d = df[(df["batch"] == batch)]
     a = d[d["variant"] == "dense"]["step_s"].to_numpy()
@@ -237,7 +239,7 @@ def stack_eta(df, stack: str, parts: tuple[str, ...], batch: int = 1, B: int = 2
     repeats independently. None until the stack and all its parts are measured."""
     import numpy as np
 
-    from ..stats import Estimate
+    from studylib.stats import Estimate
 
     d = df[df["batch"] == batch]
     t = {v: d[d["variant"] == v]["step_s"].to_numpy() for v in ("dense", stack, *parts)}

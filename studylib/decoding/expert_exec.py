@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from ..transforms.ffn import ExpertSelector, MaskedFFN
+from studylib.quality.transforms.ffn import ExpertSelector, MaskedFFN
 
 
 class ExpertExecFFN(nn.Module):
@@ -62,7 +62,7 @@ class ExpertExecFFN(nn.Module):
     def pack(self) -> int:
         """Pre-pack the experts' and shared neurons' weights for oneDNN (``kernels.cpu_linear``),
         dropping the unpacked copies; returns how many matrices were packed."""
-        from ..kernels.cpu_linear import PackedLinear
+        from studylib.kernels.cpu_linear import PackedLinear
 
         names = [n for n, b in self.named_buffers(recurse=False)
                  if n.startswith(("gu_", "down_", "shared_")) and b.numel()]
@@ -109,9 +109,9 @@ class ExpertExecFFN(nn.Module):
 def make_executable(model) -> int:
     """Replace every MaskedFFN of ``model`` by its executable form in place (routed experts:
     ``ExpertExecFFN``; TEAL's thresholds: ``teal_exec.TealExecFFN``); returns how many."""
-    from ..models import decoder_layers
-    from ..transforms.ffn import NeuronSelector
-    from .teal_exec import TealExecFFN
+    from studylib.decoding.teal_exec import TealExecFFN
+    from studylib.models import decoder_layers
+    from studylib.quality.transforms.ffn import NeuronSelector
 
     n = 0
     for layer in decoder_layers(model):

@@ -19,7 +19,7 @@ the *stacks* of Eq. 34 and Tables 5/7 ("both"), measured on the same prompts as 
 so that η = S_stack / (S_variant · S_spec) is paired by prompt (``spec_analysis.eta``).
 
 Prompts: GSM8K and MMLU items from ``bench_dir`` and the code prompts of
-``studylib/tasks/spec_prompts.yaml``, each in the model's chat template. Units of one dtype run
+``studylib/quality/tasks/spec_prompts.yaml``, each in the model's chat template. Units of one dtype run
 prompt by prompt, the target alone first; the wall-clock comparison is paired by prompt.
 """
 from __future__ import annotations
@@ -31,16 +31,17 @@ import torch
 import yaml
 from tqdm.auto import tqdm
 
-from .. import provenance
-from ..config import StudyConfigError
-from ..models import load_model, resolve_model
-from ..results import ResultStore, safe_key
-from ..taskdata import gsm8k_items, mmlu_items
-from .cpu_speed import EAGER, KERNELS, apply_kernel
-from .speculative import first_divergence, greedy_tokens, speculative_greedy
+from studylib import provenance
+from studylib.config import StudyConfigError, section_check
+from studylib.decoding.cpu_speed import EAGER, KERNELS, apply_kernel
+from studylib.decoding.speculative import greedy_tokens, speculative_greedy
+from studylib.models import load_model, resolve_model
+from studylib.quality.taskdata import gsm8k_items, mmlu_items
+from studylib.results import ResultStore, safe_key
+from studylib.stats import first_divergence
 
 TABLE = "spec_decoding"
-PROMPTS_FILE = Path(__file__).resolve().parent.parent / "tasks" / "spec_prompts.yaml"
+PROMPTS_FILE = Path(__file__).resolve().parent.parent / "quality" / "tasks" / "spec_prompts.yaml"
 DTYPES = {"bfloat16": torch.bfloat16, "float32": torch.float32}
 
 
@@ -76,6 +77,7 @@ def early_exit_draft(target, k: int):
     return draft
 
 
+@section_check("spec_decoding")
 def check_config(s: dict, models: bool = False) -> None:
     """Fail before loading anything on a bad section (``models``: also that both models are installed)."""
     for k in ("target", "draft", "runs"):
@@ -88,7 +90,7 @@ def check_config(s: dict, models: bool = False) -> None:
             resolve_model(s["draft"])
     for r in s["runs"]:
         if r.get("target_variant"):   # unknown variant or no executable form: StudyConfigError
-            from .cpu_speed import require_executable
+            from studylib.decoding.cpu_speed import require_executable
 
             require_executable(r["target_variant"], "spec_decoding target_variant")
         if r["dtype"] not in DTYPES:
@@ -208,9 +210,9 @@ def _target(prof: dict, s: dict, variant: str, dtype: torch.dtype):
     weights packed) built as the quality sweep and the CPU decode harness build it."""
     if not variant:
         return load_model(s["target"], dtype=dtype)
-    from .. import transforms
-    from ..quality_units import build_variant
-    from .cpu_speed import make_executable
+    from studylib.decoding.cpu_speed import make_executable
+    from studylib.quality import transforms
+    from studylib.quality.units import build_variant
 
     if prof["quality"]["model"] != s["target"]:
         raise StudyConfigError(f"target_variant needs quality.model == spec_decoding.target "

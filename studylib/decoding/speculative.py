@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -124,12 +123,3 @@ def greedy_tokens(model, prompt_ids: list[int], max_new_tokens: int, eos_token_i
     t0 = time.perf_counter()
     out = model.generate(x, **kw)
     return out[0, x.shape[1]:].tolist(), time.perf_counter() - t0
-
-
-def first_divergence(a: Sequence, b: Sequence) -> int | None:
-    """Index of the first differing element — token ids here, characters of a response in
-    ``machine_check`` (None when the two are equal; the shorter length when one is a prefix)."""
-    for i, (x, y) in enumerate(zip(a, b)):
-        if x != y:
-            return i
-    return None if len(a) == len(b) else min(len(a), len(b))

@@ -21,7 +21,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..transforms.ffn import MaskedFFN, NeuronSelector
+from studylib.quality.transforms.ffn import MaskedFFN, NeuronSelector
 
 
 def sparse_input_product(v: torch.Tensor, keep: torch.Tensor, wt: torch.Tensor) -> torch.Tensor:

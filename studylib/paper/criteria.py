@@ -31,8 +31,8 @@ paper leaves open are fixed here, once, and the book quotes this module:
 """
 from __future__ import annotations
 
-from ..stats import Estimate, interval_verdict, upper_bound_verdict
-from .tables import TABLE1
+from studylib.paper.tables import TABLE1
+from studylib.stats import Estimate, interval_verdict, upper_bound_verdict
 
 NOT_MEASURED = "not yet measured"
 

@@ -1,0 +1,188 @@
+"""Tables and figures of the book's quality chapter that read the floor rule, the re-judged GSM8K
+answers, the reasoning/factual ratio of the working variants and Eq. 25's pruning term (issue 36).
+
+Each is a named function from tidy tables to a DataFrame or a matplotlib Figure, so a chapter
+holds prose and calls, and tests can run them on fixtures. Numbers come from the caller's data.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from studylib.estimates import analysis
+
+
+def floor_table(items: pd.DataFrame, profile: str) -> pd.DataFrame:
+    """Every variant x task of ``profile`` against the task's floor (``analysis.floor_status``):
+    accuracy, its 95% Wilson interval, the floor and whether the variant is above it."""
+    its = items[items["profile"] == profile]
+    rows = []
+    for task in sorted(its["task"].unique()):
+        for v in sorted(its.loc[its["task"] == task, "variant"].unique(), key=lambda v: (v != "dense", v)):
+            st = analysis.floor_status(its, task, v)
+            if st is None or st["floor"] is None:
+                continue
+            rows.append({"task": task, "variant": v, "n": st["n"], "accuracy %": 100 * st["acc"],
+                         "95% interval": f"[{100 * st['lo']:.1f}, {100 * st['hi']:.1f}]",
+                         "floor %": 100 * st["floor"], "above the floor": "yes" if st["above"] else "**no**"})
+    return pd.DataFrame(rows, columns=["task", "variant", "n", "accuracy %", "95% interval", "floor %",
+                                       "above the floor"])
+
+
+def rescore_table(items: pd.DataFrame) -> pd.DataFrame:
+    """Per profile x variant of a re-judged generation task: accuracy under the string rules and
+    under the answer checker, strict and flexible, and the items whose outcome changed."""
+    if "correct_string" not in items:
+        return pd.DataFrame()
+    g = items[items["correct_string"].notna()]
+    rows = []
+    for (prof, task, v), d in g.groupby(["profile", "task", "variant"]):
+        rows.append({"profile": prof, "task": task, "variant": v, "n": len(d),
+                     "strict, string %": 100 * d["correct_string"].mean(), "strict, math-verify %": 100 * d["correct"].mean(),
+                     "flexible, string %": 100 * d["correct_flexible_string"].mean(),
+                     "flexible, math-verify %": 100 * d["correct_flexible"].mean(),
+                     "strict changed": int((d["correct"] != d["correct_string"]).sum()),
+                     "flexible changed": int((d["correct_flexible"] != d["correct_flexible_string"]).sum())})
+    return pd.DataFrame(rows)
+
+
+def ratio_figure(working: pd.DataFrame, band: tuple[float, float], combination: dict | None = None):
+    """The reasoning/factual loss ratio of every working variant (bootstrap interval, Fieller's as a
+    thin bar beside it) against the paper's band; the paper's combination, when at the floor, is
+    named in the title rather than drawn (its ratio measures dense's headroom). Open intervals are
+    drawn to the axis edge with an arrow."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 0.55 * max(len(working), 2) + 1.2))
+    ax.axvspan(*band, color="tab:green", alpha=0.15, label=f"paper's band {band[0]:.1f}-{band[1]:.1f}")
+    ax.axvline(1.0, color="grey", lw=0.8, ls=":")
+    lim = (-2.0, 8.0)
+    for y, r in enumerate(working.itertuples()):
+        for lo, hi, dy, lw, c in ((r.ratio_lo, r.ratio_hi, 0.0, 3.0, "tab:blue"), (r.fieller_lo, r.fieller_hi, 0.22, 1.2, "tab:orange")):
+            a, b = max(lo, lim[0]), min(hi, lim[1])
+            ax.plot([a, b], [y + dy, y + dy], color=c, lw=lw, solid_capstyle="butt")
+            for end, edge, mark in ((lo, lim[0], "<"), (hi, lim[1], ">")):
+                if not np.isfinite(end) or end == edge or (mark == "<" and end < edge) or (mark == ">" and end > edge):
+                    ax.plot([edge], [y + dy], marker=mark, color=c, ms=5)
+        if np.isfinite(r.ratio):
+            ax.plot([min(max(r.ratio, lim[0]), lim[1])], [y], "o", color="tab:blue")
+    ax.plot([], [], color="tab:blue", lw=3, label="bootstrap 95% (items)")
+    ax.plot([], [], color="tab:orange", lw=1.2, label="Fieller 95%")
+    ax.set_yticks(range(len(working)), list(working["variant"]))
+    ax.set_xlim(*lim)
+    ax.set_xlabel("reasoning loss / factual loss (GSM8K pp / MMLU pp)")
+    title = "Variants above the floor on both tasks"
+    if combination is not None and combination.get("floored"):
+        title += f"\n(the paper's combination is at the floor: {combination['text']})"
+    ax.set_title(title, fontsize=9)
+    ax.invert_yaxis()
+    fig.tight_layout()
+    fig.subplots_adjust(bottom=0.30)
+    fig.legend(*ax.get_legend_handles_labels(), loc="lower center", ncol=3, fontsize=7, frameon=False)
+    return fig
+
+
+def pruning_figure(series: pd.DataFrame, forms: dict, paper_alpha: float):
+    """Mean accuracy loss per pruning level (Tango-free here: the mean item loss with its
+    item-level 95% t interval) and the two fitted lines: the paper's form (through 0) and the one
+    with an intercept, beside the line Eq. 26's α would draw."""
+    import matplotlib.pyplot as plt
+    from scipy.stats import t as tdist
+
+    g = series.groupby("p")["loss"].agg(["mean", "std", "size"]).reset_index()
+    half = tdist.ppf(0.975, g["size"] - 1) * g["std"] / np.sqrt(g["size"])
+    fig, ax = plt.subplots(figsize=(5.6, 3.6))
+    ax.errorbar(g["p"], g["mean"], yerr=half, fmt="o", color="black", capsize=3, label="measured (95% over items)")
+    xs = np.linspace(0, max(g["p"].max(), 0.5), 50)
+    ax.plot(xs, forms["paper"].params["p"] * xs, color="tab:blue", label=f"paper's form: α={forms['paper'].params['p']:.1f}")
+    f = forms["free"]
+    ax.plot(xs, f.params["Intercept"] + f.params["p"] * xs, color="tab:orange", ls="--",
+            label=f"with intercept: {f.params['Intercept']:.1f} + {f.params['p']:.1f}·p")
+    ax.plot(xs, paper_alpha * xs, color="tab:green", ls=":", label=f"Eq. 26: α={paper_alpha}")
+    ax.axhline(0, color="grey", lw=0.6)
+    ax.set_xlabel("SparseGPT ratio p")
+    ax.set_ylabel("accuracy loss vs dense (pp)")
+    ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+#: the paper's claim for its combination (abstract): 1.7-1.9x decode speedup at < 1% MMLU loss
+PAPER_SPEEDUP = (1.7, 1.9)
+PAPER_MAX_LOSS_PP = 1.0
+
+
+def speed_quality_figure(tq: pd.DataFrame, gpu_marks: dict[str, float] | None = None, task: str = "MMLU",
+                         floored: set[str] | frozenset = frozenset()):
+    """Figure 1: decode speedup over dense against the paired accuracy loss for every variant of one
+    model (``tradeoff.speed_quality``: each on its fastest measured CPU kernel), 95% intervals on
+    both axes, the paper's claimed region shaded, and GPU speedups (``gpu_marks``: label -> x)
+    marked on the speed axis (right). Variants in ``floored`` (at chance on the task) are drawn
+    hollow: their loss is a lower bound. One panel, every point labelled, the legend below the axes
+    (it never covers data), so it reads at phone width."""
+    import matplotlib.pyplot as plt
+
+    # small and square-ish with 8-pt text: the figure is shown at the column's width, so on a phone
+    # (~350 px) its text stays near the size of the caption's
+    fig, ax = plt.subplots(figsize=(4.6, 4.4))
+    ax.add_patch(plt.Rectangle((-100, PAPER_SPEEDUP[0]), 100 + PAPER_MAX_LOSS_PP, PAPER_SPEEDUP[1] - PAPER_SPEEDUP[0],
+                               color="tab:green", alpha=0.18, lw=0,
+                               label=f"paper's claim: {PAPER_SPEEDUP[0]}-{PAPER_SPEEDUP[1]}x at < {PAPER_MAX_LOSS_PP:g} pp"))
+    for k, (fam, g) in enumerate(tq.groupby("family", sort=False)):
+        c = f"C{k}"
+        ax.errorbar(g["loss_pp"], g["speedup"], xerr=[g["loss_pp"] - g["loss_lo"], g["loss_hi"] - g["loss_pp"]],
+                    yerr=[g["speedup"] - g["speedup_lo"], g["speedup_hi"] - g["speedup"]], fmt="none", capsize=2.5,
+                    lw=1, color=c)
+        hollow = g["variant"].isin(floored)
+        ax.plot(g.loc[~hollow, "loss_pp"], g.loc[~hollow, "speedup"], "o", ms=5, color=c)
+        ax.plot(g.loc[hollow, "loss_pp"], g.loc[hollow, "speedup"], "o", ms=6, mfc="white", color=c)
+        ax.plot([], [], "o", ms=5, color=c, label=fam)   # one legend entry per family
+    if len(floored & set(tq["variant"])):
+        ax.plot([], [], "o", mfc="white", color="grey", label="hollow: at chance (loss is a lower bound)")
+    order = tq.sort_values(["loss_pp", "speedup"]).reset_index(drop=True)
+    mid = (float(tq["loss_pp"].min()) + float(tq["loss_pp"].max())) / 2 if len(tq) else 0.0
+    for i, r in order.iterrows():   # alternate label sides: neighbouring points sit close together;
+        right = r["loss_pp"] > mid  # points in the right half are labelled to their left (inside the axes)
+        ax.annotate(r["variant"], (r["loss_pp"], r["speedup"]), textcoords="offset points",
+                    xytext=(-4 if right else 4, 5 if i % 2 else -10), ha="right" if right else "left", fontsize=7.5)
+    ax.axhline(1.0, color="k", lw=0.6, ls=":")
+    ax.axvline(0.0, color="k", lw=0.6)
+    hi_loss = max(float(tq["loss_hi"].max()) if len(tq) else 5.0, 5.0)
+    ax.set_xlim(min(-2.0, float(tq["loss_lo"].min()) - 1 if len(tq) else -2.0), hi_loss + 2)
+    ax.set_xlabel(f"{task} accuracy lost vs dense (pp, paired)", fontsize=8.5)
+    ax.set_ylabel("decode speedup over dense (B=1)", fontsize=8.5)
+    ax.tick_params(labelsize=8)
+    if gpu_marks:   # the GPU's speedups as ticks of the speed axis, on the right
+        for x in gpu_marks.values():
+            ax.axhline(x, color="tab:purple", lw=0.7, ls="--")
+        right = ax.twinx()
+        right.set_ylim(ax.get_ylim())
+        right.set_yticks(list(gpu_marks.values()), list(gpu_marks), fontsize=7.5, color="tab:purple")
+    fig.tight_layout()
+    fig.subplots_adjust(bottom=0.30)
+    fig.legend(*ax.get_legend_handles_labels(), loc="lower center", ncol=2, fontsize=7.5, frameon=False,
+               borderaxespad=0.2)
+    return fig
+
+
+def floored_variants(items: pd.DataFrame, profile: str, task: str = "mmlu") -> set[str]:
+    """The variants of ``profile`` at the floor of ``task`` (``analysis.floor_status``)."""
+    its = items[items["profile"] == profile]
+    return {v for v in its.loc[its["task"] == task, "variant"].unique()
+            if not (st := analysis.floor_status(its, task, v))["above"]}
+
+
+def figure1(d) -> tuple:
+    """The front page's Figure 1 from a ``claims.Data``: (figure, the points) or (None, empty) when
+    no variant has both a CPU decode speed and a loss on one profile."""
+    from studylib.book import tradeoff
+    from studylib.estimates import gpu_claims as G
+
+    tq = tradeoff.speed_quality(d)
+    if tq.empty:
+        return None, tq
+    marks = {}
+    for label, (e, _) in (("routing", G.headline_speedup(d.timing)), ("int8", G.quant_speedup(d.timing))):
+        if e is not None:
+            marks[f"H100 {label}\n{e.value:.2f}x"] = e.value
+    return speed_quality_figure(tq, marks, floored=floored_variants(d.items, tq["profile"].iloc[0])), tq

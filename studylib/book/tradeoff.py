@@ -1,0 +1,36 @@
+"""What each technique buys and what it costs, on one model: its decode speedup on this CPU
+(whole greedy generation, each variant on its fastest measured kernel) beside its paired MMLU loss
+against dense, both with 95% intervals. One row per variant measured both ways on the same
+profile; the figure in chapter 4 plots them."""
+from __future__ import annotations
+
+import pandas as pd
+
+from studylib.claims import Data
+from studylib.claims.hardware import cpu_decode_speedup
+from studylib.claims.quality import loss
+from studylib.quality.transforms import declared_variants
+
+
+
+def techniques() -> dict[str, str]:
+    """{variant: family} of every declared variant that is a technique (not a bound, not a design
+    point), in declaration order (studylib/quality/variants.yaml)."""
+    return {v: s["family"] for v, s in declared_variants().items() if s["family"] not in (None, "bound")}
+
+
+def speed_quality(d: Data | None = None, task: str = "mmlu", batch: int = 1) -> pd.DataFrame:
+    """variant, family, profile, speedup (lo, hi), loss_pp (lo, hi), n_items — only where the speed
+    and the loss were measured on the same profile."""
+    d = d or Data()
+    rows = []
+    for v, family in techniques().items():
+        s = cpu_decode_speedup(d, (v,), batch)
+        e, q = loss(d, task, (v,))
+        if s is None or e is None or not s["scale"].startswith(f"{q['model'].iloc[0]} ({q['profile'].iloc[0]})"):
+            continue
+        sp = s["estimate"]
+        rows.append({"variant": v, "family": family, "profile": q["profile"].iloc[0],
+                     "speedup": sp.value, "speedup_lo": sp.lo, "speedup_hi": sp.hi,
+                     "loss_pp": e.value, "loss_lo": e.lo, "loss_hi": e.hi, "n_items": int(q["n_items"].iloc[0])})
+    return pd.DataFrame(rows)

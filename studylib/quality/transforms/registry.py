@@ -1,0 +1,118 @@
+"""Model transforms as named, registered steps. A quality variant is a pipeline of them,
+declared in ``studylib/quality/variants.yaml`` (data, in the spirit of lm-eval's task configs):
+
+    sparsegpt30_moe4_top1: {steps: [{sparsegpt: {ratio: 0.3}}, {moe_literal: {experts: 4, top_k: 1}}]}
+
+Adding a technique is one module here that registers a name with ``@register`` plus one line of
+YAML. A transform is ``fn(model, calib, **params) -> dict`` (what it did: sparsity, active
+fraction, ...); it changes ``model`` in place. ``weights_only=True`` marks transforms that only
+change weight values (pruning), so the sweep may cache their result on disk.
+"""
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import yaml
+
+from studylib.config import StudyConfigError
+
+VARIANTS_FILE = Path(__file__).resolve().parent.parent / "variants.yaml"
+#: every file of variant declarations, read in order (a name may be declared once); a study built on
+#: this one, or a test, appends its own file rather than editing ours
+VARIANT_FILES: list[Path] = [VARIANTS_FILE]
+
+
+@dataclass(frozen=True)
+class Transform:
+    name: str
+    fn: Callable
+    weights_only: bool
+    after_cast: bool = False
+
+
+TRANSFORMS: dict[str, Transform] = {}
+
+
+def register(name: str, weights_only: bool = False, after_cast: bool = False):
+    """``after_cast``: runs after the model is cast to its evaluation dtype (quantizers)."""
+    def deco(fn):
+        if name in TRANSFORMS:
+            raise ValueError(f"transform {name!r} registered twice")
+        TRANSFORMS[name] = Transform(name, fn, weights_only, after_cast)
+        return fn
+    return deco
+
+
+def _steps(name: str, decl) -> list[tuple[str, dict]]:
+    steps = []
+    for s in decl.get("steps", []):
+        if not (isinstance(s, dict) and len(s) == 1):
+            raise StudyConfigError(f"variant {name!r}: each step is one {{transform: {{params}}}}, got {s!r}")
+        (t, params), = s.items()
+        steps.append((t, dict(params or {})))
+    return steps
+
+
+def check_steps(name: str, steps: list[tuple[str, dict]]) -> None:
+    """Unknown transform or parameter: a clear error before any model is loaded."""
+    for t, params in steps:
+        if t not in TRANSFORMS:
+            raise StudyConfigError(f"variant {name!r}: unknown transform {t!r}; known: {', '.join(sorted(TRANSFORMS))}")
+        try:
+            inspect.signature(TRANSFORMS[t].fn).bind(None, None, **params)
+        except TypeError as e:
+            raise StudyConfigError(f"variant {name!r}, transform {t!r}: {e}") from None
+
+
+def declared_variants() -> dict[str, dict]:
+    """{variant: {"dtype": str|None, "steps": [(transform, params)], "note": str, "family": str|None}}
+    from the YAML files."""
+    raw: dict = {}
+    for f in VARIANT_FILES:
+        more = yaml.safe_load(Path(f).read_text()) or {}
+        twice = sorted(set(raw) & set(more))
+        if twice:
+            raise StudyConfigError(f"variants declared twice (again in {f}): {twice}")
+        raw.update(more)
+    out = {}
+    for name, decl in raw.items():
+        decl = decl or {}
+        steps = _steps(name, decl)
+        check_steps(name, steps)
+        out[name] = {"dtype": decl.get("dtype"), "steps": steps, "note": decl.get("note", ""),
+                     "family": decl.get("family")}
+    return out
+
+
+def variant(name: str) -> dict:
+    known = declared_variants()
+    if name not in known:
+        raise StudyConfigError(f"unknown quality variant {name!r}; declared in {VARIANTS_FILE.name}: "
+                               f"{', '.join(known)}")
+    return known[name]
+
+
+def weights_only(steps) -> bool:
+    return bool(steps) and all(TRANSFORMS[t].weights_only for t, _ in steps)
+
+
+def split_at_cast(steps) -> tuple[list, list]:
+    """(steps before the cast to the evaluation dtype, steps after it); an after-cast step must
+    not precede a before-cast one."""
+    flags = [TRANSFORMS[t].after_cast for t, _ in steps]
+    if flags != sorted(flags):
+        raise StudyConfigError(f"steps {[t for t, _ in steps]}: quantization must come last")
+    k = flags.index(True) if True in flags else len(steps)
+    return list(steps[:k]), list(steps[k:])
+
+
+def apply(model, steps, calib) -> dict:
+    """Run a variant's pipeline in order; the info dicts of the steps, merged."""
+    info = {}
+    for t, params in steps:
+        info.update(TRANSFORMS[t].fn(model, calib, **params) or {})
+    return info
+

@@ -49,7 +49,7 @@ def test_stack_eta_recovers_a_known_interaction():
     import numpy as np
     import pandas as pd
 
-    from studylib.decoding.cpu_speed import stack_eta
+    from studylib.estimates.cpu_decode import stack_eta
 
     rng = np.random.default_rng(0)
     rows = []

@@ -54,7 +54,7 @@ def test_pack_linears_replaces_only_plain_bf16_cpu_linears_and_keeps_the_model_o
 
 
 def test_the_fastest_kernel_is_chosen_per_variant_and_batch_and_old_rows_ran_eager():
-    from studylib.decoding.cpu_speed import fastest_kernel, speedup_vs_dense, with_kernel
+    from studylib.estimates.cpu_decode import fastest_kernel, speedup_vs_dense, with_kernel
 
     rows = []
     for v, k, step in (("dense", "eager", 0.20), ("dense", "onednn_packed", 0.10),

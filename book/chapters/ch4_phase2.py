@@ -422,7 +422,7 @@ else:
 # A100/H100 claims.
 
 # %% tags=["hide-input"]
-from studylib.decoding.cpu_speed import fastest_kernel, speedup_vs_dense, with_kernel
+from studylib.estimates.cpu_decode import fastest_kernel, speedup_vs_dense, with_kernel
 
 cd = with_kernel(data.table("cpu_decode"))
 if cd.empty:
@@ -456,7 +456,7 @@ else:
                          "tokens/s": gv["decode_tokens_per_s"].median(),
                          "speedup vs dense": f"{e.value:.2f} [{e.lo:.2f}, {e.hi:.2f}]" if e else "—"})
     book.table(pd.DataFrame(rows), caption="Table 4.6b. Each variant on its fastest measured kernel (what Table "
-               "6's CPU row is judged on; studylib.decoding.cpu_speed.fastest_kernel).")
+               "6's CPU row is judged on; studylib.estimates.cpu_decode.fastest_kernel).")
 
 # %% [markdown]
 # ### The same row on a second kind of CPU
@@ -614,7 +614,7 @@ for v in S.stacks(sd_all):
                      "S_variant": book.est(e["s_variant"], "x", max_digits=2),
                      "S_spec": book.est(e["s_spec"], "x", max_digits=2),
                      "S_stack": book.est(e["s_stack"], "x", max_digits=2), "η": book.est(e["eta"], max_digits=2)})
-from studylib.decoding.cpu_speed import stack_eta
+from studylib.estimates.cpu_decode import stack_eta
 
 for prof, g in cd.groupby("profile") if not cd.empty else []:
     for b in sorted(g["batch"].unique()):

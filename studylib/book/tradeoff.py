@@ -12,7 +12,6 @@ from studylib.claims.quality import loss
 from studylib.quality.transforms import declared_variants
 
 
-
 def techniques() -> dict[str, str]:
     """{variant: family} of every declared variant that is a technique (not a bound, not a design
     point), in declaration order (studylib/quality/variants.yaml)."""

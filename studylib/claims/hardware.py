@@ -106,7 +106,7 @@ def cpu_decode_speedup(d: Data, variants, batch: int = 1, profiles=CPU_DECODE_RA
     """The first of ``variants`` measured in whole greedy decode on this CPU, over dense, on the
     first of ``profiles`` measured (by default the largest model), each on its fastest measured
     kernel: {estimate, variant, kernel, scale}; None when none is in data/."""
-    from studylib.decoding.cpu_speed import fastest_kernel, speedup_vs_dense
+    from studylib.estimates.cpu_decode import fastest_kernel, speedup_vs_dense
 
     t = fastest_kernel(d.table("cpu_decode"))
     for prof in [p for p in profiles if not t.empty and p in set(t["profile"])]:

@@ -24,7 +24,7 @@ weight on every call); ``fp32`` upcasts every weight to fp32 (exactly) and runs 
 without hardware bf16 (AVX2-only) oneDNN converts bf16 to fp32 on every product, and the fp32
 model, twice the bytes, can be the faster one. Quantized layers keep their library's kernel
 under eager and packed, and have no fp32 unit (their codes stay integer: an upcast is not their
-kernel). Claims use each variant's fastest measured kernel (``fastest_kernel``), as issue 14
+kernel). Claims use each variant's fastest measured kernel (``estimates.cpu_decode.fastest_kernel``), as issue 14
 asks: the best kernel available for each technique, not one path for all.
 """
 from __future__ import annotations
@@ -201,56 +201,3 @@ def run_cpu_decode(prof: dict, progress: bool = True) -> dict:
         del model
     bar.close()
     return {"measured": len(todo)}
-
-
-def with_kernel(df):
-    """Rows measured before kernels were a dimension ran eager."""
-    if df.empty:
-        return df
-    return df.assign(kernel=df["kernel"].fillna(EAGER)) if "kernel" in df else df.assign(kernel=EAGER)
-
-
-def fastest_kernel(df):
-    """Per profile × variant × batch, the rows of the kernel with the lowest median step time."""
-    df = with_kernel(df)
-    if df.empty:
-        return df
-    med = df.groupby(["profile", "variant", "batch", "kernel"])["step_s"].median().reset_index()
-    best = med.loc[med.groupby(["profile", "variant", "batch"])["step_s"].idxmin(), ["profile", "variant", "batch", "kernel"]]
-    return df.merge(best, on=["profile", "variant", "batch", "kernel"])
-
-
-def speedup_vs_dense(df, variant: str, batch: int):
-    """Median decode step time of dense / of ``variant`` at ``batch`` with a bootstrap CI."""
-    from studylib.stats import bootstrap_ratio_of_medians
-
-    d = df[(df["batch"] == batch)]
-    a = d[d["variant"] == "dense"]["step_s"].to_numpy()
-    b = d[d["variant"] == variant]["step_s"].to_numpy()
-    if len(a) == 0 or len(b) == 0:
-        return None
-    return bootstrap_ratio_of_medians(a, b)
-
-
-
-def stack_eta(df, stack: str, parts: tuple[str, ...], batch: int = 1, B: int = 2000, seed: int = 0):
-    """η of a weight stack (e.g. 30% SparseGPT + int8) on the CPU: S_stack / ∏ S_part, each S the
-    dense median step time over the variant's; percentile bootstrap resampling every variant's
-    repeats independently. None until the stack and all its parts are measured."""
-    import numpy as np
-
-    from studylib.stats import Estimate
-
-    d = df[df["batch"] == batch]
-    t = {v: d[d["variant"] == v]["step_s"].to_numpy() for v in ("dense", stack, *parts)}
-    if any(len(a) == 0 for a in t.values()):
-        return None
-
-    def eta(s):
-        med = {v: np.median(a) for v, a in s.items()}
-        return (med["dense"] / med[stack]) / np.prod([med["dense"] / med[p] for p in parts])
-
-    rng = np.random.default_rng(seed)
-    boot = [eta({v: rng.choice(a, len(a)) for v, a in t.items()}) for _ in range(B)]
-    lo, hi = np.percentile(boot, [2.5, 97.5])
-    return Estimate(float(eta(t)), float(lo), float(hi))

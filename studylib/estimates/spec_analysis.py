@@ -53,7 +53,7 @@ def on_fastest_kernel(df: pd.DataFrame) -> pd.DataFrame:
     generated fastest (mean tokens/s over prompts): each target on its best CPU kernel (the dated
     rule of 2026-11-25 in criteria.py), and no prompt counted twice when a run was repeated on a
     second kernel. Rows from before kernels were a dimension ran eager."""
-    from studylib.decoding.cpu_speed import with_kernel
+    from studylib.estimates.cpu_decode import with_kernel
 
     if df.empty:
         return df
@@ -193,7 +193,7 @@ def kernel_comparison(df: pd.DataFrame, dtype: str = "bfloat16") -> pd.DataFrame
     """The plain pair on each kernel it was measured on: the target alone's mean tokens/s and the
     best own-loop speedup (paired by prompt, bootstrap CI), so that a reader sees what the kernel
     changes. The claims read only the fastest kernel (``on_fastest_kernel``)."""
-    from studylib.decoding.cpu_speed import with_kernel
+    from studylib.estimates.cpu_decode import with_kernel
     from studylib.estimates.analysis import first_profile
 
     d = first_profile(df[_variant(df) == ""], PROFILE_RANK) if not df.empty else df

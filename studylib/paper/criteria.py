@@ -163,7 +163,7 @@ ETA_BAND = (0.75, 0.82)
 # --- Changed 2026-11-25 (issue 14, "each variant with the best CPU kernel available for it"),
 # before any whole-model run with the new kernel existed: CPU decode speeds (Table 6's CPU row,
 # the weight-stack η) compare each variant on its fastest measured kernel
-# (``decoding.cpu_speed.fastest_kernel``: eager, or bf16 weights pre-packed for oneDNN), no
+# (``estimates.cpu_decode.fastest_kernel``: eager, or bf16 weights pre-packed for oneDNN), no
 # longer all on eager PyTorch. Found because eager bf16 linear re-packs its weight on every call
 # (a single decode GEMV ran 1.9x faster packed, bit-identical).
 ETA_STACK = "sparsegpt30_literal_moe4_top1"

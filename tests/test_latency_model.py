@@ -8,6 +8,7 @@ from studylib.estimates import composition as K
 from studylib.results import ResultStore, read_table
 from studylib.shapes import get_shape
 from studylib.timing import latency_model as LM
+from studylib.timing.modules import routing_of
 
 BW = 3e12
 TRUE = {"t_bytes_us": 1.25, "C(component)[ffn]": 6.0, "C(component)[layer]": 15.0, "experts": 4.0, "routed": 9.0}
@@ -21,7 +22,7 @@ def _synthetic(noise=0.01, seed=0):
             for comp in ("ffn", "layer"):
                 for batch in (1, 8, 32):
                     nbytes = rng.uniform(50e6, 900e6)
-                    K_, k = LM._routing(variant)[:2]
+                    K_, k = routing_of(variant)[:2]
                     experts = 0 if K_ == 1 else min(K_, batch * k)
                     us = (TRUE["t_bytes_us"] * nbytes / BW * 1e6 + TRUE[f"C(component)[{comp}]"]
                           + TRUE["experts"] * experts + TRUE["routed"] * (K_ > 1))

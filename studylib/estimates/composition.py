@@ -15,8 +15,8 @@ import pandas as pd
 from studylib.estimates.analysis import samples
 from studylib.estimates.gpu_claims import gpu_timing, unit_samples
 from studylib.shapes import get_shape
-from studylib.timing.modules import routed
 from studylib.stats import DEFAULT_B, DEFAULT_SEED, Estimate
+from studylib.timing.modules import routed
 
 
 def head_seconds(t: pd.DataFrame, shape_name: str, batch: int) -> float | None:

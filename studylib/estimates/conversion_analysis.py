@@ -29,15 +29,19 @@ def is_bound(variant: str, declared: dict | None = None) -> bool:
     return spec is not None and any(t in BOUNDS for t, _ in spec["steps"])
 
 
-def describe(variant: str) -> dict:
-    """Technique, pruning and nominal active fraction of a declared variant, from its steps."""
+def describe(variant: str, stored: pd.Series | None = None) -> dict:
+    """Technique, pruning and nominal active fraction of a declared variant, from its steps; a
+    variant of the first generated grid (``quality.grid``), from what its stored row says it did
+    (``stored``: its ``quality_variants`` row: method, ratio, experts)."""
     from studylib.quality.transforms import declared_variants
 
     declared = declared_variants()
     if variant not in declared and variant != "dense":
-        legacy = "moe" in variant
-        return {"technique": "old k-means + ridge router" if legacy else "pruning only",
-                "pruned": 0.3 if variant.startswith("sparsegpt30") else 0.0, "knobs": "legacy grid variant"}
+        s = stored if stored is not None else pd.Series(dtype=object)
+        experts = s.get("experts", 1)
+        pruned = s.get("ratio", 0.0) if str(s.get("method", "none")) != "none" else 0.0
+        return {"technique": "old k-means + ridge router" if pd.notna(experts) and experts > 1 else "pruning only",
+                "pruned": float(pruned) if pd.notna(pruned) else 0.0, "knobs": "legacy grid variant"}
     spec = declared.get(variant, {"steps": []})
     names = [t for t, _ in spec["steps"]]
     pruned = next((p.get("ratio") for t, p in spec["steps"] if t in ("sparsegpt", "wanda", "magnitude")), 0.0)
@@ -81,7 +85,7 @@ def conversion_table(items: pd.DataFrame, variants: pd.DataFrame, deltas: pd.Dat
     for v in names:
         if v not in set(its["variant"]):
             continue
-        row = {"variant": v, **describe(v)}
+        row = {"variant": v, **describe(v, vq.loc[v] if v in vq.index else None)}
         if v in vq.index:
             r = vq.loc[v]
             for c in ("active_fraction", "bytes_fraction", "balance", "max_expert_fraction", "c_drop",

@@ -193,8 +193,8 @@ def kernel_comparison(df: pd.DataFrame, dtype: str = "bfloat16") -> pd.DataFrame
     """The plain pair on each kernel it was measured on: the target alone's mean tokens/s and the
     best own-loop speedup (paired by prompt, bootstrap CI), so that a reader sees what the kernel
     changes. The claims read only the fastest kernel (``on_fastest_kernel``)."""
-    from studylib.estimates.cpu_decode import with_kernel
     from studylib.estimates.analysis import first_profile
+    from studylib.estimates.cpu_decode import with_kernel
 
     d = first_profile(df[_variant(df) == ""], PROFILE_RANK) if not df.empty else df
     if d.empty:

@@ -40,7 +40,8 @@ def variant_specs(q: dict) -> list[dict]:
                 if same:  # already a named variant (moe4_top1, the paper's combination): reuse it
                     same[0]["grid"] = True
                 else:
-                    specs.append({"variant": f"grid_p{int(p * 100)}_b{b}_cf{cf}", **point, "grid": True})
+                    specs.append({"variant": f"grid_p{int(p * 100)}_b{b}_cf{cf}", **point, "grid": True,
+                                  "grid_only": True})
     return specs
 
 
@@ -56,7 +57,7 @@ def check_only(q: dict) -> None:
 def files_for(spec: dict, files: dict, grid_files: dict) -> dict:
     """Grid-only points see grid_tasks; a named variant that is also a grid point (the paper's
     30% SparseGPT + 4-expert top-1, moe4_top1) is evaluated on every task."""
-    return grid_files if spec["variant"].startswith("grid_") else files
+    return grid_files if spec.get("grid_only") else files
 
 
 def _config(spec: dict) -> tuple:

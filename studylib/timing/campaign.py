@@ -43,7 +43,7 @@ from studylib.timer import bench, measure_copy_bandwidth, measure_matmul_flops, 
 from studylib.timing.decode_model import DecodeModel
 from studylib.timing.modules import (
     ROUTINGS,
-    VARIANTS,
+    TIMED_MODULES,
     DecoderLayer,
     MoEFFN,
     QuantFFN,
@@ -67,9 +67,9 @@ def _layer_units(g: dict, device: str, ctx: int) -> list[dict]:
     out = []
     for shape, variant, comp, batch in itertools.product(g["shapes"], g["variants"], g.get("components", ["layer"]),
                                                          g["batches"]):
-        if VARIANTS[variant].get("gpu_only") and device != "cuda":
+        if TIMED_MODULES[variant].get("gpu_only") and device != "cuda":
             continue
-        for r in (g.get("routing", ["uniform"]) if VARIANTS[variant]["kind"] == "moe" else ["none"]):
+        for r in (g.get("routing", ["uniform"]) if TIMED_MODULES[variant]["kind"] == "moe" else ["none"]):
             out.append({"table": "timing", "kind": "layer", "shape": shape, "variant": variant, "component": comp,
                         "batch": batch, "context": ctx, "routing": r, "tokens": 1})
     return out
@@ -77,9 +77,9 @@ def _layer_units(g: dict, device: str, ctx: int) -> list[dict]:
 
 def _model_units(g: dict, device: str, ctx: int) -> list[dict]:
     return [{"table": "timing", "kind": "model", "shape": s, "variant": v, "component": "model", "batch": b,
-             "context": ctx, "routing": "uniform" if VARIANTS[v]["kind"] == "moe" else "none", "tokens": t}
+             "context": ctx, "routing": "uniform" if TIMED_MODULES[v]["kind"] == "moe" else "none", "tokens": t}
             for s, v, b, t in itertools.product(g["shapes"], g["variants"], g["batches"], g.get("tokens", [1]))
-            if not (VARIANTS[v].get("gpu_only") and device != "cuda")]
+            if not (TIMED_MODULES[v].get("gpu_only") and device != "cuda")]
 
 
 def _gate_units(g: dict, device: str, ctx: int) -> list[dict]:
@@ -109,7 +109,7 @@ UNIT_KINDS = {"layer": _layer_units, "model": _model_units, "gate": _gate_units,
 
 def _check_unit_lists(section: dict, where: str = "") -> None:
     """Shapes, variants, routings and batch sizes of a ``timing`` section or a campaign group."""
-    for key, known, what in (("shapes", SHAPES, "model shape"), ("variants", VARIANTS, "variant"),
+    for key, known, what in (("shapes", SHAPES, "model shape"), ("variants", TIMED_MODULES, "variant"),
                              ("routing", ROUTINGS, "routing")):
         for v in section.get(key, []):
             if v not in known:
@@ -257,7 +257,7 @@ def _check_kernels(u: dict, device: str, c: dict) -> list[dict]:
     rows = []
     gen = torch.Generator().manual_seed(int(time.time()))
     x = torch.randn(u["batch"], shape.hidden, generator=gen).to(device=device, dtype=dt)
-    for variant, spec in VARIANTS.items():
+    for variant, spec in TIMED_MODULES.items():
         if spec.get("gpu_only") and device != "cuda":
             continue
         try:

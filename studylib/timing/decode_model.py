@@ -14,7 +14,7 @@ import torch.nn as nn
 
 from studylib.shapes import Shape
 from studylib.timing.modules import (
-    VARIANTS,
+    TIMED_MODULES,
     DecoderLayer,
     MoEFFN,
     QuantFFN,
@@ -39,7 +39,7 @@ class DecodeModel(nn.Module):
         if self.head is not None and isinstance(ffn0, QuantFFN):  # every linear quantized, the head too
             self.head = QuantLinear(self.head.weight.data, ffn0.scheme, ffn0.splits)
         self.forced = None
-        if VARIANTS[variant]["kind"] == "moe":
+        if TIMED_MODULES[variant]["kind"] == "moe":
             f0 = self.layers[0].ffn
             self.forced = uniform_routing(batch * tokens, f0.K, f0.k, device)
             for layer in self.layers:

@@ -25,7 +25,7 @@ import statsmodels.formula.api as smf
 
 from studylib.paper import equations as eq
 from studylib.shapes import get_shape
-from studylib.timing.modules import VARIANTS, routing_of
+from studylib.timing.modules import TIMED_MODULES, routing_of
 
 FAMILIES = ("dense", "expert_alone", "pruned_expert_alone", "moe4_top1", "moe4_top2", "moe8_top1",
             "pruned30_moe4_top1")
@@ -86,7 +86,7 @@ def held_out_scores(d: pd.DataFrame) -> pd.DataFrame:
                 continue
             rows.append({"profile": profile, "held_out": held, "model": "bytes-moved (fitted on the other shapes)",
                          "units": len(test), "mape_pct": _mape(pred, test["median_us"])})
-            layer = test[(test["component"] == "layer") & ~test["variant"].map(lambda v: VARIANTS[v].get("slice", False))]
+            layer = test[(test["component"] == "layer") & ~test["variant"].map(lambda v: TIMED_MODULES[v].get("slice", False))]
             if layer.empty:
                 continue
             bw = float(layer["copy_bandwidth_Bps"].iloc[0])

@@ -53,7 +53,7 @@ from studylib.shapes import Shape
 #: the fraction of D_ff each expert (or the dense FFN) keeps; ``pruned`` the pruning ratio the
 #: paper's recipe applied (the latency model's feature; width alone also covers the 1/K slices).
 #: Code reads these attributes, never the names.
-VARIANTS = {
+TIMED_MODULES = {
     "dense": {"kind": "dense"},
     # one expert's slice timed by itself (``slice``): what a top-1 layer should cost, not a layer variant
     "expert_alone": {"kind": "dense", "width": 0.25, "slice": True},
@@ -80,12 +80,12 @@ VARIANTS = {
 
 def routed(variant: str) -> bool:
     """Whether a timed variant has a router (its units carry a routing distribution)."""
-    return VARIANTS[variant]["kind"] == "moe"
+    return TIMED_MODULES[variant]["kind"] == "moe"
 
 
 def routing_of(variant: str) -> tuple[int, int, float]:
     """(experts K, top-k, pruned fraction) of a timed variant, from its declaration."""
-    spec = VARIANTS[variant]
+    spec = TIMED_MODULES[variant]
     return spec.get("K", 1), spec.get("k", 1), spec.get("pruned", 0.0)
 
 
@@ -398,9 +398,9 @@ class DecoderLayer(nn.Module):
 def build_ffn(variant: str, shape: Shape, device: str) -> nn.Module:
     """An FFN variant at the shape's real size, parameters created on ``device`` in the current
     default dtype (wrap in ``building_on``)."""
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown variant {variant!r}; known: {', '.join(VARIANTS)}")
-    spec = VARIANTS[variant]
+    if variant not in TIMED_MODULES:
+        raise ValueError(f"unknown variant {variant!r}; known: {', '.join(TIMED_MODULES)}")
+    spec = TIMED_MODULES[variant]
     if spec.get("gpu_only") and device != "cuda":
         raise ValueError(f"variant {variant!r} needs a CUDA GPU")
     D, Dff = shape.hidden, shape.intermediate

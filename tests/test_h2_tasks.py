@@ -52,3 +52,54 @@ def test_math500_and_mc2_items_from_the_benchmark_files(tmp_path):
 
     spec = evaluation.answer_check("math500")
     assert all(answers.check(spec, f"\\boxed{{{m['answer']}}}", m).correct == 1.0 for m in math[:60])
+
+
+def test_the_retrieval_attribution_reads_both_losses_on_their_intervals():
+    from studylib.paper import criteria as C
+    from studylib.stats import Estimate
+
+    assert C.attribution_verdict(Estimate(8.0, 6.0, 10.0), Estimate(20.0, 15.0, 25.0)).startswith("refuted")
+    assert C.attribution_verdict(Estimate(1.0, -1.0, 3.0), Estimate(20.0, 15.0, 25.0)) == "supported"
+    assert C.attribution_verdict(Estimate(1.0, -1.0, 6.0), Estimate(20.0, 15.0, 25.0)) == "inconclusive"
+    assert C.attribution_verdict(Estimate(1.0, -1.0, 3.0), Estimate(4.0, 1.0, 7.0)) == "inconclusive"
+    assert C.attribution_verdict(Estimate(1.0, -1.0, 3.0), None).startswith("inconclusive")
+
+
+def test_needle_qa_items_fill_every_length_and_depth_cell_in_rounds():
+    from studylib.quality.taskdata import needle_qa_items
+
+    items = needle_qa_items([64, 128], 25, seed=0)
+    assert len(items) == 25 and len({i["id"] for i in items}) == 25
+    first = items[:20]                                          # two full rounds of 2 lengths x 5 depths
+    cells = {(i["length"], i["depth"]) for i in first}
+    assert len(cells) == 10 and all(sum((i["length"], i["depth"]) == c for i in first) == 2 for c in cells)
+    for i in items:
+        assert f"The secret passphrase is {i['answer']}." in i["context"]
+    assert needle_qa_items([64, 128], 25, seed=0) == items      # fixed by its seed
+
+
+@pytest.mark.parametrize("response,strict,flexible", [
+    ("The secret passphrase is amber-falcon-42.", 1.0, 1.0),
+    ("amber-falcon-42", 1.0, 1.0),
+    ("Amber - Falcon - 42", 0.0, 1.0),          # the flexible reading forgives case and spaces
+    ("amber-falcon-24", 0.0, 0.0),
+    ("I could not find a passphrase.", 0.0, 0.0),
+    ("It is copper-maple-11, not amber-falcon-42", 0.0, 0.0),   # the first passphrase given counts
+])
+def test_needle_qa_is_judged_by_lm_evals_filters_and_exact_match(response, strict, flexible):
+    import yaml
+    from lm_eval.api.metrics import exact_match_hf_evaluate
+    from lm_eval.filters.extraction import RegexFilter
+
+    from studylib.quality.taskdata import TASKS_DIR
+
+    cfg = yaml.safe_load((TASKS_DIR / "needle_qa.yaml").read_text())
+    m = cfg["metric_list"][0]
+    got = {}
+    for f in cfg["filter_list"]:
+        rx = f["filter"][0]
+        pred = list(RegexFilter(rx["regex_pattern"], rx.get("group_select", 0)).apply([[response]], [{}]))[0][0]
+        got[f["name"]] = exact_match_hf_evaluate([pred], ["amber-falcon-42"], regexes_to_ignore=m["regexes_to_ignore"],
+                                                 ignore_case=m["ignore_case"],
+                                                 ignore_punctuation=m["ignore_punctuation"])["exact_match"]
+    assert (got["strict-match"], got["flexible-extract"]) == (strict, flexible)

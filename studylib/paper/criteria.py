@@ -55,7 +55,7 @@ H2_RATIO_BAND = (0.8 * 2.0, 1.2 * 3.0)
 H2_VARIANT = "sparsegpt30_moe4_top1"
 RATIO_TASK_PAIRS = (("gsm8k_cot", "mmlu"), ("gsm8k", "mmlu"), ("probe_arith", "probe_facts"))
 CHANCE = {"mmlu": 0.25, "probe_facts": 0.25, "probe_arith": 0.25, "hellaswag": 0.25,
-          "truthfulqa_mc1": 0.25, "gsm8k": 0.0, "gsm8k_cot": 0.0, "needle": 0.0,
+          "truthfulqa_mc1": 0.25, "gsm8k": 0.0, "gsm8k_cot": 0.0, "needle": 0.0, "needle_qa": 0.0,
           "math500": 0.0}   # MATH-500 added 2026-12-03 (issue 36's floor rule: 0 for generated answers)
 
 # --- Changed 2026-11-24 (issues 12 and 13), after the Qwen dense MMLU units and the SmolLM2
@@ -113,6 +113,30 @@ FLOOR = "inconclusive (floor)"
 # floor of MC1, the same questions).
 H2_COMBINED_MAX_LOSS_PP = 2.0
 TABLE3_MATH_PP = (1.5, 3.0)
+
+# --- Added 2026-12-03 (issue 34), before any needle_qa unit ran: Table 3's long-context retrieval row
+# (5-15 pp) is judged on Qwen's needle_qa (a passphrase at 5 depths of 1k/2k/4k-token haystacks, exact
+# match; band rule under the floor rule, a generated task's floor being 0); SmolLM2's needle stays a probe.
+# §4.5's attribution of that loss to sparse attention and KV eviction, on the same items, paired: supported
+# when the attention-side variant (StreamingLLM-style sinks + the recent 25% of the context, dense FFN)
+# loses more than RETRIEVAL_LOSS_PP (its whole interval) while the FFN-only combination's interval lies
+# below it; refuted when the combination's own interval lies above RETRIEVAL_LOSS_PP (the FFN conversion
+# alone makes a loss Table 3 assigns to attention); inconclusive otherwise.
+TABLE3_RETRIEVAL_PP = (5.0, 15.0)
+RETRIEVAL_LOSS_PP = 5.0
+ATTENTION_VARIANT = "streaming_a25"
+
+
+def attribution_verdict(ffn, attention) -> str:
+    """§4.5's attribution from the paired losses (Estimates, pp) of the FFN-only combination and the
+    attention-side variant on the retrieval task (``attention`` None: not measured)."""
+    if ffn.lo > RETRIEVAL_LOSS_PP:
+        return "refuted (the FFN conversion alone loses more than the retrieval band's floor)"
+    if attention is None:
+        return "inconclusive (the attention-side variant is not measured)"
+    if attention.lo > RETRIEVAL_LOSS_PP and ffn.hi < RETRIEVAL_LOSS_PP:
+        return "supported"
+    return "inconclusive"
 
 
 def floor_rule(verdict: str, dense_above: bool, variant_above: bool = True, lower_bound_decides: bool = False) -> str:

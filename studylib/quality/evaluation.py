@@ -18,7 +18,7 @@ import yaml
 
 from studylib.quality.taskdata import TASK_FILES, TASKS_DIR
 
-STUDY_KEYS = ("task_type", "chat_template", "answer_check", "item_score", "process_results_from", "source", "items", "rank")  # ours, popped before lm-eval sees the config
+STUDY_KEYS = ("task_type", "chat_template", "answer_check", "item_score", "process_results_from", "source", "items", "rank", "default")  # ours, popped before lm-eval sees the config
 
 
 @lru_cache(maxsize=None)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
+import math
 import random
 import re
 from pathlib import Path
@@ -40,7 +41,7 @@ def _scan_tasks() -> dict[str, dict]:
 
 TASKS = _scan_tasks()
 TASK_FILES = {t: c["file"] for t, c in TASKS.items()}
-PROBE_TASKS = tuple(t for t, c in TASKS.items() if c["source"] == "embedded")
+PROBE_TASKS = tuple(t for t, c in TASKS.items() if c["source"] == "embedded" and c.get("default", True))
 BENCH_TASKS = tuple(t for t, c in TASKS.items() if c["source"] == "bench")
 
 #: {name: fn(ctx, n) -> items}: how a task's ``items:`` are made (ctx: bench, seed, needle_lengths,
@@ -133,6 +134,33 @@ def needle_items(lengths: list[int], per_length: int, seed: int, tokenizer=None)
             hay = hay[:pos] + [f"The secret passphrase is {ans}."] + hay[pos:]
             items.append({"id": f"needle-{L}-{j}", "length": L, "depth": round(depth, 2),
                           "context": " ".join(hay), "answer": ans})
+    return items
+
+
+def needle_qa_items(lengths: list[int], n: int, seed: int, depths: int = 5) -> list[dict]:
+    """Needle retrieval as a question (issue 34): a passphrase sentence placed at ``depths`` evenly
+    spaced depths (10%..90% of the haystack) in a fresh Paul Graham excerpt of ~L tokens (0.75 words
+    per token), for every L of ``lengths``; the model is asked for the passphrase and judged by exact
+    match. Items come in rounds of one needle per (length, depth) cell, so the first k rounds hold
+    k needles in every cell and any item-chunk prefix is balanced."""
+    rng = random.Random(seed + 7919)
+    words = " ".join(t for _, t in _essays()).split()
+    items = []
+    for r in range(math.ceil(n / (len(lengths) * depths))):
+        for L in lengths:
+            for d in range(depths):
+                if len(items) == n:
+                    return items
+                n_words = int(L * 0.75)
+                start = rng.randrange(0, len(words) - n_words)
+                hay = words[start:start + n_words]
+                w1, w2 = rng.sample(_WORDS, 2)
+                ans = f"{w1}-{w2}-{rng.randint(10, 99)}"
+                depth = 0.1 + 0.8 * d / (depths - 1)
+                pos = int(len(hay) * depth)
+                hay = hay[:pos] + [f"The secret passphrase is {ans}."] + hay[pos:]
+                items.append({"id": f"needleqa-{L}-d{d}-r{r}", "length": L, "depth": round(depth, 2),
+                              "context": " ".join(hay), "answer": ans})
     return items
 
 
@@ -317,6 +345,7 @@ def require_bench_dir(prof: dict) -> str | None:
 item_builder("facts")(lambda c, n: facts_items(n, c.seed))
 item_builder("arith")(lambda c, n: arith_items(n, c.seed))
 item_builder("needle")(lambda c, n: needle_items(c.needle_lengths, c.per_length, c.seed))
+item_builder("needle_qa")(lambda c, n: needle_qa_items(c.needle_lengths, n, c.seed))
 item_builder("essays_ppl")(lambda c, n: essays_ppl_items(min(n, 8) // 2, c.seed, c.essay_words))
 item_builder("mmlu")(lambda c, n: mmlu_items(c.bench, n, c.seed))
 item_builder("gsm8k")(lambda c, n: gsm8k_items(c.bench, n, c.seed))

@@ -103,3 +103,20 @@ def test_needle_qa_is_judged_by_lm_evals_filters_and_exact_match(response, stric
                                                  ignore_case=m["ignore_case"],
                                                  ignore_punctuation=m["ignore_punctuation"])["exact_match"]
     assert (got["strict-match"], got["flexible-extract"]) == (strict, flexible)
+
+
+def test_table3_ratio_bands_and_the_verdict_on_each_side():
+    from studylib.claims.base import Measured
+    from studylib.claims.quality import _table3_ratios_verdict
+    from studylib.paper import criteria as C
+    from studylib.stats import Estimate
+
+    assert C.table3_ratio_band("gsm8k") == pytest.approx((1.0, 8.0))
+    assert C.table3_ratio_band("long_context") == pytest.approx((5.0, 60.0))
+    band = C.table3_ratio_band("gsm8k")
+    inside = {"gsm8k_cot": {"combination": Estimate(3.0, 2.0, 4.0), "band": band, "working": {"int8": "refuted"}}}
+    assert _table3_ratios_verdict(Measured(inputs={"per_task": inside})).startswith("supported; working variants: 0 in")
+    below = {"gsm8k_cot": {"combination": Estimate(0.5, 0.2, 0.8), "band": band, "working": {}}}
+    assert _table3_ratios_verdict(Measured(inputs={"per_task": below})) == "refuted"
+    floored = {"gsm8k_cot": {"combination": None, "band": band, "working": {"a": "supported"}}}
+    assert _table3_ratios_verdict(Measured(inputs={"per_task": floored})).startswith(C.FLOOR + "; working variants: 1 in")

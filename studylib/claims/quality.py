@@ -412,6 +412,53 @@ def _ratio_verdict(m: Measured) -> str:
     return v
 
 
+def _table3_ratios(d: Data) -> Measured:
+    """H2's "ratios match Table 3 within 20%": for each Table 3 row beside MMLU measured on the best
+    quality profile, the task / MMLU loss ratio of the paper's combination (under the floor rule) and
+    of every variant above the floor on both tasks, each against ``criteria.table3_ratio_band``."""
+    from studylib.stats import interval_verdict
+
+    if d.items.empty:
+        return Measured()
+    for prof in [p for p in QUALITY_PROFILE_RANK if p in set(d.items["profile"])]:
+        its = d.items[d.items["profile"] == prof]
+        per, parts = {}, []
+        for task, row in C.TABLE3_RATIO_TASKS.items():
+            pair = ((task, "mmlu"),)
+            combo = analysis.combination_ratio_on(its, COMBOS, pair)
+            if combo is None:
+                continue
+            band_ = C.table3_ratio_band(row)
+            floored = not all(st is not None and st["above"] for f in combo["floor"].values() for st in f.values())
+            w = analysis.working_ratios(its, pair)
+            reads = {r.variant: interval_verdict(Estimate(r.ratio, r.ratio_lo, r.ratio_hi), *band_) for r in w.itertuples()}
+            per[task] = {"combination": None if floored else combo["ratio"], "band": band_, "working": reads}
+            parts.append(f"{task}/mmlu (band {band_[0]:.1f}-{band_[1]:.0f}): combination "
+                         + ("at the floor" if floored else f"{combo['ratio'].value:.2f} {ci_text(combo['ratio'])}")
+                         + ("; " + ", ".join(f"{r.variant} {r.ratio:.2f} {ci_text(Estimate(r.ratio, r.ratio_lo, r.ratio_hi))}"
+                                             for r in w.itertuples()) if len(w) else ""))
+        if per:
+            return Measured(None, " | ".join(parts), "—", scale(its[its["variant"] == "dense"].head(1), ""),
+                            inputs={"per_task": per})
+    return Measured()
+
+
+def _table3_ratios_verdict(m: Measured) -> str:
+    """The combination's reading per task (floor rule), then what the working variants show."""
+    from studylib.stats import interval_verdict
+
+    per = m.inputs["per_task"]
+    combo = [interval_verdict(t["combination"], *t["band"]) if t["combination"] is not None else C.FLOOR
+             for t in per.values()]
+    head = ("refuted" if "refuted" in combo else "supported" if all(c == "supported" for c in combo)
+            else C.FLOOR if all(c == C.FLOOR for c in combo) else "inconclusive")
+    reads = [v for t in per.values() for v in t["working"].values()]
+    if reads:
+        head += (f"; working variants: {reads.count('supported')} in Table 3's band, {reads.count('refuted')} outside, "
+                 f"{reads.count('inconclusive')} open (of {len(reads)}, over {len(per)} task(s))")
+    return head
+
+
 def _abort2(d: Data) -> Measured:
     """The max-expert fraction of the paper's combination (worst layer), judged; beside it, the
     same conversion without pruning on the same profile, which §7.3 does not name but a reader
@@ -520,6 +567,9 @@ CLAIMS = [
           "haystacks)", "Table 3", "{:g}-{:g} pp".format(*C.TABLE3_RETRIEVAL_PP), "ch3_phase1_quality",
           _loss_measure("needle_qa"), _floored_band(*C.TABLE3_RETRIEVAL_PP),
           C.NOT_MEASURED + " (make sweep PROFILE=cpu-qwen TASKS=needle_qa)", group=GROUP_H2),
+    Claim("h2_table3_ratios", "H2: loss ratios to MMLU match Table 3 within 20% (GSM8K, MATH, long context)",
+          "§8.1.2, Table 3", "Table 3's ratio ranges ±20%", "ch3_phase1_quality", _table3_ratios,
+          _table3_ratios_verdict, group=GROUP_H2),
     Claim("retrieval_attribution", "§4.5: the retrieval loss comes from sparse attention and KV eviction, "
           "not the FFN", "§4.5, Table 3", f"attention-side loss > {C.RETRIEVAL_LOSS_PP:g} pp, FFN-only below",
           "ch3_phase1_quality", _attribution, _attribution_verdict,

@@ -173,7 +173,7 @@ def _paired(items: pd.DataFrame, task: str, variant: str, column: str, baseline:
     return 100 * b.loc[common, column].to_numpy(float), 100 * v.loc[common, column].to_numpy(float)
 
 
-def degradation_ratio(items: pd.DataFrame, variant: str | None = None) -> dict | None:
+def degradation_ratio(items: pd.DataFrame, variant: str | None = None, pairs=None) -> dict | None:
     """Reasoning loss / factual loss of ``variant`` vs dense, per the pre-registered rule in
     ``studylib.paper.criteria`` (accuracy points if dense is above chance on both tasks, else
     gold log-prob per token), first task pair of RATIO_TASK_PAIRS present. CI: percentile
@@ -186,7 +186,7 @@ def degradation_ratio(items: pd.DataFrame, variant: str | None = None) -> dict |
     from studylib.stats import bootstrap_ratio_of_paired_means
 
     variant = variant or H2_VARIANT
-    for reasoning, factual in RATIO_TASK_PAIRS:
+    for reasoning, factual in pairs or RATIO_TASK_PAIRS:
         have = set(items.loc[items["variant"] == variant, "task"])
         if not {reasoning, factual} <= have:
             continue
@@ -216,13 +216,13 @@ def degradation_ratio(items: pd.DataFrame, variant: str | None = None) -> dict |
     return None
 
 
-def working_ratios(items: pd.DataFrame) -> pd.DataFrame:
+def working_ratios(items: pd.DataFrame, pairs=None) -> pd.DataFrame:
     """The reasoning/factual loss ratio (``degradation_ratio``) of every variant of one profile's
     items that is above the floor on both tasks of the pair, with dense above it too (criteria,
     2026-12-03): one row per variant with both losses, the bootstrap ratio and Fieller's interval."""
     rows = []
     for v in sorted(set(items["variant"]) - {"dense"}):
-        info = degradation_ratio(items, v)
+        info = degradation_ratio(items, v, pairs)
         if not info or info["measure"] != "accuracy points":
             continue
         if not all(st is not None and st["above"] for f in info["floor"].values() for st in f.values()):
@@ -238,6 +238,15 @@ def working_ratios(items: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["variant", "reasoning_task", "factual_task", "reasoning_loss", "reasoning_lo",
                                        "reasoning_hi", "factual_loss", "factual_lo", "factual_hi", "ratio",
                                        "ratio_lo", "ratio_hi", "fieller_lo", "fieller_hi"])
+
+
+def combination_ratio_on(items: pd.DataFrame, variants, pairs) -> dict | None:
+    """``combination_ratio`` on the given task pairs."""
+    for v in variants:
+        info = degradation_ratio(items, v, pairs)
+        if info:
+            return {**info, "variant": v}
+    return None
 
 
 def combination_ratio(items: pd.DataFrame, variants) -> dict | None:

@@ -120,3 +120,26 @@ def test_table3_ratio_bands_and_the_verdict_on_each_side():
     assert _table3_ratios_verdict(Measured(inputs={"per_task": below})) == "refuted"
     floored = {"gsm8k_cot": {"combination": None, "band": band, "working": {"a": "supported"}}}
     assert _table3_ratios_verdict(Measured(inputs={"per_task": floored})).startswith(C.FLOOR + "; working variants: 1 in")
+
+
+def test_the_per_task_losses_and_the_retrieval_cells_read_every_variant_and_cell():
+    import pandas as pd
+
+    from studylib.book import figures
+    from studylib.estimates.analysis import quality_deltas
+
+    rows = []
+    for v, hits in (("dense", (1, 1, 1, 1)), ("combo", (1, 0, 0, 0))):
+        for i, (length, depth) in enumerate(((1024, 0.1), (1024, 0.9), (4096, 0.1), (4096, 0.9))):
+            for rep in range(5):
+                rows.append({"profile": "cpu-qwen", "model": "m", "variant": v, "task": "needle_qa",
+                             "task_type": "retrieval", "item_id": f"n{i}-{rep}", "correct": float(hits[i]),
+                             "gold_logprob": float("nan"), "n_tokens": 5, "length": length, "depth": depth})
+    items = pd.DataFrame(rows)
+    cells = figures.retrieval_cells(items, "cpu-qwen")
+    assert len(cells) == 8 and (cells["n"] == 5).all()
+    assert cells.set_index(["variant", "length", "depth"]).loc[("combo", 4096, 0.9), "accuracy"] == 0.0
+    t = figures.task_losses(quality_deltas(items), items, "cpu-qwen")
+    assert list(t["variant"]) == ["combo"] and t["loss_pp"].iloc[0] == pytest.approx(75.0)
+    assert t["lo"].iloc[0] < 75 < t["hi"].iloc[0] and not t["at_floor"].iloc[0]
+    assert figures.task_loss_figure(t) is not None and figures.retrieval_heatmap(cells) is not None

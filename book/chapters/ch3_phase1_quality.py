@@ -452,7 +452,50 @@ else:
 # is the paper's 2-3x widened by 20%.*
 
 # %% [markdown]
-# ## Long-context retrieval by haystack length (Table 3: 5–15% loss)
+# ## H2 across its benchmarks, on Qwen
+# H2's test (§8.1.2) names MMLU, GSM8K, MATH, HellaSwag and TruthfulQA; Table 3 adds long-context
+# retrieval. Each panel is one task: every Qwen variant's paired loss against dense on the same items,
+# on the task's judged measure (HellaSwag: lm-eval's length-normalised accuracy; TruthfulQA MC2: the
+# probability mass on true answers; accuracy elsewhere), 95% intervals. A hollow marker is a variant
+# at the task's floor: its loss is a lower bound. Tasks without a measured unit yet are absent.
+
+# %% tags=["hide-input"]
+from IPython.display import Markdown, display
+
+from studylib.book import figures
+
+tl = figures.task_losses(deltas, items, "cpu-qwen")
+fig = figures.task_loss_figure(tl)
+if fig is None:
+    display(Markdown("*No Qwen task unit in data/ yet.*"))
+else:
+    plt.show()
+
+# %% [markdown]
+# *Figure 3.4a. Loss per task and variant on Qwen2.5-Coder-1.5B-Instruct (studylib.book.figures.task_losses,
+# task_loss_figure); data/quality_items/cpu-qwen/.*
+#
+# The retrieval probe on Qwen (task `needle_qa`): a passphrase at five depths of Paul Graham
+# haystacks of about 1k, 2k and 4k tokens, asked for under the chat template, judged by exact match.
+# Beside dense, 30% SparseGPT and the paper's combination (the FFN side), four variants test the
+# paper's own explanation of the loss (§4.5: sparse attention and KV eviction) on the dense FFN: a
+# StreamingLLM-style cache (four attention sinks and the most recent quarter or half of the context)
+# and a local window of the same sizes without sinks (studylib/quality/transforms/attention_window.py).
+
+# %% tags=["hide-input"]
+cells = figures.retrieval_cells(items, "cpu-qwen")
+fig = figures.retrieval_heatmap(cells)
+if fig is None:
+    display(Markdown("*No `needle_qa` unit in data/ yet (`make sweep PROFILE=cpu-qwen TASKS=needle_qa`).*"))
+else:
+    plt.show()
+
+# %% [markdown]
+# *Figure 3.4b. Retrieval accuracy (%) by needle depth and haystack length, one panel per variant
+# (studylib.book.figures.retrieval_cells, retrieval_heatmap).*
+
+# %% [markdown]
+# ## Long-context retrieval by haystack length on SmolLM2 (a probe)
 
 # %% tags=["hide-input"]
 nd = items[items["task"] == "needle"].copy()
@@ -466,7 +509,7 @@ if not nd.empty:
 
 # %% [markdown]
 # *Figure 3.4. Needle in Paul Graham essays (`data/quality_items/*/`, task `needle`); 95% CIs over
-# items. The paper's §4.5 mechanism (attention-aware routing) is not implemented by any conversion here.*
+# items. The SmolLM2 probe scores the passphrase's log-probability; the Qwen row (Figure 3.4b) asks for it.*
 #
 # ## Eq. 25 on Qwen, where the outcome can move: the pruning term alone
 # SmolLM2's grid sits at chance (below), so the slopes cannot be identified there. On Qwen the

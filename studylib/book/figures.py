@@ -186,3 +186,85 @@ def figure1(d) -> tuple:
         if e is not None:
             marks[f"H100 {label}\n{e.value:.2f}x"] = e.value
     return speed_quality_figure(tq, marks, floored=floored_variants(d.items, tq["profile"].iloc[0])), tq
+
+
+#: H2's test list (§8.1.2) and Table 3's retrieval row, in the order the chapter reads them
+H2_TASKS = ("mmlu", "gsm8k_cot", "math500", "hellaswag", "truthfulqa_mc1", "truthfulqa_mc2", "needle_qa")
+
+
+def task_losses(deltas: pd.DataFrame, items: pd.DataFrame, profile: str, tasks=H2_TASKS) -> pd.DataFrame:
+    """One row per variant x task measured on ``profile``: the paired loss in points on the task's
+    judged measure (``claims.quality.LOSS_MEASURES``: acc_norm for HellaSwag, the true-answer mass
+    for TruthfulQA MC2, accuracy elsewhere) with its interval, n, and whether the variant is at the
+    task's floor (its loss then a lower bound)."""
+    from studylib.claims.quality import FLOOR_TASK, LOSS_MEASURES
+
+    d = deltas[(deltas["profile"] == profile) & deltas["task"].isin(tasks)]
+    its = items[items["profile"] == profile]
+    rows = []
+    for r in d.itertuples():
+        for m in LOSS_MEASURES.get(r.task, ("acc_loss",)):
+            v, lo, hi = (getattr(r, f"{m}_{s}", np.nan) for s in ("pp", "lo", "hi"))
+            if pd.notna(v):
+                st = analysis.floor_status(its, FLOOR_TASK.get(r.task, r.task), r.variant)
+                rows.append({"variant": r.variant, "task": r.task, "measure": m, "loss_pp": float(v),
+                             "lo": float(lo), "hi": float(hi), "n_items": int(r.n_items),
+                             "at_floor": bool(st is not None and not st["above"])})
+                break
+    out = pd.DataFrame(rows, columns=["variant", "task", "measure", "loss_pp", "lo", "hi", "n_items", "at_floor"])
+    order = {t: i for i, t in enumerate(tasks)}
+    return out.sort_values(["task", "variant"], key=lambda c: c.map(order) if c.name == "task" else c).reset_index(drop=True)
+
+
+def task_loss_figure(t: pd.DataFrame):
+    """Every variant's loss on every task, one panel per task, 95% intervals; a variant at the
+    task's floor drawn hollow (its loss is a lower bound). None when ``t`` is empty."""
+    import matplotlib.pyplot as plt
+
+    if t.empty:
+        return None
+    tasks = list(dict.fromkeys(t["task"]))
+    variants = sorted(t["variant"].unique())
+    fig, axes = plt.subplots(1, len(tasks), figsize=(2.6 * len(tasks) + 2.5, 0.28 * len(variants) + 1.6),
+                             sharey=True, squeeze=False)
+    y = {v: i for i, v in enumerate(variants)}
+    for ax, task in zip(axes[0], tasks):
+        g = t[t["task"] == task]
+        for r in g.itertuples():
+            ax.errorbar(r.loss_pp, y[r.variant], xerr=[[r.loss_pp - r.lo], [r.hi - r.loss_pp]], fmt="o",
+                        color="C0", mfc="white" if r.at_floor else "C0", capsize=2, ms=5)
+        ax.axvline(0, color="0.5", lw=0.8)
+        ax.set_title(task, fontsize=9)
+        ax.set_xlabel("loss (pp)")
+    axes[0][0].set_yticks(range(len(variants)), variants, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def retrieval_cells(items: pd.DataFrame, profile: str, task: str = "needle_qa") -> pd.DataFrame:
+    """Retrieval accuracy per variant x haystack length x needle depth (percent, items per cell)."""
+    r = items[(items["profile"] == profile) & (items["task"] == task)]
+    if r.empty or "length" not in r or "depth" not in r:
+        return pd.DataFrame(columns=["variant", "length", "depth", "accuracy", "n"])
+    g = r.groupby(["variant", "length", "depth"])["correct"]
+    return pd.DataFrame({"accuracy": 100 * g.mean(), "n": g.size()}).reset_index()
+
+
+def retrieval_heatmap(cells: pd.DataFrame):
+    """One heat map per variant: accuracy by needle depth (rows) and haystack length (columns)."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    if cells.empty:
+        return None
+    variants = list(dict.fromkeys(cells["variant"]))
+    fig, axes = plt.subplots(1, len(variants), figsize=(2.4 * len(variants) + 1, 2.6), squeeze=False)
+    for ax, v in zip(axes[0], variants):
+        m = cells[cells["variant"] == v].pivot(index="depth", columns="length", values="accuracy")
+        sns.heatmap(m, ax=ax, vmin=0, vmax=100, cmap="viridis", annot=True, fmt=".0f", cbar=False,
+                    annot_kws={"fontsize": 7})
+        ax.set_title(v, fontsize=8)
+        ax.set_xlabel("haystack (tokens)")
+        ax.set_ylabel("needle depth" if ax is axes[0][0] else "")
+    fig.tight_layout()
+    return fig

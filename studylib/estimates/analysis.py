@@ -360,3 +360,19 @@ def pruning_design(items: pd.DataFrame, variants: pd.DataFrame, profile: str) ->
         rows.append(pd.DataFrame({"variant": v, "task": common.get_level_values(0), "item_id": common.get_level_values(1),
                                   "p": p, "loss": 100 * (b.to_numpy() - m.to_numpy()), "correct": m.to_numpy()}))
     return pd.concat(rows, ignore_index=True)
+
+
+def token_budget(items: pd.DataFrame, task: str, variant: str = "dense", max_truncated: float = 0.05,
+                 step: int = 128) -> dict | None:
+    """The generation budget a pilot supports: the smallest multiple of ``step`` tokens that at most
+    ``max_truncated`` of ``variant``'s pilot answers reach (their lengths' quantile), with the pilot's own
+    truncation rate (if that exceeds ``max_truncated`` the pilot's budget was too small to tell)."""
+    g = items[(items["task"] == task) & (items["variant"] == variant)]
+    if g.empty:
+        return None
+    n = g["n_tokens"].to_numpy(float)
+    trunc = float(g["truncated"].mean()) if "truncated" in g else float("nan")
+    k = int(np.floor(max_truncated * len(n)))              # the longest k answers may reach the budget
+    q = float(np.sort(n)[len(n) - k - 1])                   # the longest answer that must not
+    return {"items": int(len(g)), "pilot_truncated": trunc, "quantile_tokens": q,
+            "budget": int(step * np.ceil((q + 2) / step)), "enough": bool(trunc <= max_truncated)}

@@ -41,7 +41,7 @@ def _scan_tasks() -> dict[str, dict]:
 
 TASKS = _scan_tasks()
 TASK_FILES = {t: c["file"] for t, c in TASKS.items()}
-PROBE_TASKS = tuple(t for t, c in TASKS.items() if c["source"] == "embedded" and c.get("default", True))
+PROBE_TASKS = tuple(t for t, c in TASKS.items() if c["source"] == "embedded")
 BENCH_TASKS = tuple(t for t, c in TASKS.items() if c["source"] == "bench")
 
 #: {name: fn(ctx, n) -> items}: how a task's ``items:`` are made (ctx: bench, seed, needle_lengths,
@@ -262,8 +262,8 @@ def build_task_files(out_dir: Path, limit: int, seed: int, needle_lengths: list[
     plus every benchmark when bench_dir is given); ``task_limits`` caps items per task
     (documents for the perplexity tasks) below ``limit``."""
     lim = {t: min(limit, (task_limits or {}).get(t, limit)) for t in TASK_FILES}
-    if tasks is None:
-        tasks = list(PROBE_TASKS) + (list(BENCH_TASKS) if bench_dir else [])
+    if tasks is None:   # every task that does not opt out of the default list (long contexts, pilots)
+        tasks = [t for t in list(PROBE_TASKS) + (list(BENCH_TASKS) if bench_dir else []) if TASKS[t].get("default", True)]
     unknown = sorted(set(tasks) - set(TASK_FILES))
     if unknown:
         raise ValueError(f"unknown task(s) {unknown}; known: {', '.join(TASK_FILES)}")

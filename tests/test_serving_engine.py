@@ -78,8 +78,10 @@ def test_what_a_standard_checkpoint_cannot_express_is_refused_by_name():
 
     check_exportable("sparsegpt30", variant("sparsegpt30"))                 # weights only: fine
     check_exportable("dense", variant("dense"))
-    for v, why in (("teal_a25", "activation thresholds"), ("sparsegpt30_literal_moe4_top1", "router has a bias"),
-                   ("oracle_moe4_top1", "oracle"), ("streaming_a25", "cache policy")):
+    check_exportable("sparsegpt30_literal_moe4_top1", variant("sparsegpt30_literal_moe4_top1"))   # top-1: exact
+    for v, why in (("teal_a25", "activation thresholds"), ("literal_moe4_top2", "only top-1"),
+                   ("eq25_p0_cf1", "capacity factor"), ("oracle_moe4_top1", "oracle"), ("streaming_a25", "cache policy"),
+                   ("cmoe_a25", "representative neurons")):
         with pytest.raises(NotExportable, match=why):
             check_exportable(v, variant(v))
 
@@ -105,3 +107,28 @@ def test_an_exported_pruned_variant_loads_with_transformers_and_equals_ours(data
     with torch.no_grad():
         assert torch.equal(ours(ids).logits, theirs(ids).logits)
     assert E.export(prof, "sparsegpt30") == where                          # built once per recipe
+
+
+def test_an_exported_literal_moe_checkpoint_loads_as_qwen2_moe_and_equals_our_conversion(tmp_path):
+    import torch
+    from transformers import AutoModelForCausalLM
+    from transformers.models.qwen2_moe.modeling_qwen2_moe import Qwen2MoeForCausalLM
+
+    from studylib.models import load_model
+    from studylib.quality.taskdata import calibration_ids
+    from studylib.quality.transforms.moe_literal import moe_literal
+    from studylib.serving.moe_checkpoint import write_literal
+
+    model, tok = load_model("smollm2-135m")
+    model.model.layers = model.model.layers[:3]
+    model.config.num_hidden_layers = 3
+    moe_literal(model, calibration_ids(tok, 1024), experts=4, top_k=1)
+    info = write_literal(model, tok, tmp_path)
+    assert info["experts"] == 4 and info["expert_width"] * 4 == model.config.intermediate_size
+    theirs = AutoModelForCausalLM.from_pretrained(tmp_path, dtype=torch.float32)
+    assert isinstance(theirs, Qwen2MoeForCausalLM)
+    ids = torch.randint(100, 5000, (2, 30), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        ours, exported = model(ids).logits, theirs(ids).logits
+    assert torch.equal(ours.argmax(-1), exported.argmax(-1))
+    torch.testing.assert_close(exported, ours, rtol=0, atol=1e-3)      # fp32; the experts sum in another order

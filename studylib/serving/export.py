@@ -6,12 +6,11 @@ architecture cannot express gets a clear error, before any model is built:
 
 * pruning (SparseGPT, Wanda, magnitude) and GPTQ's fake-quantized weights change weight values
   only: the model is written as its own architecture (Qwen2 / Llama), bit for bit;
-* the literal and CMoE conversions need a router *with a bias* (the literal router is a ridge
-  regression with an intercept, shifted by its load-balancing offsets; CMoE's carries balancing
-  biases). No MoE architecture of transformers or vLLM with SwiGLU experts and softmax top-k
-  (Mixtral, Qwen2-MoE, Qwen3-MoE, OLMoE) has a gate bias, so an export would route differently
-  from the model the study measured. The way there is a model class of our own registered with
-  vLLM (``ModelRegistry``) whose gate has a bias; until it exists these raise ``NotExportable``;
+* the literal conversion (top-1, no capacity factor) is written in Qwen2-MoE's layout with a gate
+  that has a bias (``moe_checkpoint``: its router is a ridge regression with an intercept, and no
+  standard MoE gate has one); loading it in vLLM needs that class registered there (its
+  ``ModelRegistry``), as transformers has it here. CMoE (a shared part plus routers scored on
+  representative neurons) has no exporter yet;
 * TEAL (thresholds on activations), the oracles (need the dense activations) and the constant
   floor are not models an engine can serve; neither is the attention window (an engine's own
   cache policy, not a checkpoint).
@@ -28,8 +27,7 @@ from studylib.models import CACHE
 EXPORTERS: dict[str, Callable] = {}
 #: why a step has no exporter (the error a user sees)
 NOT_EXPRESSIBLE = {
-    "moe_literal": "its router has a bias (ridge intercept + balancing offsets), which no standard MoE gate has",
-    "cmoe": "its router carries balancing biases, which no standard MoE gate has",
+    "cmoe": "its router scores representative neurons (not a linear gate) with balancing biases: no exporter yet",
     "teal": "activation thresholds are not a checkpoint",
     "moe_oracle": "an oracle needs the dense activations", "neuron_oracle": "an oracle needs the dense activations",
     "moe_constant": "the constant-expert floor is a bound, not a model",
@@ -59,11 +57,26 @@ def _as_itself(model, tok, where: Path) -> dict:
     return {"architecture": model.config.architectures[0] if model.config.architectures else type(model).__name__}
 
 
+@exporter("moe_literal")
+def _as_moe(model, tok, where: Path) -> dict:
+    from studylib.serving.moe_checkpoint import write_literal
+
+    return write_literal(model, tok, where)
+
+
+#: {transform: fn(params) -> why not, or None}: settings of an exportable step that still do not map
+PARAM_CHECKS = {"moe_literal": lambda p: (
+    "only top-1 maps exactly (Qwen2-MoE weighs top-k experts by renormalised probabilities; ours sums them)"
+    if p.get("top_k", 1) != 1 else "a capacity factor has no checkpoint form" if p.get("capacity_factor") is not None
+    else None)}
+
+
 def check_exportable(variant: str, spec: dict) -> None:
     """``NotExportable`` naming the first step that cannot be written, and why."""
-    for t, _ in spec["steps"]:
-        if t not in EXPORTERS:
-            why = NOT_EXPRESSIBLE.get(t, "no exporter is registered for it")
+    for t, params in spec["steps"]:
+        why = NOT_EXPRESSIBLE.get(t, "no exporter is registered for it") if t not in EXPORTERS \
+            else PARAM_CHECKS.get(t, lambda _: None)(params)
+        if why:
             raise NotExportable(f"variant {variant!r} cannot be served as a standard checkpoint: step {t!r}: {why}")
 
 

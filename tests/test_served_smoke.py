@@ -1,6 +1,6 @@
 """The served smoke test (issue 38): SmolLM2 dense and its literal MoE conversion exported as
-checkpoints, each served by vLLM from its own venv (``make setup-vllm``), answering greedily what our
-own model answers. Skipped where the engine's venv is absent; minutes, not seconds (two engine starts)."""
+checkpoints, each served by vLLM from its own venv (``make setup-vllm``), scoring real text as our own
+model scores it. Skipped where the engine's venv is absent; minutes, not seconds (two engine starts)."""
 import pytest
 import torch
 
@@ -8,30 +8,36 @@ from studylib.serving.engine import VLLM_VENV, vllm_server
 
 pytestmark = [pytest.mark.served, pytest.mark.skipif(not (VLLM_VENV / ".done").exists(),
                                                      reason="no vLLM venv: make setup-vllm")]
-PROMPTS = ["The capital of France is", "Water boils at a temperature of", "One, two, three,", "The opposite of hot is"]
+PROMPTS = ["The capital of France is Paris, and the capital of Italy is Rome.",
+           "Water boils at a temperature of one hundred degrees Celsius at sea level.",
+           "One, two, three, four, five, six, seven, eight, nine, ten.",
+           "The opposite of hot is cold, and the opposite of up is down."]
 
 
-def _ours_first_tokens(model, tok, n: int = 4) -> list[list[int]]:
+def _ours(model, tok) -> list[torch.Tensor]:
     out = []
     with torch.no_grad():
         for p in PROMPTS:
             ids = tok(p, return_tensors="pt").input_ids
-            out.append(model.generate(ids, max_new_tokens=n, do_sample=False)[0, ids.shape[1]:].tolist())
+            lp = torch.log_softmax(model(ids).logits[0, :-1].float(), -1)
+            out.append(lp.gather(1, ids[0, 1:, None])[:, 0])
     return out
 
 
-def _served_first_tokens(where, tok, log, n: int = 4) -> list[list[int]]:
-    with vllm_server(where, log, timeout_s=900, max_model_len=512, extra=("--enforce-eager",)) as s:
+def _served(where, log, dtype: str = "bfloat16") -> list[torch.Tensor]:
+    with vllm_server(where, log, timeout_s=900, max_model_len=512, memory_fraction=0.2, extra=("--enforce-eager",),
+                     dtype=dtype) as s:
         assert s.healthy()
-        answers = s.complete(PROMPTS, max_tokens=n)
-    return [tok(a["text"], add_special_tokens=False).input_ids[:n] for a in answers]
+        return [torch.tensor(x, dtype=torch.float32) for x in s.prompt_logprobs(PROMPTS)]
 
 
-def _agree(a, b) -> int:
-    return sum(x[:2] == y[:2] for x, y in zip(a, b))
+def _gap(ours, served) -> float:
+    """The mean absolute difference of the prompt tokens' log-probabilities (nats), over all prompts."""
+    assert [len(o) for o in ours] == [len(s) for s in served]        # the same tokens scored
+    return float(torch.cat([(o - s).abs() for o, s in zip(ours, served)]).mean())
 
 
-def test_dense_and_the_literal_moe_are_served_and_answer_as_ours(tmp_path):
+def test_dense_and_the_literal_moe_are_served_and_score_text_as_ours(tmp_path):
     from studylib.models import load_model
     from studylib.quality.taskdata import calibration_ids
     from studylib.quality.transforms.moe_literal import moe_literal
@@ -41,15 +47,14 @@ def test_dense_and_the_literal_moe_are_served_and_answer_as_ours(tmp_path):
     dense_dir = tmp_path / "dense"
     model.save_pretrained(dense_dir)
     tok.save_pretrained(dense_dir)
-    ours = _ours_first_tokens(model, tok)
-    served = _served_first_tokens(dense_dir, tok, tmp_path / "dense.log")
-    assert _agree(ours, served) >= 3, (ours, served)          # bf16 in both; another kernel may break a near-tie
+    dense_gap = _gap(_ours(model, tok), _served(dense_dir, tmp_path / "dense.log"))
+    assert dense_gap < 0.05, dense_gap                                 # bf16 both, other kernels
 
+    # the literal conversion in fp32 on both sides: its four experts' scores sit so close together that
+    # bf16 alone moves SmolLM2's prompt log-probabilities by ~2.7 nats per token (checked 2026-12-03)
     model = model.float()
     moe_literal(model, calibration_ids(tok, 2048), experts=4, top_k=1)
-    model = model.to(torch.bfloat16)
     moe_dir = tmp_path / "moe"
     write_literal(model, tok, moe_dir)
-    ours = _ours_first_tokens(model, tok)
-    served = _served_first_tokens(moe_dir, tok, tmp_path / "moe.log")
-    assert _agree(ours, served) >= 3, (ours, served)
+    moe_gap = _gap(_ours(model, tok), _served(moe_dir, tmp_path / "moe.log", dtype="float32"))
+    assert moe_gap < 0.01, moe_gap                                     # a lost gate bias moves it by nats

@@ -111,13 +111,13 @@ def test_an_exported_pruned_variant_loads_with_transformers_and_equals_ours(data
 
 def test_an_exported_literal_moe_checkpoint_loads_as_qwen2_moe_and_equals_our_conversion(tmp_path):
     import torch
-    from transformers import AutoModelForCausalLM
+    from transformers import AutoConfig
     from transformers.models.qwen2_moe.modeling_qwen2_moe import Qwen2MoeForCausalLM
 
     from studylib.models import load_model
     from studylib.quality.taskdata import calibration_ids
     from studylib.quality.transforms.moe_literal import moe_literal
-    from studylib.serving.moe_checkpoint import write_literal
+    from studylib.serving.moe_checkpoint import ARCHITECTURE, StudyMoeForCausalLM, write_literal
 
     model, tok = load_model("smollm2-135m")
     model.model.layers = model.model.layers[:3]
@@ -125,8 +125,10 @@ def test_an_exported_literal_moe_checkpoint_loads_as_qwen2_moe_and_equals_our_co
     moe_literal(model, calibration_ids(tok, 1024), experts=4, top_k=1)
     info = write_literal(model, tok, tmp_path)
     assert info["experts"] == 4 and info["expert_width"] * 4 == model.config.intermediate_size
-    theirs = AutoModelForCausalLM.from_pretrained(tmp_path, dtype=torch.float32)
+    theirs = StudyMoeForCausalLM.from_pretrained(tmp_path, dtype=torch.float32)
     assert isinstance(theirs, Qwen2MoeForCausalLM)
+    cfg = AutoConfig.from_pretrained(tmp_path)       # a plain qwen2_moe config an engine parses, naming our class
+    assert cfg.model_type == "qwen2_moe" and cfg.architectures == [ARCHITECTURE]
     ids = torch.randint(100, 5000, (2, 30), generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         ours, exported = model(ids).logits, theirs(ids).logits

@@ -1,8 +1,19 @@
 """vLLM's Qwen2-MoE with the gate of the study's literal conversion: a linear router *with a bias*
-(ridge intercept + load-balancing offsets). Everything else, the fused CPU/GPU MoE kernels included,
-is vLLM's own; the bias is loaded from ``mlp.gate.bias`` by the model's own weight loader."""
+(ridge intercept + load-balancing offsets), scored in fp32 as the study's own model scores it (the
+experts' scores sit close together: bf16 logits would flip many top-1 choices). Everything else, the
+fused MoE kernels included, is vLLM's own; the bias is loaded from ``mlp.gate.bias`` by the model's
+own weight loader."""
+import torch
 from vllm.model_executor.layers.linear import ReplicatedLinear
 from vllm.model_executor.models.qwen2_moe import Qwen2MoeForCausalLM
+
+
+class FP32BiasedGate(ReplicatedLinear):
+    """Its input cast to its own fp32 parameters, through the layer's own kernel (on the CPU vLLM
+    repacks a linear's weight after loading, so ``F.linear(x, self.weight)`` would not do)."""
+
+    def forward(self, x):
+        return self.quant_method.apply(self, x.to(self.params_dtype), self.bias), None
 
 
 class StudyMoeForCausalLM(Qwen2MoeForCausalLM):
@@ -13,5 +24,6 @@ class StudyMoeForCausalLM(Qwen2MoeForCausalLM):
             mlp = getattr(layer, "mlp", None)
             if mlp is None or not hasattr(mlp, "gate"):      # a layer of another pipeline stage
                 continue
-            mlp.gate = ReplicatedLinear(cfg.hidden_size, cfg.num_experts, bias=True, quant_config=None,
-                                        prefix=f"{prefix + '.' if prefix else ''}model.layers.{i}.mlp.gate")
+            mlp.gate = FP32BiasedGate(cfg.hidden_size, cfg.num_experts, bias=True, quant_config=None,
+                                      params_dtype=torch.float32,
+                                      prefix=f"{prefix + '.' if prefix else ''}model.layers.{i}.mlp.gate")

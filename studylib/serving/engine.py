@@ -46,13 +46,17 @@ def engine_env(venv: Path = VLLM_VENV, cores: int | None = None) -> dict:
 
 
 def serve_command(model_dir: Path, port: int, venv: Path = VLLM_VENV, max_model_len: int = 4096,
-                  extra: tuple[str, ...] = ()) -> list[str]:
+                  memory_fraction: float = 0.4, extra: tuple[str, ...] = (), dtype: str = "bfloat16") -> list[str]:
+    """``memory_fraction``: the share of this machine's memory the CPU backend reserves for weights and
+    KV cache (vLLM's ``--gpu-memory-utilization``, despite its name; its default 0.92 fails beside any
+    other process on a 24 GB machine)."""
     python = Path(venv) / "bin" / "python"
     if not python.exists():
         raise EngineError(f"no vLLM environment at {venv}: run `make setup-vllm` (or set VLLM_VENV)")
     return [str(python), "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir),
-            "--host", "127.0.0.1", "--port", str(port), "--dtype", "bfloat16",
-            "--max-model-len", str(max_model_len), "--served-model-name", "study", *extra]
+            "--host", "127.0.0.1", "--port", str(port), "--dtype", dtype,
+            "--max-model-len", str(max_model_len), "--gpu-memory-utilization", str(memory_fraction),
+            "--served-model-name", "study", *extra]
 
 
 def free_port() -> int:
@@ -131,6 +135,11 @@ class Server:
                                             "temperature": 0.0, **kw})
         return [c for c in sorted(out["choices"], key=lambda c: c["index"])]
 
+    def prompt_logprobs(self, prompts: list[str]) -> list[list[float]]:
+        """Each prompt token's log-probability under the served model (the first token has none)."""
+        out = self.complete(prompts, max_tokens=1, echo=True, logprobs=0)
+        return [c["logprobs"]["token_logprobs"][1:-1] for c in out]   # drop the first (None) and the generated one
+
     def stop(self, grace_s: float = 30.0) -> None:
         if self.proc is None or self.proc.poll() is not None:
             return
@@ -153,11 +162,12 @@ class Server:
 
 
 def vllm_server(model_dir: Path, log: Path, venv: Path = VLLM_VENV, timeout_s: float = 900.0,
-                max_model_len: int = 4096, extra: tuple[str, ...] = ()) -> Server:
+                max_model_len: int = 4096, memory_fraction: float = 0.4, extra: tuple[str, ...] = (),
+                dtype: str = "bfloat16") -> Server:
     """A ``Server`` for ``model_dir`` (a standard checkpoint) on a free local port; start it with ``with``."""
     port = free_port()
-    return Server(serve_command(model_dir, port, venv, max_model_len, extra), port, Path(log), engine_env(venv),
-                  timeout_s)
+    return Server(serve_command(model_dir, port, venv, max_model_len, memory_fraction, extra, dtype), port, Path(log),
+                  engine_env(venv), timeout_s)
 
 
 if __name__ == "__main__":  # a manual check: python -m studylib.serving.engine MODEL_DIR

@@ -22,8 +22,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from transformers import AutoConfig, AutoModelForCausalLM, Qwen2MoeConfig
-from transformers import conversion_mapping as cm
+from transformers import Qwen2MoeConfig
 from transformers.models.qwen2_moe import modeling_qwen2_moe as qm
 
 ARCHITECTURE = "StudyMoeForCausalLM"
@@ -37,21 +36,21 @@ class BiasedTopKRouter(qm.Qwen2MoeTopKRouter):
         self.bias = nn.Parameter(torch.zeros(self.num_experts))
 
     def forward(self, hidden_states):
+        # scored in fp32, as our conversion scores its router: its experts' scores sit close together
+        # (each predicts a share of the token's activation mass), so bf16 logits flip many choices
         hidden_states = hidden_states.reshape(-1, self.hidden_dim)
-        router_logits = F.linear(hidden_states, self.weight, self.bias)
+        router_logits = F.linear(hidden_states.float(), self.weight.float(), self.bias.float())
         probs = torch.softmax(router_logits, dtype=torch.float, dim=-1)
         top_value, top_index = torch.topk(probs, self.top_k, dim=-1)
         if self.norm_topk_prob:
             top_value /= top_value.sum(dim=-1, keepdim=True)
-        return router_logits, top_value.to(router_logits.dtype), top_index
-
-
-class StudyMoeConfig(Qwen2MoeConfig):
-    model_type = "study_qwen2_moe"
+        return router_logits, top_value.to(hidden_states.dtype), top_index
 
 
 class StudyMoeForCausalLM(qm.Qwen2MoeForCausalLM):
-    config_class = StudyMoeConfig
+    """Load with ``StudyMoeForCausalLM.from_pretrained`` (the config is a plain ``qwen2_moe`` one, so an
+    engine parses it; its ``architectures`` names this class, which vLLM finds through the plugin).
+    Its router scores in fp32, as our conversion does."""
 
     def __init__(self, config):
         super().__init__(config)
@@ -59,17 +58,11 @@ class StudyMoeForCausalLM(qm.Qwen2MoeForCausalLM):
             layer.mlp.gate = BiasedTopKRouter(config)
 
 
-AutoConfig.register(StudyMoeConfig.model_type, StudyMoeConfig)
-AutoModelForCausalLM.register(StudyMoeConfig, StudyMoeForCausalLM)
-# Qwen2-MoE's checkpoint layout (one tensor per expert and projection, what vLLM's Qwen2-MoE loader
-# reads): transformers fuses it on load and splits it again on save through this mapping
-if StudyMoeConfig.model_type not in cm.USER_REGISTERED_MAPPINGS:
-    cm.register_checkpoint_conversion_mapping(StudyMoeConfig.model_type, cm.get_checkpoint_conversion_mapping("qwen2_moe"))
 
 
-def _config(base, experts: int, top_k: int, width: int) -> StudyMoeConfig:
+def _config(base, experts: int, top_k: int, width: int) -> Qwen2MoeConfig:
     b = base.config
-    return StudyMoeConfig(
+    return Qwen2MoeConfig(   # Qwen2-MoE's checkpoint layout: one tensor per expert, as vLLM's loader reads
         vocab_size=b.vocab_size, hidden_size=b.hidden_size, intermediate_size=b.intermediate_size,
         num_hidden_layers=b.num_hidden_layers, num_attention_heads=b.num_attention_heads,
         num_key_value_heads=b.num_key_value_heads, hidden_act=b.hidden_act,
@@ -81,7 +74,7 @@ def _config(base, experts: int, top_k: int, width: int) -> StudyMoeConfig:
         architectures=[ARCHITECTURE])
 
 
-def literal_state(model) -> tuple[StudyMoeConfig, dict]:
+def literal_state(model) -> tuple[Qwen2MoeConfig, dict]:
     """(config, state dict) of ``model`` (a base converted by ``moe_literal``) in this layout."""
     from studylib.quality.transforms.ffn import MaskedFFN
 
@@ -104,8 +97,8 @@ def literal_state(model) -> tuple[StudyMoeConfig, dict]:
         g, u, d = m.mlp.gate_proj.weight, m.mlp.up_proj.weight, m.mlp.down_proj.weight
         sd[p + "mlp.experts.gate_up_proj"] = torch.stack([torch.cat([g[j], u[j]]) for j in idx])
         sd[p + "mlp.experts.down_proj"] = torch.stack([d[:, j] for j in idx])
-        sd[p + "mlp.gate.weight"] = s.router[:-1].T.to(g.dtype).contiguous()
-        sd[p + "mlp.gate.bias"] = (s.router[-1] + s.bias).to(g.dtype)
+        sd[p + "mlp.gate.weight"] = s.router[:-1].T.float().contiguous()          # fp32, as our scores are
+        sd[p + "mlp.gate.bias"] = s.router[-1].float() + s.bias.float()
         D = cfg.hidden_size
         sd[p + "mlp.shared_expert.gate_proj.weight"] = g.new_zeros(0, D)
         sd[p + "mlp.shared_expert.up_proj.weight"] = g.new_zeros(0, D)
@@ -141,6 +134,8 @@ def write_literal(model, tok, where: Path) -> dict:
     """Write ``model`` (literal top-1 conversion) as a ``StudyMoeForCausalLM`` checkpoint."""
     cfg, sd = literal_state(model)
     moe = StudyMoeForCausalLM(cfg).to(next(model.parameters()).dtype)
+    for layer in moe.model.layers:
+        layer.mlp.gate.float()
     missing, unexpected = moe.load_state_dict(sd, strict=False)
     missing = [k for k in missing if not (cfg.tie_word_embeddings and k == "lm_head.weight")]
     if missing or unexpected:

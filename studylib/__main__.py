@@ -25,7 +25,7 @@ import json
 import sys
 from pathlib import Path
 
-from studylib.config import StudyConfigError, load_profile, require_device, slow_bf16_warning
+from studylib.config import StudyConfigError, load_profile, require_device, slow_bf16_warning, validate_profile
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -40,20 +40,31 @@ def _overrides(args) -> dict:
     return ov
 
 
-def section_owners() -> None:
-    """Import every module that checks a profile section (they register with ``config``, which
-    imports none of them), so that a bad value in any section fails here, before any work."""
-    import studylib.decoding.cpu_speed  # noqa: F401
-    import studylib.decoding.spec_sweep  # noqa: F401
-    import studylib.decoding.weight_kernels  # noqa: F401
-    import studylib.quality.grid  # noqa: F401
-    import studylib.quality.units  # noqa: F401
-    import studylib.timing.campaign  # noqa: F401
+#: the module that checks each profile section (it registers the check with ``config``, which imports
+#: none of them); only the owners of the sections a profile has are imported, so the GPU image, which
+#: has no quality or CPU-decoding stack, validates its own profiles
+SECTION_OWNERS = {"quality": ("studylib.quality.checks",), "timing": ("studylib.timing.campaign",),
+                  "campaign": ("studylib.timing.campaign",), "cpu_decode": ("studylib.decoding.cpu_speed",),
+                  "spec_decoding": ("studylib.decoding.spec_sweep",), "cpu_kernels": ("studylib.decoding.weight_kernels",)}
+
+
+def section_owners(prof: dict | None = None) -> None:
+    """Import the owners of ``prof``'s sections (of every section when None), registering their checks;
+    the first grid's module checks ``quality.only`` and is imported only where a profile sets it."""
+    import importlib
+
+    for section, mods in SECTION_OWNERS.items():
+        if prof is None or prof.get(section):
+            for mod in mods:
+                importlib.import_module(mod)
+    if prof is None or (prof.get("quality") or {}).get("only"):
+        importlib.import_module("studylib.quality.grid")
 
 
 def _check(args) -> dict:
-    section_owners()
-    prof = load_profile(args.profile, _overrides(args))
+    prof = load_profile(args.profile, _overrides(args), validate=False)
+    section_owners(prof)
+    validate_profile(prof)
     require_device(prof)
     if warning := slow_bf16_warning(prof):
         print(warning, file=sys.stderr)

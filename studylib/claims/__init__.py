@@ -19,7 +19,18 @@ import pkgutil
 
 import pandas as pd
 
-from studylib.claims.base import GROUPS, Claim, Data  # noqa: F401  (what readers of the registry use)
+from studylib.claims.base import (  # noqa: F401,E501
+    GROUP_AUDIT,
+    GROUP_H1,
+    GROUP_H2,
+    GROUP_H3,
+    GROUP_PHASES,
+    GROUPS,
+    Claim,
+    Data,
+    Measured,
+    ci_text,
+)
 
 
 def _claim_modules() -> list:

@@ -5,3 +5,6 @@ checks that a kernel or a machine changes no answer (``quant_eval``/``quant_chec
 ``machine_check``, ``gptq_holdout``). ``grid`` is the first, generated grid of the SmolLM2 study.
 
 May import ``paper``, ``kernels`` and the core; nothing above."""
+
+#: the pruning methods ``transforms.prune`` implements (the quality section names them; checked light)
+PRUNING_METHODS = ("magnitude", "wanda", "sparsegpt")

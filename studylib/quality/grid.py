@@ -9,6 +9,7 @@ from tqdm.auto import tqdm
 from studylib import provenance
 from studylib.config import StudyConfigError, check_section, section_check, validate_ratio
 from studylib.models import CACHE, load_model, resolve_model
+from studylib.quality import checks  # noqa: F401  (registers the quality section's check)
 from studylib.quality.evaluation import evaluate
 from studylib.quality.taskdata import build_task_files, calibration_ids, require_bench_dir
 from studylib.quality.transforms.moefy import moefy_model, routing_summary
@@ -47,7 +48,7 @@ def variant_specs(q: dict) -> list[dict]:
 
 @section_check("quality")
 def check_only(q: dict) -> None:
-    """``quality.only`` names variants of the generated grid."""
+    """``quality.only`` names variants of this grid (imported for the check only where a profile sets it)."""
     if q.get("only"):
         bad = sorted(set(q["only"]) - {s["variant"] for s in variant_specs(q)})
         if bad:

@@ -38,42 +38,18 @@ import torch
 from tqdm.auto import tqdm
 
 from studylib import provenance
-from studylib.config import StudyConfigError, check_section, section_check, validate_ratio
+from studylib.config import StudyConfigError, check_section
 from studylib.models import CACHE, load_model, resolve_model
-from studylib.quality import quant_eval, transforms
+from studylib.quality import (
+    checks,  # noqa: F401  (registers the quality section's check)
+    quant_eval,
+    transforms,
+)
 from studylib.quality.evaluation import evaluate
-from studylib.quality.taskdata import BENCH_TASKS, TASK_FILES, build_task_files, calibration_ids, require_bench_dir
-from studylib.quality.transforms.prune import METHODS
+from studylib.quality.taskdata import TASK_FILES, build_task_files, calibration_ids, require_bench_dir
 from studylib.results import ResultStore, safe_key
 
 ROUTING_DEFAULT = {"balance": 1.0, "max_expert_fraction": float("nan"), "c_drop": 0.0}
-
-
-@section_check("quality")
-def check_quality(q: dict) -> None:
-    """The profile's ``quality`` section: ratios, experts, methods, tasks and declared variants
-    (unknown names fail here, before any model loads)."""
-    for p in q.get("ratios", []):
-        validate_ratio(p)
-    for k in q.get("experts", []):
-        if not isinstance(k, int) or k < 2:
-            raise StudyConfigError(f"number of experts must be an integer >= 2, got {k!r}")
-    for m in q.get("pruning_methods", []):
-        if m not in METHODS:
-            raise StudyConfigError(f"unknown pruning method {m!r}")
-    tasks = q.get("tasks")
-    for t, n in (q.get("task_limits") or {}).items():
-        if not isinstance(n, int) or n < 1:
-            raise StudyConfigError(f"task_limits[{t!r}] must be a positive integer, got {n!r}")
-    for t in (tasks or []) + (q.get("grid_tasks") or []) + list(q.get("task_limits") or {}):
-        if t not in TASK_FILES:
-            raise StudyConfigError(f"unknown task {t!r}; known: {', '.join(TASK_FILES)}")
-        if t in BENCH_TASKS and not q.get("bench_dir"):
-            raise StudyConfigError(f"task {t!r} reads real benchmark files: set quality.bench_dir")
-    for v in q.get("variants", []) + (q.get("declared") or {}).get("variants", []):
-        transforms.variant(v)
-    if tasks and q.get("grid_tasks") and not set(q["grid_tasks"]) <= set(tasks):
-        raise StudyConfigError(f"grid_tasks {q['grid_tasks']} must be a subset of tasks {tasks}")
 
 
 def declared_profile(prof: dict) -> dict | None:

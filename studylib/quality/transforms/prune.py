@@ -19,8 +19,7 @@ from tqdm.auto import tqdm
 
 from studylib.config import validate_ratio
 from studylib.models import decoder_layers, linear_modules
-
-METHODS = ("magnitude", "wanda", "sparsegpt")
+from studylib.quality import PRUNING_METHODS as METHODS  # noqa: E402
 
 
 # ----------------------------------------------------------------------------- masks

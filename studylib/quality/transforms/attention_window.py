@@ -23,9 +23,6 @@ dense when the band covers the whole context (tested). It is registered with tra
 from __future__ import annotations
 
 import torch
-from transformers import AttentionInterface
-from transformers.integrations.sdpa_attention import sdpa_attention_forward
-from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, sdpa_mask
 
 from studylib.quality.transforms.registry import register
 
@@ -56,6 +53,8 @@ def band(allowed: torch.Tensor | None, batch: int, q_len: int, kv_len: int, sink
 
 
 def window_attention(module, query, key, value, attention_mask, **kwargs):
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
     cfg = getattr(module, "study_kv_window", None)
     q_len, kv_len = query.shape[2], key.shape[2]
     if cfg is not None and (cfg["mode"] == "local" or q_len == 1):
@@ -63,8 +62,14 @@ def window_attention(module, query, key, value, attention_mask, **kwargs):
     return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
 
 
-AttentionInterface.register(IMPLEMENTATION, window_attention)
-ALL_MASK_ATTENTION_FUNCTIONS.register(IMPLEMENTATION, sdpa_mask)
+def _register_with_transformers() -> None:
+    """transformers is imported here, not at module import: its model code loads torchao's extensions,
+    which print to stderr (the book's pages, which import the transform registry, must stay clean)."""
+    from transformers import AttentionInterface
+    from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, sdpa_mask
+
+    AttentionInterface.register(IMPLEMENTATION, window_attention)
+    ALL_MASK_ATTENTION_FUNCTIONS.register(IMPLEMENTATION, sdpa_mask)
 
 
 @register("kv_window", after_cast=True)
@@ -81,6 +86,7 @@ def kv_window(model, calib, window: float = 0.25, sinks: int = 4, mode: str = "l
             n += 1
     if n == 0:
         raise ValueError("kv_window found no attention layer (q_proj/o_proj) in the model")
+    _register_with_transformers()
     model.set_attn_implementation(IMPLEMENTATION)
     return {"method": f"kv_window_{mode}", "attention_window": float(window), "attention_sinks": int(sinks),
             "attention_layers": n}

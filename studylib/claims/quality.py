@@ -429,7 +429,7 @@ def _table3_ratios(d: Data) -> Measured:
             if combo is None:
                 continue
             band_ = C.table3_ratio_band(row)
-            floored = not all(st is not None and st["above"] for f in combo["floor"].values() for st in f.values())
+            floored = not analysis.above_floor_on_both(combo)
             w = analysis.working_ratios(its, pair)
             reads = {r.variant: interval_verdict(Estimate(r.ratio, r.ratio_lo, r.ratio_hi), *band_) for r in w.itertuples()}
             per[task] = {"combination": None if floored else combo["ratio"], "band": band_, "working": reads}

@@ -216,6 +216,11 @@ def degradation_ratio(items: pd.DataFrame, variant: str | None = None, pairs=Non
     return None
 
 
+def above_floor_on_both(info: dict) -> bool:
+    """Whether dense and the variant of a ``degradation_ratio`` result are above the floor on both tasks."""
+    return all(st is not None and st["above"] for f in info["floor"].values() for st in f.values())
+
+
 def working_ratios(items: pd.DataFrame, pairs=None) -> pd.DataFrame:
     """The reasoning/factual loss ratio (``degradation_ratio``) of every variant of one profile's
     items that is above the floor on both tasks of the pair, with dense above it too (criteria,
@@ -225,7 +230,7 @@ def working_ratios(items: pd.DataFrame, pairs=None) -> pd.DataFrame:
         info = degradation_ratio(items, v, pairs)
         if not info or info["measure"] != "accuracy points":
             continue
-        if not all(st is not None and st["above"] for f in info["floor"].values() for st in f.values()):
+        if not above_floor_on_both(info):
             continue
         r, f, e, fl = info["reasoning_loss"], info["factual_loss"], info["ratio"], info["fieller"]
         if not np.isfinite(e.value):   # no loss on either task (the fp32 check of the evaluation): no ratio

@@ -133,7 +133,7 @@ class Server:
         """Greedy completions, one choice per prompt in prompt order (text, token logprobs if asked)."""
         out = self.post("/v1/completions", {"model": "study", "prompt": prompts, "max_tokens": max_tokens,
                                             "temperature": 0.0, **kw})
-        return [c for c in sorted(out["choices"], key=lambda c: c["index"])]
+        return sorted(out["choices"], key=lambda c: c["index"])
 
     def prompt_logprobs(self, prompts: list[str]) -> list[list[float]]:
         """Each prompt token's log-probability under the served model (the first token has none)."""

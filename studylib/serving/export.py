@@ -101,7 +101,7 @@ def export(prof: dict, variant: str) -> Path:
         return where
     model, tok, info = build_variant(prof, variant, spec)
     out = {"variant": variant, "steps": [[t, p] for t, p in spec["steps"]], "build": info}
-    for t, _ in spec["steps"][-1:] or [("sparsegpt", {})]:   # the last step decides the format (dense: as itself)
-        out.update(EXPORTERS[t](model, tok, where))
+    write = EXPORTERS[spec["steps"][-1][0]] if spec["steps"] else _as_itself   # the last step decides the format
+    out.update(write(model, tok, where))
     (where / "study_export.json").write_text(json.dumps(out, default=str))
     return where

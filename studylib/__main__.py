@@ -35,8 +35,8 @@ def _overrides(args) -> dict:
         ov = json.loads(args.overrides or "{}")
     except json.JSONDecodeError as e:
         raise StudyConfigError(f"--overrides is not valid JSON: {args.overrides!r} ({e})") from None
-    if args.ratio is not None:
-        ov.setdefault("quality", {})["ratios"] = [args.ratio]
+    if args.ratio is not None:  # the variants pruned at this ratio, and the unpruned (quality.units.plan)
+        ov.setdefault("quality", {})["ratio"] = args.ratio
     return ov
 
 
@@ -49,16 +49,13 @@ SECTION_OWNERS = {"quality": ("studylib.quality.checks",), "timing": ("studylib.
 
 
 def section_owners(prof: dict | None = None) -> None:
-    """Import the owners of ``prof``'s sections (of every section when None), registering their checks;
-    the first grid's module checks ``quality.only`` and is imported only where a profile sets it."""
+    """Import the owners of ``prof``'s sections (of every section when None), registering their checks."""
     import importlib
 
     for section, mods in SECTION_OWNERS.items():
         if prof is None or prof.get(section):
             for mod in mods:
                 importlib.import_module(mod)
-    if prof is None or (prof.get("quality") or {}).get("only"):
-        importlib.import_module("studylib.quality.grid")
 
 
 def _check(args) -> dict:
@@ -113,7 +110,7 @@ def main(argv=None) -> int:
         if name == "campaign":
             p.add_argument("--budget-s", type=float, default=None, help="stop cleanly before this many seconds")
         p.add_argument("--profile", default="embedded")
-        p.add_argument("--ratio", type=str, default=None, help="override the pruning ratios with one value")
+        p.add_argument("--ratio", type=str, default=None, help="run only the variants pruned at this ratio (and the unpruned)")
         p.add_argument("--overrides", default="{}", help="JSON merged into the profile")
     sub.add_parser("validate-data")
     sub.add_parser("book-pdf")
@@ -158,20 +155,35 @@ def main(argv=None) -> int:
             counts = run_timing(prof, budget_s=args.budget_s)
             return 1 if counts["failed"] else 0
         if args.cmd == "sweep":
-            from studylib.quality.units import declared_profile, run_units
+            import pandas as pd
 
-            if (declared := declared_profile(prof)) is None:
+            from studylib.quality.units import coverage, run_units, sections
+
+            parts = sections(prof) if prof.get("quality") else []
+            if not parts:
                 raise StudyConfigError(f"profile {prof['name']!r} declares no quality variants to sweep")
+            split = lambda s: [x for x in s.split(",") if x] or None  # noqa: E731
+            only = split(args.only)
+            unknown = sorted(set(only or []) - {v for p in parts for v in p["quality"]["variants"]})
+            if unknown:
+                raise StudyConfigError(f"variants {unknown} are in none of the profile's quality sections")
+            unknown = sorted(set(split(args.tasks) or []) - {t for p in parts for t in p["quality"]["tasks"]})
+            if unknown:
+                raise StudyConfigError(f"tasks {unknown} are in none of the profile's quality sections")
             if args.status:
-                from studylib.quality.units import coverage
-
-                c = coverage(declared)
+                c = pd.concat([coverage(p) for p in parts], ignore_index=True)
                 print(c[c["units_left"] > 0].to_string(index=False) if (c["units_left"] > 0).any()
                       else "every pre-registered unit is measured")
                 print(f"{int(c['units_left'].sum())} of {int(c['units'].sum())} units left")
                 return 0
-            split = lambda s: [x for x in s.split(",") if x] or None  # noqa: E731
-            print(run_units(declared, tasks=split(args.tasks), only=split(args.only)))
+            for p in parts:
+                mine = [v for v in only if v in p["quality"]["variants"]] if only else None
+                if only and not mine:
+                    continue
+                tasks = [t for t in split(args.tasks) or [] if t in p["quality"]["tasks"]] if args.tasks else None
+                if args.tasks and not tasks:
+                    continue
+                print(run_units(p, tasks=tasks, only=mine))
             return 0
         if args.cmd == "rescore":
             from studylib.quality.units import declared_profile, rescore

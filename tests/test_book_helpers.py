@@ -78,3 +78,25 @@ def test_grouped_verdict_table_has_every_claim_once_under_its_group():
     assert set(vt["group"]) <= set(claims.GROUPS) and vt["id"].is_unique
     assert {"h1", "h2", "h3", "phase1", "s31_arithmetic"} <= set(vt["id"])
     assert vt.set_index("id").loc["eq25", "group"] == claims.GROUP_H2
+
+
+def test_chapter_three_figure_and_table_functions_read_what_they_are_given():
+    import pandas as pd
+
+    from studylib.book import figures
+
+    deltas = pd.DataFrame({"profile": ["cpu-qwen"] * 3, "task": ["mmlu", "mmlu", "gsm8k_cot"],
+                           "variant": ["a", "b", "a"], "acc_loss_pp": [1.0, 5.0, 2.0], "acc_loss_lo": [0.0, 3.0, -1.0],
+                           "acc_loss_hi": [2.0, 7.0, 5.0], "n_items": [100, 100, 50]})
+    fig = figures.loss_forest(deltas, ["b", "a"])
+    assert len(fig.axes) == 2 and [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["b", "a"]
+    assert figures.loss_forest(deltas, ["zzz"]) is None
+    items = pd.DataFrame({"variant": ["dense"] * 4 + ["v"] * 4, "task": ["gsm8k_cot"] * 8,
+                          "correct": [1, 1, 0, 1, 1, 0, 0, 0], "correct_flexible": [1, 1, 1, 1, 1, 0, 0, 0],
+                          "truncated": [False, False, False, True, False, True, True, False]})
+    t = figures.accuracy_table(items).set_index("variant")
+    assert t.loc["dense", "accuracy %"] == 75 and t.loc["v", "truncated %"] == 50
+    note = figures.truncation_notes(items)
+    assert "v used the whole budget on 50% of 4 items and got 1 of the 2 it finished right" in note
+    assert "(dense: 2 of 3)" in note and "dense used" not in note
+    assert figures.truncation_notes(items[items["variant"] == "dense"], share=0.5) is None

@@ -11,6 +11,7 @@ from studylib import stats
 from studylib.claims import Data, quality
 from studylib.estimates import analysis, fits
 from studylib.paper import criteria as C
+from studylib.quality.transforms import with_role
 
 
 def _items(profile, task, acc: dict[str, float], n: int, seed: int = 0) -> pd.DataFrame:
@@ -59,7 +60,7 @@ def _data(items: pd.DataFrame) -> Data:
 
 
 def test_a_ratio_of_floored_losses_is_floor_and_working_variants_are_read_beside_it():
-    combo = C.H2_VARIANTS[0]
+    combo = with_role(C.H2_ROLE)[0]
     its = pd.concat([_items("cpu-qwen", "gsm8k_cot", {"dense": 0.6, combo: 0.0, "w": 0.5}, 300, 1),
                      _items("cpu-qwen", "mmlu", {"dense": 0.47, combo: 0.24, "w": 0.43}, 1000, 2)])
     d = _data(its)
@@ -174,7 +175,7 @@ def _row(claim_id: str, items: pd.DataFrame) -> dict:
 
 
 def _pair(task, dense_acc, variant_acc, n, extra=None, seed=0):
-    combo = C.H2_VARIANTS[0]
+    combo = with_role(C.H2_ROLE)[0]
     it = _items("cpu-qwen", task, {"dense": dense_acc, combo: variant_acc}, n, seed)
     if extra is not None:
         it = extra(it)
@@ -197,7 +198,7 @@ def test_hellaswag_row_reads_acc_norm_and_follows_its_bound_and_the_floor():
 
 
 def test_mc2_row_is_a_paired_score_loss_judged_with_mc1s_floor():
-    combo = C.H2_VARIANTS[0]
+    combo = with_role(C.H2_ROLE)[0]
     rng = np.random.default_rng(0)
     base = rng.uniform(0.2, 0.9, 817)
 

@@ -1,8 +1,9 @@
+import copy
 import pytest
 import torch
 import torch.nn as nn
 
-from studylib.quality.transforms.moefy import MoEMLP, balanced_kmeans, fit_router
+from studylib.quality.transforms.ffn import balanced_kmeans, fit_router
 from studylib.quality.transforms.prune import (
     is_n_m_sparse,
     nm_mask_from_scores,
@@ -92,27 +93,48 @@ class _MLP(nn.Module):
         return self.down_proj(self.act_fn(self.gate_proj(x)) * self.up_proj(x))
 
 
-def test_moe_with_all_experts_equals_dense_and_top1_drops():
-    torch.manual_seed(0)
-    mlp = _MLP()
-    x = torch.randn(2, 5, 16)
-    assign = torch.arange(32) % 4
-    router = fit_router(torch.randn(64, 16), torch.rand(64, 4))
-    full = MoEMLP(mlp, assign, router, K=4, top_k=4)
-    assert torch.allclose(full(x), mlp(x), atol=1e-5)
-    top1 = MoEMLP(mlp, assign, router, K=4, top_k=1)
-    assert not torch.allclose(top1(x), mlp(x), atol=1e-3)
-    assert top1.counts.sum() == 10
+class _Model(nn.Module):
+    """Two residual SwiGLU blocks under the attribute path ``decoder_layers`` knows (model.layers)."""
+
+    def __init__(self):
+        super().__init__()
+        self.model = nn.Module()
+        self.model.layers = nn.ModuleList([nn.Module() for _ in range(2)])
+        for layer in self.model.layers:
+            layer.mlp = _MLP()
+
+    def forward(self, x):
+        for layer in self.model.layers:
+            x = x + layer.mlp(x)
+        return x
 
 
-def test_capacity_drops_tokens():
+def test_moefy_with_all_experts_equals_dense_and_top1_differs():
+    from studylib.quality.transforms.ffn import routing_pass
+    from studylib.quality.transforms.moefy import moefy
+
     torch.manual_seed(0)
-    mlp = _MLP()
-    router = torch.zeros(17, 4)
-    m = MoEMLP(mlp, torch.arange(32) % 4, router, K=4, top_k=1, capacity_factor=1.0, bias=1.0)
-    m.score_scale = 1.0
-    m(torch.randn(1, 8, 16))           # all 8 tokens pick expert 0; capacity ceil(1*8/4)=2
-    assert m.dropped == 6 and m.assigned == 8
+    model, x, calib = _Model(), torch.randn(2, 5, 16), torch.randn(1, 64, 16)
+    dense = model(x)
+    full = copy.deepcopy(model)
+    moefy(full, calib, experts=4, top_k=4)
+    assert torch.allclose(full(x), dense, atol=1e-5)
+    moefy(model, calib, experts=4, top_k=1)
+    assert not torch.allclose(model(x), dense, atol=1e-3)
+    stats = routing_pass(model, x)
+    assert stats["active_fraction"] == pytest.approx(0.25) and stats["c_drop"] == 0.0
+
+
+def test_moefy_bias_and_capacity_drop_tokens():
+    from studylib.quality.transforms.ffn import routing_pass
+    from studylib.quality.transforms.moefy import moefy
+
+    torch.manual_seed(0)
+    model, calib = _Model(), torch.randn(1, 64, 16)
+    moefy(model, calib, experts=4, top_k=1, bias=100.0, capacity_factor=1.0)  # expert 0 takes every token
+    stats = routing_pass(model, torch.randn(1, 64, 16))
+    # one window of 64 positions: expert 0 keeps ceil(1.0 * 64 * 1 / 4) = 16 of its 64 tokens
+    assert stats["max_expert_fraction"] == 1.0 and stats["c_drop"] == pytest.approx(48 / 64)
 
 
 def test_router_regression_recovers_linear_map():

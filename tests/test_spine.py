@@ -79,7 +79,7 @@ def test_unknown_profile_and_bad_ratio_fail_fast():
     with pytest.raises(StudyConfigError, match="nonsense"):
         load_profile("nonsense")
     with pytest.raises(StudyConfigError, match="1.5"):
-        load_profile("embedded", {"quality": {"ratios": [1.5]}})
+        load_profile("embedded", {"quality": {"ratio": 1.5}})
     with pytest.raises(StudyConfigError, match="llama-9000"):
         load_profile("embedded", {"timing": {"shapes": ["llama-9000"]}})
 
@@ -92,8 +92,8 @@ def test_quality_settings_fail_fast(tmp_path):
         load_profile("cpu-real", {"quality": {"tasks": ["mmlu", "no_such_task"]}})
     with pytest.raises(StudyConfigError, match="bench_dir"):
         load_profile("embedded", {"quality": {"tasks": ["mmlu"]}})
-    with pytest.raises(StudyConfigError, match="subset"):
-        load_profile("cpu-real", {"quality": {"grid_tasks": ["needle"], "tasks": ["mmlu"]}})
+    with pytest.raises(StudyConfigError, match="counts"):
+        load_profile("cpu-real", {"quality": {"counts": {"mmlu": 0}}})
     with pytest.raises(StudyConfigError, match="moe3_top9"):
         load_profile("cpu-real", {"quality": {"only": ["dense", "moe3_top9"]}})
     with pytest.raises(StudyConfigError, match=str(tmp_path / "nowhere")):
@@ -184,28 +184,47 @@ def test_committed_data_is_valid():
     assert validate_data(REPO / "data") == []
 
 
-def test_variant_specs_unique_and_grid_complete():
-    from studylib.quality.grid import _config, variant_specs
+def test_first_grid_is_declared_and_complete():
+    """The first grid's variants are declared pipelines (no two with one recipe); its Eq. 25 design
+    has every p x bias x capacity point once; its grid-only points see the grid tasks only, and the
+    paper's combination, a grid point too, sees every task; units keep the committed names."""
+    from studylib.quality.transforms import declared_variants
+    from studylib.quality.units import plan, sections
 
-    for name in ("embedded", "cpu-real", "h100"):
-        q = load_profile(name)["quality"]
-        specs = variant_specs(q)
-        assert len({s["variant"] for s in specs}) == len(specs)
-        assert len({_config(s) for s in specs}) == len(specs), "two variants with one configuration"
-        g = q["eq25_grid"]
-        assert sum(bool(s.get("grid")) for s in specs) == len(g["ratios"]) * len(g["bias"]) * len(g["capacity"])
+    declared = declared_variants()
+    recipes = [repr((s["dtype"], s["steps"])) for s in declared.values()]
+    assert len(set(recipes)) == len(recipes), "two declared variants with one recipe"
+    for name in ("embedded", "cpu-real"):
+        top = sections(load_profile(name))[0]
+        q = top["quality"]
+        points = set()
+        for v in q["first_grid"]:
+            (_, conv), = [s for s in declared[v]["steps"] if s[0] == "moefy"]
+            p = next((pp.get("ratio") for t, pp in declared[v]["steps"] if t == "sparsegpt"), 0.0)
+            points.add((p, conv.get("bias", 0.0), conv.get("capacity_factor")))
+        assert points == {(p, b, c) for p in (0.0, 0.3) for b in (0.0, 1.0) for c in (None, 1.0)}
+        units = plan(top)
+        assert all(u["key"] == f"smollm2-135m__{u['variant']}" for u in units)
+        tasks = lambda v: {u["task"] for u in units if u["variant"] == v}  # noqa: E731
+        assert tasks("sparsegpt30_moe4_top1") == set(q["tasks"])
+        if name == "cpu-real":
+            assert tasks("grid_p30_b1.0_cf1.0") == {"mmlu", "hellaswag", "wikitext"}
 
 
-def test_paper_variant_sees_every_task_even_when_it_is_a_grid_point():
-    from studylib.quality.grid import files_for, variant_specs
+def test_committed_first_grid_units_count_as_measured():
+    from studylib.quality.units import coverage, sections
 
-    q = load_profile("cpu-real")["quality"]
-    files = {t: f"{t}.jsonl" for t in q["tasks"]}
-    grid_files = {t: files[t] for t in q["grid_tasks"]}
-    specs = {s["variant"]: s for s in variant_specs(q)}
-    combo = specs["sparsegpt30_moe4_top1"]
-    assert combo.get("grid") and "gsm8k" in files_for(combo, files, grid_files)
-    assert files_for(specs["grid_p30_b1.0_cf1.0"], files, grid_files) == grid_files
+    for name in ("embedded", "cpu-real"):
+        cov = coverage(sections(load_profile(name))[0])
+        assert (cov["units_left"] == 0).all(), cov[cov["units_left"] > 0]
+
+
+def test_ratio_filter_keeps_the_variants_pruned_at_it_and_the_unpruned():
+    from studylib.quality.units import plan, sections
+
+    names = {u["variant"] for u in plan(sections(load_profile("cpu-real", {"quality": {"ratio": 0.2}}))[0])}
+    assert {"dense", "wanda20", "sparsegpt20", "moe4_top1"} <= names
+    assert not names & {"sparsegpt30", "wanda_2of4", "sparsegpt30_moe4_top1", "grid_p30_b1.0_cf1.0"}
 
 
 def test_provenance_names_no_absolute_checkout_path():

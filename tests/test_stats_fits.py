@@ -13,6 +13,8 @@ from studylib.stats import (
     upper_bound_verdict,
 )
 
+COMBO = "sparsegpt30_moe4_top1"  # a label for the variant under test
+
 
 def test_fit_eq25_recovers_known_coefficients():
     rng = np.random.default_rng(0)
@@ -100,9 +102,9 @@ def test_degradation_ratio_uses_logprob_when_at_chance_and_recovers_ratio():
     at_chance = (rng.random(n) < 0.25).astype(float)
     base_r, base_f = rng.normal(-2, 0.3, n), rng.normal(-1, 0.3, n)
     items = pd.concat([
-        _items("gsm8k", "dense", np.zeros(n), base_r), _items("gsm8k", C.H2_VARIANT, np.zeros(n), base_r - 0.6 + rng.normal(0, .1, n)),
-        _items("mmlu", "dense", at_chance, base_f), _items("mmlu", C.H2_VARIANT, at_chance, base_f - 0.2 + rng.normal(0, .1, n))])
-    r = degradation_ratio(items)
+        _items("gsm8k", "dense", np.zeros(n), base_r), _items("gsm8k", COMBO, np.zeros(n), base_r - 0.6 + rng.normal(0, .1, n)),
+        _items("mmlu", "dense", at_chance, base_f), _items("mmlu", COMBO, at_chance, base_f - 0.2 + rng.normal(0, .1, n))])
+    r = degradation_ratio(items, COMBO)
     assert r["measure"].startswith("gold log-prob")
     assert r["ratio"].value == pytest.approx(3.0, rel=0.1) and r["ratio"].lo < 3.0 < r["ratio"].hi
 
@@ -115,16 +117,16 @@ def test_degradation_ratio_uses_accuracy_when_above_chance():
     r_var = np.array([1.0] * 240 + [0.0] * 160)   # 15 pp lost
     f_var = np.array([1.0] * 280 + [0.0] * 120)   # 5 pp lost
     lp = np.full(n, -1.0)
-    items = pd.concat([_items("probe_arith", "dense", dense, lp), _items("probe_arith", C.H2_VARIANT, r_var, lp),
-                       _items("probe_facts", "dense", dense, lp), _items("probe_facts", C.H2_VARIANT, f_var, lp)])
-    r = degradation_ratio(items)
+    items = pd.concat([_items("probe_arith", "dense", dense, lp), _items("probe_arith", COMBO, r_var, lp),
+                       _items("probe_facts", "dense", dense, lp), _items("probe_facts", COMBO, f_var, lp)])
+    r = degradation_ratio(items, COMBO)
     assert r["measure"] == "accuracy points" and r["ratio"].value == pytest.approx(3.0)
     assert C.h2_verdict(None, None, r["ratio"]) in ("supported", "inconclusive")
     assert r["reasoning_acc"] == pytest.approx(0.6) and not r["floored"]
     # a variant scoring 0 on the reasoning task is at the floor: its loss is dense's accuracy (75 pp)
-    floor = pd.concat([items[items["variant"] == "dense"], _items("probe_arith", C.H2_VARIANT, np.zeros(n), lp),
-                       _items("probe_facts", C.H2_VARIANT, f_var, lp)])
-    r0 = degradation_ratio(floor)
+    floor = pd.concat([items[items["variant"] == "dense"], _items("probe_arith", COMBO, np.zeros(n), lp),
+                       _items("probe_facts", COMBO, f_var, lp)])
+    r0 = degradation_ratio(floor, COMBO)
     assert r0["floored"] and r0["reasoning_acc"] == 0.0 and r0["ratio"].value == pytest.approx(15.0)
 
 

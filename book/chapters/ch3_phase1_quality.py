@@ -19,6 +19,7 @@ import pandas as pd
 import seaborn as sns
 from myst_nb import glue
 
+from studylib.book import figures
 from studylib.book import tables as book
 from studylib.config import load_profile
 from studylib.estimates.analysis import combination_ratio, eq25_design, eq25_item_design, quality_deltas
@@ -34,7 +35,7 @@ items = read_table("quality_items")
 variants = read_table("quality_variants")
 summ = task_summary(items)
 deltas = quality_deltas(items)  # every paired comparison, computed once for the chapter
-MARGIN_PP = {"mmlu": 1.0, "gsm8k_cot": 3.0}  # the paper's §8.1.2 bounds, drawn as bands
+MARGIN_PP = figures.MARGIN_PP  # the paper's §8.1.2 bounds, drawn as bands
 
 
 def with_ppl_text(d: pd.DataFrame) -> pd.DataFrame:
@@ -63,33 +64,13 @@ book.chapter_verdicts("ch3_phase1_quality")
 # nothing about knowledge (they are shown because the conversions were measured there).
 
 # %% tags=["hide-input"]
-KEY = ["sparsegpt30", "sparsegpt30_literal_moe4_top1", "literal_moe4_top1", "cmoe_a25", "teal_a25",
-       "sparsegpt30_teal_a25", "int8_quanto", "int4_quanto", "sparsegpt30_moe4_top1", "moe4_top1"]
-kd = deltas[deltas["variant"].isin(KEY) & deltas["task"].isin(["mmlu", "gsm8k_cot", "hellaswag"])
-            & deltas["profile"].isin(["cpu-qwen", "cpu-real"])].dropna(subset=["acc_loss_pp"])
-if kd.empty:
+from studylib.quality.transforms import with_role
+
+KEY = list(with_role("headline"))
+fig = figures.loss_forest(deltas, KEY, margins=MARGIN_PP)
+if fig is None:
     book.md("*No accuracy comparison measured yet.*")
 else:
-    panels = kd[["profile", "task"]].drop_duplicates().sort_values(["profile", "task"]).values.tolist()
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 0.35 * kd["variant"].nunique() + 1.6),
-                             sharey=True, squeeze=False)
-    order = [v for v in KEY if v in set(kd["variant"])]
-    for ax, (prof, task) in zip(axes[0], panels):
-        d = kd[(kd["profile"] == prof) & (kd["task"] == task)].set_index("variant").reindex(order)
-        y = np.arange(len(order))
-        ax.errorbar(d["acc_loss_pp"], y, xerr=[d["acc_loss_pp"] - d["acc_loss_lo"], d["acc_loss_hi"] - d["acc_loss_pp"]],
-                    fmt="o", capsize=3, color="tab:blue")
-        if task in MARGIN_PP:  # "loss < margin": everything left of the margin
-            left = min(float(np.nanmin(d["acc_loss_lo"])), -MARGIN_PP[task]) - 2
-            ax.axvspan(left, MARGIN_PP[task], color="tab:green", alpha=0.15, label="paper: loss < margin")
-            ax.set_xlim(left=left)
-        ax.axvline(0, color="grey", lw=0.8)
-        n = d["n_items"].max()
-        ax.set_title(f"{prof}: {task} (n ≤ {int(n)})", fontsize=9)
-        ax.set_xlabel("accuracy lost (pp)")
-        ax.set_yticks(y, order)
-    axes[0][0].invert_yaxis()
-    plt.tight_layout()
     plt.show()
 
 # %% [markdown]
@@ -114,28 +95,10 @@ qw = items[items["profile"] == "cpu-qwen"]
 if qw.empty:
     book.md("*cpu-qwen: not measured yet (`make phase1-quality PROFILE=cpu-qwen`).*")
 else:
-    rows = []
-    for (v, t), g in qw.groupby(["variant", "task"]):
-        r = {"variant": v, "task": t, "items": len(g), "accuracy %": 100 * g["correct"].mean()}
-        if "correct_flexible" in g and g["correct_flexible"].notna().any():
-            r["flexible %"] = 100 * g["correct_flexible"].mean()
-            r["truncated %"] = 100 * g["truncated"].mean()
-        rows.append(r)
-    book.table(pd.DataFrame(rows), digits=1, caption="Table 3.1. Qwen accuracy per variant and task "
-               "(studylib.quality.evaluation; data/quality_items/cpu-qwen/). '—': not a generated task.")
-    gen = qw[qw["task"] == "gsm8k_cot"].dropna(subset=["truncated"])
-    notes = []
-    finished = gen[~gen["truncated"].astype(bool)]
-    for v, g in gen.groupby("variant"):
-        done, cut = finished[finished["variant"] == v], g["truncated"].mean()
-        if cut > 0.25 and len(done):  # lost to the budget rather than to reasoning?
-            notes.append(f"{v} used the whole budget on {cut:.0%} of {len(g)} items and got "
-                         f"{int(done['correct'].sum())} of the {len(done)} it finished right")
-    if notes:
-        d = finished[finished["variant"] == "dense"]
-        book.md("**Truncation.** " + "; ".join(notes) + (f" (dense: {int(d['correct'].sum())} of {len(d)})" if len(d) else "")
-                + ". Whether a longer budget would rescue the truncated items is not measured; the items these "
-                "variants did finish are the evidence on how they reason.")
+    book.table(figures.accuracy_table(qw), digits=1, caption="Table 3.1. Qwen accuracy per variant and task "
+               "(studylib.book.figures.accuracy_table; data/quality_items/cpu-qwen/). '—': not a generated task.")
+    if note := figures.truncation_notes(qw):
+        book.md(note)
 
 # %% [markdown]
 # **bf16 against fp32.** The sweep evaluates in bf16 (several times faster on this CPU). The `dense_fp32`
@@ -146,10 +109,11 @@ else:
 from statsmodels.stats.proportion import proportion_confint
 
 rows = []
-if not qw.empty and "dense_fp32" in set(qw["variant"]):
+fp32 = with_role("fp32_check")[0]
+if not qw.empty and fp32 in set(qw["variant"]):
     for t, g in qw.groupby("task"):
         a = g[g["variant"] == "dense"].set_index("item_id")
-        b = g[g["variant"] == "dense_fp32"].set_index("item_id")
+        b = g[g["variant"] == fp32].set_index("item_id")
         common = a.index.intersection(b.index)
         if len(common) == 0:
             continue
@@ -225,7 +189,6 @@ glue("gsm8k_count", f"{plan['gsm8k_cot']:,}", display=False)
 # whole interval exceeds, and decides nothing else. Table 3.5b is where every Qwen variant stands.
 
 # %% tags=["hide-input"]
-from studylib.book import figures
 
 ft = figures.floor_table(items, "cpu-qwen")
 book.table(ft, digits=1, caption="Table 3.5b. Qwen variants against each task's floor "
@@ -323,10 +286,10 @@ if not pr.empty:
 # "+30% SparseGPT" row prunes first, then converts, as the paper does.
 
 # %% tags=["hide-input"]
-conv_names = ["dense", "sparsegpt30", "moe4_top1", "sparsegpt30_moe4_top1"] + \
-    load_profile("cpu-real")["quality"]["declared"]["variants"]
+declared_here = [v for v in load_profile("cpu-real")["quality"]["declared"]["variants"] if v not in with_role("design_point")]
+paper_side = [*with_role("pruning_alone"), *with_role("paper_conversion"), *with_role("paper_recipe")]
+conv_names = list(dict.fromkeys(["dense", *[v for v in paper_side if v not in declared_here], *declared_here]))
 ct = conversion_table(items, variants, deltas, "cpu-real", conv_names)
-ct = ct[~ct["variant"].str.startswith("eq25_")] if not ct.empty else ct
 if not ct.empty and "ppl_ratio" in ct:
     d = ct.dropna(subset=["ppl_ratio"]).sort_values("ppl_ratio")
     fig, ax = plt.subplots(figsize=(8, 0.3 * len(d) + 1.2))
@@ -397,11 +360,11 @@ book.table(rt[["profile", "variant", "weight_sparsity", "balance", "max_expert_f
 # asked of every variant that still works on both tasks (Figure 3.3b).
 
 # %% tags=["hide-input"]
-from studylib.paper.criteria import H2_VARIANTS
+from studylib.claims.quality import COMBOS  # the paper's combination, by its declared role
 
 rows, floored = [], []
 for prof in sorted(items["profile"].unique()):
-    r = combination_ratio(items[items["profile"] == prof], H2_VARIANTS)  # the variant the claim judges
+    r = combination_ratio(items[items["profile"] == prof], COMBOS)  # the variant the claim judges
     if r is None:
         continue
     rows.append({"profile": prof, "variant": r["variant"], "reasoning": r["reasoning_task"],
@@ -428,7 +391,7 @@ wr = working_ratios(items[items["profile"] == "cpu-qwen"])
 if wr.empty:
     book.md("*No Qwen variant above the floor on both GSM8K and MMLU yet.*")
 else:
-    combo = combination_ratio(items[items["profile"] == "cpu-qwen"], H2_VARIANTS)
+    combo = combination_ratio(items[items["profile"] == "cpu-qwen"], COMBOS)
     note = None
     if combo is not None and combo["floored"]:
         note = {"floored": True, "text": f"{combo['variant']} scores {combo['reasoning_acc']:.0%} on {combo['reasoning_task']}"}
@@ -462,7 +425,6 @@ else:
 # %% tags=["hide-input"]
 from IPython.display import Markdown, display
 
-from studylib.book import figures
 
 tl = figures.task_losses(deltas, items, "cpu-qwen")
 fig = figures.task_loss_figure(tl)
@@ -501,7 +463,7 @@ else:
 nd = items[items["task"] == "needle"].copy()
 if not nd.empty:
     nd["logprob_per_token"] = nd["gold_logprob"] / nd["n_tokens"]
-    keep = ["dense", "sparsegpt30", "moe4_top1", "sparsegpt30_moe4_top1", "sparsegpt30_literal_moe4_top1"]
+    keep = ["dense", *with_role("pruning_alone"), *with_role("paper_conversion"), *with_role("paper_recipe")]
     g = sns.relplot(data=nd[nd["variant"].isin(keep)], x="length", y="logprob_per_token", hue="variant",
                     col="profile", kind="line", marker="o", errorbar=("ci", 95), height=3.0, aspect=1.3)
     g.set_axis_labels("haystack length (tokens)", "passphrase log-prob per token")

@@ -303,7 +303,12 @@ book.table(size, index=True)
 # %% tags=["hide-input"]
 from studylib.estimates.quantization import quality_table
 
-QUANT = ["int8_quanto", "int4_quanto", "gptq_int4", "sparsegpt30", "sparsegpt30_int8_quanto"]
+from studylib.quality.transforms import declared_variants, with_role
+
+# every declared quantizer, then the pruning the stacks sit on, then the stacks
+family = {v: s["family"] for v, s in declared_variants().items()}
+QUANT = ([v for v, f in family.items() if f == "quantization"] + list(with_role("pruning_alone"))
+         + [v for v, f in family.items() if f == "pruning + quantization"])
 book.table(quality_table(data.items, data.deltas, QUANT),
            caption="Table 4.5. Loss against dense with 95% interval and the number of paired items (a sweep "
            "still landing shows fewer than its pre-registered count); '—': not measured on that profile. "
@@ -311,9 +316,10 @@ book.table(quality_table(data.items, data.deltas, QUANT),
            empty="*Quantized variants not measured yet: `make phase1-quality PROFILE=cpu-real` (or cpu-qwen).*")
 from studylib.estimates.analysis import versus
 
-added = versus(data.items, "sparsegpt30_int8_quanto", "sparsegpt30")
+stack, pruned, int8 = with_role("pruning_int8")[0], with_role("pruning_alone")[0], with_role("int8")[0]
+added = versus(data.items, stack, pruned)
 if not added.empty:
-    alone = data.deltas[data.deltas["variant"] == "int8_quanto"].set_index(["profile", "task"])
+    alone = data.deltas[data.deltas["variant"] == int8].set_index(["profile", "task"])
     book.md("**What int8 adds on top of pruning.** The stack against 30% SparseGPT alone, the same items, "
             "paired (positive: the stack is worse), beside int8's own loss against dense: " + "; ".join(
                 f"{r.profile} {r.task} (n={int(r.n_items)}): {r.acc_loss_pp:+.1f} pp "
@@ -348,7 +354,7 @@ for (prof, v, task), g in qe.groupby(["profile", "variant", "task"]) if not qe.e
 # %% tags=["hide-input"]
 from studylib.quality import gptq_holdout as GH
 
-vr = analysis.versus(data.items, "gptq_int4", "int4_quanto")
+vr = analysis.versus(data.items, with_role("int4_gptq")[0], with_role("int4")[0])
 if not vr.empty:
     book.table(vr[["profile", "task", "n_items", "acc_dense", "acc_variant", "acc_loss_pp", "acc_loss_lo",
                    "acc_loss_hi", "mcnemar_p"]].rename(columns={"acc_dense": "acc RTN %", "acc_variant": "acc GPTQ %",
@@ -436,13 +442,13 @@ else:
 # machine, not a second verdict.
 
 # %% tags=["hide-input"]
-from studylib.claims.hardware import TABLE6_VARIANTS, cpu_decode_speedup
+from studylib.claims.hardware import cpu_decode_speedup, table6_variants
 from studylib.paper.tables import TABLE6
 
 rep = []
 for prof in sorted(set(cd["profile"])) if not cd.empty else []:
     for b in (1, 8):
-        for v in TABLE6_VARIANTS:
+        for v in table6_variants():
             c = cpu_decode_speedup(data, (v,), batch=b, profiles=(prof,))
             if c:
                 rep.append({"profile": prof, "batch": b, "variant": v, "kernel (fastest)": c["kernel"],
@@ -583,7 +589,7 @@ from studylib.estimates.cpu_decode import fastest_kernel, stack_eta
 
 for prof, g in cd.groupby("profile") if not cd.empty else []:
     for b in sorted(g["batch"].unique()):
-        e = stack_eta(fastest_kernel(g), "sparsegpt30_int8_quanto", ("sparsegpt30", "int8_quanto"), int(b))
+        e = stack_eta(fastest_kernel(g), stack, (pruned, int8), int(b))
         if e:
             rows.append({"stack": f"sparsegpt30 + int8 (weights; {prof}, B={b})", "γ": "—", "prompts": "—",
                          "S_variant": "—", "S_spec": "—", "S_stack": "—", "η": book.est(e, max_digits=2)})

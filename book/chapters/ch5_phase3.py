@@ -22,7 +22,8 @@ from studylib.estimates import sweet_spot as S
 from studylib.paper import criteria as C
 from studylib.paper.decision import should_consider_sparse_routing
 from studylib.paper.tables import TABLE4
-from studylib.quality.transforms import declared_variants
+from studylib.estimates.conversion_analysis import at_25_by_technique
+from studylib.quality.transforms import declared_variants, with_role
 from studylib.results import read_table
 
 book.setup()
@@ -94,8 +95,9 @@ else:
                caption="Table 5.2. Routing statistics of the routed conversions (calibration tokens; balance "
                "is Eq. 32, 1 = uniform). Data: data/quality_variants/{cpu-real,cpu-qwen}/.")
     mx = routed.pivot_table(index="model", columns="variant", values="max_expert_fraction")
-    pairs = [(m, r["oracle_moe4_top1"], r["literal_moe4_top1"]) for m, r in mx.iterrows()
-             if {"oracle_moe4_top1", "literal_moe4_top1"} <= set(r.dropna().index)]
+    by_tech = at_25_by_technique()  # the declared role ``at_25``, by the transform that makes each
+    oracle, literal = by_tech["moe_oracle"], by_tech["moe_literal"]
+    pairs = [(m, r[oracle], r[literal]) for m, r in mx.iterrows() if {oracle, literal} <= set(r.dropna().index)]
     if pairs:
         book.md("Expert oracle vs the fitted literal router, busiest expert in the worst layer: " + "; ".join(
             f"{m}: oracle {o:.2f}, router {r:.2f}" for m, o, r in pairs) + ". " + (
@@ -118,7 +120,7 @@ else:
 items = read_table("quality_items")
 needle = items[items["task"] == "needle"]
 acc = needle.groupby(["profile", "variant", "length"])["correct"].mean().reset_index()
-sel = acc[acc["variant"].isin(["dense", "sparsegpt30", "moe4_top1", "sparsegpt30_moe4_top1", "sparsegpt30_literal_moe4_top1"])]
+sel = acc[acc["variant"].isin(["dense", *with_role("pruning_alone"), *with_role("paper_conversion"), *with_role("paper_recipe")])]
 if not sel.empty:
     ax = sns.lineplot(data=sel, x="length", y="correct", hue="variant", style="profile", marker="o")
     ax.set_ylabel("passphrase recalled exactly (greedy)"); ax.set_xlabel("context length (≈ tokens)")

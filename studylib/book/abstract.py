@@ -10,11 +10,13 @@ from studylib.book.tables import MISSING, ci, est
 from studylib.claims import Data, registry, verdicts
 from studylib.claims.phases import spec_estimates
 from studylib.estimates.analysis import estimate_of
-from studylib.estimates.conversion_analysis import perplexity_vs_dense
+from studylib.estimates.conversion_analysis import at_25_by_technique, perplexity_vs_dense
+from studylib.quality.transforms import with_role
 
-#: the conversions the abstract compares at 25% of the FFN per token (SmolLM2 and Qwen)
-CONVERSIONS = {"literal": "literal_moe4_top1", "cmoe": "cmoe_a25", "teal": "teal_a25",
-               "expert_oracle": "oracle_moe4_top1", "neuron_oracle": "neuron_oracle_a25"}
+#: the abstract's name for each conversion it compares at 25% of the FFN per token (SmolLM2 and
+#: Qwen), by the transform that makes it; the variants are those of the declared role ``at_25``
+CONVERSION_KEYS = {"moe_literal": "literal", "cmoe": "cmoe", "teal": "teal", "moe_oracle": "expert_oracle",
+                   "neuron_oracle": "neuron_oracle"}
 #: the claims whose measurements the abstract quotes (the others it quotes by verdict only)
 MEASURED = ("headline_b1", "headline_b8", "int8_speed", "table6_cpu", "h1", "probe_facts", "mmlu_loss",
             "gsm8k_loss")
@@ -93,33 +95,33 @@ def values(data: Data | None = None) -> dict[str, str]:
     for cid in ("probe_facts", "mmlu_loss", "gsm8k_loss"):
         out[cid] = est(m[cid].estimate, " pp", digits=1)
         out[f"{cid}_on"] = m[cid].scale or MISSING
-    for key, variant in CONVERSIONS.items():
+    for tech, variant in at_25_by_technique().items():
+        key = CONVERSION_KEYS[tech]
         out[f"ppl_{key}"] = _ppl_ratio(data.items, "cpu-real", variant)
         out[f"qwen_ppl_{key}"] = _ppl_ratio(data.items, "cpu-qwen", variant)
         out[f"qwen_mmlu_{key}"] = _loss(data.deltas, "cpu-qwen", variant, "mmlu")
-    for key, variant in (("int8", "int8_quanto"), ("int4", "int4_quanto")):
+    int8, int4, recipe = with_role("int8")[0], with_role("int4")[0], with_role("paper_recipe")[0]
+    for key, variant in (("int8", int8), ("int4", int4)):
         out[f"qwen_mmlu_{key}"] = _loss(data.deltas, "cpu-qwen", variant, "mmlu")
     out["table89_quality_verdict"] = verdict.get("table89_quality", MISSING)
     out["qwen_mmlu_dense"] = _accuracy(data.items, "cpu-qwen", "dense", "mmlu")
     out["qwen_gsm8k_dense"] = _accuracy(data.items, "cpu-qwen", "dense", "gsm8k_cot")
     out["qwen_units"] = _units_done("cpu-qwen")
     # the abstract's short forms (issue 37): value and interval only, no item counts in the sentences
-    for key, variant, task in (("a_mmlu_loss", "sparsegpt30_literal_moe4_top1", "mmlu"),
-                               ("a_gsm8k_loss", "sparsegpt30_literal_moe4_top1", "gsm8k_cot"),
-                               ("a_sparsegpt30", "sparsegpt30", "mmlu"), ("a_int8", "int8_quanto", "mmlu"),
-                               ("a_int4", "int4_quanto", "mmlu")):
+    for key, variant, task in (("a_mmlu_loss", recipe, "mmlu"), ("a_gsm8k_loss", recipe, "gsm8k_cot"),
+                               ("a_sparsegpt30", with_role("pruning_alone")[0], "mmlu"), ("a_int8", int8, "mmlu"),
+                               ("a_int4", int4, "mmlu")):
         out[key] = _loss(data.deltas, "cpu-qwen", variant, task).split(" (n =")[0]
     from studylib.claims.hardware import cpu_decode_speedup as _cds
 
-    for key, variant in (("int8_cpu", "int8_quanto"), ("int4_cpu", "int4_quanto")):
+    for key, variant in (("int8_cpu", int8), ("int4_cpu", int4)):
         c = _cds(data, (variant,))
         out[key] = est(c["estimate"], "x", max_digits=2) if c else MISSING
     its = data.items[data.items["profile"] == "cpu-qwen"] if not data.items.empty else data.items
     from studylib.estimates.analysis import above_chance
 
     floored = [t for t in ("mmlu", "gsm8k_cot") if not its.empty
-               and not above_chance(its, t, "sparsegpt30_literal_moe4_top1")
-               and (its["variant"] == "sparsegpt30_literal_moe4_top1").any()]
+               and not above_chance(its, t, recipe) and (its["variant"] == recipe).any()]
     out["combo_floor_words"] = {2: ", down to chance on both", 1: ", down to chance on one"}.get(len(floored), "")
     from studylib.claims.phases import phase3_measure
 
@@ -132,7 +134,7 @@ def values(data: Data | None = None) -> dict[str, str]:
     from studylib.claims.hardware import cpu_decode_speedup
     from studylib.estimates import sweet_spot
 
-    teal = cpu_decode_speedup(data, ("teal_a25",))
+    teal = cpu_decode_speedup(data, (at_25_by_technique()["teal"],))
     out["teal_cpu"] = est(teal["estimate"], "x", max_digits=2) if teal else MISSING
     r = sweet_spot.speed_ranges(sweet_spot.speed_map(data.timing))
     out["sweet_b1"], out["sweet_paper"] = r.get("b1", MISSING), r.get("paper", MISSING)

@@ -268,3 +268,74 @@ def retrieval_heatmap(cells: pd.DataFrame):
         ax.set_ylabel("needle depth" if ax is axes[0][0] else "")
     fig.tight_layout()
     return fig
+
+
+#: the paper's §8.1.2 bounds on accuracy loss, drawn as bands (pp)
+MARGIN_PP = {"mmlu": 1.0, "gsm8k_cot": 3.0}
+
+
+def loss_forest(deltas: pd.DataFrame, variants, tasks=("mmlu", "gsm8k_cot", "hellaswag"),
+                profiles=("cpu-qwen", "cpu-real"), margins: dict | None = None):
+    """Figure 3.1: accuracy lost against dense with its interval for ``variants`` (in that order),
+    one panel per profile x task measured; green: the paper's bound where it gives one. None when
+    nothing is measured."""
+    import matplotlib.pyplot as plt
+
+    margins = MARGIN_PP if margins is None else margins
+    kd = deltas[deltas["variant"].isin(variants) & deltas["task"].isin(tasks)
+                & deltas["profile"].isin(profiles)].dropna(subset=["acc_loss_pp"])
+    if kd.empty:
+        return None
+    panels = kd[["profile", "task"]].drop_duplicates().sort_values(["profile", "task"]).values.tolist()
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 0.35 * kd["variant"].nunique() + 1.6),
+                             sharey=True, squeeze=False)
+    order = [v for v in variants if v in set(kd["variant"])]
+    for ax, (prof, task) in zip(axes[0], panels):
+        d = kd[(kd["profile"] == prof) & (kd["task"] == task)].set_index("variant").reindex(order)
+        y = np.arange(len(order))
+        ax.errorbar(d["acc_loss_pp"], y, xerr=[d["acc_loss_pp"] - d["acc_loss_lo"], d["acc_loss_hi"] - d["acc_loss_pp"]],
+                    fmt="o", capsize=3, color="tab:blue")
+        if task in margins:  # "loss < margin": everything left of the margin
+            left = min(float(np.nanmin(d["acc_loss_lo"])), -margins[task]) - 2
+            ax.axvspan(left, margins[task], color="tab:green", alpha=0.15, label="paper: loss < margin")
+            ax.set_xlim(left=left)
+        ax.axvline(0, color="grey", lw=0.8)
+        ax.set_title(f"{prof}: {task} (n ≤ {int(d['n_items'].max())})", fontsize=9)
+        ax.set_xlabel("accuracy lost (pp)")
+        ax.set_yticks(y, order)
+    axes[0][0].invert_yaxis()
+    fig.tight_layout()
+    return fig
+
+
+def accuracy_table(items: pd.DataFrame) -> pd.DataFrame:
+    """Table 3.1: accuracy per variant x task (percent, items); generated tasks add the flexible
+    reading and the share of answers that used the whole token budget."""
+    rows = []
+    for (v, t), g in items.groupby(["variant", "task"]):
+        r = {"variant": v, "task": t, "items": len(g), "accuracy %": 100 * g["correct"].mean()}
+        if "correct_flexible" in g and g["correct_flexible"].notna().any():
+            r["flexible %"] = 100 * g["correct_flexible"].mean()
+            r["truncated %"] = 100 * g["truncated"].mean()
+        rows.append(r)
+    return pd.DataFrame(rows)
+
+
+def truncation_notes(items: pd.DataFrame, task: str = "gsm8k_cot", share: float = 0.25) -> str | None:
+    """A sentence for each variant that used the whole token budget on more than ``share`` of its
+    ``task`` items, with how many of the items it finished it got right (dense's beside them);
+    None when no variant did."""
+    gen = items[items["task"] == task].dropna(subset=["truncated"]) if "truncated" in items else items.iloc[:0]
+    finished = gen[~gen["truncated"].astype(bool)]
+    notes = []
+    for v, g in gen.groupby("variant"):
+        done, cut = finished[finished["variant"] == v], g["truncated"].mean()
+        if cut > share and len(done):  # lost to the budget rather than to reasoning?
+            notes.append(f"{v} used the whole budget on {cut:.0%} of {len(g)} items and got "
+                         f"{int(done['correct'].sum())} of the {len(done)} it finished right")
+    if not notes:
+        return None
+    d = finished[finished["variant"] == "dense"]
+    return ("**Truncation.** " + "; ".join(notes) + (f" (dense: {int(d['correct'].sum())} of {len(d)})" if len(d) else "")
+            + ". Whether a longer budget would rescue the truncated items is not measured; the items these "
+            "variants did finish are the evidence on how they reason.")

@@ -18,6 +18,7 @@ from studylib.estimates import gpu_claims as G
 from studylib.paper import criteria as C
 from studylib.paper import equations as eq
 from studylib.paper.tables import TABLE1, TABLE4, TABLE6
+from studylib.quality.transforms import with_role
 from studylib.stats import Estimate
 
 
@@ -99,7 +100,11 @@ def _memory_verdict(m: Measured) -> str:
 
 
 CPU_DECODE_RANK = ("cpu-qwen", "cpu-real", "embedded")
-TABLE6_VARIANTS = ("sparsegpt30_literal_moe4_top1", "literal_moe4_top1")
+
+
+def table6_variants() -> tuple[str, ...]:
+    """Table 6's CPU row: the paper's combination, else its conversion alone (declared roles)."""
+    return with_role("paper_recipe") + with_role("paper_conversion")
 
 
 def cpu_decode_speedup(d: Data, variants, batch: int = 1, profiles=CPU_DECODE_RANK) -> dict | None:
@@ -124,7 +129,7 @@ def cpu_decode_speedup(d: Data, variants, batch: int = 1, profiles=CPU_DECODE_RA
 def _table6_cpu(d: Data) -> Measured:
     """The paper's combination, executed (only the routed expert's weights read), against dense:
     whole greedy decode on this CPU at batch 1."""
-    c = cpu_decode_speedup(d, TABLE6_VARIANTS)
+    c = cpu_decode_speedup(d, table6_variants())
     if c is None:
         return Measured()
     e = c["estimate"]
@@ -149,7 +154,7 @@ def _int8(d: Data) -> Measured:
                 ci += f"; {G.JUDGING_GPUS[0].upper()} {ci_text(h)}"
         m = Measured(e, text, ci, f"{best['gpu']} ({best['profile']}), random weights, real shapes",
                      inputs={"best": best})
-    c = cpu_decode_speedup(d, ("int8_quanto",))
+    c = cpu_decode_speedup(d, with_role("int8"))
     if c is None:
         return m
     cpu = f"CPU evidence: {c['variant']} {c['estimate'].value:.2f}x (B=1, {c['kernel']}; {c['scale']})"

@@ -6,6 +6,7 @@ from studylib.claims.quality import judged_loss, loss, scale
 from studylib.estimates import analysis
 from studylib.estimates import gpu_claims as G
 from studylib.paper import criteria as C
+from studylib.quality.transforms import with_role
 from studylib.stats import Estimate, interval_verdict
 
 #: the measured pair whose acceptance feeds the GPU formula, and the GPU target it stands for
@@ -59,7 +60,7 @@ def _both(d: Data) -> dict | None:
     from studylib.estimates import spec_analysis as S
 
     sd = d.table("spec_decoding")
-    return S.eta(sd, "int8_quanto") if not sd.empty else None
+    return S.eta(sd, with_role("int8")[0]) if not sd.empty else None
 
 
 def _both_gpu(d: Data) -> dict | None:
@@ -207,7 +208,7 @@ def _eta(d: Data) -> Measured:
     from studylib.estimates import spec_analysis as S
 
     sd = d.table("spec_decoding")
-    e = S.eta(sd, C.ETA_STACK) if not sd.empty else None
+    e = S.eta(sd, with_role(C.ETA_STACK_ROLE)[0]) if not sd.empty else None
     if e is None:
         return Measured()
     return Measured(e["eta"], f"η = {e['eta'].value:.2f} (S_stack {e['s_stack'].value:.2f}x; S_sparse "

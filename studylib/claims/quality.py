@@ -10,9 +10,10 @@ from studylib.claims.base import GROUP_H2, GROUP_H3, GROUP_PHASES, Claim, Data, 
 from studylib.estimates import analysis
 from studylib.estimates.analysis import QUALITY_PROFILE_RANK, best_profile
 from studylib.paper import criteria as C
+from studylib.quality.transforms import with_role, without_pruning
 from studylib.stats import Estimate, paired_n_required, upper_bound_verdict
 
-COMBOS = C.H2_VARIANTS
+COMBOS = with_role(C.H2_ROLE)  # the paper's combination: repaired conversion first
 
 
 def task_alias(task: str) -> tuple[str, ...]:
@@ -470,7 +471,7 @@ def _abort2(d: Data) -> Measured:
     variant = next(v for v in COMBOS if v in set(vc["variant"]))
     vc = vc[vc["variant"] == variant]
     mx = float(vc["max_expert_fraction"].iloc[0])
-    alone = vq[(vq["profile"] == vc["profile"].iloc[0]) & (vq["variant"] == variant.removeprefix("sparsegpt30_"))]
+    alone = vq[(vq["profile"] == vc["profile"].iloc[0]) & (vq["variant"] == without_pruning(variant))]
     beside = (f"; the conversion alone ({alone['variant'].iloc[0]}): "
               f"{float(alone['max_expert_fraction'].iloc[0]):.2f}") if not alone.empty else ""
     return Measured(text=f"{mx:.2f} (max layer{beside})", scale=scale(vc, variant),
@@ -493,7 +494,7 @@ def _table89_quality(d: Data) -> Measured:
 
     losses, texts, power = {}, [], {}
     ceiling = {k: hi for k, (_, hi) in quality_ranges().items()}
-    for tech, (task, variants) in C.TABLE89_QUALITY.items():
+    for tech, (task, role) in C.TABLE89_QUALITY.items():
         if tech == "spec_decode":
             sd = d.table("spec_decoding")
             g = S.gsm8k_paired(S.main_pair(sd), 4) if not sd.empty else None
@@ -503,7 +504,7 @@ def _table89_quality(d: Data) -> Measured:
                 texts.append(f"{tech} {g['delta_pp'].value:.1f} pp {ci_text(g['delta_pp'], '{:.1f}')} "
                              f"(GSM8K with/without the draft, γ=4, n={g['n']})")
             continue
-        e, rows = loss(d, task, variants)
+        e, rows = loss(d, task, with_role(role))
         if e is not None and above_chance(d, rows, task):
             r = rows.iloc[0]
             _, var = floors(d, rows)

@@ -173,7 +173,7 @@ def _paired(items: pd.DataFrame, task: str, variant: str, column: str, baseline:
     return 100 * b.loc[common, column].to_numpy(float), 100 * v.loc[common, column].to_numpy(float)
 
 
-def degradation_ratio(items: pd.DataFrame, variant: str | None = None, pairs=None) -> dict | None:
+def degradation_ratio(items: pd.DataFrame, variant: str, pairs=None) -> dict | None:
     """Reasoning loss / factual loss of ``variant`` vs dense, per the pre-registered rule in
     ``studylib.paper.criteria`` (accuracy points if dense is above chance on both tasks, else
     gold log-prob per token), first task pair of RATIO_TASK_PAIRS present. CI: percentile
@@ -182,10 +182,9 @@ def degradation_ratio(items: pd.DataFrame, variant: str | None = None, pairs=Non
     (-inf, inf), never as the bootstrap's arbitrary percentiles of a ratio with a ~0 denominator.
     ``floored``: in accuracy points, the variant is at chance on the reasoning task, so its loss is
     dense's accuracy and the ratio is bounded by it (reported beside the verdict, not judged)."""
-    from studylib.paper.criteria import CHANCE, H2_VARIANT, RATIO_TASK_PAIRS
+    from studylib.paper.criteria import CHANCE, RATIO_TASK_PAIRS
     from studylib.stats import bootstrap_ratio_of_paired_means
 
-    variant = variant or H2_VARIANT
     for reasoning, factual in pairs or RATIO_TASK_PAIRS:
         have = set(items.loc[items["variant"] == variant, "task"])
         if not {reasoning, factual} <= have:

@@ -15,7 +15,7 @@ from statsmodels.stats.weightstats import DescrStatsW
 #: transform name → what the chapter calls the technique
 TECHNIQUE = {"moe_literal": "paper's literal MoE (repaired)", "cmoe": "CMoE-style", "teal": "TEAL-style sparsity",
              "moe_oracle": "expert oracle (bound)", "neuron_oracle": "neuron oracle (bound)",
-             "moe_constant": "constant expert (floor)"}
+             "moe_constant": "constant expert (floor)", "moefy": "old k-means + ridge router"}
 #: transforms that are bounds (a ceiling that needs the dense activations, or the floor), not methods
 BOUNDS = frozenset({"moe_oracle", "neuron_oracle", "moe_constant"})
 
@@ -29,25 +29,33 @@ def is_bound(variant: str, declared: dict | None = None) -> bool:
     return spec is not None and any(t in BOUNDS for t, _ in spec["steps"])
 
 
-def describe(variant: str, stored: pd.Series | None = None) -> dict:
-    """Technique, pruning and nominal active fraction of a declared variant, from its steps; a
-    variant of the first generated grid (``quality.grid``), from what its stored row says it did
-    (``stored``: its ``quality_variants`` row: method, ratio, experts)."""
-    from studylib.quality.transforms import declared_variants
+def at_25_by_technique() -> dict[str, str]:
+    """{transform of its last step: variant} of the variants declared in the role ``at_25`` (the
+    conversions and bounds compared at 25% of the FFN per token)."""
+    from studylib.quality.transforms import declared_variants, with_role
 
     declared = declared_variants()
-    if variant not in declared and variant != "dense":
+    return {declared[v]["steps"][-1][0]: v for v in with_role("at_25")}
+
+
+def describe(variant: str, stored: pd.Series | None = None) -> dict:
+    """Technique, pruning and knobs of a declared variant, from its steps. A variant no longer
+    declared (a unit an older run wrote under another name) is described from what its stored
+    row says it did (``stored``: its ``quality_variants`` row: method, ratio, experts)."""
+    from studylib.quality.transforms import declared_variants, pruning_ratio
+
+    spec = declared_variants().get(variant)
+    if spec is None:
         s = stored if stored is not None else pd.Series(dtype=object)
         experts = s.get("experts", 1)
         pruned = s.get("ratio", 0.0) if str(s.get("method", "none")) != "none" else 0.0
         return {"technique": "old k-means + ridge router" if pd.notna(experts) and experts > 1 else "pruning only",
-                "pruned": float(pruned) if pd.notna(pruned) else 0.0, "knobs": "legacy grid variant"}
-    spec = declared.get(variant, {"steps": []})
+                "pruned": float(pruned) if pd.notna(pruned) else 0.0, "knobs": "undeclared (an older run's name)"}
     names = [t for t, _ in spec["steps"]]
-    pruned = next((p.get("ratio") for t, p in spec["steps"] if t in ("sparsegpt", "wanda", "magnitude")), 0.0)
     conv = [(t, p) for t, p in spec["steps"] if t in TECHNIQUE]
     tech = TECHNIQUE[conv[-1][0]] if conv else ("pruning only" if names else "dense")
-    return {"technique": tech, "pruned": pruned or 0.0, "knobs": ", ".join(f"{k}={v}" for _, p in conv for k, v in p.items())}
+    return {"technique": tech, "pruned": pruning_ratio(spec),
+            "knobs": ", ".join(f"{k}={v}" for _, p in conv for k, v in p.items())}
 
 
 def perplexity(rows: pd.DataFrame) -> float:
@@ -119,21 +127,23 @@ def capacity_reading(ct: pd.DataFrame, model: str, factor: float = 2.0) -> str |
     were seen and before the Qwen bounds were measured. None until the three rows it needs exist."""
     r = {v: float(x) for v, x in zip(ct.get("variant", []), ct.get("ppl_ratio", [])) if pd.notna(x)}
     mm = {v: float(x) for v, x in zip(ct.get("variant", []), ct.get("mmlu_loss_pp", [])) if pd.notna(x)}
-    need = ("literal_moe4_top1", "oracle_moe4_top1", "neuron_oracle_a25")
+    need = at_25_by_technique()
+    need = (need.get("moe_literal"), need.get("moe_oracle"), need.get("neuron_oracle"))
     if not all(v in r for v in need):
         return None
     lit, eo, no = (r[v] for v in need)
+    lit_v, eo_v, no_v = need
 
     def loss(v):
         return f", MMLU loss {mm[v]:.1f} pp" if v in mm else ""
 
     text = (f"**Reading ({model}).** At 25% of the FFN per token, the neuron oracle multiplies WikiText-2 "
-            f"perplexity by {_times(no)}{loss('neuron_oracle_a25')}: a quarter of the intermediate neurons, "
+            f"perplexity by {_times(no)}{loss(no_v)}: a quarter of the intermediate neurons, "
             f"chosen per token with knowledge of the true activations, "
             f"{'carries' if no < factor else 'does not carry'} this model. The paper's literal conversion "
-            f"multiplies it by {_times(lit)}{loss('literal_moe4_top1')}, and routing each token to the best "
+            f"multiplies it by {_times(lit)}{loss(lit_v)}, and routing each token to the best "
             f"of its four experts by true activation mass (the expert oracle) by {_times(eo)}"
-            f"{loss('oracle_moe4_top1')}. ")
+            f"{loss(eo_v)}. ")
     if lit < eo:
         text += ("The fitted router does better than the expert oracle on perplexity (the oracle picks the "
                  "expert with the most activation mass, not the one that costs the model least), so no router "
@@ -146,7 +156,7 @@ def capacity_reading(ct: pd.DataFrame, model: str, factor: float = 2.0) -> str |
         text += (f"The router is more than {factor:g}x worse than the expert oracle, so routing is part of the "
                  "failure — but even perfect routing on this partition "
                  f"{'stays' if eo > factor * no else 'does not stay'} more than {factor:g}x above the neuron oracle. ")
-    cands = [v for v in ("literal_moe4_top1", "cmoe_a25", "teal_a25") if v in r]
+    cands = [v for v in at_25_by_technique().values() if v in r and not is_bound(v)]
     best = min(cands, key=lambda v: r[v])
     if r[best] > factor * no:
         gap, meaning = (f"still more than {factor:g}x the", "without training, no method tested here finds the "

@@ -12,6 +12,7 @@ import pandas as pd
 from statsmodels.stats.proportion import proportion_confint
 
 from studylib.estimates import gpu_claims as G
+from studylib.quality.transforms import with_role
 from studylib.stats import DEFAULT_B, DEFAULT_SEED, Estimate, mcnemar_pvalue, paired_difference_ci
 
 #: the shapes whose H100 step times stand for each measured pair: (target shape, draft shape)
@@ -276,8 +277,9 @@ def stack_rows(df: pd.DataFrame, variant: str) -> pd.DataFrame:
     return d[_variant(d) == variant] if not d.empty else d
 
 
-#: the CPU stack whose acceptance stands for the GPU's int8 target in "both" (Tables 5/7)
-BOTH = ("int8_quanto", "int8wo")
+#: the CPU stack whose acceptance stands for the GPU's int8 target in "both" (Tables 5/7): the
+#: declared int8 variant, and the timed GPU module it stands for (``timing.modules.TIMED_MODULES``)
+BOTH = (with_role("int8")[0], "int8wo")
 
 
 def best_gpu_prediction(df: pd.DataFrame, timing: pd.DataFrame, pair: str, **kw) -> tuple[Estimate | None, int | None]:

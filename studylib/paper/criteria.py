@@ -52,7 +52,6 @@ H2_RATIO_BAND = (0.8 * 2.0, 1.2 * 3.0)
 # --- Added 2026-11-23 (commit 9d52c75, after the cpu-real sweep showed SmolLM2 at chance on MMLU):
 # accuracy-loss rows are judged only where dense is above chance (AT_CHANCE below); before, a
 # variant at chance "lost" nothing and passed "< 1 pp".
-H2_VARIANT = "sparsegpt30_moe4_top1"
 RATIO_TASK_PAIRS = (("gsm8k_cot", "mmlu"), ("gsm8k", "mmlu"), ("probe_arith", "probe_facts"))
 CHANCE = {"mmlu": 0.25, "probe_facts": 0.25, "probe_arith": 0.25, "hellaswag": 0.25,
           "truthfulqa_mc1": 0.25, "gsm8k": 0.0, "gsm8k_cot": 0.0, "needle": 0.0, "needle_qa": 0.0,
@@ -71,7 +70,9 @@ CHANCE = {"mmlu": 0.25, "probe_facts": 0.25, "probe_arith": 0.25, "hellaswag": 0
 #   resolve it at the observed discordance (``power.py``).
 # * The reasoning/factual ratio is a ratio of accuracy losses; when the factual loss's interval
 #   contains 0 the ratio's CI is unbounded and the row is inconclusive.
-H2_VARIANTS = ("sparsegpt30_literal_moe4_top1", "sparsegpt30_moe4_top1")
+# (2026-12-04, no criterion changed: the variants a rule is about are named by their declared role
+# in studylib/quality/variants*.yaml — ``paper_recipe`` reads as the two variants above, repaired first.)
+H2_ROLE = "paper_recipe"
 GSM8K_TASKS = ("gsm8k_cot", "gsm8k")
 ABOVE_CHANCE_LEVEL = 0.95
 # An accuracy-loss criterion (MMLU < 1 pp, GSM8K < 3 pp, Phase 1) is judged only where the dense
@@ -207,7 +208,7 @@ ETA_BAND = (0.75, 0.82)
 # (``estimates.cpu_decode.fastest_kernel``: eager, or bf16 weights pre-packed for oneDNN), no
 # longer all on eager PyTorch. Found because eager bf16 linear re-packs its weight on every call
 # (a single decode GEMV ran 1.9x faster packed, bit-identical).
-ETA_STACK = "sparsegpt30_literal_moe4_top1"
+ETA_STACK_ROLE = "paper_recipe"  # its first variant (the repaired conversion)
 
 
 # --- Added 2026-11-25 (the Phase 3 row had no rule), after the H100 campaign's one-layer timings
@@ -351,8 +352,7 @@ def table4_verdict(measured: dict[str, Estimate], predicted: dict[str, float]) -
 # above it, else inconclusive; a loss below the range's lower end is better than claimed, which the
 # row says, not a refutation. Sparse routing and int8 on MMLU (the H2 model, dense above chance);
 # speculative decoding on GSM8K with and without the draft (the same items, greedy).
-TABLE89_QUALITY = {"sparse_routing": ("mmlu", H2_VARIANTS), "int8": ("mmlu", ("int8_quanto",)),
-                   "spec_decode": ("gsm8k", ())}
+TABLE89_QUALITY = {"sparse_routing": ("mmlu", H2_ROLE), "int8": ("mmlu", "int8"), "spec_decode": ("gsm8k", None)}
 
 
 def quality_cost_verdict(losses: dict[str, Estimate], ranges: dict[str, tuple[float, float]]) -> str:

@@ -346,7 +346,7 @@ item_builder("facts")(lambda c, n: facts_items(n, c.seed))
 item_builder("arith")(lambda c, n: arith_items(n, c.seed))
 item_builder("needle")(lambda c, n: needle_items(c.needle_lengths, c.per_length, c.seed))
 item_builder("needle_qa")(lambda c, n: needle_qa_items(c.needle_lengths, n, c.seed))
-item_builder("essays_ppl")(lambda c, n: essays_ppl_items(min(n, 8) // 2, c.seed, c.essay_words))
+item_builder("essays_ppl")(lambda c, n: essays_ppl_items(min(n, 8), c.seed, c.essay_words))  # n essays, at most 8
 item_builder("mmlu")(lambda c, n: mmlu_items(c.bench, n, c.seed))
 item_builder("gsm8k")(lambda c, n: gsm8k_items(c.bench, n, c.seed))
 item_builder("hellaswag")(lambda c, n: hellaswag_items(c.bench, n, c.seed))

@@ -24,6 +24,12 @@ evaluation ``dtype``. A variant is built in stages, each cached on disk so that 
 
 A cache records the recipe it was built from (steps and calibration settings) and is named by it;
 ``rm -rf .cache/variants`` forces a rebuild after a change to a transform's code.
+
+Two unit layouts, declared by the profile's ``quality.unit``: ``chunk`` (the default; keys
+``<model>__<variant>__<task>__cNNN``) and ``variant`` (one unit per variant holding all its tasks,
+key ``<model>__<variant>``: the layout of the first grid, whose committed units keep their names).
+A profile may run both: its top-level ``quality`` section and its ``quality.declared`` section
+(``declared_profile``) are planned and run one after the other by ``run_quality``.
 """
 from __future__ import annotations
 
@@ -52,15 +58,39 @@ from studylib.results import ResultStore, safe_key
 ROUTING_DEFAULT = {"balance": 1.0, "max_expert_fraction": float("nan"), "c_drop": 0.0}
 
 
+#: what a profile's top-level ``quality`` plans; a ``declared`` section inherits every other key
+#: (model, seed, bench_dir, needle settings, ...) and plans for itself
+PLAN_KEYS = ("unit", "variants", "tasks", "counts", "chunk", "variant_counts", "task_variants",
+             "first_grid", "cache_stages", "only", "declared")
+
+
 def declared_profile(prof: dict) -> dict | None:
-    """The profile with its ``quality.declared`` section merged over ``quality`` (None if it
-    declares no variants); a declared-only profile (cpu-qwen) keeps its keys at the top."""
+    """The profile with its ``quality.declared`` section over the top-level settings it shares
+    (None if it declares no variants); a declared-only profile (cpu-qwen) keeps its keys at the top."""
     q = prof["quality"]
     if q.get("declared_only"):
         return prof
     if not q.get("declared"):
         return None
-    return {**prof, "quality": {**q, **q["declared"]}}
+    return {**prof, "quality": {**{k: v for k, v in q.items() if k not in PLAN_KEYS}, **q["declared"]}}
+
+
+def sections(prof: dict) -> list[dict]:
+    """The profile (or profiles) whose units ``run_quality`` runs, in order: the top-level section
+    where it names variants, then the declared one."""
+    q = prof["quality"]
+    if q.get("declared_only"):
+        return [prof]
+    return [p for p in ([prof] if q.get("variants") else []) + [declared_profile(prof)] if p]
+
+
+def run_quality(prof: dict, progress: bool = True) -> dict:
+    """Every unit of every section of the profile not yet in data/ (``make phase1``)."""
+    out = {"measured": 0, "skipped": 0}
+    for p in sections(prof):
+        done = run_units(p, progress)
+        out = {k: out[k] + done[k] for k in out}
+    return out
 
 
 def plan(prof: dict, only: list[str] | None = None) -> list[dict]:
@@ -68,11 +98,17 @@ def plan(prof: dict, only: list[str] | None = None) -> list[dict]:
     chunks); raises before any work for an unknown variant or a bad count."""
     q = prof["quality"]
     counts, chunks = q["counts"], q.get("chunk", {})
+    per_variant = q.get("unit", "chunk") == "variant"
+    if q.get("unit", "chunk") not in ("chunk", "variant"):
+        raise StudyConfigError(f"quality.unit must be 'chunk' or 'variant', not {q['unit']!r}")
+    only = only or q.get("only")
     outside = sorted(set(only or []) - set(q["variants"]))
     if outside:
         raise StudyConfigError(f"variants {outside} are not in the profile's quality.variants {q['variants']}")
     names = [v for v in q["variants"] if v in only] if only else q["variants"]
     specs = {v: transforms.variant(v) for v in names}
+    if q.get("ratio") is not None:  # `make phase1 RATIO=r`: the variants pruned at r, and the unpruned
+        names = [v for v in names if transforms.pruning_ratio(specs[v]) in (0.0, float(q["ratio"]))]
     units = []
     only_for = q.get("task_variants", {})   # {task: [variants]}: a task planned for these variants only
     unknown = sorted({v for vs in only_for.values() for v in vs} - set(q["variants"]))
@@ -89,11 +125,11 @@ def plan(prof: dict, only: list[str] | None = None) -> list[dict]:
                 continue  # this variant skips this task (declared per variant, never by default)
             if not isinstance(n, int) or n < 1:
                 raise StudyConfigError(f"quality.counts[{task!r}] must be a positive integer, got {n!r}")
-            size = chunks.get(task, n)
+            size = n if per_variant else chunks.get(task, n)
             for c in range(math.ceil(n / size)):
+                key = safe_key(q["model"], v) if per_variant else safe_key(q["model"], v, task, f"c{c:03d}")
                 units.append({"variant": v, "spec": specs[v], "task": task, "chunk": c,
-                              "lo": c * size, "hi": min(n, (c + 1) * size),
-                              "key": safe_key(q["model"], v, task, f"c{c:03d}")})
+                              "lo": c * size, "hi": min(n, (c + 1) * size), "key": key})
     return units
 
 
@@ -105,16 +141,19 @@ def coverage(prof: dict) -> "pd.DataFrame":
     q = prof["quality"]
     store = ResultStore("quality_items", prof["name"])
     rows: dict[tuple, dict] = {}
+    seen = set()  # a `unit: variant` unit holds all of its variant's tasks: counted once, on its first
     for u in plan(prof):
         r = rows.setdefault((u["variant"], u["task"]), {"variant": u["variant"], "task": u["task"], "planned": 0,
                                                         "measured": 0, "units": 0, "units_left": 0})
         n = u["hi"] - u["lo"]
         r["planned"] += n
-        r["units"] += 1
+        first = u["key"] not in seen
+        seen.add(u["key"])
+        r["units"] += first
         if store.has(u["key"]):
             r["measured"] += n
         else:
-            r["units_left"] += 1
+            r["units_left"] += first
     df = pd.DataFrame(list(rows.values()), columns=["variant", "task", "planned", "measured", "units", "units_left"])
     df.insert(0, "model", q["model"])
     return df
@@ -214,7 +253,7 @@ def build_variant(prof: dict, variant: str, spec: dict):
         info.update(transforms.apply(model, st[len(done):], calib.to(prof["device"])))
         model = model.to(dtype)
         as_module = not transforms.weights_only(st)
-        if not as_module or q.get("cache_conversions"):  # a module costs a model's size on disk
+        if q.get("cache_stages", True) and (not as_module or q.get("cache_conversions")):  # a module costs a model's size
             _save_stage(*_stage_cache(prof, st), model, tok, info, as_module=as_module)
         done = st
     if after:
@@ -268,13 +307,16 @@ def task_lines(prof: dict, limits: dict[str, int]) -> dict[str, list[str]]:
     return {t: files[t].read_text().splitlines(keepends=True) for t in limits}
 
 
-def evaluate_items(model, tok, prof: dict, task: str, lines: list[str], lo: int, hi: int):
-    """Per-item results of items [lo, hi) of ``task`` (lines from ``task_lines``)."""
+def evaluate_items(model, tok, prof: dict, parts: list[dict], lines: dict[str, list[str]]):
+    """Per-item results of one unit: items [lo, hi) of each part's task (lines from ``task_lines``)."""
     q = prof["quality"]
-    part = CACHE / "taskdata" / prof["name"] / "chunks" / f"{task}-{lo}-{hi}.jsonl"
-    part.parent.mkdir(parents=True, exist_ok=True)
-    part.write_text("".join(lines[lo:hi]))
-    return evaluate(model, tok, {task: part}, batch_size=q.get("batch_size", 8), device=prof["device"],
+    files = {}
+    for u in parts:
+        task, lo, hi = u["task"], u["lo"], u["hi"]
+        files[task] = CACHE / "taskdata" / prof["name"] / "chunks" / f"{task}-{lo}-{hi}.jsonl"
+        files[task].parent.mkdir(parents=True, exist_ok=True)
+        files[task].write_text("".join(lines[task][lo:hi]))
+    return evaluate(model, tok, files, batch_size=q.get("batch_size", 8), device=prof["device"],
                     gen_batch_size=q.get("gen_batch_size"), softmax_dtype=q.get("softmax_dtype"))
 
 
@@ -297,21 +339,26 @@ def run_units(prof: dict, progress: bool = True, only: list[str] | None = None,
     items = ResultStore("quality_items", prof["name"])
     vstore = ResultStore("quality_variants", prof["name"])
     todo = [u for u in units if not items.has(u["key"]) and (not tasks or u["task"] in tasks)]
+    left_out = {u["key"] for u in units if tasks and u["task"] not in tasks and not items.has(u["key"])}
+    split = sorted({u["key"] for u in todo} & left_out)
+    if split:
+        raise StudyConfigError(f"--tasks {tasks} would split units that hold several tasks ({split[0]}, ...): "
+                               "a `unit: variant` profile runs all of a variant's tasks at once")
     # a run killed after a variant's items but before its routing row: rebuild it for the row alone
     orphans = [v for v in dict.fromkeys(u["variant"] for u in units) if not vstore.has(safe_key(q["model"], v))
                and any(items.has(u["key"]) for u in units if u["variant"] == v)]
     if not todo and not orphans:
-        return {"measured": 0, "skipped": len(units)}
+        return {"measured": 0, "skipped": len({u["key"] for u in units})}
     needed = list(dict.fromkeys(u["task"] for u in todo))  # a variant may plan 0 items of a task
     lines = task_lines(prof, {t: max(u["hi"] for u in units if u["task"] == t) for t in needed})
-    bar = tqdm(total=len(todo), desc="quality units", disable=not progress)
+    bar = tqdm(total=len({u["key"] for u in todo}), desc="quality units", disable=not progress)
     measured = 0
     for variant in dict.fromkeys([u["variant"] for u in todo] + orphans):
         mine = [u for u in todo if u["variant"] == variant]
         if mine and variant not in orphans and all(items.held_elsewhere(u["key"]) or items.has(u["key"])
                                                    for u in mine):
             tqdm.write(f"skipping {variant}: another sweep holds or has written all of its units; not built")
-            bar.update(len(mine))
+            bar.update(len(_by_key(mine)))
             continue
         spec = next(u["spec"] for u in units if u["variant"] == variant)
         model, tok, info = build_variant(prof, variant, spec)
@@ -320,28 +367,39 @@ def run_units(prof: dict, progress: bool = True, only: list[str] | None = None,
         params = {"quality": dict(q), "variant": variant, "steps": [[t, p] for t, p in spec["steps"]],
                   "dtype": str(model.dtype)}
         if not vstore.has(vkey):  # the variant's row first: a kill after it loses at most one unit
+            # the first grid's Eq. 25 design is declared by the profile (``first_grid``), as its rows always said
+            grid = {"grid": variant in q["first_grid"]} if "first_grid" in q else {}
             vstore.write(vkey, [{"model": q["model"], "variant": variant, "experts": 1, "top_k": 1,
-                                 "capacity_factor": None, **info, **_routing(model, tok, q), "dtype": dtype}],
+                                 "capacity_factor": None, **info, **_routing(model, tok, q), "dtype": dtype,
+                                 **grid}],
                          provenance.collect(prof["name"], params))
         params.update(evaluation_kernels(model, prof))
-        for u in mine:
-            with items.claim(u["key"]) as ours:
+        for key, parts in _by_key(mine).items():
+            with items.claim(key) as ours:
                 if ours:
-                    df = evaluate_items(model, tok, prof, u["task"], lines[u["task"]], u["lo"], u["hi"])
-                    prov = provenance.collect(prof["name"], {**params, "task": u["task"],
-                                                             "items": [u["lo"], u["hi"]]})
+                    df = evaluate_items(model, tok, prof, parts, lines)
+                    where = {"task": parts[0]["task"], "items": [parts[0]["lo"], parts[0]["hi"]]} if len(parts) == 1 \
+                        else {"tasks": {u["task"]: [u["lo"], u["hi"]] for u in parts}}
                     df.insert(0, "variant", variant)
                     df.insert(0, "model", q["model"])
                     df["dtype"] = dtype
-                    items.write(u["key"], df, prov)
+                    items.write(key, df, provenance.collect(prof["name"], {**params, **where}))
                     measured += 1
                 else:
-                    tqdm.write(f"skipping {u['key']}: another sweep is measuring it or has written it")
+                    tqdm.write(f"skipping {key}: another sweep is measuring it or has written it")
             bar.update(1)
         del model
         gc.collect()
     bar.close()
-    return {"measured": measured, "skipped": len(units) - measured}
+    return {"measured": measured, "skipped": len({u["key"] for u in units}) - measured}
+
+
+def _by_key(units: list[dict]) -> dict[str, list[dict]]:
+    """Units grouped by the file they are written to (one part each, or all of a variant's tasks)."""
+    out: dict[str, list[dict]] = {}
+    for u in units:
+        out.setdefault(u["key"], []).append(u)
+    return out
 
 
 def rescore(prof: dict, progress: bool = True) -> dict:

@@ -15,10 +15,13 @@ from studylib.quality.transforms.registry import (  # noqa: F401
     apply,
     check_steps,
     declared_variants,
+    pruning_ratio,
     register,
     split_at_cast,
     variant,
     weights_only,
+    with_role,
+    without_pruning,
 )
 
 for _m in pkgutil.iter_modules(__path__):  # register every transform module's steps

@@ -17,8 +17,13 @@ from __future__ import annotations
 
 import torch
 
-from studylib.quality.transforms.ffn import ExpertSelector, MaskedFFN, convert_sequentially, top_fraction_markers
-from studylib.quality.transforms.moefy import balanced_kmeans
+from studylib.quality.transforms.ffn import (
+    ExpertSelector,
+    MaskedFFN,
+    balanced_kmeans,
+    convert_sequentially,
+    top_fraction_markers,
+)
 from studylib.quality.transforms.registry import register
 
 

@@ -172,11 +172,46 @@ def routing_summary(mods: list[MaskedFFN]) -> dict:
             "routing_tokens": toks // max(len(mods), 1)}
 
 
+def balanced_kmeans(X: torch.Tensor, K: int, iters: int = 15, seed: int = 0) -> torch.Tensor:
+    """Cluster rows of X into K groups of exactly len(X)/K (greedy balanced assignment on cosine
+    similarity). Written here: scikit-learn's k-means has no equal-size constraint, and
+    MoEfication's experts must be equal slices of the FFN."""
+    n = X.shape[0]
+    if n % K:
+        raise ValueError(f"{n} neurons do not split into {K} equal experts")
+    cap = n // K
+    g = torch.Generator().manual_seed(seed)
+    Xn = F.normalize(X.float(), dim=1)
+    C = Xn[torch.randperm(n, generator=g)[:K]].clone()
+    assign = torch.zeros(n, dtype=torch.long)
+    for _ in range(iters):
+        sim = Xn @ C.T  # (n, K)
+        order = torch.argsort(sim.max(1).values, descending=True)
+        counts = [0] * K
+        pref = torch.argsort(sim, dim=1, descending=True)
+        for i in order.tolist():
+            for e in pref[i].tolist():
+                if counts[e] < cap:
+                    assign[i] = e
+                    counts[e] += 1
+                    break
+        C = torch.stack([F.normalize(Xn[assign == e].mean(0), dim=0) for e in range(K)])
+    return assign
+
+
+def fit_router(x: torch.Tensor, target: torch.Tensor, ridge: float = 1e-2) -> torch.Tensor:
+    """Ridge regression of (T, K) targets on (T, D) inputs; returns (D+1, K) incl. intercept. A
+    closed-form solve in float64 (the ridge is scaled by the mean diagonal, so one value fits
+    every layer's input scale)."""
+    X = torch.cat([x, torch.ones(x.shape[0], 1, dtype=x.dtype, device=x.device)], dim=1).double()
+    A = X.T @ X
+    A += ridge * torch.trace(A) / A.shape[0] * torch.eye(A.shape[0], dtype=A.dtype, device=A.device)
+    return torch.linalg.solve(A, X.T @ target.double()).float()
+
+
 def split_neurons(h: torch.Tensor, K: int, seed: int = 0) -> torch.Tensor:
     """Assign the D_ff neurons to K equal groups by balanced k-means on their calibration
     activation patterns |h| (MoEfication)."""
-    from studylib.quality.transforms.moefy import balanced_kmeans
-
     return balanced_kmeans(h.abs().T, K, seed=seed)
 
 

@@ -13,8 +13,14 @@ from __future__ import annotations
 
 import torch
 
-from studylib.quality.transforms.ffn import ExpertSelector, MaskedFFN, convert_sequentially, expert_mass, split_neurons
-from studylib.quality.transforms.moefy import fit_router
+from studylib.quality.transforms.ffn import (
+    ExpertSelector,
+    MaskedFFN,
+    convert_sequentially,
+    expert_mass,
+    fit_router,
+    split_neurons,
+)
 from studylib.quality.transforms.registry import register
 
 

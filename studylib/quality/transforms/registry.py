@@ -18,11 +18,19 @@ from typing import Callable
 import yaml
 
 from studylib.config import StudyConfigError
+from studylib.quality import PRUNING_METHODS
 
 VARIANTS_FILE = Path(__file__).resolve().parent.parent / "variants.yaml"
-#: every file of variant declarations, read in order (a name may be declared once); a study built on
-#: this one, or a test, appends its own file rather than editing ours
-VARIANT_FILES: list[Path] = [VARIANTS_FILE]
+#: every file of variant declarations, read in order (a name may be declared once): the package's
+#: ``quality/variants*.yaml``, found by scanning (``variants.yaml`` first); a study built on this one,
+#: or a test, appends its own file rather than editing ours
+VARIANT_FILES: list[Path] = sorted(VARIANTS_FILE.parent.glob("variants*.yaml"))
+
+
+def pruning_ratio(spec: dict) -> float:
+    """The fraction of weights a declared variant's pruning steps remove (2:4 is 0.5; 0 if none)."""
+    return max([0.5 if p.get("nm") else float(p.get("ratio", 0.0)) for t, p in spec["steps"] if t in PRUNING_METHODS],
+               default=0.0)
 
 
 @dataclass(frozen=True)
@@ -68,8 +76,8 @@ def check_steps(name: str, steps: list[tuple[str, dict]]) -> None:
 
 
 def declared_variants() -> dict[str, dict]:
-    """{variant: {"dtype": str|None, "steps": [(transform, params)], "note": str, "family": str|None}}
-    from the YAML files."""
+    """{variant: {"dtype": str|None, "steps": [(transform, params)], "note": str, "family": str|None,
+    "roles": [str]}} from the YAML files."""
     raw: dict = {}
     for f in VARIANT_FILES:
         more = yaml.safe_load(Path(f).read_text()) or {}
@@ -82,9 +90,34 @@ def declared_variants() -> dict[str, dict]:
         decl = decl or {}
         steps = _steps(name, decl)
         check_steps(name, steps)
+        roles = decl.get("roles") or []
+        if not (isinstance(roles, list) and all(isinstance(r, str) for r in roles)):
+            raise StudyConfigError(f"variant {name!r}: roles must be a list of names, got {roles!r}")
         out[name] = {"dtype": decl.get("dtype"), "steps": steps, "note": decl.get("note", ""),
-                     "family": decl.get("family")}
+                     "family": decl.get("family"), "roles": roles}
     return out
+
+
+def without_pruning(name: str) -> str | None:
+    """The declared variant that is ``name``'s pipeline with its pruning steps left out (the
+    conversion alone, beside the paper's pruned combination); None if none is declared."""
+    known = declared_variants()
+    spec = known[name]
+    rest = [(t, p) for t, p in spec["steps"] if t not in PRUNING_METHODS]
+    if rest == spec["steps"]:
+        return None
+    return next((v for v, s in known.items() if s["steps"] == rest and s["dtype"] == spec["dtype"]), None)
+
+
+def with_role(role: str) -> tuple[str, ...]:
+    """The variants that declare ``role`` (``roles: [...]`` in ``variants*.yaml``), in declaration
+    order: which variant a claim, a table or the abstract is about is read here, never written in
+    code. An unknown role is an error that lists the declared ones."""
+    found = tuple(v for v, s in declared_variants().items() if role in s["roles"])
+    if not found:
+        known = sorted({r for s in declared_variants().values() for r in s["roles"]})
+        raise StudyConfigError(f"no variant declares the role {role!r}; declared roles: {', '.join(known)}")
+    return found
 
 
 def variant(name: str) -> dict:

@@ -100,3 +100,55 @@ def test_chapter_three_figure_and_table_functions_read_what_they_are_given():
     assert "v used the whole budget on 50% of 4 items and got 1 of the 2 it finished right" in note
     assert "(dense: 2 of 3)" in note and "dense used" not in note
     assert figures.truncation_notes(items[items["variant"] == "dense"], share=0.5) is None
+
+
+def test_gptq_holdout_figure_and_reading_read_the_budgets_they_are_given():
+    import pandas as pd
+
+    from studylib.book import quantization as BQ
+
+    rows = []
+    for site in ("q_proj", "down_proj"):
+        for tokens, held, cal in ((1024, 0.9, 0.5), (8192, 0.7, 0.6)):
+            for damp in (0.01, 0.1):
+                rows.append({"site": site, "calib_tokens": tokens, "percdamp": damp, "heldout_vs_rtn": held + damp,
+                             "calib_vs_rtn": cal})
+    rel = pd.DataFrame(rows)
+    fig = BQ.gptq_holdout_figure(rel, "m")
+    assert [ax.get_title() for ax in fig.axes] == ["q_proj", "down_proj"]
+    versus = pd.DataFrame({"task": ["mmlu"], "n_items": [250], "acc_loss_pp": [-1.2], "mcnemar_p": [0.4]})
+    text = BQ.gptq_holdout_reading(rel, versus)
+    assert "1,024 calibration tokens and 1% damping" in text and "is 0.50 of round-to-nearest's" in text
+    assert "on held-out text 0.91" in text and "0.71 at damping 0.01, 0.80 at damping 0.1" in text
+    assert "mmlu, n=250: GPTQ better than round-to-nearest by 1.2 pp" in text
+    assert BQ.gptq_holdout_reading(rel, versus.iloc[:0]).count("The end-to-end result above is") == 1
+
+
+def test_kernel_readings_name_ties_and_the_decode_kernels_gap():
+    import pandas as pd
+
+    from studylib.book.quantization import kernel_readings
+
+    rows = [("up", 16, 1, "bf16_eager", 2.0, 1.9, 2.1), ("up", 16, 1, "bf16_onednn_packed", 1.0, 0.95, 1.05),
+            ("up", 8, 1, "int8_quanto", 1.5, 1.4, 1.6), ("up", 8, 1, "int8_torchao", 1.0, 0.9, 1.45)]
+    cp = pd.DataFrame(rows, columns=["layer", "bits", "batch", "kernel", "median_s", "ci_lo_s", "ci_hi_s"])
+    fastest, decode = kernel_readings(cp, "p")
+    assert "up, 8-bit, B=1: int8_torchao ≈ int8_quanto" in fastest and "up, 16-bit, B=1: bf16_onednn_packed." in fastest
+    assert "uses bf16_onednn_packed, int8_quanto." in decode
+    assert "up 8-bit: int8_quanto takes 1.500x the time of int8_torchao" in decode
+
+
+def test_precision_reading_compares_bf16_and_fp32_per_batch_measured_both_ways():
+    import pandas as pd
+
+    from studylib.book.cpu_speed import precision_reading, table6_by_cpu
+
+    rows = [("p", "dense", 1, "eager", 6.0, 40e9), ("p", "dense", 1, "fp32", 4.0, 50e9),
+            ("p", "dense", 8, "eager", 30.0, 30e9), ("p", "other", 8, "fp32", 99.0, 99e9)]
+    cd = pd.DataFrame(rows, columns=["profile", "variant", "batch", "kernel", "decode_tokens_per_s", "achieved_Bps"])
+    cd["copy_bandwidth_Bps"] = 100e9
+    text = precision_reading(cd, "p")
+    assert "at B=1 decodes 6.00 tokens/s in bf16 and 4.00 upcast to fp32 (0.40 and 0.50 of the copy bandwidth)" in text
+    assert "At B=1 bf16, half the bytes, is faster" in text and "B=8" not in text
+    assert precision_reading(cd, "q") is None
+    assert table6_by_cpu(None, cd.iloc[:0]).empty

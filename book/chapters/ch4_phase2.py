@@ -352,6 +352,7 @@ for (prof, v, task), g in qe.groupby(["profile", "variant", "task"]) if not qe.e
 # and at 10%.
 
 # %% tags=["hide-input"]
+from studylib.book import quantization as BQ
 from studylib.quality import gptq_holdout as GH
 
 vr = analysis.versus(data.items, with_role("int4_gptq")[0], with_role("int4")[0])
@@ -366,39 +367,9 @@ if gh.empty:
     book.md("*Layer-level check not run yet: `make gptq-holdout PROFILE=cpu-qwen` (~15 min).*")
 else:
     rel = GH.relative_to_rtn(gh)
-    sites = list(dict.fromkeys(rel["site"]))
-    fig, axes = plt.subplots(1, len(sites), figsize=(2.9 * len(sites), 3.2), sharey=True, squeeze=False)
-    for ax, site in zip(axes[0], sites):
-        r = rel[rel["site"] == site]
-        for (damp, g), color in zip(r.groupby("percdamp"), ("tab:blue", "tab:orange")):
-            ax.plot(g["calib_tokens"], g["heldout_vs_rtn"], marker="o", color=color, label=f"held-out, damp {damp:g}")
-            ax.plot(g["calib_tokens"], g["calib_vs_rtn"], marker="x", ls=":", color=color,
-                    label=f"calibration, damp {damp:g}")
-        ax.axhline(1, color="k", lw=0.8)
-        ax.set_xscale("log", base=2)
-        ax.set(title=site, xlabel="calibration tokens")
-    axes[0][0].set_ylabel("output error / RTN's")
-    axes[0][-1].legend(fontsize=7)
-    plt.suptitle(f"GPTQ int4 g128 vs round-to-nearest, {gh['model'].iloc[0]} (1 = no better than RTN)", fontsize=10)
-    plt.tight_layout(); plt.show()
-    e2e = vr[vr["profile"] == gh["profile"].iloc[0]] if not vr.empty else vr
-    end_to_end = ("The end-to-end result above" if e2e.empty else "The end-to-end result above (" + "; ".join(
-        f"{r.task}, n={int(r.n_items)}: GPTQ {'worse' if r.acc_loss_pp > 0 else 'better'} than round-to-nearest "
-        f"by {abs(r.acc_loss_pp):.1f} pp, McNemar p = {r.mcnemar_p:.2f}" for r in e2e.itertuples()) + ")")
-    swp = rel[(rel["calib_tokens"] == rel["calib_tokens"].min()) & (rel["percdamp"] == 0.01)]
-    big = rel[rel["calib_tokens"] == rel["calib_tokens"].max()]
-    best = big.groupby("percdamp")["heldout_vs_rtn"].median()
-    book.md(f"**Reading.** With the sweep's {int(swp['calib_tokens'].iloc[0]):,} calibration tokens and 1% damping, "
-            f"GPTQ's output error on its own calibration tokens is {swp['calib_vs_rtn'].median():.2f} of "
-            f"round-to-nearest's (median over the {len(swp)} layers), but on held-out text "
-            f"{swp['heldout_vs_rtn'].median():.2f}: most of the advantage it fits does not carry to tokens it did "
-            f"not see. With {int(big['calib_tokens'].iloc[0]):,} tokens the held-out ratio is "
-            + ", ".join(f"{v:.2f} at damping {d:g}" for d, v in best.items())
-            + ". " + end_to_end + " is therefore what GPTQ gives at this calibration "
-            "budget, not necessarily what it can give: the study's `gptq_int4` is GPTQ calibrated on as many tokens as "
-            "SparseGPT here (a budget fixed for the 2-core CPU), and the layer check says how much more a larger "
-            "budget would buy. Data: data/gptq_holdout/; heldout = WikiText-2 test windows never in calibration; "
-            "activations from the bf16 model.")
+    BQ.gptq_holdout_figure(rel, gh["model"].iloc[0])
+    plt.show()
+    book.md(BQ.gptq_holdout_reading(rel, vr[vr["profile"] == gh["profile"].iloc[0]] if not vr.empty else vr))
 
 # %% [markdown]
 # ## Decode speed on this CPU (Table 6's CPU row)
@@ -442,33 +413,17 @@ else:
 # machine, not a second verdict.
 
 # %% tags=["hide-input"]
-from studylib.claims.hardware import cpu_decode_speedup, table6_variants
+from studylib.book.cpu_speed import precision_reading, table6_by_cpu
 from studylib.paper.tables import TABLE6
 
-rep = []
-for prof in sorted(set(cd["profile"])) if not cd.empty else []:
-    for b in (1, 8):
-        for v in table6_variants():
-            c = cpu_decode_speedup(data, (v,), batch=b, profiles=(prof,))
-            if c:
-                rep.append({"profile": prof, "batch": b, "variant": v, "kernel (fastest)": c["kernel"],
-                            "speedup vs dense": book.est(c["estimate"], "x", max_digits=2)})
-if any(r["profile"] == "cpu-qwen-avx2" for r in rep):
-    book.table(pd.DataFrame(rep), caption="Table 4.6e. Table 6's CPU row (paper: {:.1f}–{:.1f}x) on each CPU the "
+rep = table6_by_cpu(data, cd)
+if not rep.empty and (rep["profile"] == "cpu-qwen-avx2").any():
+    book.table(rep, caption="Table 4.6e. Table 6's CPU row (paper: {:.1f}–{:.1f}x) on each CPU the "
                "study measured; each variant and dense on their fastest measured kernel, 95% bootstrap CI over "
                "repeats. Data: data/cpu_decode/.".format(*TABLE6["CPU"]))
     # bf16 or fp32 on the CPU without hardware bf16: which one a memory-bound step prefers
-    dk = cd[(cd["profile"] == "cpu-qwen-avx2") & (cd["variant"] == "dense")]
-    med = dk.groupby(["batch", "kernel"])["decode_tokens_per_s"].median()
-    bw = (dk["achieved_Bps"] / dk["copy_bandwidth_Bps"]).groupby([dk["batch"], dk["kernel"]]).median()
-    both = [b for b in sorted(set(dk["batch"])) if (b, "eager") in med and (b, "fp32") in med]
-    winner = {b: ("bf16, half the bytes, is faster despite the conversion oneDNN performs on every bf16 product"
-                  if med[(b, "eager")] > med[(b, "fp32")] else
-                  "fp32 is faster: the conversion costs more than the bytes it saves") for b in both}
-    book.md("On the AVX2 CPU, dense " + "; ".join(
-        f"at B={b} decodes {med[(b, 'eager')]:.2f} tokens/s in bf16 and {med[(b, 'fp32')]:.2f} upcast to fp32 "
-        f"({bw[(b, 'eager')]:.2f} and {bw[(b, 'fp32')]:.2f} of the copy bandwidth)" for b in both) + ". " +
-        ". ".join(f"At B={b} {winner[b]}" for b in both) + ".")
+    if text := precision_reading(cd, "cpu-qwen-avx2"):
+        book.md(text)
 else:
     book.md("*Not measured yet on an AVX2-only CPU: `make phase2 PROFILE=cpu-qwen-avx2` (refused on any other).*")
 
@@ -506,27 +461,11 @@ else:
                caption="Table 4.6c. One linear layer under each CPU weight kernel (median of repeats; rel_error: "
                "relative error against the fp32 product of the unquantized weight, i.e. the kernel's rounding "
                "plus its format's). Data: data/cpu_kernels/ (studylib.decoding.weight_kernels).")
+    from studylib.book.quantization import kernel_readings
+
     for prof, cp in ck.groupby("profile"):
-        parts = []
-        for (layer, bits, b), g in cp.groupby(["layer", "bits", "batch"]):
-            g = g.sort_values("median_s")
-            tied = g[g["ci_lo_s"] <= g["ci_hi_s"].iloc[0]]   # CI of the median overlaps the fastest's
-            parts.append(f"{layer}, {bits}-bit, B={b}: " + " ≈ ".join(tied["kernel"]))
-        book.md(f"**{prof}** — fastest kernel per format (kernels whose median's 95% CI overlaps the fastest's "
-                "are listed together): " + "; ".join(parts) + ".")
-        # the kernels the whole-model decode uses (Table 4.6): are they the fastest, and by how much not?
-        bf16 = "bf16_onednn_packed" if "bf16_onednn_packed" in set(cp["kernel"]) else "bf16_eager"
-        used = {32: "fp32_eager", 16: bf16, 8: "int8_quanto", 4: "int4_quanto"}
-        used = {bits: k for bits, k in used.items() if k in set(cp["kernel"])}
-        gaps = []
-        for (layer, bits), g in cp[cp["batch"] == 1].groupby(["layer", "bits"]):
-            best, mine = g.loc[g["median_s"].idxmin()], g[g["kernel"] == used.get(bits)]
-            if not mine.empty and best["kernel"] != used[bits]:
-                gaps.append(f"{layer} {bits}-bit: {used[bits]} takes {mine['median_s'].iloc[0] / best['median_s']:.3f}x "
-                            f"the time of {best['kernel']}")
-        book.md(f"On {prof} the whole-model decode uses " + ", ".join(used.values()) + ". " + (
-            "Where another kernel is faster at batch 1: " + "; ".join(gaps) + "." if gaps else
-            "Each is the fastest of its format at batch 1."))
+        for paragraph in kernel_readings(cp, prof):
+            book.md(paragraph)
 
 # %% [markdown]
 # *Figure 4.5. Achieved weight bandwidth of each CPU kernel on Qwen2.5-1.5B's FFN projections,

@@ -1,0 +1,44 @@
+"""Chapter 4's CPU decode views: Table 6's CPU row on each CPU the study measured, and which weight
+precision a memory-bound decode step prefers on a CPU without hardware bf16. Named functions from
+the study's data to a table or a paragraph, tested on fixtures; the chapter holds the calls."""
+from __future__ import annotations
+
+import pandas as pd
+
+from studylib.book import tables as book
+from studylib.claims import Data
+from studylib.claims.hardware import cpu_decode_speedup, table6_variants
+
+
+def table6_by_cpu(data: Data, cd: pd.DataFrame, batches=(1, 8)) -> pd.DataFrame:
+    """One row per profile x batch x variant of Table 6's (the paper's combination, else its
+    conversion alone) measured in whole-model decode: the fastest kernel and the speedup over
+    dense with its 95% interval."""
+    rows = []
+    for prof in sorted(set(cd["profile"])) if not cd.empty else []:
+        for b in batches:
+            for v in table6_variants():
+                c = cpu_decode_speedup(data, (v,), batch=b, profiles=(prof,))
+                if c:
+                    rows.append({"profile": prof, "batch": b, "variant": v, "kernel (fastest)": c["kernel"],
+                                 "speedup vs dense": book.est(c["estimate"], "x", max_digits=2)})
+    return pd.DataFrame(rows)
+
+
+def precision_reading(cd: pd.DataFrame, profile: str) -> str | None:
+    """Dense decode in bf16 (``eager``) against fp32 on ``profile``: median tokens/s and the share of
+    the copy bandwidth each achieves, per batch measured both ways, and which is faster; None when
+    no batch has both."""
+    dk = cd[(cd["profile"] == profile) & (cd["variant"] == "dense")]
+    med = dk.groupby(["batch", "kernel"])["decode_tokens_per_s"].median()
+    bw = (dk["achieved_Bps"] / dk["copy_bandwidth_Bps"]).groupby([dk["batch"], dk["kernel"]]).median()
+    both = [b for b in sorted(set(dk["batch"])) if (b, "eager") in med and (b, "fp32") in med]
+    if not both:
+        return None
+    winner = {b: ("bf16, half the bytes, is faster despite the conversion oneDNN performs on every bf16 product"
+                  if med[(b, "eager")] > med[(b, "fp32")] else
+                  "fp32 is faster: the conversion costs more than the bytes it saves") for b in both}
+    return ("On the AVX2 CPU, dense " + "; ".join(
+        f"at B={b} decodes {med[(b, 'eager')]:.2f} tokens/s in bf16 and {med[(b, 'fp32')]:.2f} upcast to fp32 "
+        f"({bw[(b, 'eager')]:.2f} and {bw[(b, 'fp32')]:.2f} of the copy bandwidth)" for b in both) + ". " +
+        ". ".join(f"At B={b} {winner[b]}" for b in both) + ".")

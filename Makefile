@@ -89,7 +89,7 @@ sweep-status:
 # (the first ITEMS items of TASK, both kernels; data/quant_eval/):
 #   make quant-check PROFILE=cpu-qwen VARIANT=int8_quanto TASK=mmlu ITEMS=50
 quant-check: check
-	$(PY) -m studylib quant-check --profile $(PROFILE) --variant $(or $(VARIANT),int8_quanto) --task $(or $(TASK),mmlu) --items $(or $(ITEMS),50)
+	$(PY) -m studylib quant-check --profile $(PROFILE) $(if $(VARIANT),--variant $(VARIANT)) --task $(or $(TASK),mmlu) --items $(or $(ITEMS),50)
 
 # GPTQ vs round-to-nearest on a few real layers: output error on the calibration tokens and on
 # held-out WikiText-2 text, by calibration size and damping (data/gptq_holdout/; ~15 min on Qwen)

@@ -97,7 +97,7 @@ def main(argv=None) -> int:
             p.add_argument("--task", default="mmlu")
             p.add_argument("--items", type=int, default=None, help="items 0..N of the first unit (default: all of it)")
         if name == "quant-check":
-            p.add_argument("--variant", default="int8_quanto")
+            p.add_argument("--variant", default=None, help="a quantized variant (default: the declared role int8)")
             p.add_argument("--task", default="mmlu")
             p.add_argument("--items", type=int, default=50)
         if name == "run-notebook":
@@ -199,7 +199,9 @@ def main(argv=None) -> int:
 
             if (declared := declared_profile(prof)) is None:
                 raise StudyConfigError(f"profile {prof['name']!r} declares no quality variants")
-            print(summary(agreement(declared, args.variant, args.task, args.items)))
+            from studylib.quality.transforms import with_role
+
+            print(summary(agreement(declared, args.variant or with_role("int8")[0], args.task, args.items)))
             return 0
         if args.cmd == "machine-check":
             from studylib.quality.machine_check import check, summary

@@ -29,6 +29,7 @@ from studylib.estimates.analysis import speedups
 from studylib.paper.tables import TABLE1
 from studylib.results import read_table
 from studylib.shapes import SHAPES
+from studylib.timing.modules import TIMED_MODULES
 
 book.setup()
 timing = read_table("timing")
@@ -67,7 +68,8 @@ else:
 # %% tags=["hide-input"]
 if has_gpu:
     d = sp[(sp["component"] == "layer") & (sp["batch"] == 1) & sp["routing"].isin(["uniform", "none"])
-           & sp["variant"].isin(["pruned30_moe4_top1", "moe4_top1", "moe8_top1", "moe4_top2", "pruned_expert_alone"])].copy()
+           & sp["variant"].isin([v for v, m in TIMED_MODULES.items()   # the routed layers and the pruned expert alone
+                                 if m["kind"] == "moe" or (m.get("slice") and m.get("pruned"))])].copy()
     d["params_B"] = d["shape"].map(lambda s: SHAPES[s].n_params / 1e9)
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
     for size, shape in G.SIZE_SHAPES.items():
@@ -104,7 +106,7 @@ if has_gpu:
 # %% tags=["hide-input"]
 if has_gpu:
     d = sp[(sp["component"] == "layer") & sp["routing"].isin(["uniform", "none"])
-           & sp["variant"].isin(["pruned30_moe4_top1", "moe4_top1", "semi24", "int8wo", "fp8wo", "int4wo_torch"])]
+           & sp["variant"].isin([v for v, m in TIMED_MODULES.items() if m.get("by_batch")])]
     g = sns.relplot(data=d, x="batch", y="speedup", hue="variant", col="shape", col_wrap=3, kind="line", marker="o",
                     height=2.6, aspect=1.3, facet_kws={"sharey": False})
     for ax in g.axes.flat:

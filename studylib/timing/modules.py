@@ -52,28 +52,29 @@ from studylib.shapes import Shape
 #: The timed FFN modules, declared: ``kind`` picks the builder; ``K``/``k`` experts and top-k; ``width``
 #: the fraction of D_ff each expert (or the dense FFN) keeps; ``pruned`` the pruning ratio the
 #: paper's recipe applied (the latency model's feature; width alone also covers the 1/K slices).
-#: Code reads these attributes, never the names.
+#: Code reads these attributes, never the names. ``by_batch``: the timed form of its technique that
+#: chapter 2's speedup-vs-batch figure draws (one per technique, its best GPU kernel).
 TIMED_MODULES = {
     "dense": {"kind": "dense"},
     # one expert's slice timed by itself (``slice``): what a top-1 layer should cost, not a layer variant
     "expert_alone": {"kind": "dense", "width": 0.25, "slice": True},
     "pruned_expert_alone": {"kind": "dense", "width": 0.25 * 0.7, "pruned": 0.3, "slice": True},
-    "semi24": {"kind": "semi24", "gpu_only": True},
+    "semi24": {"kind": "semi24", "gpu_only": True, "by_batch": True},
     "unstructured30": {"kind": "dense", "zero_frac": 0.3},
-    "moe4_top1": {"kind": "moe", "K": 4, "k": 1},
+    "moe4_top1": {"kind": "moe", "K": 4, "k": 1, "by_batch": True},
     "moe4_top2": {"kind": "moe", "K": 4, "k": 2},
     "moe8_top1": {"kind": "moe", "K": 8, "k": 1},
-    "pruned30_moe4_top1": {"kind": "moe", "K": 4, "k": 1, "width": 0.7, "pruned": 0.3},
-    "int8wo": {"kind": "quant", "scheme": "int8"},
+    "pruned30_moe4_top1": {"kind": "moe", "K": 4, "k": 1, "width": 0.7, "pruned": 0.3, "by_batch": True},
+    "int8wo": {"kind": "quant", "scheme": "int8", "by_batch": True},
     # the same kernel with K never split (the A/B of split-K: its partial sums cost two small kernels)
     "int8wo_nosplit": {"kind": "quant", "scheme": "int8", "splits": 1},
-    "fp8wo": {"kind": "quant", "scheme": "fp8", "gpu_only": True},
+    "fp8wo": {"kind": "quant", "scheme": "fp8", "gpu_only": True, "by_batch": True},
     "int4wo": {"kind": "quant", "scheme": "int4"},
     "int8wo_torch": {"kind": "quant", "scheme": "int8_torch"},
     # gpt-fast's int8: F.linear(x, W_int8.to(bf16)) * scales through torch.compile with coordinate-descent
     # tuning, under which inductor turns a one-row matmul into a fused de-quantize + reduction kernel
     "int8wo_compiled": {"kind": "quant", "scheme": "int8_compiled", "gpu_only": True},
-    "int4wo_torch": {"kind": "quant", "scheme": "int4_torch", "gpu_only": True},
+    "int4wo_torch": {"kind": "quant", "scheme": "int4_torch", "gpu_only": True, "by_batch": True},
     "fp8_scaled_mm": {"kind": "quant", "scheme": "fp8_scaled_mm", "gpu_only": True},
 }
 

@@ -23,7 +23,8 @@ def staged(tmp_path, monkeypatch):
         return real(model, steps, calib)
 
     monkeypatch.setattr(transforms, "apply", counting)
-    prof = load_profile("embedded", {"quality": {"calib_tokens": 512, "cache_conversions": True}})
+    prof = load_profile("embedded", {"quality": {"calib_tokens": 512, "cache_stages": True,
+                                                 "cache_conversions": True}})
     return qu, prof, calls
 
 
@@ -56,13 +57,13 @@ def test_stages_are_cached_shared_and_equal_to_a_fresh_build(staged, tmp_path):
     shutil.rmtree(next(p for p in (tmp_path / "variants" / "embedded" / "smollm2-135m").iterdir()
                        if p.name.startswith("wanda+teal")))
     # only the conversion is redone; a profile that does not keep conversions leaves none on disk
-    lean = load_profile("embedded", {"quality": {"calib_tokens": 512}})
+    lean = load_profile("embedded", {"quality": {"calib_tokens": 512, "cache_stages": True}})
     model, tok, _ = qu.build_variant(lean, "p_then_c", both)
     assert calls == [["teal"]]
     assert torch.equal(_logits(model, tok), fresh)
     assert not any(p.name.startswith("wanda+teal") for p in (tmp_path / "variants" / "embedded" / "smollm2-135m").iterdir())
 
-    other = load_profile("embedded", {"quality": {"calib_tokens": 1024}})   # another recipe: another cache
+    other = load_profile("embedded", {"quality": {"calib_tokens": 1024, "cache_stages": True}})   # another recipe: another cache
     assert qu._stage_cache(other, [PRUNE])[0] != qu._stage_cache(prof, [PRUNE])[0]
     where, _ = qu._stage_cache(prof, [PRUNE])
     assert qu._load_stage(where, "another recipe", "cpu", torch.float32) is None

@@ -25,6 +25,7 @@ from IPython.display import display
 from studylib.config import load_profile, require_device
 from studylib.estimates.analysis import speedups
 from studylib.results import read_table
+from studylib.timing.modules import TIMED_MODULES
 
 prof = load_profile(profile, overrides)
 require_device(prof)
@@ -46,4 +47,4 @@ if t.empty:
     print(f"no timing units for profile {profile!r}")
 else:
     sp = speedups(t)
-    display(sp[sp["variant"].str.contains("int8|int4|fp8")].round(3))
+    display(sp[sp["variant"].map(lambda v: bool(TIMED_MODULES.get(v, {}).get("technique")))].round(3))

@@ -26,6 +26,7 @@ import sys
 from pathlib import Path
 
 from studylib.config import StudyConfigError, load_profile, require_device, slow_bf16_warning, validate_profile
+from studylib.results import BASELINE
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -93,7 +94,7 @@ def main(argv=None) -> int:
                  "rescore"):
         p = sub.add_parser(name)
         if name == "machine-check":
-            p.add_argument("--variant", default="dense")
+            p.add_argument("--variant", default=BASELINE)
             p.add_argument("--task", default="mmlu")
             p.add_argument("--items", type=int, default=None, help="items 0..N of the first unit (default: all of it)")
         if name == "quant-check":

@@ -22,6 +22,10 @@ import pandas as pd
 from studylib.provenance import PROVENANCE_COLUMNS
 
 REPO = Path(__file__).resolve().parent.parent
+#: The name every table gives the unmodified model (the ``variant`` column of the quality, timing and
+#: CPU decode tables; declared as a quality variant and as a timed module): the baseline of every
+#: comparison. Code compares with it by this name, never by writing it out.
+BASELINE = "dense"
 
 #: Required columns per table (besides provenance). The book build validates data/ against it.
 SCHEMA: dict[str, list[str]] = {

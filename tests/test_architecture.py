@@ -156,3 +156,57 @@ def test_toy_transform_runs_through_a_unit(toy_transform, data_dir):
     assert items.groupby("variant")["item_id"].apply(sorted).apply(tuple).nunique() == 1  # paired items
     row = read_table("quality_variants", ["embedded"]).set_index("variant").loc[toy_transform]
     assert row["method"] == "toy_round" and row["rounded_linears"] > 0
+
+
+#: string constants that equal a variant's or timed module's name but are not one (file: {name: why})
+NOT_A_VARIANT_NAME = {
+    "studylib/results.py": {"dense": "BASELINE's definition: the one place the baseline's name is written"},
+    "studylib/paper/tables.py": {"dense": "Table 7's row label, as the paper prints it"},
+    "studylib/timing/latency_model.py": {"dense": "a module kind (TIMED_MODULES' 'kind'), not a module"},
+    "studylib/timing/campaign.py": {"fp8_scaled_mm": "a quantization scheme", "semi24": "a module kind"},
+    "studylib/decoding/weight_kernels.py": {"int8_quanto": "a CPU weight kernel's name (data/cpu_kernels)",
+                                            "int4_quanto": "a CPU weight kernel's name (data/cpu_kernels)"},
+}
+
+
+def test_no_code_names_a_variant():
+    """ARCHITECTURE.md: which variant a claim, table or chapter is about is read from its declaration
+    (roles, attributes, BASELINE), never written in code — quality variants (variants*.yaml) and timed
+    GPU modules (TIMED_MODULES, whose own file is their declaration) alike."""
+    from studylib.quality.transforms import declared_variants
+    from studylib.timing.modules import TIMED_MODULES
+
+    names = set(declared_variants()) | set(TIMED_MODULES)
+    repo = ROOT.parent
+    files = [*ROOT.rglob("*.py"), *(repo / "book").glob("chapters/*.py"), *(repo / "book").glob("*.py"),
+             *(repo / "notebooks").glob("*.py")]
+    found = []
+    for p in files:
+        rel = p.relative_to(repo).as_posix()
+        if rel == "studylib/timing/modules.py":
+            continue
+        allowed = NOT_A_VARIANT_NAME.get(rel, {})
+        for node in ast.walk(ast.parse(p.read_text())):
+            if isinstance(node, ast.Constant) and node.value in names and node.value not in allowed:
+                found.append(f"{rel}:{node.lineno} {node.value!r}")
+    assert not found, found
+
+
+def test_declared_links_between_flows_resolve():
+    """A quality variant's ``timed_module`` names a declared timed module; a timed module's
+    ``slice_of`` a routed one; the roles claims read resolve to exactly the declared modules."""
+    from studylib.quality.transforms import declared_variants, with_role
+    from studylib.results import BASELINE
+    from studylib.timing import modules as M
+
+    timed = {v: s["timed_module"] for v, s in declared_variants().items() if s["timed_module"]}
+    assert timed and set(timed.values()) <= set(M.TIMED_MODULES), timed
+    assert timed[BASELINE] == BASELINE and BASELINE in M.TIMED_MODULES
+    # the paper's recipe is the same technique in both flows
+    assert timed[with_role("paper_recipe")[0]] == M.with_role("paper_recipe")
+    for v, s in M.TIMED_MODULES.items():
+        if "slice_of" in s:
+            assert M.routed(s["slice_of"]) and not M.routed(v)
+    assert M.routing_of(M.with_role("paper_recipe"))[2] == 0.3
+    with pytest.raises(ValueError, match="role"):
+        M.with_role("no such role")

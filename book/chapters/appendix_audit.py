@@ -16,7 +16,7 @@ import statsmodels.api as sm
 from studylib.book import tables as book
 from studylib.estimates.analysis import eq25_design
 from studylib.estimates.fits import diagnostics, fit_eq25
-from studylib.results import read_table
+from studylib.results import BASELINE, read_table
 
 book.setup()
 
@@ -68,7 +68,7 @@ _ps = _ps[_ps["task"] == "mmlu"] if not _ps.empty else _ps
 if _ps.empty or _ps.loc[_ps["p"] > 0, "p"].nunique() < 2:
     book.md("*Qwen pruning series: fewer than two levels in data/ yet; nothing to fit.*")
 else:
-    _f = run_fit("pruning series", fit_forms, _ps[_ps["variant"] != "dense"], ("p",))
+    _f = run_fit("pruning series", fit_forms, _ps[_ps["variant"] != BASELINE], ("p",))
     book.fit_summary("Pruning term, paper's form (no intercept): full summary", _f["paper"], [_f["tests"].round(4)])
     book.fit_summary("Pruning term, with an intercept: full summary", _f["free"],
                      [pd.DataFrame([_f["compare"]]).round(4)])

@@ -27,7 +27,7 @@ from studylib.estimates.conversion_analysis import capacity_reading, conversion_
 from studylib.estimates.fits import eq25_equivalence, fit_eq25, fit_eq25_items
 from studylib.estimates.power import discordance_table, plan_table, resolvable_margin
 from studylib.quality.evaluation import task_summary
-from studylib.results import read_table
+from studylib.results import BASELINE, read_table
 from studylib.stats import paired_n_required
 
 book.setup()
@@ -112,7 +112,7 @@ rows = []
 fp32 = with_role("fp32_check")[0]
 if not qw.empty and fp32 in set(qw["variant"]):
     for t, g in qw.groupby("task"):
-        a = g[g["variant"] == "dense"].set_index("item_id")
+        a = g[g["variant"] == BASELINE].set_index("item_id")
         b = g[g["variant"] == fp32].set_index("item_id")
         common = a.index.intersection(b.index)
         if len(common) == 0:
@@ -221,16 +221,16 @@ if not rs.empty:
 # (nats), the continuous measure that stays meaningful where accuracy is at chance.
 
 # %% tags=["hide-input"]
-base = summ[summ["variant"] == "dense"].pivot_table(index="profile", columns="task", values="accuracy")
+base = summ[summ["variant"] == BASELINE].pivot_table(index="profile", columns="task", values="accuracy")
 book.table(base, index=True, digits=3, caption="Table 3.6. Dense accuracy per profile and task; '—': "
            "task not run on that profile (WikiText-2 and essays are scored by perplexity, below).")
-ppl = summ[(summ["variant"] == "dense") & summ["task"].isin(["wikitext", "essay_ppl"])]
+ppl = summ[(summ["variant"] == BASELINE) & summ["task"].isin(["wikitext", "essay_ppl"])]
 if not ppl.empty:
     book.table(ppl.pivot_table(index="profile", columns="task", values="perplexity"), index=True, digits=1,
                caption="Table 3.7. Dense perplexity of ordinary English (per token).")
 
 # %% tags=["hide-input"]
-show = deltas[~deltas["variant"].str.startswith(("grid_", "eq25_")) & deltas["profile"].isin(["cpu-real", "embedded"])]
+show = deltas[~deltas["variant"].isin(with_role("design_point")) & deltas["profile"].isin(["cpu-real", "embedded"])]
 acc = show.dropna(subset=["acc_loss_pp"])
 acc = acc[acc["task"].isin(["mmlu", "hellaswag", "gsm8k", "probe_facts", "probe_arith", "needle", "truthfulqa"])]
 if not acc.empty:
@@ -288,7 +288,7 @@ if not pr.empty:
 # %% tags=["hide-input"]
 declared_here = [v for v in load_profile("cpu-real")["quality"]["declared"]["variants"] if v not in with_role("design_point")]
 paper_side = [*with_role("pruning_alone"), *with_role("paper_conversion"), *with_role("paper_recipe")]
-conv_names = list(dict.fromkeys(["dense", *[v for v in paper_side if v not in declared_here], *declared_here]))
+conv_names = list(dict.fromkeys([BASELINE, *[v for v in paper_side if v not in declared_here], *declared_here]))
 ct = conversion_table(items, variants, deltas, "cpu-real", conv_names)
 if not ct.empty and "ppl_ratio" in ct:
     d = ct.dropna(subset=["ppl_ratio"]).sort_values("ppl_ratio")
@@ -346,7 +346,7 @@ else:
 
 # %% tags=["hide-input"]
 rt = variants.dropna(subset=["balance"]) if "balance" in variants else variants.iloc[:0]
-rt = rt[~rt["variant"].str.startswith(("grid_", "eq25_"))]
+rt = rt[~rt["variant"].isin(with_role("design_point"))]
 book.table(rt[["profile", "variant", "weight_sparsity", "balance", "max_expert_fraction", "c_drop"]],
            caption="Table 3.12. Routing statistics per converted variant (data/quality_variants/*/).")
 
@@ -463,7 +463,7 @@ else:
 nd = items[items["task"] == "needle"].copy()
 if not nd.empty:
     nd["logprob_per_token"] = nd["gold_logprob"] / nd["n_tokens"]
-    keep = ["dense", *with_role("pruning_alone"), *with_role("paper_conversion"), *with_role("paper_recipe")]
+    keep = [BASELINE, *with_role("pruning_alone"), *with_role("paper_conversion"), *with_role("paper_recipe")]
     g = sns.relplot(data=nd[nd["variant"].isin(keep)], x="length", y="logprob_per_token", hue="variant",
                     col="profile", kind="line", marker="o", errorbar=("ci", 95), height=3.0, aspect=1.3)
     g.set_axis_labels("haystack length (tokens)", "passphrase log-prob per token")
@@ -497,8 +497,8 @@ if len(levels) < 2:
             f"({', '.join(f'p={p:g}' for p in levels) or 'none'}); two are needed for the two forms. "
             "Measure the rest with `make sweep PROFILE=cpu-qwen TASKS=mmlu ONLY=sparsegpt50,sparsegpt10,sparsegpt40,sparsegpt20`.*")
 else:
-    forms = fit_forms(ps[ps["variant"] != "dense"], ("p",))
-    fig = figures.pruning_figure(ps[ps["variant"] != "dense"], forms, EQ26_ALPHA)
+    forms = fit_forms(ps[ps["variant"] != BASELINE], ("p",))
+    fig = figures.pruning_figure(ps[ps["variant"] != BASELINE], forms, EQ26_ALPHA)
     plt.show()
     _, ame = logit_check(ps)
     c = forms["compare"]
@@ -544,7 +544,7 @@ book.md("**The routing terms (β, γ) on Qwen:** " + (
 
 # %% tags=["hide-input"]
 _fr = figures.floor_table(items, "cpu-real")
-_grid = set(load_profile("cpu-real")["quality"]["declared"].get("eq25_grid_variants", [])) | {"dense"}
+_grid = set(load_profile("cpu-real")["quality"]["declared"].get("eq25_grid_variants", [])) | {BASELINE}
 book.table(_fr[_fr["variant"].isin(_grid) & (_fr["task"] == "hellaswag")], digits=1,
            caption="Table 3.5d. The SmolLM2 grid against HellaSwag's floor (studylib.book.figures.floor_table).",
            empty="*cpu-real: the grid is not in data/.*")

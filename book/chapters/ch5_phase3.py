@@ -12,7 +12,6 @@
 
 # %% tags=["remove-cell"]
 import matplotlib.pyplot as plt
-import pandas as pd
 import seaborn as sns
 
 from studylib.book import tables as book
@@ -24,7 +23,10 @@ from studylib.paper.decision import should_consider_sparse_routing
 from studylib.paper.tables import TABLE4
 from studylib.estimates.conversion_analysis import at_25_by_technique
 from studylib.quality.transforms import declared_variants, with_role
-from studylib.results import read_table
+from studylib.results import BASELINE, read_table
+from studylib.timing.modules import TIMED_MODULES
+from studylib.timing.modules import routed as routed_module
+from studylib.timing.modules import with_role as with_role_timed
 
 book.setup()
 
@@ -37,7 +39,7 @@ book.chapter_verdicts("ch5_phase3")
 # %% tags=["hide-input"]
 timing = read_table("timing")
 moe = G.gpu_timing(timing)  # the judging GPU only: a pivot over two GPUs would average them
-moe = moe[moe["variant"].str.startswith(("moe", "pruned"))]
+moe = moe[moe["variant"].map(lambda v: v in TIMED_MODULES and routed_module(v))]  # declared with a router
 if moe.empty:
     book.md("*No GPU timing with forced routing in `data/` yet.*")
 else:
@@ -45,7 +47,7 @@ else:
     rel = rel.rdiv(rel["uniform"], axis=0).drop(columns="uniform").reset_index()
     long = rel.melt(id_vars=["shape", "component", "variant", "batch"], var_name="routing", value_name="relative")
     long = long.dropna(subset=["relative"])
-    d = long[(long["component"] == "ffn") & (long["variant"] == "pruned30_moe4_top1")]
+    d = long[(long["component"] == "ffn") & (long["variant"] == with_role_timed("paper_recipe"))]
     if not d.empty:
         g = sns.relplot(data=d, x="batch", y="relative", hue="routing", col="shape", col_wrap=3, kind="line",
                         marker="o", height=2.5, aspect=1.2, facet_kws={"sharey": False})
@@ -78,7 +80,7 @@ else:
 # %% tags=["hide-input"]
 qv = read_table("quality_variants")
 routed = qv[qv["conversion"].isin(["moe_linear", "moe_oracle", "cmoe"]) & qv["profile"].isin(["cpu-real", "cpu-qwen"])]
-routed = routed[~routed["variant"].str.startswith("eq25_")]
+routed = routed[~routed["variant"].isin(with_role("design_point"))]
 if routed.empty:
     book.md("*No routed conversion of a real model in `data/quality_variants/` yet.*")
 else:
@@ -120,7 +122,7 @@ else:
 items = read_table("quality_items")
 needle = items[items["task"] == "needle"]
 acc = needle.groupby(["profile", "variant", "length"])["correct"].mean().reset_index()
-sel = acc[acc["variant"].isin(["dense", *with_role("pruning_alone"), *with_role("paper_conversion"), *with_role("paper_recipe")])]
+sel = acc[acc["variant"].isin([BASELINE, *with_role("pruning_alone"), *with_role("paper_conversion"), *with_role("paper_recipe")])]
 if not sel.empty:
     ax = sns.lineplot(data=sel, x="length", y="correct", hue="variant", style="profile", marker="o")
     ax.set_ylabel("passphrase recalled exactly (greedy)"); ax.set_xlabel("context length (≈ tokens)")

@@ -12,6 +12,7 @@ from studylib.claims.phases import spec_estimates
 from studylib.estimates.analysis import estimate_of
 from studylib.estimates.conversion_analysis import at_25_by_technique, perplexity_vs_dense
 from studylib.quality.transforms import with_role
+from studylib.results import BASELINE
 
 #: the abstract's name for each conversion it compares at 25% of the FFN per token (SmolLM2 and
 #: Qwen), by the transform that makes it; the variants are those of the declared role ``at_25``
@@ -80,8 +81,8 @@ def values(data: Data | None = None) -> dict[str, str]:
     from studylib.estimates import gpu_claims as G
 
     rep = G.replication(data.timing, data.table("device_peaks"))
-    h = rep[(rep["profile"] == "h200") & rep["measure"].str.startswith("Headline") & rep["measure"].str.endswith("B=1")] \
-        if not rep.empty else rep
+    h = rep[(rep["profile"] == "h200") & (rep["variant"] == G.COMBO) & (rep["shape"] == G.HEADLINE_SHAPE)
+            & (rep["component"] == "model") & (rep["batch"] == 1)] if not rep.empty else rep
     out["headline_h200"] = (f"On an H200 (a replication; verdicts stay on the H100) the same step gains "
                             f"{ci(h.iloc[0]['speedup'], h.iloc[0]['lo'], h.iloc[0]['hi'], 'x')}." if not h.empty else "")
     measured = dict(zip(vt["id"], vt["measured"].astype(str)))
@@ -104,8 +105,8 @@ def values(data: Data | None = None) -> dict[str, str]:
     for key, variant in (("int8", int8), ("int4", int4)):
         out[f"qwen_mmlu_{key}"] = _loss(data.deltas, "cpu-qwen", variant, "mmlu")
     out["table89_quality_verdict"] = verdict.get("table89_quality", MISSING)
-    out["qwen_mmlu_dense"] = _accuracy(data.items, "cpu-qwen", "dense", "mmlu")
-    out["qwen_gsm8k_dense"] = _accuracy(data.items, "cpu-qwen", "dense", "gsm8k_cot")
+    out["qwen_mmlu_dense"] = _accuracy(data.items, "cpu-qwen", BASELINE, "mmlu")
+    out["qwen_gsm8k_dense"] = _accuracy(data.items, "cpu-qwen", BASELINE, "gsm8k_cot")
     out["qwen_units"] = _units_done("cpu-qwen")
     # the abstract's short forms (issue 37): value and interval only, no item counts in the sentences
     for key, variant, task in (("a_mmlu_loss", recipe, "mmlu"), ("a_gsm8k_loss", recipe, "gsm8k_cot"),

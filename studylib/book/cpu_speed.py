@@ -8,6 +8,7 @@ import pandas as pd
 from studylib.book import tables as book
 from studylib.claims import Data
 from studylib.claims.hardware import cpu_decode_speedup, table6_variants
+from studylib.results import BASELINE
 
 
 def table6_by_cpu(data: Data, cd: pd.DataFrame, batches=(1, 8)) -> pd.DataFrame:
@@ -29,7 +30,7 @@ def precision_reading(cd: pd.DataFrame, profile: str) -> str | None:
     """Dense decode in bf16 (``eager``) against fp32 on ``profile``: median tokens/s and the share of
     the copy bandwidth each achieves, per batch measured both ways, and which is faster; None when
     no batch has both."""
-    dk = cd[(cd["profile"] == profile) & (cd["variant"] == "dense")]
+    dk = cd[(cd["profile"] == profile) & (cd["variant"] == BASELINE)]
     med = dk.groupby(["batch", "kernel"])["decode_tokens_per_s"].median()
     bw = (dk["achieved_Bps"] / dk["copy_bandwidth_Bps"]).groupby([dk["batch"], dk["kernel"]]).median()
     both = [b for b in sorted(set(dk["batch"])) if (b, "eager") in med and (b, "fp32") in med]

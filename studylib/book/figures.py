@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from studylib.estimates import analysis
+from studylib.results import BASELINE
 
 
 def floor_table(items: pd.DataFrame, profile: str) -> pd.DataFrame:
@@ -18,7 +19,7 @@ def floor_table(items: pd.DataFrame, profile: str) -> pd.DataFrame:
     its = items[items["profile"] == profile]
     rows = []
     for task in sorted(its["task"].unique()):
-        for v in sorted(its.loc[its["task"] == task, "variant"].unique(), key=lambda v: (v != "dense", v)):
+        for v in sorted(its.loc[its["task"] == task, "variant"].unique(), key=lambda v: (v != BASELINE, v)):
             st = analysis.floor_status(its, task, v)
             if st is None or st["floor"] is None:
                 continue
@@ -335,7 +336,7 @@ def truncation_notes(items: pd.DataFrame, task: str = "gsm8k_cot", share: float 
                          f"{int(done['correct'].sum())} of the {len(done)} it finished right")
     if not notes:
         return None
-    d = finished[finished["variant"] == "dense"]
+    d = finished[finished["variant"] == BASELINE]
     return ("**Truncation.** " + "; ".join(notes) + (f" (dense: {int(d['correct'].sum())} of {len(d)})" if len(d) else "")
             + ". Whether a longer budget would rescue the truncated items is not measured; the items these "
             "variants did finish are the evidence on how they reason.")

@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import pandas as pd
 
+from studylib.decoding.weight_kernels import DECODE_KERNELS  # declared beside the kernels
+from studylib.estimates import gpu_claims as G
+from studylib.timing.modules import TIMED_MODULES, with_role
+
 
 def gptq_holdout_figure(rel: pd.DataFrame, model: str):
     """Output error relative to round-to-nearest against calibration tokens, one panel per layer
@@ -54,9 +58,6 @@ def gptq_holdout_reading(rel: pd.DataFrame, versus: pd.DataFrame, sweep_damp: fl
             "activations from the bf16 model.")
 
 
-#: the weight kernel the whole-model CPU decode runs for each weight width (bits), as
-#: ``decoding.cpu_speed`` uses them; bf16 prefers oneDNN's pre-packed product where it was measured
-DECODE_KERNELS = {32: "fp32_eager", 16: ("bf16_onednn_packed", "bf16_eager"), 8: "int8_quanto", 4: "int4_quanto"}
 
 
 def kernel_readings(cp: pd.DataFrame, profile: str) -> tuple[str, str]:
@@ -87,3 +88,19 @@ def kernel_readings(cp: pd.DataFrame, profile: str) -> tuple[str, str]:
         "Where another kernel is faster at batch 1: " + "; ".join(gaps) + "." if gaps else
         "Each is the fastest of its format at batch 1."))
     return fastest, decode
+
+
+def weight_only_speedups(gt: pd.DataFrame, batches=(1, 8)) -> pd.DataFrame:
+    """Table 4.1: whole-model decode speedup over dense of every weight-only timed module (each that
+    declares a ``technique``) and of the paper's combination, on the headline shape, per batch, with
+    the 95% CI; ``gt``: one GPU's timing rows (``gpu_claims.gpu_timing``). Modules not measured there
+    are absent."""
+    modules = [*(m for m, s in TIMED_MODULES.items() if s.get("technique")), with_role("paper_recipe")]
+    rows = []
+    for v in modules:
+        for b in batches:
+            e = G.speedup(gt, G.HEADLINE_SHAPE, v, b, component="model")
+            if e is not None:
+                rows.append({"variant": v, "technique": TIMED_MODULES[v].get("technique", "sparse routing"),
+                             "batch": b, "speedup": e.value, "95% CI": f"[{e.lo:.2f}, {e.hi:.2f}]"})
+    return pd.DataFrame(rows, columns=["variant", "technique", "batch", "speedup", "95% CI"])

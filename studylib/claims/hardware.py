@@ -20,6 +20,7 @@ from studylib.paper import equations as eq
 from studylib.paper.tables import TABLE1, TABLE4, TABLE6
 from studylib.quality.transforms import with_role
 from studylib.stats import Estimate
+from studylib.results import BASELINE
 
 
 def gpu_scale(d: Data) -> str:
@@ -119,8 +120,8 @@ def cpu_decode_speedup(d: Data, variants, batch: int = 1, profiles=CPU_DECODE_RA
         for v in variants:
             e = speedup_vs_dense(tp, v, batch)
             if e is not None:
-                k = {x: tp[(tp["variant"] == x) & (tp["batch"] == batch)]["kernel"].iloc[0] for x in ("dense", v)}
-                kern = k["dense"] if k["dense"] == k[v] else f"dense {k['dense']}, {v} {k[v]}"
+                k = {x: tp[(tp["variant"] == x) & (tp["batch"] == batch)]["kernel"].iloc[0] for x in (BASELINE, v)}
+                kern = k[BASELINE] if k[BASELINE] == k[v] else f"{BASELINE} {k[BASELINE]}, {v} {k[v]}"
                 return {"estimate": e, "variant": v, "kernel": kern,
                         "scale": f"{tp['model'].iloc[0]} ({prof}), {tp['dtype'].iloc[0]}, this CPU"}
     return None

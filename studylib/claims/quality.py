@@ -12,6 +12,7 @@ from studylib.estimates.analysis import QUALITY_PROFILE_RANK, best_profile
 from studylib.paper import criteria as C
 from studylib.quality.transforms import with_role, without_pruning
 from studylib.stats import Estimate, paired_n_required, upper_bound_verdict
+from studylib.results import BASELINE
 
 COMBOS = with_role(C.H2_ROLE)  # the paper's combination: repaired conversion first
 
@@ -164,13 +165,14 @@ def _probe(task: str):
 
 def _attribution(d: Data) -> Measured:
     """The paired needle_qa losses of the paper's combination (FFN only) and of the attention-side
-    variant (``criteria.ATTENTION_VARIANT``, dense FFN), each with where it stands against the floor."""
+    variant (the one declaring ``criteria.ATTENTION_ROLE``, dense FFN), each with where it stands against the floor."""
     e_ffn, rows = loss(d, "needle_qa")
     if e_ffn is None:
         return Measured()
-    e_att, att_rows = loss(d, "needle_qa", (C.ATTENTION_VARIANT,))
+    attention = with_role(C.ATTENTION_ROLE)[0]
+    e_att, att_rows = loss(d, "needle_qa", (attention,))
     dense, var = floors(d, rows)
-    att = f"; {C.ATTENTION_VARIANT} {e_att.value:.1f} pp {ci_text(e_att, '{:.1f}')}" if e_att is not None else ""
+    att = f"; {attention} {e_att.value:.1f} pp {ci_text(e_att, '{:.1f}')}" if e_att is not None else ""
     return Measured(e_ffn, f"FFN only {e_ffn.value:.1f} pp{att}", ci_text(e_ffn, "{:.1f}"),
                     scale(rows, "; ".join(x for x in (judged_on(rows), floor_note(dense, var)) if x)),
                     inputs={"attention": e_att, "dense_above": bool(dense and dense["above"])})
@@ -193,7 +195,7 @@ def grid_floor(d: Data, prof: str, design: pd.DataFrame) -> str:
         return "no task with dense above the floor"
     below = []
     for t in tasks:
-        sts = [analysis.floor_status(its, t, v) for v in ["dense", *sorted(design["variant"].unique())]]
+        sts = [analysis.floor_status(its, t, v) for v in [BASELINE, *sorted(design["variant"].unique())]]
         low = [s for s in sts if s is not None and not s["above"]]
         if low:
             accs = [100 * s["acc"] for s in low]
@@ -220,7 +222,7 @@ def series_floor(d: Data, prof: str, series: pd.DataFrame) -> tuple[pd.DataFrame
     its = d.items[d.items["profile"] == prof]
     task = series["task"].iloc[0]
     out = []
-    for v in series.loc[series["variant"] != "dense", "variant"].unique():
+    for v in series.loc[series["variant"] != BASELINE, "variant"].unique():
         st = analysis.floor_status(its, task, v)
         if st is not None and not st["above"]:
             out.append(st)
@@ -256,7 +258,7 @@ def _alpha_alone(d: Data, prof: str, series: pd.DataFrame, floored: str, left_ou
     from studylib.estimates.fits import fit_forms
 
     try:
-        f = fit_forms(series[series["variant"] != "dense"], ("p",))
+        f = fit_forms(series[series["variant"] != BASELINE], ("p",))
     except ValueError:
         return None
     t = f["tests"].loc["p"]
@@ -399,7 +401,7 @@ def _ratio(d: Data) -> Measured:
         text += "; working variants: " + ", ".join(
             f"{r.variant} {r.ratio:.2f} {ci_text(Estimate(r.ratio, r.ratio_lo, r.ratio_hi))}" for r in w.itertuples())
     return Measured(e, text, ci_text(e), scale(best, "; ".join(x for x in (info["variant"], note) if x)),
-                    inputs={"dense_above": all(f["dense"] is not None and f["dense"]["above"] for f in info["floor"].values()),
+                    inputs={"dense_above": all(f[BASELINE] is not None and f[BASELINE]["above"] for f in info["floor"].values()),
                             "variant_above": not note, "working": reads})
 
 
@@ -439,7 +441,7 @@ def _table3_ratios(d: Data) -> Measured:
                          + ("; " + ", ".join(f"{r.variant} {r.ratio:.2f} {ci_text(Estimate(r.ratio, r.ratio_lo, r.ratio_hi))}"
                                              for r in w.itertuples()) if len(w) else ""))
         if per:
-            return Measured(None, " | ".join(parts), "—", scale(its[its["variant"] == "dense"].head(1), ""),
+            return Measured(None, " | ".join(parts), "—", scale(its[its["variant"] == BASELINE].head(1), ""),
                             inputs={"per_task": per})
     return Measured()
 

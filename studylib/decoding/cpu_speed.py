@@ -45,7 +45,6 @@ from studylib.quality.taskdata import gsm8k_items
 from studylib.results import ResultStore, safe_key
 
 TABLE = "cpu_decode"
-NOT_EXECUTABLE = ("moe_oracle", "neuron_oracle", "moe_constant", "gptq")  # gptq: fake-quantized weights
 
 
 KEYS = ("variants", "batches", "new_tokens", "repeats")
@@ -95,12 +94,12 @@ def apply_kernel(model, kernel: str) -> int:
 
 def require_executable(variant: str, what: str) -> None:
     """Refuse (before loading anything) a declared variant whose speed cannot be measured honestly:
-    a bound, an input-thresholding step or fake-quantized weights has no executable form."""
-    bad = [t for t, _ in transforms.variant(variant)["steps"] if t in NOT_EXECUTABLE]
-    if bad:
-        raise StudyConfigError(f"{what} {variant!r}: {bad[0]} has no executable form (a bound, an "
-                               "input-thresholding step or fake-quantized weights): its speed cannot be "
-                               "measured honestly")
+    each transform declares whether its result has an executable form (``register(not_executable=...)``)."""
+    for t, _ in transforms.variant(variant)["steps"]:
+        why = transforms.TRANSFORMS[t].not_executable
+        if why:
+            raise StudyConfigError(f"{what} {variant!r}: step {t!r} has no executable form ({why}): its speed "
+                                   "cannot be measured honestly")
 
 
 def weight_bytes_per_step(model) -> int:

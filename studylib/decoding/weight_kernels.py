@@ -86,6 +86,11 @@ KERNELS: dict[str, tuple[str, int, Callable[[nn.Linear], nn.Module]]] = {
     "int4_torchao": ("torchao", 4, _torchao("int4")),
 }
 
+#: the weight kernel the whole-model CPU decode runs for each weight width (bits), as
+#: ``decoding.cpu_speed`` uses them (the quanto layers of the int8/int4 variants); bf16 prefers
+#: oneDNN's pre-packed product where it was measured. Kernel names, declared above.
+DECODE_KERNELS = {32: "fp32_eager", 16: ("bf16_onednn_packed", "bf16_eager"), 8: "int8_quanto", 4: "int4_quanto"}
+
 
 def weight_bytes(out_f: int, in_f: int, bits: int) -> int:
     """Bytes a kernel reads for the weight: codes, plus a bf16 scale per output row (int8) or a

@@ -12,6 +12,7 @@ from studylib.stats import (
     paired_bootstrap_delta,
     paired_difference_ci,
 )
+from studylib.results import BASELINE
 
 GPU_PROFILES = ("h100", "h200")
 
@@ -38,7 +39,7 @@ def samples(row) -> np.ndarray:
     return np.array([float(x) for x in str(row["samples_s"]).split()])
 
 
-def speedups(timing: pd.DataFrame, baseline: str = "dense") -> pd.DataFrame:
+def speedups(timing: pd.DataFrame, baseline: str = BASELINE) -> pd.DataFrame:
     """Speedup of every variant over the dense baseline of the same profile/shape/component/
     batch, with a bootstrap CI of the ratio of medians."""
     keys = ["profile", "shape", "component", "batch", "context"]
@@ -58,7 +59,7 @@ def speedups(timing: pd.DataFrame, baseline: str = "dense") -> pd.DataFrame:
 
 def attention_fraction(timing: pd.DataFrame) -> pd.DataFrame:
     """Measured f_attn = 1 - t_ffn / t_layer of the dense model (median times)."""
-    d = timing[timing["variant"] == "dense"]
+    d = timing[timing["variant"] == BASELINE]
     piv = d.pivot_table(index=["profile", "shape", "batch", "context"], columns="component", values="median_s")
     if not {"ffn", "layer"} <= set(piv.columns):
         return pd.DataFrame(columns=["profile", "shape", "batch", "context", "ffn", "layer", "f_attn"])
@@ -67,7 +68,7 @@ def attention_fraction(timing: pd.DataFrame) -> pd.DataFrame:
     return piv.reset_index()
 
 
-def quality_deltas(items: pd.DataFrame, baseline: str = "dense") -> pd.DataFrame:
+def quality_deltas(items: pd.DataFrame, baseline: str = BASELINE) -> pd.DataFrame:
     """Per profile × variant × task: paired (by item) loss vs dense. Accuracy loss in percentage
     points (dense - variant) with Tango's score interval (never a point, even with no discordant
     item) and McNemar's exact p; for generated answers also the loss under the flexible
@@ -128,7 +129,7 @@ def estimate_of(df: pd.DataFrame, value: str, lo: str, hi: str) -> Estimate | No
     return Estimate(float(r[value]), float(r[lo]), float(r[hi]))
 
 
-def floor_status(items: pd.DataFrame, task: str, variant: str = "dense") -> dict | None:
+def floor_status(items: pd.DataFrame, task: str, variant: str = BASELINE) -> dict | None:
     """Where ``variant`` stands against the floor of ``task`` (criteria.CHANCE: the chance rate of
     a multiple-choice task, 0 for generated answers): items, correct, accuracy with its 95% Wilson
     interval, and ``above`` — the interval's lower end above the floor, i.e. a one-sided score test
@@ -156,13 +157,13 @@ def floor_text(st: dict) -> str:
             f"(95% [{100 * st['lo']:.1f}, {100 * st['hi']:.1f}]) vs floor {f}")
 
 
-def above_chance(items: pd.DataFrame, task: str, variant: str = "dense") -> bool:
+def above_chance(items: pd.DataFrame, task: str, variant: str = BASELINE) -> bool:
     """Whether ``variant`` scores above the floor of ``task`` (``floor_status``)."""
     st = floor_status(items, task, variant)
     return bool(st and st["above"])
 
 
-def _paired(items: pd.DataFrame, task: str, variant: str, column: str, baseline: str = "dense"):
+def _paired(items: pd.DataFrame, task: str, variant: str, column: str, baseline: str = BASELINE):
     d = items[items["task"] == task]
     b = d[d["variant"] == baseline].set_index("item_id")
     v = d[d["variant"] == variant].set_index("item_id")
@@ -211,7 +212,7 @@ def degradation_ratio(items: pd.DataFrame, variant: str, pairs=None) -> dict | N
                 "measure": "accuracy points" if use_acc else "gold log-prob per token (nats)",
                 "reasoning_loss": r_loss, "factual_loss": f_loss, "ratio": ratio, "fieller": fieller,
                 "reasoning_acc": acc, "floored": use_acc and acc <= CHANCE.get(reasoning, 0.0),
-                "floor": {t: {v: floor_status(items, t, v) for v in ("dense", variant)} for t in (reasoning, factual)}}
+                "floor": {t: {v: floor_status(items, t, v) for v in (BASELINE, variant)} for t in (reasoning, factual)}}
     return None
 
 
@@ -225,7 +226,7 @@ def working_ratios(items: pd.DataFrame, pairs=None) -> pd.DataFrame:
     items that is above the floor on both tasks of the pair, with dense above it too (criteria,
     2026-12-03): one row per variant with both losses, the bootstrap ratio and Fieller's interval."""
     rows = []
-    for v in sorted(set(items["variant"]) - {"dense"}):
+    for v in sorted(set(items["variant"]) - {BASELINE}):
         info = degradation_ratio(items, v, pairs)
         if not info or info["measure"] != "accuracy points":
             continue
@@ -275,7 +276,7 @@ def eq25_design(items: pd.DataFrame, variants: pd.DataFrame) -> pd.DataFrame:
     grid = grid.drop_duplicates(["profile", "ratio", "bias", "capacity_factor", "experts", "top_k"], keep="last")
     for prof, gv in grid.groupby("profile"):
         its = items[items["profile"] == prof]
-        deltas = quality_deltas(its[its["variant"].isin(["dense", *gv["variant"]])])
+        deltas = quality_deltas(its[its["variant"].isin([BASELINE, *gv["variant"]])])
         # the same tasks for every design point (named variants were evaluated on more)
         common = set.intersection(*(set(deltas.loc[deltas["variant"] == v, "task"]) for v in gv["variant"]))
         deltas = deltas[deltas["task"].isin(common)]
@@ -312,7 +313,7 @@ def eq25_item_design(items: pd.DataFrame, variants: pd.DataFrame, profile: str) 
     vq = variants[(variants["profile"] == profile) & variants["variant"].isin(grid)].drop_duplicates("variant", keep="last")
     if not grid or set(grid) - set(vq["variant"]):
         return pd.DataFrame()
-    dense = its[its["variant"] == "dense"].drop_duplicates(["task", "item_id"]).set_index(["task", "item_id"])
+    dense = its[its["variant"] == BASELINE].drop_duplicates(["task", "item_id"]).set_index(["task", "item_id"])
     acc_tasks = {t for t in its["task"].unique() if above_chance(its, t)}
     rows = []
     for _, v in vq.iterrows():
@@ -350,11 +351,11 @@ def pruning_design(items: pd.DataFrame, variants: pd.DataFrame, profile: str) ->
     pure = vq[vq["variant"].isin(list(ratios))].assign(ratio=lambda x: x["variant"].map(ratios))
     if pure.empty:
         return pd.DataFrame(columns=["variant", "task", "item_id", "p", "loss", "correct"])
-    dense = its[its["variant"] == "dense"].drop_duplicates(["task", "item_id"]).set_index(["task", "item_id"])
+    dense = its[its["variant"] == BASELINE].drop_duplicates(["task", "item_id"]).set_index(["task", "item_id"])
     tasks = [t for t in its["task"].unique() if t in set(dense.index.get_level_values(0)) and above_chance(its, t)]
     rows = []
-    for v in ["dense", *pure["variant"]]:
-        p = 0.0 if v == "dense" else float(pure.loc[pure["variant"] == v, "ratio"].iloc[0])
+    for v in [BASELINE, *pure["variant"]]:
+        p = 0.0 if v == BASELINE else float(pure.loc[pure["variant"] == v, "ratio"].iloc[0])
         mine = its[(its["variant"] == v) & its["task"].isin(tasks)].drop_duplicates(["task", "item_id"])
         mine = mine.set_index(["task", "item_id"])
         common = mine.index.intersection(dense.index)
@@ -366,7 +367,7 @@ def pruning_design(items: pd.DataFrame, variants: pd.DataFrame, profile: str) ->
     return pd.concat(rows, ignore_index=True)
 
 
-def token_budget(items: pd.DataFrame, task: str, variant: str = "dense", max_truncated: float = 0.05,
+def token_budget(items: pd.DataFrame, task: str, variant: str = BASELINE, max_truncated: float = 0.05,
                  step: int = 128) -> dict | None:
     """The generation budget a pilot supports: the smallest multiple of ``step`` tokens that at most
     ``max_truncated`` of ``variant``'s pilot answers reach (their lengths' quantile), with the pilot's own

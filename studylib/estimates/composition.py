@@ -17,11 +17,12 @@ from studylib.estimates.gpu_claims import gpu_timing, unit_samples
 from studylib.shapes import get_shape
 from studylib.stats import DEFAULT_B, DEFAULT_SEED, Estimate
 from studylib.timing.modules import routed
+from studylib.results import BASELINE
 
 
 def head_seconds(t: pd.DataFrame, shape_name: str, batch: int) -> float | None:
     s = get_shape(shape_name)
-    ffn = unit_samples(t, shape_name, "dense", "ffn", batch, "none")
+    ffn = unit_samples(t, shape_name, BASELINE, "ffn", batch, "none")
     if ffn is None:
         return None
     return s.vocab * s.hidden * 2 / float(ffn["achieved_Bps"])
@@ -44,7 +45,7 @@ def composed_speedup(timing: pd.DataFrame, shape_name: str, variant: str, batch:
     """Whole-model speedup of ``variant`` over dense by composition, percentile-bootstrap CI over
     the replay samples of both layers."""
     t = gpu_timing(timing)
-    d, v = _parts(t, shape_name, "dense", batch), _parts(t, shape_name, variant, batch)
+    d, v = _parts(t, shape_name, BASELINE, batch), _parts(t, shape_name, variant, batch)
     if d is None or v is None:
         return None
     rng = np.random.default_rng(DEFAULT_SEED)

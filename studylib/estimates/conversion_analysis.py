@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from studylib.results import BASELINE
 from statsmodels.stats.weightstats import DescrStatsW
 
 #: transform name → what the chapter calls the technique
@@ -53,7 +54,7 @@ def describe(variant: str, stored: pd.Series | None = None) -> dict:
                 "pruned": float(pruned) if pd.notna(pruned) else 0.0, "knobs": "undeclared (an older run's name)"}
     names = [t for t, _ in spec["steps"]]
     conv = [(t, p) for t, p in spec["steps"] if t in TECHNIQUE]
-    tech = TECHNIQUE[conv[-1][0]] if conv else ("pruning only" if names else "dense")
+    tech = TECHNIQUE[conv[-1][0]] if conv else ("pruning only" if names else BASELINE)
     return {"technique": tech, "pruned": pruning_ratio(spec),
             "knobs": ", ".join(f"{k}={v}" for _, p in conv for k, v in p.items())}
 
@@ -66,7 +67,7 @@ def perplexity(rows: pd.DataFrame) -> float:
 
 def perplexity_vs_dense(items: pd.DataFrame, variant: str, task: str = "wikitext") -> dict:
     d = items[items["task"] == task]
-    b = d[d["variant"] == "dense"].drop_duplicates("item_id").set_index("item_id")
+    b = d[d["variant"] == BASELINE].drop_duplicates("item_id").set_index("item_id")
     v = d[d["variant"] == variant].drop_duplicates("item_id").set_index("item_id")
     common = b.index.intersection(v.index)
     if len(common) == 0:
@@ -99,7 +100,7 @@ def conversion_table(items: pd.DataFrame, variants: pd.DataFrame, deltas: pd.Dat
             for c in ("active_fraction", "bytes_fraction", "balance", "max_expert_fraction", "c_drop",
                       "router_oracle_agreement"):
                 row[c] = float(r[c]) if c in r and pd.notna(r[c]) else np.nan
-        if v == "dense":
+        if v == BASELINE:
             row["ppl"] = perplexity(its[(its["variant"] == v) & (its["task"] == "wikitext")])
             row["ppl_ratio"] = 1.0
         else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from studylib.decoding.cpu_speed import EAGER
 from studylib.stats import bootstrap_ratio_of_medians
+from studylib.results import BASELINE
 
 
 def with_kernel(df):
@@ -27,7 +28,7 @@ def fastest_kernel(df):
 def speedup_vs_dense(df, variant: str, batch: int):
     """Median decode step time of dense / of ``variant`` at ``batch`` with a bootstrap CI."""
     d = df[(df["batch"] == batch)]
-    a = d[d["variant"] == "dense"]["step_s"].to_numpy()
+    a = d[d["variant"] == BASELINE]["step_s"].to_numpy()
     b = d[d["variant"] == variant]["step_s"].to_numpy()
     if len(a) == 0 or len(b) == 0:
         return None
@@ -44,13 +45,13 @@ def stack_eta(df, stack: str, parts: tuple[str, ...], batch: int = 1, B: int = 2
     from studylib.stats import Estimate
 
     d = df[df["batch"] == batch]
-    t = {v: d[d["variant"] == v]["step_s"].to_numpy() for v in ("dense", stack, *parts)}
+    t = {v: d[d["variant"] == v]["step_s"].to_numpy() for v in (BASELINE, stack, *parts)}
     if any(len(a) == 0 for a in t.values()):
         return None
 
     def eta(s):
         med = {v: np.median(a) for v, a in s.items()}
-        return (med["dense"] / med[stack]) / np.prod([med["dense"] / med[p] for p in parts])
+        return (med[BASELINE] / med[stack]) / np.prod([med[BASELINE] / med[p] for p in parts])
 
     rng = np.random.default_rng(seed)
     boot = [eta({v: rng.choice(a, len(a)) for v, a in t.items()}) for _ in range(B)]

@@ -12,9 +12,10 @@ import pandas as pd
 
 from studylib.estimates.analysis import GPU_PROFILES, samples
 from studylib.stats import Estimate, bootstrap_ratio_of_medians
-from studylib.timing.modules import routed
+from studylib.results import BASELINE
+from studylib.timing.modules import TIMED_MODULES, routed, slice_of, with_role, with_technique
 
-COMBO = "pruned30_moe4_top1"
+COMBO = with_role("paper_recipe")  # the paper's combination as a timed module
 #: The shape that stands for each Table 1 size (Table 1's rows are Llama-2 sizes; 30B is LLaMA-1).
 SIZE_SHAPES = {"7B": "llama-2-7b", "13B": "llama-2-13b", "30B": "llama-30b", "70B": "llama-2-70b"}
 HEADLINE_SHAPE = "llama-3-8b"  # the paper's §8.2 Phase 1 model (Llama-8B)
@@ -61,7 +62,7 @@ def speedup(t: pd.DataFrame, shape: str, variant: str, batch: int = 1, component
             routing: str = "uniform") -> Estimate | None:
     """t(dense) / t(variant) at the same shape, batch and component."""
     r = routing if routed(variant) else "none"
-    return ratio(t, shape, ("dense", "none"), (variant, r), batch, component)
+    return ratio(t, shape, (BASELINE, "none"), (variant, r), batch, component)
 
 
 def h1_speedups(timing: pd.DataFrame, batch: int = 1) -> dict[str, Estimate]:
@@ -86,8 +87,9 @@ def headline_speedup(timing: pd.DataFrame, batch: int = 1) -> tuple[Estimate | N
 
 def gate_overhead_fraction(timing: pd.DataFrame, batch: int = 1, shape: str = HEADLINE_SHAPE) -> Estimate | None:
     """Table 2: share of a top-1-of-4 layer's time spent on routing, measured in place:
-    1 - t(layer with one dense expert-sized FFN, no router) / t(layer with moe4_top1)."""
-    r = ratio(gpu_timing(timing), shape, ("expert_alone", "none"), ("moe4_top1", "uniform"), batch)
+    1 - t(layer with one dense expert-sized FFN, no router) / t(layer with the top-1-of-4 conversion)."""
+    moe = with_role("paper_conversion")
+    r = ratio(gpu_timing(timing), shape, (slice_of(moe), "none"), (moe, "uniform"), batch)
     return None if r is None else Estimate(1 - r.value, 1 - r.hi, 1 - r.lo)
 
 
@@ -99,9 +101,11 @@ def gate_isolated_us(timing: pd.DataFrame, batch: int = 1, shape: str = HEADLINE
 
 
 def imbalance_throughput(timing: pd.DataFrame, routing: str, batch: int, shape: str = HEADLINE_SHAPE,
-                         variant: str = "moe4_top1", quantile: float = 0.5) -> Estimate | None:
+                         variant: str | None = None, quantile: float = 0.5) -> Estimate | None:
     """Table 4: throughput under a load distribution relative to uniform load = t(uniform) /
-    t(routing), at the median (or another quantile, e.g. p95) of the replay times."""
+    t(routing), at the median (or another quantile, e.g. p95) of the replay times. ``variant``: the
+    paper's conversion (role ``paper_conversion``) unless named."""
+    variant = variant or with_role("paper_conversion")
     t = gpu_timing(timing)
     a = unit_samples(t, shape, variant, "layer", batch, "uniform")
     b = unit_samples(t, shape, variant, "layer", batch, routing)
@@ -114,7 +118,7 @@ def quant_speedup(timing: pd.DataFrame, batch: int = 1, profile: str | None = No
     """Weight-only int8, whole Llama-3-8B decode, the fastest int8 kernel measured there."""
     t = gpu_timing(timing, profile)
     best, name = None, ""
-    for v in ("int8wo", "int8wo_nosplit", "int8wo_compiled", "int8wo_torch"):
+    for v in with_technique("int8"):
         e = speedup(t, HEADLINE_SHAPE, v, batch, component="model")
         if e is not None and (best is None or e.value > best.value):
             best, name = e, v
@@ -148,13 +152,13 @@ def _beside_dense(t: pd.DataFrame, shape: str, variant: str, batch: int, compone
     """A measured variant's GPU, kernel, quantized linears ('' for none or not recorded) and achieved
     fraction of the copy bandwidth ``bw``, beside dense's at the same shape, batch and component."""
     r = "uniform" if routed(variant) else "none"
-    u, d = unit_samples(t, shape, variant, component, batch, r), unit_samples(t, shape, "dense", component, batch, "none")
+    u, d = unit_samples(t, shape, variant, component, batch, r), unit_samples(t, shape, BASELINE, component, batch, "none")
     q = u.get("quantized") if "quantized" in u else None
     return {"gpu": str(u["gpu_name"]), "kernel": str(u.get("kernel", "")), "quantized": q if isinstance(q, str) else "",
             "bw_fraction": float(u["achieved_Bps"]) / bw, "dense_bw_fraction": float(d["achieved_Bps"]) / bw}
 
 
-def step_time_s(timing: pd.DataFrame, shape: str, tokens: int, batch: int = 1, variant: str = "dense",
+def step_time_s(timing: pd.DataFrame, shape: str, tokens: int, batch: int = 1, variant: str = BASELINE,
                 profile: str | None = None) -> float | None:
     """Median time of one whole-model step of ``tokens`` new tokens per sequence."""
     u = unit_samples(gpu_timing(timing, profile), shape, variant, "model", batch, tokens=tokens)
@@ -167,7 +171,7 @@ def step_time_at_dense_efficiency_s(timing: pd.DataFrame, shape: str, tokens: in
     achieved bandwidth (same shape, tokens, batch, GPU): t · achieved(variant) / achieved(dense)."""
     t = gpu_timing(timing, profile)
     u = unit_samples(t, shape, variant, "model", batch, tokens=tokens)
-    d = unit_samples(t, shape, "dense", "model", batch, tokens=tokens)
+    d = unit_samples(t, shape, BASELINE, "model", batch, tokens=tokens)
     if u is None or d is None:
         return None
     return float(u["median_s"]) * float(u["achieved_Bps"]) / float(d["achieved_Bps"])
@@ -190,18 +194,15 @@ def bandwidth_fractions(timing: pd.DataFrame, peaks: pd.DataFrame) -> pd.DataFra
     return t.assign(fraction_of_copy_bw=t["achieved_Bps"] / t["copy_bandwidth_Bps"])
 
 
-#: What the H200 replication compares with the H100: (label, shape, variant, batch, component).
+#: What the H200 replication compares with the H100: (label, shape, variant, batch, component): the
+#: combination at every Table 1 size and in the whole 8B model, and every timed module declaring a
+#: ``label`` as a whole 8B model at B=1 (``timing.modules.TIMED_MODULES``).
 REPLICATED = [
     *[(f"H1 {size}: the combination, one layer, B=1", shape, COMBO, 1, "layer") for size, shape in SIZE_SHAPES.items()],
     ("Headline: the combination, whole 8B model, B=1", HEADLINE_SHAPE, COMBO, 1, "model"),
     ("Headline: the combination, whole 8B model, B=8", HEADLINE_SHAPE, COMBO, 8, "model"),
-    ("Top-1 of 4 unpruned, whole 8B model, B=1", HEADLINE_SHAPE, "moe4_top1", 1, "model"),
-    ("int8 weight-only (Triton), whole 8B model, B=1", HEADLINE_SHAPE, "int8wo", 1, "model"),
-    ("int8 weight-only (Triton, K never split), whole 8B model, B=1", HEADLINE_SHAPE, "int8wo_nosplit", 1, "model"),
-    ("int8 weight-only (torch.compile, gpt-fast), whole 8B model, B=1", HEADLINE_SHAPE, "int8wo_compiled", 1, "model"),
-    ("int4 weight-only (tinygemm), whole 8B model, B=1", HEADLINE_SHAPE, "int4wo_torch", 1, "model"),
-    ("int4 weight-only (Triton), whole 8B model, B=1", HEADLINE_SHAPE, "int4wo", 1, "model"),
-    ("fp8 weight-only (Triton), whole 8B model, B=1", HEADLINE_SHAPE, "fp8wo", 1, "model"),
+    *[(f"{s['label']}, whole 8B model, B=1", HEADLINE_SHAPE, v, 1, "model")
+      for v, s in TIMED_MODULES.items() if "label" in s],
 ]
 
 
@@ -218,6 +219,7 @@ def replication(timing: pd.DataFrame, peaks: pd.DataFrame) -> pd.DataFrame:
         for label, shape, variant, batch, comp in REPLICATED:
             e = speedup(t, shape, variant, batch, comp)
             if e is not None:
-                rows.append({"measure": label, "profile": p, "speedup": e.value, "lo": e.lo, "hi": e.hi,
+                rows.append({"measure": label, "profile": p, "variant": variant, "shape": shape, "batch": batch,
+                             "component": comp, "speedup": e.value, "lo": e.lo, "hi": e.hi,
                              **_beside_dense(t, shape, variant, batch, comp, bw)})
     return pd.DataFrame(rows)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import pandas as pd
 
 from studylib.estimates.conversion_analysis import perplexity_vs_dense
+from studylib.results import BASELINE
 
 
 def quality_table(items: pd.DataFrame, deltas: pd.DataFrame, variants, tasks=("mmlu", "gsm8k_cot", "hellaswag")) -> pd.DataFrame:
     """One row per profile x variant of ``variants`` measured there: '<loss> [lo, hi] (n=...)' per task
     (paired accuracy loss against dense, points) and the WikiText-2 perplexity ratio with its interval."""
-    qi = items[items["variant"].isin(["dense", *variants])]
+    qi = items[items["variant"].isin([BASELINE, *variants])]
     rows = []
     for prof, g in qi.groupby("profile"):
         dl = deltas[deltas["profile"] == prof]

@@ -12,8 +12,9 @@ import pandas as pd
 from statsmodels.stats.proportion import proportion_confint
 
 from studylib.estimates import gpu_claims as G
-from studylib.quality.transforms import with_role
+from studylib.quality.transforms import variant as declared, with_role
 from studylib.stats import DEFAULT_B, DEFAULT_SEED, Estimate, mcnemar_pvalue, paired_difference_ci
+from studylib.results import BASELINE
 
 #: the shapes whose H100 step times stand for each measured pair: (target shape, draft shape)
 GPU_PAIRS = {"qwen2.5-coder-1.5b": ("qwen2.5-1.5b", "qwen2.5-0.5b"),
@@ -242,10 +243,10 @@ def gsm8k_paired(df: pd.DataFrame, gamma: int, dtype: str = "bfloat16", method: 
 
 
 def gpu_prediction(df: pd.DataFrame, timing: pd.DataFrame, pair: str, dtype: str = "bfloat16",
-                   gammas=range(1, 9), target_variant: str = "dense", profile: str | None = None,
+                   gammas=range(1, 9), target_variant: str = BASELINE, profile: str | None = None,
                    at_dense_efficiency: bool = False) -> pd.DataFrame:
     """Expected speedup on the GPU per γ = f(α measured here, GPU step times of the dense target at 1
-    token, of the verifying target (``target_variant``: "int8wo" for the int8 + draft stack) at γ+1
+    token, of the verifying target (``target_variant``: the int8 variant's timed module for the int8 + draft stack, ``BOTH``) at γ+1
     tokens and of the draft at 1 token) — ``gpu_claims.spec_decode_speedup`` — with the CI of α
     propagated by the prompt bootstrap. ``df``'s acceptance must come from the same kind of target
     (the plain rows for dense, the stacked rows for a variant); every step time from one ``profile``.
@@ -278,8 +279,8 @@ def stack_rows(df: pd.DataFrame, variant: str) -> pd.DataFrame:
 
 
 #: the CPU stack whose acceptance stands for the GPU's int8 target in "both" (Tables 5/7): the
-#: declared int8 variant, and the timed GPU module it stands for (``timing.modules.TIMED_MODULES``)
-BOTH = (with_role("int8")[0], "int8wo")
+#: declared int8 variant, and the timed GPU module it declares (``timed_module``)
+BOTH = (with_role("int8")[0], declared(with_role("int8")[0])["timed_module"])
 
 
 def best_gpu_prediction(df: pd.DataFrame, timing: pd.DataFrame, pair: str, **kw) -> tuple[Estimate | None, int | None]:

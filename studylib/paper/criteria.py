@@ -125,7 +125,7 @@ TABLE3_MATH_PP = (1.5, 3.0)
 # alone makes a loss Table 3 assigns to attention); inconclusive otherwise.
 TABLE3_RETRIEVAL_PP = (5.0, 15.0)
 RETRIEVAL_LOSS_PP = 5.0
-ATTENTION_VARIANT = "streaming_a25"
+ATTENTION_ROLE = "attention_side"  # the declared variant with this role (StreamingLLM sinks + the recent 25%)
 
 
 # --- Added 2026-12-03 (issue 34): H2's success criterion "ratios match Table 3 within 20%" (§8.1.2). For each

@@ -22,6 +22,7 @@ from __future__ import annotations
 import pandas as pd
 import torch
 
+from studylib.quality.transforms import with_role
 from studylib.quality.transforms.gptq import quantize_gptq, quantize_rtn
 from studylib.quality.transforms.prune import hessian
 
@@ -158,7 +159,8 @@ def measure(prof: dict, sizes=DEFAULT_SIZES, damps=DEFAULT_DAMPS, progress: bool
     t = t.assign(model=q["model"], activations="bfloat16")
     params = {"model": q["model"], "sizes": list(sizes), "damps": list(damps), "bits": 4, "group_size": 128,
               "sweep_calib_tokens": q.get("calib_tokens"), "heldout": "wikitext-2 test, 512-token windows, seed 7"}
-    ResultStore("gptq_holdout", prof["name"]).write(safe_key(q["model"], "gptq_int4"), t,
+    # the unit is named after the declared GPTQ variant whose calibration budget it checks
+    ResultStore("gptq_holdout", prof["name"]).write(safe_key(q["model"], with_role("int4_gptq")[0]), t,
                                                   provenance.collect(prof["name"], params))
     return t
 

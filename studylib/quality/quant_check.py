@@ -7,6 +7,7 @@ import pandas as pd
 from studylib import provenance
 from studylib.config import StudyConfigError
 from studylib.quality.quant_eval import MODES, agreement_table, prepare
+from studylib.quality.transforms import TRANSFORMS
 from studylib.quality.units import build_variant, evaluate_items, fast_exact_linears, plan, task_lines
 from studylib.results import ResultStore, safe_key
 
@@ -21,7 +22,7 @@ def agreement(prof: dict, variant: str, task: str, n_items: int, progress: bool 
     spec = next((u["spec"] for u in plan(prof, [variant])), None)
     if spec is None:
         raise StudyConfigError(f"variant {variant!r} is not planned on profile {prof['name']}")
-    if not any(step.startswith("quanto") for step, _ in spec["steps"]):
+    if not any(TRANSFORMS[step].quantizer for step, _ in spec["steps"]):
         raise StudyConfigError(f"variant {variant!r} has no optimum-quanto step to compare")
     lines = task_lines(prof, {task: n_items})[task]
     model, tok, _ = build_variant(prof, variant, spec)

@@ -27,8 +27,10 @@ from studylib.paper import equations as eq
 from studylib.shapes import get_shape
 from studylib.timing.modules import TIMED_MODULES, routing_of
 
-FAMILIES = ("dense", "expert_alone", "pruned_expert_alone", "moe4_top1", "moe4_top2", "moe8_top1",
-            "pruned30_moe4_top1")
+#: the modelled families: every timed module whose bytes are its structure (a dense FFN, a slice of one,
+#: or experts behind a router) — not the quantized, 2:4 or zeroed-weight modules, whose kernels read
+#: something else than their width says
+FAMILIES = tuple(v for v, s in TIMED_MODULES.items() if s["kind"] in ("dense", "moe") and not s.get("zero_frac"))
 FORMULA = "median_us ~ 0 + t_bytes_us + C(component) + experts + routed"
 
 

@@ -13,10 +13,11 @@ from __future__ import annotations
 import torch
 
 from studylib.shapes import get_shape
-from studylib.timing.modules import DecoderLayer, QuantFFN, QuantLinear, build_ffn, building_on
+from studylib.results import BASELINE
+from studylib.timing.modules import DecoderLayer, QuantFFN, QuantLinear, build_ffn, building_on, with_role
 
-#: Table 7's techniques and the variant of this study that implements each
-TABLE7_VARIANTS = {"sparse_routing": "pruned30_moe4_top1", "int8": "int8wo_torch"}
+#: Table 7's techniques and the timed module of this study that implements each (by declared role)
+TABLE7_VARIANTS = {"sparse_routing": with_role("paper_recipe"), "int8": with_role("int8_footprint")}
 
 
 def held_bytes(module: torch.nn.Module) -> int:
@@ -54,7 +55,7 @@ def held_bytes_of(*tensors: torch.Tensor) -> int:
 
 
 def relative_footprints(shape_name: str = "llama-3-8b", draft_shape: str = "qwen2.5-0.5b") -> dict[str, float]:
-    dense = model_bytes(shape_name, "dense")
+    dense = model_bytes(shape_name, BASELINE)
     out = {k: model_bytes(shape_name, v) / dense for k, v in TABLE7_VARIANTS.items()}
     out["spec_decode"] = 1 + get_shape(draft_shape).n_params / get_shape(shape_name).n_params
     return out

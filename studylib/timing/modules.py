@@ -47,36 +47,74 @@ import torch.nn.functional as F
 from studylib.kernels import quant as Q
 from studylib.kernels import triton_gemv as TG
 from studylib.paper.tables import TABLE4
+from studylib.results import BASELINE
 from studylib.shapes import Shape
 
 #: The timed FFN modules, declared: ``kind`` picks the builder; ``K``/``k`` experts and top-k; ``width``
 #: the fraction of D_ff each expert (or the dense FFN) keeps; ``pruned`` the pruning ratio the
 #: paper's recipe applied (the latency model's feature; width alone also covers the 1/K slices).
 #: Code reads these attributes, never the names. ``by_batch``: the timed form of its technique that
-#: chapter 2's speedup-vs-batch figure draws (one per technique, its best GPU kernel).
+#: chapter 2's speedup-vs-batch figure draws (one per technique, its best GPU kernel). ``roles``: what
+#: a claim reads a module as (``with_role``): ``paper_recipe`` the paper's combination (H1, the
+#: headline), ``paper_conversion`` its conversion without pruning (Table 2's gate share),
+#: ``int8_footprint`` the int8 form whose held bytes stand for Table 7's int8 memory (torch's packed
+#: weights, as a deployment holds them). ``slice_of``: the router-free expert slice of that module.
+#: ``technique``: the weight-only format a quantized module implements (every kernel of a format is a
+#: candidate for its best speed). ``label``: the module's name in the H200-vs-H100 replication table
+#: (modules with one are replicated as whole 8B models at B=1). ``tolerance``: its error bound against
+#: the fp64 reference in the kernel check (bf16 default 2e-2).
 TIMED_MODULES = {
-    "dense": {"kind": "dense"},
+    BASELINE: {"kind": "dense"},
     # one expert's slice timed by itself (``slice``): what a top-1 layer should cost, not a layer variant
-    "expert_alone": {"kind": "dense", "width": 0.25, "slice": True},
-    "pruned_expert_alone": {"kind": "dense", "width": 0.25 * 0.7, "pruned": 0.3, "slice": True},
+    "expert_alone": {"kind": "dense", "width": 0.25, "slice": True, "slice_of": "moe4_top1"},
+    "pruned_expert_alone": {"kind": "dense", "width": 0.25 * 0.7, "pruned": 0.3, "slice": True,
+                            "slice_of": "pruned30_moe4_top1"},
     "semi24": {"kind": "semi24", "gpu_only": True, "by_batch": True},
     "unstructured30": {"kind": "dense", "zero_frac": 0.3},
-    "moe4_top1": {"kind": "moe", "K": 4, "k": 1, "by_batch": True},
+    "moe4_top1": {"kind": "moe", "K": 4, "k": 1, "by_batch": True, "roles": ("paper_conversion",),
+                  "label": "Top-1 of 4 unpruned"},
     "moe4_top2": {"kind": "moe", "K": 4, "k": 2},
     "moe8_top1": {"kind": "moe", "K": 8, "k": 1},
-    "pruned30_moe4_top1": {"kind": "moe", "K": 4, "k": 1, "width": 0.7, "pruned": 0.3, "by_batch": True},
-    "int8wo": {"kind": "quant", "scheme": "int8", "by_batch": True},
+    "pruned30_moe4_top1": {"kind": "moe", "K": 4, "k": 1, "width": 0.7, "pruned": 0.3, "by_batch": True,
+                           "roles": ("paper_recipe",)},
+    "int8wo": {"kind": "quant", "scheme": "int8", "by_batch": True, "technique": "int8",
+               "label": "int8 weight-only (Triton)"},
     # the same kernel with K never split (the A/B of split-K: its partial sums cost two small kernels)
-    "int8wo_nosplit": {"kind": "quant", "scheme": "int8", "splits": 1},
-    "fp8wo": {"kind": "quant", "scheme": "fp8", "gpu_only": True, "by_batch": True},
-    "int4wo": {"kind": "quant", "scheme": "int4"},
-    "int8wo_torch": {"kind": "quant", "scheme": "int8_torch"},
+    "int8wo_nosplit": {"kind": "quant", "scheme": "int8", "splits": 1, "technique": "int8",
+                       "label": "int8 weight-only (Triton, K never split)"},
+    "fp8wo": {"kind": "quant", "scheme": "fp8", "gpu_only": True, "by_batch": True, "technique": "fp8",
+              "label": "fp8 weight-only (Triton)"},
+    "int4wo": {"kind": "quant", "scheme": "int4", "technique": "int4", "label": "int4 weight-only (Triton)"},
+    "int8wo_torch": {"kind": "quant", "scheme": "int8_torch", "technique": "int8", "roles": ("int8_footprint",)},
     # gpt-fast's int8: F.linear(x, W_int8.to(bf16)) * scales through torch.compile with coordinate-descent
     # tuning, under which inductor turns a one-row matmul into a fused de-quantize + reduction kernel
-    "int8wo_compiled": {"kind": "quant", "scheme": "int8_compiled", "gpu_only": True},
-    "int4wo_torch": {"kind": "quant", "scheme": "int4_torch", "gpu_only": True, "by_batch": True},
-    "fp8_scaled_mm": {"kind": "quant", "scheme": "fp8_scaled_mm", "gpu_only": True},
+    "int8wo_compiled": {"kind": "quant", "scheme": "int8_compiled", "gpu_only": True, "technique": "int8",
+                        "label": "int8 weight-only (torch.compile, gpt-fast)"},
+    "int4wo_torch": {"kind": "quant", "scheme": "int4_torch", "gpu_only": True, "by_batch": True, "technique": "int4",
+                     "label": "int4 weight-only (tinygemm)"},
+    # fp8 activations too (dynamic per-row e4m3): its error against the fp64 reference is ~5e-2
+    "fp8_scaled_mm": {"kind": "quant", "scheme": "fp8_scaled_mm", "gpu_only": True, "technique": "fp8",
+                      "tolerance": 1e-1},
 }
+
+
+def with_role(role: str) -> str:
+    """The one timed module that declares ``role`` (see TIMED_MODULES); an unknown role is an error."""
+    found = [v for v, s in TIMED_MODULES.items() if role in s.get("roles", ())]
+    if len(found) != 1:
+        raise ValueError(f"{len(found)} timed modules declare the role {role!r}; declared: "
+                         f"{sorted({r for s in TIMED_MODULES.values() for r in s.get('roles', ())})}")
+    return found[0]
+
+
+def with_technique(technique: str) -> tuple[str, ...]:
+    """Every timed module implementing a weight-only ``technique`` (int8, int4, fp8), in declaration order."""
+    return tuple(v for v, s in TIMED_MODULES.items() if s.get("technique") == technique)
+
+
+def slice_of(module: str) -> str:
+    """The router-free expert slice declared for a routed ``module`` (``slice_of``)."""
+    return next(v for v, s in TIMED_MODULES.items() if s.get("slice_of") == module)
 
 
 def routed(variant: str) -> bool:

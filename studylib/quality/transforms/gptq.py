@@ -110,7 +110,7 @@ def gptq_model(model, calib_ids: torch.Tensor, bits: int = 4, group_size: int = 
 from studylib.quality.transforms.registry import register  # noqa: E402  (the registry imports this module last)
 
 
-@register("gptq", weights_only=True)
+@register("gptq", weights_only=True, not_executable="fake-quantized weights (de-quantized bf16): its speed is the int4 kernel's")
 def gptq(model, calib, bits: int = 4, group_size: int = 128, percdamp: float = 0.01):
     """GPTQ int-k, fake-quantized, before the cast (a variant's ``{gptq: {bits: 4}}``)."""
     return gptq_model(model, calib, bits, group_size, percdamp=percdamp)

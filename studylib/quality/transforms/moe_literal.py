@@ -61,11 +61,11 @@ def moe_literal(model, calib, experts: int = 4, top_k: int = 1, ridge: float = 1
     return _convert(model, calib, experts, top_k, "linear", ridge, seed, bias, capacity_factor, balance)
 
 
-@register("moe_oracle")
+@register("moe_oracle", not_executable="an oracle needs the dense activations (a bound)")
 def moe_oracle(model, calib, experts: int = 4, top_k: int = 1, seed: int = 0):
     return _convert(model, calib, experts, top_k, "oracle", seed=seed)
 
 
-@register("moe_constant")
+@register("moe_constant", not_executable="the constant-expert floor is a bound, not a model")
 def moe_constant(model, calib, experts: int = 4, seed: int = 0):
     return _convert(model, calib, experts, 1, "constant", seed=seed)

@@ -25,5 +25,5 @@ def _quanto(weights: str):
     return step
 
 
-register("quanto_int8", after_cast=True)(_quanto("int8"))
-register("quanto_int4", after_cast=True)(_quanto("int4"))
+register("quanto_int8", after_cast=True, quantizer=True)(_quanto("int8"))
+register("quanto_int4", after_cast=True, quantizer=True)(_quanto("int4"))

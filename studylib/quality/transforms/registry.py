@@ -39,17 +39,23 @@ class Transform:
     fn: Callable
     weights_only: bool
     after_cast: bool = False
+    quantizer: bool = False
+    not_executable: str | None = None
 
 
 TRANSFORMS: dict[str, Transform] = {}
 
 
-def register(name: str, weights_only: bool = False, after_cast: bool = False):
-    """``after_cast``: runs after the model is cast to its evaluation dtype (quantizers)."""
+def register(name: str, weights_only: bool = False, after_cast: bool = False, quantizer: bool = False,
+             not_executable: str | None = None):
+    """``after_cast``: runs after the model is cast to its evaluation dtype (quantizers).
+    ``quantizer``: replaces linears by a quantization library's layers (``make quant-check`` compares
+    their kernels with the de-quantized weights). ``not_executable``: why the result has no form whose
+    speed can be measured honestly (a bound, fake-quantized weights); None when it decodes as built."""
     def deco(fn):
         if name in TRANSFORMS:
             raise ValueError(f"transform {name!r} registered twice")
-        TRANSFORMS[name] = Transform(name, fn, weights_only, after_cast)
+        TRANSFORMS[name] = Transform(name, fn, weights_only, after_cast, quantizer, not_executable)
         return fn
     return deco
 
@@ -77,7 +83,7 @@ def check_steps(name: str, steps: list[tuple[str, dict]]) -> None:
 
 def declared_variants() -> dict[str, dict]:
     """{variant: {"dtype": str|None, "steps": [(transform, params)], "note": str, "family": str|None,
-    "roles": [str]}} from the YAML files."""
+    "roles": [str], "timed_module": str|None}} from the YAML files."""
     raw: dict = {}
     for f in VARIANT_FILES:
         more = yaml.safe_load(Path(f).read_text()) or {}
@@ -93,8 +99,11 @@ def declared_variants() -> dict[str, dict]:
         roles = decl.get("roles") or []
         if not (isinstance(roles, list) and all(isinstance(r, str) for r in roles)):
             raise StudyConfigError(f"variant {name!r}: roles must be a list of names, got {roles!r}")
+        timed = decl.get("timed_module")
+        if timed is not None and not isinstance(timed, str):
+            raise StudyConfigError(f"variant {name!r}: timed_module names one timed GPU module, got {timed!r}")
         out[name] = {"dtype": decl.get("dtype"), "steps": steps, "note": decl.get("note", ""),
-                     "family": decl.get("family"), "roles": roles}
+                     "family": decl.get("family"), "roles": roles, "timed_module": timed}
     return out
 
 

@@ -41,7 +41,7 @@ def teal(model, calib, sparsity: float = 0.75, sparsify_input: bool = True):
     return {"conversion": "teal", "activation_sparsity": sparsity, "sparsify_input": sparsify_input}
 
 
-@register("neuron_oracle")
+@register("neuron_oracle", not_executable="an oracle needs the dense activations (a bound)")
 def neuron_oracle(model, calib, active: float = 0.25):
     """Per token, keep the ``active`` fraction of intermediate neurons with the largest true |h|:
     the ceiling of any neuron-level selection at that budget (it needs the dense activations it

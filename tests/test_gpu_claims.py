@@ -139,3 +139,19 @@ def test_int8_is_judged_where_every_linear_was_quantized_and_replicated_per_gpu(
     assert i8.set_index("profile").loc["h200", "quantized"] == "ffn+attention+head"
     # verdicts are judged on the H100 (the paper's hardware) where both exist
     assert G.gpu_timing(read_table("timing"))["profile"].unique().tolist() == ["h100"]
+
+
+def test_weight_only_table_lists_every_declared_weight_only_kernel_and_the_combination(data_dir):
+    from studylib.book.quantization import weight_only_speedups
+
+    _write([_model("dense", _noise(2e-3, 0.001)), _model("int8wo", _noise(1e-3, 0.001, seed=2)),
+            _model("int8wo_torch", _noise(1.25e-3, 0.001, seed=3)),
+            _model("pruned30_moe4_top1", _noise(1.5e-3, 0.001, seed=4)),
+            _model("semi24", _noise(1.9e-3, 0.001, seed=5))])              # not weight-only: not in the table
+    q = weight_only_speedups(G.gpu_timing(read_table("timing")), batches=(1,))
+    assert q["variant"].tolist() == ["int8wo", "int8wo_torch", "pruned30_moe4_top1"]
+    assert q.set_index("variant")["speedup"].round(1).to_dict() == {"int8wo": 2.0, "int8wo_torch": 1.6,
+                                                                      "pruned30_moe4_top1": 1.3}
+    assert q.set_index("variant").loc["int8wo_torch", "technique"] == "int8"
+    best, name = G.quant_speedup(read_table("timing"))
+    assert name == "int8wo" and best.value == pytest.approx(2.0, rel=0.01)   # the fastest int8 kernel

@@ -22,7 +22,7 @@ endif
 GPU_PY = $(if $(wildcard $(PY)),$(PY),python3)
 BUDGET_S ?=
 
-.PHONY: book-pdf verdicts gpu setup setup-qwen setup-vllm check sweep sweep-status quant-check gptq-holdout machine-check phase1 phase1-timing phase1-quality phase2 phase3 book book-check time-embedded all test clean-book
+.PHONY: served book-pdf verdicts gpu setup setup-qwen setup-vllm check sweep sweep-status quant-check gptq-holdout machine-check phase1 phase1-timing phase1-quality phase2 phase3 book book-check time-embedded all test clean-book
 
 $(VENV)/.done: pyproject.toml
 	python3 -m venv $(VENV)
@@ -99,6 +99,11 @@ gptq-holdout: check
 # Does this machine give the committed answers? Re-measure the first ITEMS items of a variant's
 # first committed unit of TASK here, item by item beside the committed rows (data/machine_check/):
 #   make machine-check PROFILE=cpu-qwen VARIANT=dense TASK=mmlu ITEMS=16
+# vLLM beside our model (issue 38): every exported variant of the profile's `served` section, one engine
+# start each: exactness on WikiText-2 and decode speed at its batches, ours right after on the same prompts
+served: check setup-vllm
+	$(PY) -m studylib serve --profile $(PROFILE)
+
 machine-check: check
 	$(PY) -m studylib machine-check --profile $(PROFILE) --variant $(or $(VARIANT),dense) --task $(or $(TASK),mmlu) $(if $(ITEMS),--items $(ITEMS),)
 

@@ -46,6 +46,12 @@ SCHEMA: dict[str, list[str]] = {
     # greedy decode speed on the CPU (studylib.decoding.cpu_speed): one row per repeat
     "cpu_decode": ["model", "variant", "dtype", "batch", "new_tokens", "repeat", "t_full_s", "t_prefill_s", "step_s",
                    "decode_tokens_per_s", "bytes_per_step", "achieved_Bps", "copy_bandwidth_Bps"],
+    # vLLM beside our model (studylib.serving.served): exactness on WikiText-2, decode speed per engine
+    "served_exactness": ["model", "variant", "engine", "engine_version", "tokens", "top1_agreement",
+                         "max_abs_dlogprob", "mean_abs_dlogprob", "ours_nll", "served_nll"],
+    "served_decode": ["model", "variant", "engine", "engine_version", "kernel", "batch", "new_tokens", "repeat",
+                      "t_full_s", "t_prefill_s", "step_s", "decode_tokens_per_s", "bytes_per_step", "achieved_Bps",
+                      "copy_bandwidth_Bps"],
     # one linear layer under every CPU weight kernel (studylib.decoding.weight_kernels)
     "cpu_kernels": ["in_features", "out_features", "kernel", "library", "bits", "batch", "median_s", "n",
                     "weight_bytes", "achieved_Bps", "copy_bandwidth_Bps", "rel_error"],

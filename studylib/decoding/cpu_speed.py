@@ -130,18 +130,27 @@ def _nbytes(t) -> int:
     return t.numel() * t.element_size()
 
 
-def _prompts(tok, bench_dir: str | None, batch: int, seed: int = 0) -> dict:
+def prompt_texts(tok, bench_dir: str | None, batch: int, seed: int = 0) -> list[str]:
+    """``batch`` GSM8K questions under the model's chat template: the prompts every decode-speed unit
+    times (ours and the served engine's alike)."""
     if bench_dir:
         qs = [it["question"] for it in gsm8k_items(Path(bench_dir), batch, seed)]
     else:
         qs = [f"Tom has {3 + i} apples and buys {5 + i} more. How many apples does he have?" for i in range(batch)]
-    texts = [tok.apply_chat_template([{"role": "user", "content": q}], tokenize=False, add_generation_prompt=True)
-             if tok.chat_template else q for q in qs]
+    return [tok.apply_chat_template([{"role": "user", "content": q}], tokenize=False, add_generation_prompt=True)
+            if tok.chat_template else q for q in qs]
+
+
+def encode(tok, texts: list[str]) -> dict:
     tok.padding_side = "left"
     return tok(texts, return_tensors="pt", padding=True)
 
 
-def _time_generate(model, enc, n: int, pad_id: int) -> float:
+def _prompts(tok, bench_dir: str | None, batch: int, seed: int = 0) -> dict:
+    return encode(tok, prompt_texts(tok, bench_dir, batch, seed))
+
+
+def time_generate(model, enc, n: int, pad_id: int) -> float:
     t0 = time.perf_counter()
     with torch.no_grad():
         model.generate(**enc, max_new_tokens=n, min_new_tokens=n, do_sample=False, pad_token_id=pad_id)
@@ -174,14 +183,14 @@ def run_cpu_decode(prof: dict, progress: bool = True) -> dict:
             apply_kernel(model, k)
         for b in [b for vv, b, kk in todo if (vv, kk) == (v, k)]:
             enc = _prompts(tok, q.get("bench_dir"), b)
-            _time_generate(model, enc, 4, tok.pad_token_id)  # warm-up
+            time_generate(model, enc, 4, tok.pad_token_id)  # warm-up
             teal = [m for m in model.modules() if isinstance(m, TealExecFFN)]
             for m in teal:
                 m.reset_counts()
             times = []
             for r in range(s["repeats"]):
-                t1 = _time_generate(model, enc, 1, tok.pad_token_id)
-                tn = _time_generate(model, enc, s["new_tokens"], tok.pad_token_id)
+                t1 = time_generate(model, enc, 1, tok.pad_token_id)
+                tn = time_generate(model, enc, s["new_tokens"], tok.pad_token_id)
                 times.append((r, t1, tn, max(tn - t1, 1e-9) / (s["new_tokens"] - 1)))
             # TEAL reads the rows of the activations it kept (static_bytes counted its FFNs whole):
             # bytes at the kept fractions just measured, prompt and generated tokens alike

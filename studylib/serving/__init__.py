@@ -1,3 +1,5 @@
-"""Serving through an engine (vLLM): the converted models exported as standard checkpoints, a
-server the harness starts, health-checks and stops, and its speed and exactness beside ours.
-Built by the vLLM issue; may import ``quality`` (the variants it exports) and the core."""
+"""Serving through an engine (vLLM): the converted models exported as standard checkpoints
+(``export``, ``moe_checkpoint``), a server the harness starts, health-checks and stops (``engine``),
+and its exactness and decode speed beside ours in one invocation (``served``). Built by the vLLM
+issue; may import ``quality`` (the variants it exports), ``decoding`` (our decode it is timed beside)
+and the core."""

@@ -129,6 +129,14 @@ class Server:
                 raise self._dead(f"died during {path}") from None
             raise EngineError(f"vLLM request {path} failed: {e}; log: {self.log}") from None
 
+    def version(self) -> str:
+        """The engine's version as it reports it (``GET /version``)."""
+        try:
+            with urllib.request.urlopen(f"{self.url}/version", timeout=10) as r:
+                return str(json.loads(r.read()).get("version", ""))
+        except (urllib.error.URLError, OSError, ValueError):
+            return ""
+
     def complete(self, prompts: list[str], max_tokens: int, **kw) -> list[dict]:
         """Greedy completions, one choice per prompt in prompt order (text, token logprobs if asked)."""
         out = self.post("/v1/completions", {"model": "study", "prompt": prompts, "max_tokens": max_tokens,

@@ -1,0 +1,76 @@
+"""The served units' arithmetic and parsing, without an engine: vLLM's prompt log-probabilities read
+by token id, the exactness summary, WikiText windows that cover the asked tokens, and a served
+section refused before any work when it names what no checkpoint expresses."""
+import pytest
+
+from studylib.config import StudyConfigError, load_profile
+from studylib.serving import served as S
+from studylib.serving.engine import EngineError
+
+
+class FakeServer:
+    log = "fake.log"
+
+    def __init__(self, top_of):
+        self.top_of = top_of              # fn(position, real token) -> the engine's top-1
+
+    def post(self, path, body):
+        w = body["prompt"]
+        plp = [None] + [{str(t): {"logprob": -0.5 * pos, "rank": 1 if self.top_of(pos, t) == t else 7,
+                                  "decoded_token": "x"},
+                         **({} if self.top_of(pos, t) == t else
+                            {str(self.top_of(pos, t)): {"logprob": -0.1, "rank": 1, "decoded_token": "y"}})}
+                        for pos, t in enumerate(w) if pos > 0]
+        return {"choices": [{"index": 0, "text": "", "prompt_logprobs": plp}]}
+
+
+def test_served_scores_read_the_real_token_and_the_top1_by_id():
+    w = [11, 12, 13, 14]
+    (lps, top), = S.served_scores(FakeServer(lambda pos, t: t if pos != 2 else 99), [w])
+    assert lps == [-0.5, -1.0, -1.5] and top == [12, 99, 14]
+
+
+def test_a_short_answer_from_the_engine_is_an_error():
+    class Short(FakeServer):
+        def post(self, path, body):
+            return {"choices": [{"index": 0, "prompt_logprobs": [None]}]}
+    with pytest.raises(EngineError, match="prompt log-probabilities"):
+        S.served_scores(Short(None), [[1, 2, 3]])
+
+
+def test_exactness_row_counts_agreement_and_the_largest_gap():
+    ours = [([-1.0, -2.0], [5, 6]), ([-3.0], [7])]
+    served = [([-1.0, -2.5], [5, 9]), ([-2.0], [7])]
+    r = S.exactness_row(ours, served)
+    assert r["tokens"] == 3 and r["top1_agreement"] == pytest.approx(2 / 3)
+    assert r["max_abs_dlogprob"] == pytest.approx(1.0) and r["mean_abs_dlogprob"] == pytest.approx(0.5)
+    assert r["ours_nll"] == pytest.approx(2.0) and r["served_nll"] == pytest.approx(5.5 / 3)
+    with pytest.raises(ValueError):
+        S.exactness_row(ours, served[:1])
+
+
+def test_wikitext_windows_cover_the_asked_scored_tokens(monkeypatch):
+    import studylib.quality.taskdata as T
+
+    monkeypatch.setattr(T, "wikitext_test_text", lambda bench: " ".join(str(i) for i in range(5000)))
+
+    class Tok:
+        def __call__(self, text):
+            return {"input_ids": [int(x) for x in text.split()]}
+    ws = S.wikitext_windows(Tok(), "bench", n_tokens=1000, window=300)
+    assert sum(len(w) - 1 for w in ws) == 1000 and max(len(w) for w in ws) == 300
+    flat = [t for w in ws for t in w]
+    assert flat == list(range(len(flat)))                  # consecutive text, nothing skipped or repeated
+    with pytest.raises(StudyConfigError, match="bench_dir"):
+        S.wikitext_windows(Tok(), None, 10, 5)
+
+
+def test_a_served_section_is_checked_before_any_work():
+    base = load_profile("cpu-real")["served"]
+    S.check_config(base)
+    with pytest.raises(StudyConfigError, match="teal"):
+        S.check_config({**base, "variants": ["teal_a25"]})
+    with pytest.raises(StudyConfigError, match="unknown key"):
+        S.check_config({**base, "batch": [1]})
+    with pytest.raises(StudyConfigError, match="ours_kernel"):
+        S.check_config({**base, "ours_kernel": "fastest"})

@@ -1,3 +1,5 @@
+import pytest
+
 from studylib.book import tables as book
 
 
@@ -152,3 +154,25 @@ def test_precision_reading_compares_bf16_and_fp32_per_batch_measured_both_ways()
     assert "At B=1 bf16, half the bytes, is faster" in text and "B=8" not in text
     assert precision_reading(cd, "q") is None
     assert table6_by_cpu(None, cd.iloc[:0]).empty
+
+
+def test_served_beside_ours_pairs_engines_and_reads_each_against_its_own_dense():
+    import pandas as pd
+
+    from studylib.book.cpu_speed import served_beside_ours
+
+    rows = []
+    for v, speed in (("dense", {"vllm": 40.0, "ours": 20.0}), ("literal_moe4_top1", {"vllm": 80.0, "ours": 30.0})):
+        for e, tps in speed.items():
+            for r in range(3):
+                rows.append({"profile": "p", "variant": v, "batch": 1, "engine": e, "decode_tokens_per_s": tps + r - 1,
+                             "achieved_Bps": 5.0 * (tps + r - 1), "copy_bandwidth_Bps": 1000.0})
+    rows.append({"profile": "p", "variant": "sparsegpt30", "batch": 1, "engine": "vllm", "decode_tokens_per_s": 1.0,
+                 "achieved_Bps": 1.0, "copy_bandwidth_Bps": 1000.0})                     # no pair: left out
+    ex = pd.DataFrame([{"profile": "p", "variant": "dense", "top1_agreement": 0.99, "max_abs_dlogprob": 0.2}])
+    t = served_beside_ours(pd.DataFrame(rows), ex).set_index("variant")
+    assert list(t.index) == ["dense", "literal_moe4_top1"]
+    assert t.loc["literal_moe4_top1", "vllm vs its dense"] == pytest.approx(2.0)
+    assert t.loc["literal_moe4_top1", "ours vs its dense"] == pytest.approx(1.5)
+    assert t.loc["dense", "vllm / ours"] == pytest.approx(2.0) and t.loc["dense", "vllm of copy BW"] == pytest.approx(0.2)
+    assert t.loc["dense", "top-1 agreement"] == 0.99 and pd.isna(t.loc["literal_moe4_top1", "top-1 agreement"])

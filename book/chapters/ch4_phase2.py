@@ -432,6 +432,30 @@ else:
 # variant's fastest kernel, so no variant is held back by a path another one avoids.
 
 # %% [markdown]
+# ### The engine a practitioner deploys: vLLM beside our decode
+# The same variants exported as standard checkpoints (dense and pruned as themselves, the literal
+# conversion as a Qwen2-MoE checkpoint whose gate keeps its bias; `studylib/serving/`) and served by
+# vLLM's CPU build (its own venv: `make setup-vllm`), started, health-checked and stopped by the
+# harness. In one invocation per variant (`make served`): the exactness of the served model against
+# ours on WikiText-2 token ids (the real token's log-probability and each side's top-1), then decode
+# speed at each batch by the same method as above (t_N − t_1 over N − 1 steps), then ours on the same
+# prompts with the engine stopped. "vs its dense" is each engine's speedup over its own dense at that
+# batch; the engines' kernels differ (vLLM's fused CPU MoE op and its own attention; our oneDNN-packed
+# linears and transformers' attention).
+
+# %% tags=["hide-input"]
+from studylib.book.cpu_speed import served_beside_ours
+
+sv = served_beside_ours(data.table("served_decode"), data.table("served_exactness"))
+if sv.empty:
+    book.md("*Not measured yet: `make served PROFILE=cpu-qwen` on an idle machine (never beside a sweep).*")
+else:
+    book.table(sv, digits=2, caption="Table 4.6f. vLLM (CPU) and our decode of the same checkpoints, measured "
+               "in one invocation: median decode tokens/s, share of the measured copy bandwidth, speedup over "
+               "the same engine's dense, and the served model's top-1 agreement and largest log-probability gap "
+               "against ours over WikiText-2. Data: data/served_decode/, data/served_exactness/.")
+
+# %% [markdown]
 # ### Every weight kernel this CPU has, on one layer
 # The decode harness uses optimum-quanto's int8/int4 kernels. To show that this is the fastest
 # correct choice rather than an assumption, one layer of Qwen2.5-1.5B's shape runs under every

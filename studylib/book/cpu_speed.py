@@ -43,3 +43,32 @@ def precision_reading(cd: pd.DataFrame, profile: str) -> str | None:
         f"at B={b} decodes {med[(b, 'eager')]:.2f} tokens/s in bf16 and {med[(b, 'fp32')]:.2f} upcast to fp32 "
         f"({bw[(b, 'eager')]:.2f} and {bw[(b, 'fp32')]:.2f} of the copy bandwidth)" for b in both) + ". " +
         ". ".join(f"At B={b} {winner[b]}" for b in both) + ".")
+
+
+def served_beside_ours(decode: pd.DataFrame, exact: pd.DataFrame) -> pd.DataFrame:
+    """vLLM beside our decode, measured in one invocation (``serving.served``): per profile, variant
+    and batch, each engine's median decode tokens/s and share of the copy bandwidth, vLLM over ours,
+    each engine's speedup over its own dense at the same batch, and the variant's exactness (top-1
+    agreement and largest log-probability gap against our model on WikiText-2)."""
+    if decode.empty:
+        return pd.DataFrame()
+    d = decode.assign(bw=decode["achieved_Bps"] / decode["copy_bandwidth_Bps"])
+    med = d.groupby(["profile", "variant", "batch", "engine"])[["decode_tokens_per_s", "bw"]].median()
+    rows = []
+    for (prof, v, b), g in med.groupby(level=[0, 1, 2]):
+        g = g.droplevel([0, 1, 2])
+        if not {"vllm", "ours"} <= set(g.index):
+            continue
+        row = {"profile": prof, "variant": v, "batch": int(b)}
+        for e in ("vllm", "ours"):
+            row[f"{e} tok/s"] = g.loc[e, "decode_tokens_per_s"]
+            row[f"{e} of copy BW"] = g.loc[e, "bw"]
+            base = (prof, BASELINE, b, e)
+            row[f"{e} vs its dense"] = (g.loc[e, "decode_tokens_per_s"] / med.loc[base, "decode_tokens_per_s"]
+                                        if base in med.index else float("nan"))
+        row["vllm / ours"] = row["vllm tok/s"] / row["ours tok/s"]
+        x = exact[(exact["profile"] == prof) & (exact["variant"] == v)] if not exact.empty else exact
+        row["top-1 agreement"] = float(x["top1_agreement"].iloc[0]) if not x.empty else float("nan")
+        row["max |Δ log p|"] = float(x["max_abs_dlogprob"].iloc[0]) if not x.empty else float("nan")
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -74,3 +74,18 @@ def test_a_served_section_is_checked_before_any_work():
         S.check_config({**base, "batch": [1]})
     with pytest.raises(StudyConfigError, match="ours_kernel"):
         S.check_config({**base, "ours_kernel": "fastest"})
+
+
+def test_the_vllm_op_sweep_grid_and_its_rows():
+    from studylib.serving import moe_op_sweep as M
+
+    s = load_profile("cpu-qwen")["vllm_expert_sweep"]
+    us = M.units(s)
+    assert len(us) == len(s["widths"]) * len(s["batches"]) * len(s["active"]) and len({M.unit_key(u) for u in us}) == len(us)
+    r = M.row({**us[0], "samples": [2e-3, 1e-3, 3e-3], "rel_err": 0.002, "kernel": "vllm cpu_fused_moe (amx)",
+               "threads": 2, "engine_version": "0.32.0"})
+    assert r["median_s"] == 2e-3 and r["n"] == 3 and r["ci_lo_s"] <= 2e-3 <= r["ci_hi_s"]
+    w = us[0]["active_experts"] * 3 * 2048 * us[0]["expert_width"] * 2
+    assert w < r["bytes_moved"] < w * 1.01                      # the active experts' weights, and x / out
+    with pytest.raises(StudyConfigError, match="active"):
+        M.check_config({**s, "active": [9]})

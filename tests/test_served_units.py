@@ -86,6 +86,6 @@ def test_the_vllm_op_sweep_grid_and_its_rows():
                "threads": 2, "engine_version": "0.32.0"})
     assert r["median_s"] == 2e-3 and r["n"] == 3 and r["ci_lo_s"] <= 2e-3 <= r["ci_hi_s"]
     w = us[0]["active_experts"] * 3 * 2048 * us[0]["expert_width"] * 2
-    assert w < r["bytes_moved"] < w * 1.01                      # the active experts' weights, and x / out
+    assert w < r["bytes_moved"] < w * 1.05                      # the active experts' weights, and x / out
     with pytest.raises(StudyConfigError, match="active"):
         M.check_config({**s, "active": [9]})

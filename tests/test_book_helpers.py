@@ -176,3 +176,17 @@ def test_served_beside_ours_pairs_engines_and_reads_each_against_its_own_dense()
     assert t.loc["literal_moe4_top1", "ours vs its dense"] == pytest.approx(1.5)
     assert t.loc["dense", "vllm / ours"] == pytest.approx(2.0) and t.loc["dense", "vllm of copy BW"] == pytest.approx(0.2)
     assert t.loc["dense", "top-1 agreement"] == 0.99 and pd.isna(t.loc["literal_moe4_top1", "top-1 agreement"])
+
+
+def test_op_sweep_table_pivots_one_profile_and_batch():
+    import pandas as pd
+
+    from studylib.book.cpu_speed import op_sweep_table
+
+    es = pd.DataFrame([{"profile": p, "batch": b, "expert_width": w, "active_experts": a, "median_s": 1e-3 * w / 512 * a,
+                        "achieved_Bps": 1e9 * a} for p in ("cpu-qwen", "h100") for b in (8, 128)
+                       for w in (512, 1024) for a in (1, 8)])
+    t = op_sweep_table(es, "cpu-qwen", 128)
+    assert list(t.index) == [512, 1024] and t.loc[1024, "8 active (ms)"] == pytest.approx(16.0)
+    assert t.loc[512, "GB/s at 8 active"] == pytest.approx(8.0)
+    assert op_sweep_table(es, "h200", 128).empty

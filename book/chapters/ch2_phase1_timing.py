@@ -337,7 +337,28 @@ if not es.empty:
 # with this study's kernels: expert width 512–6144 × batch 8–128 × experts receiving tokens. Its
 # text states 0.77 ms (width 512) to 6.35 ms (width 6144) at batch 128 on the A100 with its own
 # (unstated) number of active experts. Data: `data/expert_sweep/h100/`.*
-#
+
+# %% [markdown]
+# ### The same sweep through vLLM's CPU fused-MoE op
+# The kernel vLLM's CPU build serves every MoE checkpoint with (`cpu_fused_moe` on pre-packed bf16
+# weights, AMX tiles on this CPU; `studylib/serving/moe_op_sweep.py`, `make vllm-expert-sweep
+# PROFILE=cpu-qwen`), on the same grid, 2 cores. Evidence about the engine a CPU deployment runs, not
+# about the A100/H100.
+
+# %% tags=["hide-input"]
+from studylib.book.cpu_speed import op_sweep_table
+
+es_all = read_table("expert_sweep")
+for b in (8, 128):
+    t = op_sweep_table(es_all, "cpu-qwen", b)
+    if t.empty:
+        book.md("*Not measured yet: `make vllm-expert-sweep PROFILE=cpu-qwen` (needs `make setup-vllm`).*")
+        break
+    book.table(t, index=True, digits=2, caption=f"Table 2.6{'ab'[b == 128]}. Expert MLP latency through vLLM's "
+               f"CPU fused-MoE op at batch {b}, hidden 2048, 8 experts, by expert width and experts receiving "
+               "tokens; median of 50 calls. Data: data/expert_sweep/cpu-qwen/.")
+
+# %% [markdown]
 # ## CPU timing (embedded profile)
 # The embedded profile times the same variants at small shapes on 2 CPU cores. It checks the
 # pipeline; it is not evidence about A100/H100 (Table 6 predicts 0.8–1.0x on a CPU).

@@ -72,3 +72,17 @@ def served_beside_ours(decode: pd.DataFrame, exact: pd.DataFrame) -> pd.DataFram
         row["max |Δ log p|"] = float(x["max_abs_dlogprob"].iloc[0]) if not x.empty else float("nan")
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def op_sweep_table(es: pd.DataFrame, profile: str, batch: int) -> pd.DataFrame:
+    """The companion sweep on one profile at one batch: median latency (ms) per expert width (rows)
+    and number of experts receiving tokens (columns), with the achieved weight bandwidth (GB/s) of the
+    widest expert beside it; empty when the profile did not run it."""
+    d = es[(es["profile"] == profile) & (es["batch"] == batch)] if not es.empty else es
+    if d.empty:
+        return pd.DataFrame()
+    ms = d.pivot_table(index="expert_width", columns="active_experts", values="median_s") * 1e3
+    ms.columns = [f"{a} active (ms)" for a in ms.columns]
+    gbs = d.pivot_table(index="expert_width", columns="active_experts", values="achieved_Bps") / 1e9
+    ms[f"GB/s at {int(gbs.columns.max())} active"] = gbs[gbs.columns.max()]
+    return ms

@@ -141,3 +141,34 @@ def test_tradeoff_pairs_a_speed_with_a_loss_only_on_the_same_model(monkeypatch):
     t = T.speed_quality(object())
     assert list(t["variant"]) == ["int8_quanto"]          # teal: other model; cmoe: no loss
     assert t.iloc[0][["speedup", "loss_lo", "n_items"]].tolist() == [1.1, -1.0, 250]
+
+
+def test_table6_reads_the_served_engine_where_it_is_the_faster_kernel(data_dir):
+    """Issue 38: vLLM's decode (data/served_decode) is one more kernel; where it is faster, the Table 6
+    row is judged on it and names it; our own rows of the served run do not enter."""
+    import numpy as np
+
+    from studylib import provenance
+    from studylib.claims import Data
+    from studylib.claims.hardware import cpu_decode_speedup
+    from studylib.results import ResultStore
+
+    rng = np.random.default_rng(1)
+    combo = "sparsegpt30_literal_moe4_top1"
+
+    def rows(v, step, **kw):
+        return [{"model": "qwen2.5-coder-1.5b", "variant": v, "batch": 1, "dtype": "bfloat16",
+                 "step_s": step * (1 + 0.01 * rng.standard_normal()), "new_tokens": 8, "repeat": i, "t_full_s": 1.0,
+                 "t_prefill_s": 0.1, "decode_tokens_per_s": 1 / step, "bytes_per_step": 1, "achieved_Bps": 1.0,
+                 "copy_bandwidth_Bps": 1.0, **kw} for i in range(5)]
+    ours = ResultStore("cpu_decode", "cpu-qwen")
+    for v, step in (("dense", 0.14), (combo, 0.10)):
+        ours.write(f"{v}_b1", rows(v, step, kernel="onednn_packed"), provenance.collect("cpu-qwen", {"fixture": True}))
+    assert cpu_decode_speedup(Data(), (combo,))["estimate"].value == pytest.approx(1.4, rel=0.03)
+    served = ResultStore("served_decode", "cpu-qwen")
+    for v, (mine, vllm) in (("dense", (0.01, 0.13)), (combo, (0.01, 0.05))):   # "ours" rows here are ignored
+        served.write(f"{v}_b1", rows(v, mine, engine="ours", kernel="onednn_packed", engine_version="x")
+                     + rows(v, vllm, engine="vllm", kernel="vllm", engine_version="0.32.0"),
+                     provenance.collect("cpu-qwen", {"fixture": True}))
+    c = cpu_decode_speedup(Data(), (combo,))
+    assert c["estimate"].value == pytest.approx(0.13 / 0.05, rel=0.03) and c["kernel"] == "vllm"

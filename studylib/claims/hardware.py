@@ -111,10 +111,12 @@ def table6_variants() -> tuple[str, ...]:
 def cpu_decode_speedup(d: Data, variants, batch: int = 1, profiles=CPU_DECODE_RANK) -> dict | None:
     """The first of ``variants`` measured in whole greedy decode on this CPU, over dense, on the
     first of ``profiles`` measured (by default the largest model), each on its fastest measured
-    kernel: {estimate, variant, kernel, scale}; None when none is in data/."""
-    from studylib.estimates.cpu_decode import fastest_kernel, speedup_vs_dense
+    kernel: {estimate, variant, kernel, scale}; None when none is in data/. Since 2026-12-04 (issue 38)
+    the served engine (vLLM, ``data/served_decode``) is one of the kernels: where it is faster for a
+    variant (or for dense), that is the figure judged, and the kernel text names it."""
+    from studylib.estimates.cpu_decode import fastest_kernel, speedup_vs_dense, with_served
 
-    t = fastest_kernel(d.table("cpu_decode"))
+    t = fastest_kernel(with_served(d.table("cpu_decode"), d.table("served_decode")))
     for prof in [p for p in profiles if not t.empty and p in set(t["profile"])]:
         tp = t[t["profile"] == prof]
         for v in variants:

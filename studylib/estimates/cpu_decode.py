@@ -15,6 +15,20 @@ def with_kernel(df):
     return df.assign(kernel=df["kernel"].fillna(EAGER)) if "kernel" in df else df.assign(kernel=EAGER)
 
 
+def with_served(cd, served):
+    """Our decode's rows (``data/cpu_decode``) with the served engine's (``data/served_decode``, engine
+    vLLM) as one more kernel, ``vllm``: the served rows were timed by the same method, so a variant's
+    fastest kernel may be the engine a deployment runs (issue 38). Our own rows of the served runs stay
+    out (they repeat ``cpu_decode``'s kernels at another time)."""
+    import pandas as pd
+
+    if served is None or served.empty:
+        return with_kernel(cd)
+    v = served[served["engine"] == "vllm"].assign(kernel="vllm")
+    return pd.concat([with_kernel(cd), v[[c for c in v.columns if c in set(cd.columns) | {"kernel"}]]],
+                     ignore_index=True) if not cd.empty else v
+
+
 def fastest_kernel(df):
     """Per profile × variant × batch, the rows of the kernel with the lowest median step time."""
     df = with_kernel(df)

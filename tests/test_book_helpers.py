@@ -190,3 +190,28 @@ def test_op_sweep_table_pivots_one_profile_and_batch():
     assert list(t.index) == [512, 1024] and t.loc[1024, "8 active (ms)"] == pytest.approx(16.0)
     assert t.loc[512, "GB/s at 8 active"] == pytest.approx(8.0)
     assert op_sweep_table(es, "h200", 128).empty
+
+
+def test_phase3_views_on_fixtures():
+    import pandas as pd
+
+    from studylib.book import phase3 as P
+
+    rows = [{"shape": "s", "component": "ffn", "variant": v, "batch": b, "routing": r, "median_s": t}
+            for v in ("pruned30_moe4_top1", "dense") for b in (1, 8)
+            for r, t in (("uniform", 2.0), ("severe", 1.0 if b == 1 else 4.0), ("none", 3.0))]
+    long = P.relative_to_uniform(pd.DataFrame(rows))
+    assert set(long["variant"]) == {"pruned30_moe4_top1"}               # dense has no router
+    got = long.set_index(["batch", "routing"])["relative"]
+    assert got[(1, "severe")] == 2.0 and got[(8, "severe")] == 0.5
+    assert P.imbalance_figure(long, "pruned30_moe4_top1") is not None
+    assert P.imbalance_figure(long, "moe8_top1") is None
+    assert P.relative_to_uniform(pd.DataFrame(rows).query("routing != 'uniform'")).empty
+
+    qv = pd.DataFrame([{"profile": "cpu-qwen", "model": "org/q", "variant": v, "conversion": c, "max_expert_fraction": f}
+                       for v, c, f in (("oracle", "moe_oracle", 0.9), ("literal", "moe_linear", 0.8),
+                                       ("eq25_x", "moe_linear", 0.5), ("teal", "teal", 0.0))])
+    r = P.routed_conversions(qv, exclude=("eq25_x",))
+    assert list(r["variant"]) == ["literal", "oracle"] and set(r["model"]) == {"q"}
+    assert "comes from the partition" in P.oracle_reading(r, "oracle", "literal")
+    assert P.oracle_reading(r, "oracle", "missing") is None

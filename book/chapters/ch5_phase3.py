@@ -20,12 +20,16 @@ from studylib.estimates import gpu_claims as G
 from studylib.estimates import sweet_spot as S
 from studylib.paper import criteria as C
 from studylib.paper.decision import should_consider_sparse_routing
-from studylib.paper.tables import TABLE4
 from studylib.estimates.conversion_analysis import at_25_by_technique
 from studylib.quality.transforms import declared_variants, with_role
+from studylib.book.phase3 import (
+    concentration_figure,
+    imbalance_figure,
+    oracle_reading,
+    relative_to_uniform,
+    routed_conversions,
+)
 from studylib.results import BASELINE, read_table
-from studylib.timing.modules import TIMED_MODULES
-from studylib.timing.modules import routed as routed_module
 from studylib.timing.modules import with_role as with_role_timed
 
 book.setup()
@@ -38,25 +42,11 @@ book.chapter_verdicts("ch5_phase3")
 
 # %% tags=["hide-input"]
 timing = read_table("timing")
-moe = G.gpu_timing(timing)  # the judging GPU only: a pivot over two GPUs would average them
-moe = moe[moe["variant"].map(lambda v: v in TIMED_MODULES and routed_module(v))]  # declared with a router
-if moe.empty:
+long = relative_to_uniform(G.gpu_timing(timing))  # the judging GPU only: a pivot over two GPUs would average them
+if long.empty:
     book.md("*No GPU timing with forced routing in `data/` yet.*")
 else:
-    rel = moe.pivot_table(index=["shape", "component", "variant", "batch"], columns="routing", values="median_s")
-    rel = rel.rdiv(rel["uniform"], axis=0).drop(columns="uniform").reset_index()
-    long = rel.melt(id_vars=["shape", "component", "variant", "batch"], var_name="routing", value_name="relative")
-    long = long.dropna(subset=["relative"])
-    d = long[(long["component"] == "ffn") & (long["variant"] == with_role_timed("paper_recipe"))]
-    if not d.empty:
-        g = sns.relplot(data=d, x="batch", y="relative", hue="routing", col="shape", col_wrap=3, kind="line",
-                        marker="o", height=2.5, aspect=1.2, facet_kws={"sharey": False})
-        for ax in g.axes.flat:
-            for r, col in zip(("mild", "severe", "catastrophic"), sns.color_palette()):
-                ax.axhline(TABLE4[r]["throughput"], color=col, ls=":", lw=1)
-            ax.axhline(1, color="grey", lw=0.8)
-            ax.set_xscale("log", base=2)
-        g.set_axis_labels("batch", "throughput relative to uniform routing")
+    if imbalance_figure(long, with_role_timed("paper_recipe")) is not None:
         plt.show()
     book.table(long.pivot_table(index=["shape", "component", "variant", "batch"], columns="routing",
                                 values="relative"), index=True, digits=3,
@@ -78,36 +68,19 @@ else:
 # routing (shared expert + bias balancing).
 
 # %% tags=["hide-input"]
-qv = read_table("quality_variants")
-routed = qv[qv["conversion"].isin(["moe_linear", "moe_oracle", "cmoe"]) & qv["profile"].isin(["cpu-real", "cpu-qwen"])]
-routed = routed[~routed["variant"].isin(with_role("design_point"))]
+routed = routed_conversions(read_table("quality_variants"), exclude=with_role("design_point"))
 if routed.empty:
     book.md("*No routed conversion of a real model in `data/quality_variants/` yet.*")
 else:
-    routed = routed.assign(model=routed["model"].str.split("/").str[-1]).sort_values(["model", "max_expert_fraction"])
-    g = sns.catplot(data=routed, y="variant", x="max_expert_fraction", col="model", kind="bar", color="C0",
-                    height=3.2, aspect=1.3, sharey=False)
-    for ax in g.axes.flat:
-        ax.axvline(C.ABORT2_MAX_EXPERT_FRACTION, color="C3", ls="--", lw=1)
-        ax.set_xlim(0, 1)
-    g.set_axis_labels("fraction of tokens to the busiest expert (worst layer)", "")
+    concentration_figure(routed)
     plt.show()
     book.table(routed[["model", "variant", "experts", "top_k", "balance", "max_expert_fraction",
                        "router_oracle_agreement"]], digits=3,
                caption="Table 5.2. Routing statistics of the routed conversions (calibration tokens; balance "
                "is Eq. 32, 1 = uniform). Data: data/quality_variants/{cpu-real,cpu-qwen}/.")
-    mx = routed.pivot_table(index="model", columns="variant", values="max_expert_fraction")
     by_tech = at_25_by_technique()  # the declared role ``at_25``, by the transform that makes each
-    oracle, literal = by_tech["moe_oracle"], by_tech["moe_literal"]
-    pairs = [(m, r[oracle], r[literal]) for m, r in mx.iterrows() if {oracle, literal} <= set(r.dropna().index)]
-    if pairs:
-        book.md("Expert oracle vs the fitted literal router, busiest expert in the worst layer: " + "; ".join(
-            f"{m}: oracle {o:.2f}, router {r:.2f}" for m, o, r in pairs) + ". " + (
-            "The oracle concentrates at least as much as the router on every model: the activation mass sits "
-            "mostly in one cluster of the equal-size partition, so concentration comes from the partition, "
-            "not from the router." if all(o >= r for _, o, r in pairs) else
-            "The router concentrates more than the oracle on some model: there, part of the concentration is "
-            "the router's."))
+    if text := oracle_reading(routed, by_tech["moe_oracle"], by_tech["moe_literal"]):
+        book.md(text)
 
 # %% [markdown]
 # *Figure 5.2. Fraction of tokens routed to the busiest expert in the worst layer; dashed: §7.3's

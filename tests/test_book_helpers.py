@@ -215,3 +215,26 @@ def test_phase3_views_on_fixtures():
     assert list(r["variant"]) == ["literal", "oracle"] and set(r["model"]) == {"q"}
     assert "comes from the partition" in P.oracle_reading(r, "oracle", "literal")
     assert P.oracle_reading(r, "oracle", "missing") is None
+
+
+def test_audit_views_on_fixtures():
+    import pandas as pd
+
+    from studylib.book.audit import coverage_grid, machine_check_readings
+
+    c = pd.DataFrame([{"variant": v, "task": t, "measured": m, "planned": p}
+                      for v, t, m, p in (("dense", "mmlu", 1000, 1000), ("dense", "gsm8k", 50, 300),
+                                         ("int8", "mmlu", 250, 1000), ("int8", "gsm8k", 0, 300))])
+    g = coverage_grid(c).set_index("variant")
+    assert list(g.columns) == ["mmlu", "gsm8k"] and list(g.index) == ["dense", "int8"]
+    assert g.loc["dense", "mmlu"] == "1,000 / 1,000" and g.loc["int8", "gsm8k"] == "0 / 300 ⏳"
+
+    mct = pd.DataFrame([{"variant": "dense", "task": "gsm8k_cot", "here": "cpuA", "items": 16, "outcome_differs": 2,
+                         "same_response": 10.0, "median_first_difference": 120.0, "unit_items": 50},
+                        {"variant": "dense", "task": "mmlu", "here": "cpuA", "items": 16, "outcome_differs": 0,
+                         "same_response": float("nan"), "median_first_difference": float("nan"), "unit_items": 250}])
+    qi = pd.DataFrame({"cpu": ["cpuA", "cpuA", "cpuB"], "unit": ["u1", "u2", "u3"]})
+    texts = machine_check_readings(mct, qi)
+    assert len(texts) == 1                                   # the log-likelihood unit has no responses
+    assert "14 of 16" in texts[0] and "10 of 16" in texts[0] and "first 120 characters" in texts[0]
+    assert "batch differently" in texts[0] and "2 units in data/quality_items/ come from cpuA" in texts[0]

@@ -140,6 +140,7 @@ book.table(dated_notes(), caption="Dated notes in criteria.py giving each change
 # what is left.
 
 # %% tags=["hide-input"]
+from studylib.book.audit import coverage_grid
 from studylib.config import load_profile
 from studylib.quality.units import coverage, declared_profile
 
@@ -148,9 +149,7 @@ for name in ("cpu-qwen", "cpu-real"):
     if declared is None:
         continue
     c = coverage(declared)
-    c["cell"] = [f"{m:,} / {p:,}" + ("" if m == p else " ⏳") for m, p in zip(c["measured"], c["planned"])]
-    grid = c.pivot(index="variant", columns="task", values="cell").reindex(list(dict.fromkeys(c["variant"])))
-    book.table(grid[list(dict.fromkeys(c["task"]))].reset_index(),
+    book.table(coverage_grid(c),
                caption=f"{name} ({c['model'].iloc[0]}): items measured / pre-registered per variant and task "
                        f"(⏳: still landing; '—': not planned for that variant); {int(c['units_left'].sum())} of "
                        f"{int(c['units'].sum())} chunks left. studylib.quality.units.coverage over "
@@ -166,9 +165,7 @@ for name in ("cpu-qwen", "cpu-real"):
 # them item by item beside the committed rows (`studylib/quality/machine_check.py`).
 
 # %% tags=["hide-input"]
-import json
-
-from studylib.quality import machine_check
+from studylib.book.audit import machine_check_readings, machine_check_table
 
 qi = read_table("quality_items")
 if not qi.empty:
@@ -179,30 +176,11 @@ mc = read_table("machine_check")
 if mc.empty:
     book.md("*No machine check stored yet: `make machine-check PROFILE=cpu-qwen TASK=mmlu ITEMS=16`.*")
 else:
-    rows = [{"profile": prof, "variant": v, "task": t, "here": g["cpu"].iloc[0], "reference": g["cpu_reference"].iloc[0],
-             "unit_items": json.loads(g["params"].iloc[0])["unit_items"][1], **machine_check.summary(g)}
-            for (prof, v, t, _), g in mc.groupby(["profile", "variant", "task", "unit"])]
-    mct = pd.DataFrame(rows)
+    mct = machine_check_table(mc)
     book.table(mct, caption="Committed items re-measured on another machine: items whose outcome "
                "changed, identical generated responses, largest gold log-probability gap. data/machine_check/.")
-    gen = mct.dropna(subset=["same_response"]) if "same_response" in mct else mct.iloc[:0]
-    for r in gen.itertuples():
-        text = (f"On {r.here}, {r.variant}'s first {r.items} {r.task} items gave the committed outcome on "
-                f"{r.items - r.outcome_differs} of {r.items} and a token-identical response on "
-                f"{int(r.same_response)} of {r.items}")
-        if r.same_response < r.items:
-            text += ": greedy generation takes other paths on this machine"
-            if pd.notna(getattr(r, "median_first_difference", float("nan"))):
-                text += (f" (where they differ, the median response stays the same for its first "
-                         f"{r.median_first_difference:.0f} characters)")
-            if r.items < r.unit_items:
-                text += (f" (these {r.items} of the unit's {r.unit_items} items also batch differently, so part "
-                         "of it may be batching)")
-        n_here = int(qi.loc[qi["cpu"] == r.here, "unit"].nunique())
-        book.md(text + ". A unit from such a machine is not comparable item by item with one from the other "
-                "unless its dense reference is re-measured there too; "
-                + {0: "no unit", 1: "1 unit"}.get(n_here, f"{n_here} units")
-                + f" in data/quality_items/ {'come' if n_here > 1 else 'comes'} from {r.here}.")
+    for text in machine_check_readings(mct, qi):
+        book.md(text)
 
 # %% [markdown]
 # ## The bytes-moved latency model (data: `data/timing/*/`, `data/device_peaks/*/`)

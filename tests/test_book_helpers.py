@@ -238,3 +238,20 @@ def test_audit_views_on_fixtures():
     assert len(texts) == 1                                   # the log-likelihood unit has no responses
     assert "14 of 16" in texts[0] and "10 of 16" in texts[0] and "first 120 characters" in texts[0]
     assert "batch differently" in texts[0] and "2 units in data/quality_items/ come from cpuA" in texts[0]
+
+
+def test_speculative_views_on_the_committed_runs():
+    from studylib.book import speculative as V
+    from studylib.estimates import spec_analysis as S
+    from studylib.results import read_table
+
+    sd = S.main_pair(read_table("spec_decoding"))
+    if sd.empty:
+        pytest.skip("no committed speculative-decoding runs")
+    fig = V.acceptance_figure(sd)
+    assert len(fig.axes) == 2 and fig.axes[0].get_ylim() == (0, 1)
+    t = V.identity_table(sd)
+    assert set(t.index) <= {"float32", "bfloat16"} and not t.empty
+    assert ((t["rate"] >= 0) & (t["rate"] <= 1)).all()
+    text = V.gsm8k_reading(sd, 4)
+    assert text is None or "paired difference" in text

@@ -20,6 +20,7 @@ from studylib.estimates import spec_analysis as S
 from studylib.paper import equations as eq
 from studylib.paper.tables import TABLE5
 from studylib.book.quantization import weight_only_speedups
+from studylib.book.speculative import acceptance_figure, gsm8k_reading, identity_table
 from studylib.quality import quant_eval
 
 book.setup()
@@ -79,24 +80,8 @@ if sd.empty:
 # %% tags=["hide-input"]
 glue("alpha", book.est(S.alpha(sd)) if not sd.empty else "(not measured)", display=False)
 if not sd.empty:
-    acc = S.acceptance_by_position(sd)
-    pg = pd.concat([S.per_gamma(sd, method=m) for m in ("own_loop", "transformers")])
-    a = S.alpha(sd)
-    fig, ax = plt.subplots(1, 2, figsize=(10, 3.6))
-    ax[0].errorbar(acc["position"], acc["acceptance"], yerr=[acc["acceptance"] - acc["lo"], acc["hi"] - acc["acceptance"]],
-                   marker="o", capsize=3)
-    ax[0].set(xlabel="draft position i", ylabel="P(accepted | 1..i-1 accepted)", ylim=(0, 1),
-              title="Acceptance per draft position (bf16)")
-    own = pg[pg["method"] == "own_loop"]
-    ax[1].errorbar(own["gamma"], own["cpu_speedup"], yerr=[own["cpu_speedup"] - own["cpu_lo"], own["cpu_hi"] - own["cpu_speedup"]],
-                   marker="o", capsize=3, label="CPU wall-clock speedup")
-    ax[1].plot(own["gamma"], own["tokens_per_step"], marker="s", ls="--", label="tokens per target step")
-    ref = pg[pg["method"] == "transformers"]
-    ax[1].scatter(ref["gamma"], ref["cpu_speedup"], marker="*", s=120, color="k", label="transformers assisted", zorder=3)
-    ax[1].axhspan(2.3, 2.7, color="tab:red", alpha=0.12, label="paper 2.3–2.7x")
-    ax[1].set(xlabel="draft length γ", title="Speedup over the 1.5B alone (2 CPU cores)")
-    ax[1].legend(fontsize=8)
-    plt.tight_layout(); plt.show()
+    acceptance_figure(sd)
+    plt.show()
 
 # %% [markdown]
 # *Figure 4.1. Left: how often the draft's i-th proposal survives verification, given the ones
@@ -118,20 +103,9 @@ elif len(kc) == 1:
 
 # %% tags=["hide-input"]
 if not sd.empty:
-    rows = []
-    for dt in ("float32", "bfloat16"):
-        i = S.identity(sd, dt)
-        if i:
-            rows.append({"dtype": dt, "identical / runs": f"{i['identical']}/{i['n']}",
-                         "rate": i["rate"].value, "95% CI (Wilson)": f"[{i['rate'].lo:.2f}, {i['rate'].hi:.2f}]",
-                         "median first divergence (token)": i["first_divergence_median"]})
-    book.table(pd.DataFrame(rows).set_index("dtype"), index=True, digits=2)
-    g = S.gsm8k_paired(sd, 4)
-    if g:
-        book.md(f"GSM8K on the same {g['n']} items, bf16: target alone {100 * g['alone']:.0f}%, with the draft "
-                f"(γ=4) {100 * g['assisted']:.0f}%; paired difference {book.est(g['delta_pp'], ' pp')}, McNemar "
-                f"p = {g['mcnemar_p']:.2f}. Few items: this bounds nothing tightly; it shows whether the drafts "
-                "change answers.")
+    book.table(identity_table(sd), index=True, digits=2)
+    if text := gsm8k_reading(sd, 4):
+        book.md(text)
 
 # %% [markdown]
 # *Table 4.2. "Lossless" is exact only in exact arithmetic. Verifying γ+1 tokens in one pass

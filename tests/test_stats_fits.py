@@ -247,3 +247,18 @@ def test_versus_pairs_a_step_against_the_variant_it_stacks_on_not_against_dense(
     assert r["acc_loss_pp"] == pytest.approx(3.0) and r["acc_loss_lo"] < 3.0 < r["acc_loss_hi"]
     assert r["discordance"] == pytest.approx(14 / n)
     assert versus(items, "missing", "base").empty
+
+
+def test_outcome_agreement_counts_kept_outcomes_with_an_interval_that_cannot_collapse():
+    import pandas as pd
+
+    from studylib.estimates.analysis import outcome_agreement
+
+    rows = [{"task": "mmlu", "variant": v, "item_id": i, "correct": c}
+            for v, cs in (("dense", [1, 0, 1, 1]), ("dense_fp32", [1, 0, 0, 1, 1])) for i, c in enumerate(cs)]
+    rows += [{"task": "gsm8k", "variant": v, "item_id": 0, "correct": 1, "response": t}
+             for v, t in (("dense", "42"), ("dense_fp32", "42"))]
+    a = outcome_agreement(pd.DataFrame(rows), "dense_fp32").set_index("task")
+    assert a.loc["mmlu", "items"] == 4 and a.loc["mmlu", "same_outcome"] == 3
+    assert a.loc["gsm8k", "agreement"] == 1.0 and a.loc["gsm8k", "lo"] < 1.0      # Wilson: not [1, 1] on one item
+    assert a.loc["gsm8k", "identical_text"] == 1 and pd.isna(a.loc["mmlu", "identical_text"])

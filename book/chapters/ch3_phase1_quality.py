@@ -106,24 +106,14 @@ else:
 # (right/wrong) differs between the two is the evaluation's own numerical noise floor.
 
 # %% tags=["hide-input"]
-from statsmodels.stats.proportion import proportion_confint
+from studylib.estimates.analysis import outcome_agreement
 
-rows = []
 fp32 = with_role("fp32_check")[0]
-if not qw.empty and fp32 in set(qw["variant"]):
-    for t, g in qw.groupby("task"):
-        a = g[g["variant"] == BASELINE].set_index("item_id")
-        b = g[g["variant"] == fp32].set_index("item_id")
-        common = a.index.intersection(b.index)
-        if len(common) == 0:
-            continue
-        same = int((a.loc[common, "correct"] == b.loc[common, "correct"]).sum())
-        lo, hi = proportion_confint(same, len(common), method="wilson")
-        r = {"task": t, "items": len(common), "same outcome": same,
-             "agreement [95% Wilson CI]": book.ci(100 * same / len(common), 100 * lo, 100 * hi, "%", max_digits=0)}
-        if "response" in g and g["response"].notna().any():
-            r["identical text"] = int((a.loc[common, "response"] == b.loc[common, "response"]).sum())
-        rows.append(r)
+ag = outcome_agreement(qw, fp32) if not qw.empty else pd.DataFrame()
+rows = [{"task": r.task, "items": r.items, "same outcome": r.same_outcome,
+         "agreement [95% Wilson CI]": book.ci(100 * r.agreement, 100 * r.lo, 100 * r.hi, "%", max_digits=0),
+         **({"identical text": int(r.identical_text)} if pd.notna(getattr(r, "identical_text", float("nan"))) else {})}
+        for r in ag.itertuples()]
 if rows:
     book.table(pd.DataFrame(rows), caption="Table 3.2. bf16 against fp32, dense Qwen, same items.")
 else:

@@ -381,3 +381,27 @@ def token_budget(items: pd.DataFrame, task: str, variant: str = BASELINE, max_tr
     q = float(np.sort(n)[len(n) - k - 1])                   # the longest answer that must not
     return {"items": int(len(g)), "pilot_truncated": trunc, "quantile_tokens": q,
             "budget": int(step * np.ceil((q + 2) / step)), "enough": bool(trunc <= max_truncated)}
+
+
+def outcome_agreement(items: pd.DataFrame, other: str, baseline: str = BASELINE) -> pd.DataFrame:
+    """Per task, on the items both measured: how many keep their outcome (right/wrong) between
+    ``baseline`` and ``other`` (e.g. dense in bf16 and in fp32: the evaluation's own numerical noise
+    floor), the agreement with its Wilson interval (which cannot collapse on a few items), and, for
+    generation tasks, how many responses are the same text."""
+    from statsmodels.stats.proportion import proportion_confint
+
+    rows = []
+    for t, g in items.groupby("task") if not items.empty else []:
+        a = g[g["variant"] == baseline].drop_duplicates("item_id").set_index("item_id")
+        b = g[g["variant"] == other].drop_duplicates("item_id").set_index("item_id")
+        common = a.index.intersection(b.index)
+        if len(common) == 0:
+            continue
+        same = int((a.loc[common, "correct"] == b.loc[common, "correct"]).sum())
+        lo, hi = proportion_confint(same, len(common), method="wilson")
+        r = {"task": t, "items": len(common), "same_outcome": same, "agreement": same / len(common),
+             "lo": float(lo), "hi": float(hi)}
+        if "response" in g and g["response"].notna().any():
+            r["identical_text"] = int((a.loc[common, "response"] == b.loc[common, "response"]).sum())
+        rows.append(r)
+    return pd.DataFrame(rows)

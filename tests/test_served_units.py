@@ -89,3 +89,24 @@ def test_the_vllm_op_sweep_grid_and_its_rows():
     assert w < r["bytes_moved"] < w * 1.05                      # the active experts' weights, and x / out
     with pytest.raises(StudyConfigError, match="active"):
         M.check_config({**s, "active": [9]})
+
+
+def test_a_stream_arrives_as_seeded_poisson_and_keeps_every_request():
+    import time as _t
+
+    class Streamer:
+        def __init__(self):
+            self.seen = []
+
+        def stream_completion(self, prompt, max_tokens):
+            self.seen.append((_t.perf_counter(), prompt))
+            return {"ttft_s": 0.01, "tpot_s": 0.002, "e2e_s": 0.05, "output_tokens": max_tokens, "text": prompt[::-1]}
+    srv = Streamer()
+    prompts = [f"p{i}" for i in range(6)]
+    out = S.stream_load(srv, prompts, rate_per_s=50.0, max_tokens=3, seed=1)
+    assert [r["request"] for r in out] == list(range(6)) and [r["text"] for r in out] == [p[::-1] for p in prompts]
+    arr = [r["arrival_s"] for r in out]
+    assert arr[0] == 0 and all(b > a for a, b in zip(arr, arr[1:]))
+    assert arr == [r["arrival_s"] for r in S.stream_load(Streamer(), prompts, 50.0, 3, seed=1)]   # seeded
+    with pytest.raises(StudyConfigError, match="stream"):
+        S.check_config({**load_profile("cpu-real")["served"], "stream": {"requests": 4}})

@@ -129,6 +129,44 @@ class Server:
                 raise self._dead(f"died during {path}") from None
             raise EngineError(f"vLLM request {path} failed: {e}; log: {self.log}") from None
 
+    def stream_completion(self, prompt: str, max_tokens: int, timeout: float = 900.0) -> dict:
+        """One greedy completion streamed as a client sees it: time to first token, time per output
+        token after it ((t_last - t_first) / (n - 1)), end-to-end time, the token count the engine
+        reports (``stream_options.include_usage``) and the text."""
+        if self.proc is None or self.proc.poll() is not None:
+            raise self._dead("is not running")
+        body = {"model": "study", "prompt": prompt, "max_tokens": max_tokens, "temperature": 0.0, "stream": True,
+                "stream_options": {"include_usage": True}}
+        req = urllib.request.Request(f"{self.url}/v1/completions", data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+        t0 = time.perf_counter()
+        first = last = None
+        text, tokens = [], None
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                for raw in r:
+                    line = raw.decode().strip()
+                    if not line.startswith("data:") or line == "data: [DONE]":
+                        continue
+                    chunk = json.loads(line[5:])
+                    if chunk.get("usage"):
+                        tokens = int(chunk["usage"]["completion_tokens"])
+                    for c in chunk.get("choices", []):
+                        if c.get("text"):
+                            now = time.perf_counter()
+                            first = first if first is not None else now
+                            last = now
+                            text.append(c["text"])
+        except (urllib.error.URLError, OSError) as e:
+            if self.proc.poll() is not None:
+                raise self._dead("died during a streamed request") from None
+            raise EngineError(f"vLLM streamed request failed: {e}; log: {self.log}") from None
+        end = time.perf_counter()
+        if first is None or tokens is None:
+            raise EngineError(f"vLLM streamed no tokens (or no usage) for a request; log: {self.log}")
+        return {"ttft_s": first - t0, "tpot_s": (last - first) / (tokens - 1) if tokens > 1 else float("nan"),
+                "e2e_s": end - t0, "output_tokens": tokens, "text": "".join(text)}
+
     def version(self) -> str:
         """The engine's version as it reports it (``GET /version``)."""
         try:

@@ -17,6 +17,11 @@ Per variant, one engine start serves two kinds of resumable unit:
   prompts with the kernel given by ``ours_kernel``. Both rows carry the bytes one step reads at
   batch 1 (``cpu_speed.weight_bytes_per_step`` of the same weights) and the copy bandwidth measured
   at the start, so the achieved fraction of the peak is comparable.
+* **a served stream** (table ``served_stream``, one unit per variant, where the section has
+  ``stream``): GSM8K prompts arriving as a seeded Poisson stream, each streamed by its own client, with
+  time to first token and time per output token per request (seed 001's metrics); and the converted
+  model's expert loads on that real text (prompts and the engine's answers), measured with our model's
+  router after the engine stops.
 
 The engine is the one a deployment runs (``serving.engine``: ``vllm serve``'s API server from its own
 venv, health-checked, stopped as a process group); its death is an ``EngineError`` that names its log,
@@ -39,8 +44,9 @@ from studylib.serving.engine import EngineError, vllm_server
 from studylib.serving.export import NotExportable, check_exportable
 
 KEYS = ("variants", "batches", "new_tokens", "repeats", "exactness_tokens", "window")
-OPTIONAL = {"ours_kernel": "onednn_packed", "memory_fraction": 0.35, "enforce_eager": False}
-EXACT, SPEED = "served_exactness", "served_decode"
+OPTIONAL = {"ours_kernel": "onednn_packed", "memory_fraction": 0.35, "enforce_eager": False, "stream": None}
+STREAM_KEYS = ("requests", "rate_per_s", "max_tokens", "seed")
+EXACT, SPEED, STREAM = "served_exactness", "served_decode", "served_stream"
 
 
 @section_check("served")
@@ -58,6 +64,9 @@ def check_config(s: dict) -> None:
         raise StudyConfigError(f"served.ours_kernel must be one of {list(KERNELS)}")
     if int(s["exactness_tokens"]) < 1 or int(s["window"]) < 2 or min(s["batches"]) < 1 or int(s["new_tokens"]) < 2:
         raise StudyConfigError("served: exactness_tokens >= 1, window >= 2, batches >= 1 and new_tokens >= 2")
+    st = s.get("stream")
+    if st is not None and (sorted(st) != sorted(STREAM_KEYS) or int(st["requests"]) < 1 or float(st["rate_per_s"]) <= 0):
+        raise StudyConfigError(f"served.stream needs exactly {list(STREAM_KEYS)} (requests >= 1, rate_per_s > 0)")
     for v in s["variants"]:
         try:
             check_exportable(v, variant(v))
@@ -152,8 +161,44 @@ def _speed_rows(engine: str, times: list[tuple[int, float, float]], s: dict, b: 
     return rows
 
 
+def stream_load(server, prompts: list[str], rate_per_s: float, max_tokens: int, seed: int) -> list[dict]:
+    """Requests arriving as a Poisson stream (``rate_per_s``, seeded), each streamed by its own client
+    thread as a user's would be: per request its arrival, time to first token, time per output token
+    after it and end-to-end time (the metrics of seed 001), and its text."""
+    import random
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = random.Random(seed)
+    arrivals, t = [], 0.0
+    for _ in prompts:
+        arrivals.append(t)
+        t += rng.expovariate(rate_per_s)
+    t0 = time.perf_counter()
+
+    def one(i):
+        time.sleep(max(0.0, t0 + arrivals[i] - time.perf_counter()))
+        return {"request": i, "arrival_s": arrivals[i], **server.stream_completion(prompts[i], max_tokens)}
+
+    with ThreadPoolExecutor(max_workers=len(prompts)) as pool:
+        return list(pool.map(one, range(len(prompts))))
+
+
+def expert_loads(model, tok, texts: list[str]) -> dict:
+    """The converted model's routing on real served text (prompts and the engine's answers), one
+    sequence at a time: balance (Eq. 32), the busiest expert's share in the worst layer, and the
+    tokens routed; empty for a model with no router."""
+    from studylib.quality.transforms.ffn import masked_ffns, routing_pass
+
+    if not any(m.n_experts > 1 for m in masked_ffns(model)):
+        return {}
+    ids = [torch.tensor(tok(t)["input_ids"]) for t in texts]
+    r = routing_pass(model, ids)
+    return {"expert_balance": r["balance"], "expert_max_fraction": r["max_expert_fraction"],
+            "routed_tokens": r["routing_tokens"]}
+
+
 def run_served(prof: dict, progress: bool = True) -> dict:
-    """Every missing exactness and speed unit of the section's variants; one engine start per variant."""
+    """Every missing exactness, speed and stream unit of the section's variants; one engine start per variant."""
     from studylib.decoding import cpu_speed as C
     from studylib.decoding.expert_exec import make_executable
     from studylib.quality import transforms
@@ -166,8 +211,10 @@ def run_served(prof: dict, progress: bool = True) -> dict:
         raise StudyConfigError(f"profile {prof['name']!r} has no served section")
     check_config(s)
     q = prof["quality"]
-    ex, sp = ResultStore(EXACT, prof["name"]), ResultStore(SPEED, prof["name"])
+    ex, sp, sr = ResultStore(EXACT, prof["name"]), ResultStore(SPEED, prof["name"]), ResultStore(STREAM, prof["name"])
+    st = s.get("stream")
     todo = {v: ([] if ex.has(safe_key(q["model"], v)) else ["exactness"])
+               + ([] if not st or sr.has(safe_key(q["model"], v)) else ["stream"])
                + [b for b in s["batches"] if not sp.has(safe_key(q["model"], v, f"b{b}"))] for v in s["variants"]}
     todo = {v: t for v, t in todo.items() if t}
     if not todo:
@@ -184,12 +231,11 @@ def run_served(prof: dict, progress: bool = True) -> dict:
         windows = wikitext_windows(tok, q.get("bench_dir"), int(s["exactness_tokens"]), int(s["window"])) \
             if "exactness" in units else []
         ours_exact = ours_scores(model, windows) if windows else None
-        make_executable(model)
-        per_step = C.weight_bytes_per_step(model)
-        C.apply_kernel(model, kernel)
-        batches = [b for b in units if b != "exactness"]
+        batches = [b for b in units if b not in ("exactness", "stream")]
         prompts = {b: C.prompt_texts(tok, q.get("bench_dir"), b) for b in batches}
-        served_times, served_exact, version = {}, None, ""
+        stream_prompts = C.prompt_texts(tok, q.get("bench_dir"), int(st["requests"]), int(st["seed"])) \
+            if "stream" in units else []
+        served_times, served_exact, streamed, version = {}, None, None, ""
         extra = ("--enforce-eager",) if s.get("enforce_eager") else ()
         with vllm_server(where, log_dir / f"{q['model']}__{v}.log", memory_fraction=float(s.get("memory_fraction", 0.35)),
                          max_model_len=max(2048, int(s["window"]) + 8), extra=extra) as server:
@@ -200,7 +246,15 @@ def run_served(prof: dict, progress: bool = True) -> dict:
                 _time_served(server, prompts[b], 4)          # warm-up at this batch
                 served_times[b] = [(r, _time_served(server, prompts[b], 1), _time_served(server, prompts[b], n))
                                    for r in range(int(s["repeats"]))]
-        # the engine is stopped: both cores are ours again
+            if stream_prompts:
+                streamed = stream_load(server, stream_prompts, float(st["rate_per_s"]), int(st["max_tokens"]),
+                                       int(st["seed"]))
+        # the engine is stopped: both cores are ours again; the routing on the served text first (the
+        # model as converted), then our decode (the model made executable)
+        loads = expert_loads(model, tok, [p + r["text"] for p, r in zip(stream_prompts, streamed)]) if streamed else {}
+        make_executable(model)
+        per_step = C.weight_bytes_per_step(model)
+        C.apply_kernel(model, kernel)
         base = {"model": q["model"], "variant": v, "dtype": "bfloat16", "engine_version": version,
                 "threads": torch.get_num_threads(), "checkpoint": where.name}
         params = {"served": s, "variant": v, "vllm": version, "checkpoint": str(where.name)}
@@ -208,6 +262,14 @@ def run_served(prof: dict, progress: bool = True) -> dict:
             ex.write(safe_key(q["model"], v), [{**base, "engine": "vllm", "window": int(s["window"]),
                                                  **exactness_row(ours_exact, served_exact)}],
                      provenance.collect(prof["name"], params))
+            measured += 1
+            bar.update(1)
+        if streamed is not None:
+            sr.write(safe_key(q["model"], v), [{**base, "engine": "vllm", "rate_per_s": float(st["rate_per_s"]),
+                                                 "max_tokens": int(st["max_tokens"]), **loads,
+                                                 **{k: r[k] for k in ("request", "arrival_s", "ttft_s", "tpot_s",
+                                                                      "e2e_s", "output_tokens")}} for r in streamed],
+                     provenance.collect(prof["name"], {**params, "stream": st}))
             measured += 1
             bar.update(1)
         for b in batches:

@@ -22,7 +22,7 @@ endif
 GPU_PY = $(if $(wildcard $(PY)),$(PY),python3)
 BUDGET_S ?=
 
-.PHONY: served vllm-expert-sweep book-pdf verdicts gpu setup setup-qwen setup-vllm check sweep sweep-status quant-check gptq-holdout machine-check phase1 phase1-timing phase1-quality phase2 phase3 book book-check time-embedded all test clean-book
+.PHONY: served served-shapes vllm-expert-sweep book-pdf verdicts gpu setup setup-qwen setup-vllm check sweep sweep-status quant-check gptq-holdout machine-check phase1 phase1-timing phase1-quality phase2 phase3 book book-check time-embedded all test clean-book
 
 $(VENV)/.done: pyproject.toml
 	python3 -m venv $(VENV)
@@ -103,6 +103,11 @@ gptq-holdout: check
 # start each: exactness on WikiText-2 and decode speed at its batches, ours right after on the same prompts
 served: check setup-vllm
 	$(PY) -m studylib serve --profile $(PROFILE)
+
+# the served benchmark at model shapes with dummy weights and vLLM's tensor parallelism
+# (PROFILE=served-70b on a 4-GPU box; PROFILE=cpu-tp-dryrun: the same path at a tiny shape, 2 CPU ranks)
+served-shapes: check
+	$(PY) -m studylib serve-shapes --profile $(PROFILE)
 
 # the companion study's expert sweep (003) through vLLM's CPU fused-MoE op (data/expert_sweep/<profile>)
 vllm-expert-sweep: check setup-vllm

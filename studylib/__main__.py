@@ -47,7 +47,8 @@ def _overrides(args) -> dict:
 SECTION_OWNERS = {"quality": ("studylib.quality.checks",), "timing": ("studylib.timing.campaign",),
                   "campaign": ("studylib.timing.campaign",), "cpu_decode": ("studylib.decoding.cpu_speed",),
                   "spec_decoding": ("studylib.decoding.spec_sweep",), "cpu_kernels": ("studylib.decoding.weight_kernels",),
-                  "served": ("studylib.serving.served",), "vllm_expert_sweep": ("studylib.serving.moe_op_sweep",)}
+                  "served": ("studylib.serving.served",), "vllm_expert_sweep": ("studylib.serving.moe_op_sweep",),
+                  "served_shapes": ("studylib.serving.shapes_served",)}
 
 
 def section_owners(prof: dict | None = None) -> None:
@@ -92,7 +93,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m studylib")
     sub = ap.add_subparsers(dest="cmd", required=True)
     for name in ("check", "run-notebook", "campaign", "sweep", "quant-check", "gptq-holdout", "machine-check",
-                 "rescore", "serve", "vllm-expert-sweep"):
+                 "rescore", "serve", "vllm-expert-sweep", "serve-shapes"):
         p = sub.add_parser(name)
         if name == "machine-check":
             p.add_argument("--variant", default=BASELINE)
@@ -219,6 +220,11 @@ def main(argv=None) -> int:
             t = measure(prof)
             print(t.pivot_table(index=["layer", "linear", "calib_tokens"], columns=["method", "percdamp"],
                                 values="err_heldout", dropna=False).round(4).to_string())
+            return 0
+        if args.cmd == "serve-shapes":
+            from studylib.serving.shapes_served import run_served_shapes
+
+            print(run_served_shapes(prof))
             return 0
         if args.cmd == "vllm-expert-sweep":
             from studylib.serving.moe_op_sweep import run_vllm_expert_sweep

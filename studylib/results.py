@@ -51,6 +51,8 @@ SCHEMA: dict[str, list[str]] = {
                          "max_abs_dlogprob", "mean_abs_dlogprob", "ours_nll", "served_nll"],
     "served_stream": ["model", "variant", "engine", "engine_version", "rate_per_s", "max_tokens", "request",
                       "arrival_s", "ttft_s", "tpot_s", "e2e_s", "output_tokens"],
+    "served_shapes": ["shape", "module", "tensor_parallel_size", "engine", "engine_version", "batch", "new_tokens",
+                      "repeat", "t_full_s", "t_prefill_s", "step_s", "decode_tokens_per_s"],
     "served_decode": ["model", "variant", "engine", "engine_version", "kernel", "batch", "new_tokens", "repeat",
                       "t_full_s", "t_prefill_s", "step_s", "decode_tokens_per_s", "bytes_per_step", "achieved_Bps",
                       "copy_bandwidth_Bps"],

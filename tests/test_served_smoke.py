@@ -66,3 +66,22 @@ def test_dense_and_the_literal_moe_are_served_and_score_text_as_ours(tmp_path):
     write_literal(model, tok, moe_dir)
     moe_gap = _gap(_ours(model, tok), _served(moe_dir, tmp_path / "moe.log", dtype="float32"))
     assert moe_gap < 0.01, moe_gap                                     # a lost gate bias moves it by nats
+
+
+def test_tensor_parallel_dry_run_at_a_tiny_shape(data_dir):
+    """The 70B served benchmark's path (dummy weights, no tokenizer, tensor parallelism) run end to end
+    at a tiny shape with 2 CPU ranks: dense and the literal MoE form each served and timed."""
+    import os
+
+    from studylib.config import load_profile
+    from studylib.results import read_table
+    from studylib.serving.shapes_served import run_served_shapes
+
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("two CPU ranks need two cores")
+    prof = load_profile("cpu-tp-dryrun")
+    assert run_served_shapes(prof, progress=False)["measured"] == 4
+    t = read_table("served_shapes", ["cpu-tp-dryrun"])
+    assert set(t["module"]) == {"dense", "moe4_top1"} and set(t["tensor_parallel_size"]) == {2}
+    assert (t["decode_tokens_per_s"] > 0).all() and set(t["batch"]) == {1, 4}
+    assert run_served_shapes(prof, progress=False)["measured"] == 0          # resumes: nothing twice

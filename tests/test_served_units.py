@@ -110,3 +110,18 @@ def test_a_stream_arrives_as_seeded_poisson_and_keeps_every_request():
     assert arr == [r["arrival_s"] for r in S.stream_load(Streamer(), prompts, 50.0, 3, seed=1)]   # seeded
     with pytest.raises(StudyConfigError, match="stream"):
         S.check_config({**load_profile("cpu-real")["served"], "stream": {"requests": 4}})
+
+
+def test_shape_configs_follow_the_timed_module_declarations():
+    from studylib.serving import shapes_served as SS
+
+    dense = SS.shape_config("llama-2-70b", "dense")
+    combo = SS.shape_config("llama-2-70b", "pruned30_moe4_top1")
+    assert dense["model_type"] == "llama" and dense["intermediate_size"] == 28672
+    assert combo["num_experts"] == 4 and combo["num_experts_per_tok"] == 1
+    assert combo["moe_intermediate_size"] == int(28672 / 4 * 0.7) - int(28672 / 4 * 0.7) % 8
+    assert combo["shared_expert_intermediate_size"] == 0
+    base = load_profile("cpu-tp-dryrun")["served_shapes"]
+    for bad in ({"modules": ["expert_alone"]}, {"modules": ["moe4_top2"]}, {"shapes": ["llama-9000"]}, {"tp": 2}):
+        with pytest.raises(StudyConfigError):
+            SS.check_config({**base, **bad})

@@ -34,11 +34,16 @@ class EngineError(RuntimeError):
     """The engine died, never became healthy, or failed a request; the message names its log."""
 
 
-def engine_env(venv: Path = VLLM_VENV, cores: int | None = None) -> dict:
+def engine_env(venv: Path = VLLM_VENV, cores: int | None = None, ranks: int = 1) -> dict:
     """The environment that lets vLLM's CPU backend use every core (by default it reserves one) with
-    its own OpenMP runtime (libiomp5 from its venv, preloaded as its docs ask)."""
+    its own OpenMP runtime (libiomp5 from its venv, preloaded as its docs ask). ``ranks`` > 1 (tensor
+    parallelism on the CPU): the cores split into that many contiguous groups, one per rank ("0|1")."""
     n = cores or os.cpu_count() or 1
-    env = {**os.environ, "VLLM_CPU_OMP_THREADS_BIND": f"0-{n - 1}", "VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}
+    if ranks > n:
+        raise EngineError(f"{ranks} tensor-parallel ranks need at least {ranks} cores; this machine has {n}")
+    per = n // ranks
+    bind = "|".join(f"{r * per}-{r * per + per - 1}" if per > 1 else str(r * per) for r in range(ranks))
+    env = {**os.environ, "VLLM_CPU_OMP_THREADS_BIND": bind, "VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}
     iomp = Path(venv) / "lib" / "libiomp5.so"
     if iomp.exists():
         env["LD_PRELOAD"] = ":".join(x for x in (str(iomp), env.get("LD_PRELOAD", "")) if x)

@@ -51,3 +51,14 @@ def test_the_first_difference_is_where_two_responses_part():
     assert d.iloc[0] == 15.0
     assert d.iloc[1] == 3.0                                    # one is a prefix of the other
     assert d.iloc[2] != d.iloc[2]                              # NaN when identical
+
+
+def test_one_tasks_items_are_evaluated_as_a_unit_part(monkeypatch):
+    """machine-check and quant-check evaluate items [lo, hi) of one task through the units' own call
+    (its signature once changed under them: this pins the adapter)."""
+    import studylib.quality.units as U
+
+    seen = {}
+    monkeypatch.setattr(U, "evaluate_items", lambda model, tok, prof, parts, lines: seen.update(parts=parts, lines=lines))
+    U.evaluate_task_items("m", "t", {}, "mmlu", ["a\n", "b\n", "c\n"], 0, 2)
+    assert seen["parts"] == [{"task": "mmlu", "lo": 0, "hi": 2}] and seen["lines"] == {"mmlu": ["a\n", "b\n", "c\n"]}

@@ -65,7 +65,7 @@ def check(prof: dict, variant: str, task: str, n_items: int | None = None) -> pd
     the sweep does, and store the per-item comparison in ``data/machine_check/<profile>/``."""
     from studylib import provenance
     from studylib.config import StudyConfigError
-    from studylib.quality.units import build_variant, evaluate_items, evaluation_kernels, plan, task_lines
+    from studylib.quality.units import build_variant, evaluate_task_items, evaluation_kernels, plan, task_lines
     from studylib.results import ResultStore, safe_key
 
     q = prof["quality"]
@@ -83,7 +83,7 @@ def check(prof: dict, variant: str, task: str, n_items: int | None = None) -> pd
     model, tok, _ = build_variant(prof, variant, unit["spec"])
     params = {"quality": dict(q), "variant": variant, "task": task, "items": [0, n],
               "unit_items": [0, unit["hi"]], "reference_unit": unit["key"], **evaluation_kernels(model, prof)}
-    here = evaluate_items(model, tok, prof, task, lines, 0, n)
+    here = evaluate_task_items(model, tok, prof, task, lines, 0, n)
     t = comparison(here.assign(task=task), ref).assign(model=q["model"], variant=variant)
     ResultStore(TABLE, prof["name"]).write(safe_key(q["model"], variant, task, provenance.cpu_isa(), f"n{n}"), t,
                                            provenance.collect(prof["name"], params))

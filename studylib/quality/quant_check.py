@@ -8,7 +8,7 @@ from studylib import provenance
 from studylib.config import StudyConfigError
 from studylib.quality.quant_eval import MODES, agreement_table, prepare
 from studylib.quality.transforms import TRANSFORMS
-from studylib.quality.units import build_variant, evaluate_items, fast_exact_linears, plan, task_lines
+from studylib.quality.units import build_variant, evaluate_task_items, fast_exact_linears, plan, task_lines
 from studylib.results import ResultStore, safe_key
 
 
@@ -30,7 +30,7 @@ def agreement(prof: dict, variant: str, task: str, n_items: int, progress: bool 
     for mode in MODES:
         kernel = prepare(model, mode)
         linear = fast_exact_linears(model, prof["device"])
-        runs[mode] = evaluate_items(model, tok, prof, task, lines, 0, n_items).assign(quant_kernel=kernel,
+        runs[mode] = evaluate_task_items(model, tok, prof, task, lines, 0, n_items).assign(quant_kernel=kernel,
                                                                                       linear_kernel=linear)
     t = agreement_table(runs["library"], runs["dequantized"]).assign(model=q["model"], variant=variant)
     params = {"quality": dict(q), "variant": variant, "task": task, "items": [0, n_items],

@@ -318,6 +318,11 @@ def evaluate_items(model, tok, prof: dict, parts: list[dict], lines: dict[str, l
                     gen_batch_size=q.get("gen_batch_size"), softmax_dtype=q.get("softmax_dtype"))
 
 
+def evaluate_task_items(model, tok, prof: dict, task: str, lines: list[str], lo: int, hi: int):
+    """Items [lo, hi) of one task (``lines``: its JSONL lines), as a unit evaluates them."""
+    return evaluate_items(model, tok, prof, [{"task": task, "lo": lo, "hi": hi}], {task: lines})
+
+
 def run_units(prof: dict, progress: bool = True, only: list[str] | None = None,
               tasks: list[str] | None = None) -> dict:
     """Measure every unit of the plan not yet in data/. ``only`` / ``tasks`` restrict this run to

@@ -22,7 +22,7 @@ endif
 GPU_PY = $(if $(wildcard $(PY)),$(PY),python3)
 BUDGET_S ?=
 
-.PHONY: served served-shapes vllm-expert-sweep book-pdf verdicts gpu setup setup-qwen setup-vllm check sweep sweep-status quant-check gptq-holdout machine-check phase1 phase1-timing phase1-quality phase2 phase3 book book-check time-embedded all test clean-book
+.PHONY: served served-check served-shapes vllm-expert-sweep book-pdf verdicts gpu setup setup-qwen setup-vllm check sweep sweep-status quant-check gptq-holdout machine-check phase1 phase1-timing phase1-quality phase2 phase3 book book-check time-embedded all test clean-book
 
 $(VENV)/.done: pyproject.toml
 	python3 -m venv $(VENV)
@@ -103,6 +103,10 @@ gptq-holdout: check
 # start each: exactness on WikiText-2 and decode speed at its batches, ours right after on the same prompts
 served: check setup-vllm
 	$(PY) -m studylib serve --profile $(PROFILE)
+
+# committed quality units re-measured through vLLM, item by item (data/served_check)
+served-check: check setup-vllm
+	$(PY) -m studylib served-check --profile $(PROFILE) --variant $(or $(VARIANT),dense) --task $(or $(TASK),mmlu) $(if $(ITEMS),--items $(ITEMS),)
 
 # the served benchmark at model shapes with dummy weights and vLLM's tensor parallelism
 # (PROFILE=served-70b on a 4-GPU box; PROFILE=cpu-tp-dryrun: the same path at a tiny shape, 2 CPU ranks)

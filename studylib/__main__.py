@@ -93,9 +93,13 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m studylib")
     sub = ap.add_subparsers(dest="cmd", required=True)
     for name in ("check", "run-notebook", "campaign", "sweep", "quant-check", "gptq-holdout", "machine-check",
-                 "rescore", "serve", "vllm-expert-sweep", "serve-shapes"):
+                 "rescore", "serve", "vllm-expert-sweep", "serve-shapes", "served-check"):
         p = sub.add_parser(name)
         if name == "machine-check":
+            p.add_argument("--variant", default=BASELINE)
+            p.add_argument("--task", default="mmlu")
+            p.add_argument("--items", type=int, default=None, help="items 0..N of the first unit (default: all of it)")
+        if name == "served-check":
             p.add_argument("--variant", default=BASELINE)
             p.add_argument("--task", default="mmlu")
             p.add_argument("--items", type=int, default=None, help="items 0..N of the first unit (default: all of it)")
@@ -220,6 +224,11 @@ def main(argv=None) -> int:
             t = measure(prof)
             print(t.pivot_table(index=["layer", "linear", "calib_tokens"], columns=["method", "percdamp"],
                                 values="err_heldout", dropna=False).round(4).to_string())
+            return 0
+        if args.cmd == "served-check":
+            from studylib.serving.served_check import check_served, reading
+
+            print(reading(check_served(prof, args.variant, args.task, args.items)))
             return 0
         if args.cmd == "serve-shapes":
             from studylib.serving.shapes_served import run_served_shapes

@@ -71,6 +71,9 @@ SCHEMA: dict[str, list[str]] = {
                      "err_calib", "err_heldout"],
     # committed quality items re-measured on another machine, per item (studylib.quality.machine_check)
     "machine_check": ["model", "variant", "task", "item_id", "correct_here", "correct_reference", "cpu_reference"],
+    # the same comparison with the served engine (studylib.serving.served_check)
+    "served_check": ["model", "variant", "task", "item_id", "correct_here", "correct_reference", "engine",
+                     "engine_version"],
     # wall time of the embedded default from scratch (studylib.timing.repro)
     "repro_runs": ["target", "run_profile", "wall_s", "exit_code", "cpu_count", "load_before", "load_after"],
     # committed generated answers judged again by the task's answer checker (issue 36; one file per

@@ -59,6 +59,6 @@ def test_one_tasks_items_are_evaluated_as_a_unit_part(monkeypatch):
     import studylib.quality.units as U
 
     seen = {}
-    monkeypatch.setattr(U, "evaluate_items", lambda model, tok, prof, parts, lines: seen.update(parts=parts, lines=lines))
+    monkeypatch.setattr(U, "evaluate_items", lambda model, tok, prof, parts, lines, lm=None: seen.update(parts=parts, lines=lines))
     U.evaluate_task_items("m", "t", {}, "mmlu", ["a\n", "b\n", "c\n"], 0, 2)
     assert seen["parts"] == [{"task": "mmlu", "lo": 0, "hi": 2}] and seen["lines"] == {"mmlu": ["a\n", "b\n", "c\n"]}

@@ -125,3 +125,17 @@ def test_shape_configs_follow_the_timed_module_declarations():
     for bad in ({"modules": ["expert_alone"]}, {"modules": ["moe4_top2"]}, {"shapes": ["llama-9000"]}, {"tp": 2}):
         with pytest.raises(StudyConfigError):
             SS.check_config({**base, **bad})
+
+
+def test_the_served_check_reads_the_paired_difference_and_refuses_what_cannot_be_served():
+    import pandas as pd
+
+    from studylib.serving.served_check import check_served, reading
+
+    t = pd.DataFrame({"task": "mmlu", "item_id": range(6), "correct_here": [1, 1, 0, 1, 0, 1],
+                      "correct_reference": [1, 0, 0, 1, 0, 1], "gold_logprob_here": -1.0, "gold_logprob_reference": -1.1})
+    r = reading(t)
+    assert r["items"] == 6 and r["outcome_differs"] == 1
+    assert r["delta_pp"] == pytest.approx(100 / 6) and r["delta_lo_pp"] < 0 < r["delta_hi_pp"]   # one flip: no shift
+    with pytest.raises(StudyConfigError, match="teal"):
+        check_served(load_profile("cpu-qwen"), "teal_a25", "mmlu")

@@ -65,32 +65,36 @@ def answer_check(task: str) -> dict | None:
 
 
 def evaluate(model, tokenizer, task_files: dict[str, Path], batch_size: int = 8, device: str = "cpu",
-             gen_batch_size: int | None = None, softmax_dtype: str | None = None) -> pd.DataFrame:
+             gen_batch_size: int | None = None, softmax_dtype: str | None = None, lm=None) -> pd.DataFrame:
     """Per-item results of every task: correct (0/1 or NaN), gold_logprob, n_tokens; generation
     tasks add the flexible-extraction outcome, the response and whether it hit the token limit.
     Tasks whose YAML asks for the chat template run in their own lm-eval call with it.
     ``softmax_dtype`` (lm-eval's HFLM option): the dtype of the log-softmax that scores tokens.
     With a bf16 model and None, each token's log-probability *and the document's sum* come back
     rounded to bf16: a 700-token WikiText-2 document's log-likelihood (~-1,700 nats) then moves in
-    steps of 8 nats, and two variants that differ by less print the same perplexity."""
+    steps of 8 nats, and two variants that differ by less print the same perplexity.
+    ``lm``: an lm-eval model to evaluate through instead of ``model`` (e.g. its ``local-completions``
+    client of a served engine: ``serving.served_check``); ``tokenizer`` still counts the tokens."""
     groups: dict[bool, dict] = {}
     for t, p in task_files.items():
         groups.setdefault(uses_chat_template(t), {})[t] = p
     frames = [_evaluate_group(model, tokenizer, files, chat, (gen_batch_size or batch_size) if chat else batch_size,
-                              device, softmax_dtype) for chat, files in groups.items()]
+                              device, softmax_dtype, lm) for chat, files in groups.items()]
     order = {t: i for i, t in enumerate(task_files)}
     df = pd.concat(frames, ignore_index=True)
     return df.sort_values("task", key=lambda c: c.map(order), kind="stable").reset_index(drop=True)
 
 
 def _evaluate_group(model, tokenizer, task_files, chat: bool, batch_size: int, device: str,
-                    softmax_dtype: str | None = None) -> pd.DataFrame:
+                    softmax_dtype: str | None = None, lm=None) -> pd.DataFrame:
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from lm_eval import simple_evaluate
     from lm_eval.models.huggingface import HFLM
 
-    lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, device=device, softmax_dtype=softmax_dtype)
+    if lm is None:
+        lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, device=device,
+                  softmax_dtype=softmax_dtype)
     cfgs = {t: task_config(t, p) for t, p in task_files.items()}
     # bootstrap_iters=0: every statistic of the study is computed from the per-item samples;
     # lm-eval's own aggregate stderr is unused, costs time, and overflows on the astronomically

@@ -305,7 +305,7 @@ def task_lines(prof: dict, limits: dict[str, int]) -> dict[str, list[str]]:
     return {t: files[t].read_text().splitlines(keepends=True) for t in limits}
 
 
-def evaluate_items(model, tok, prof: dict, parts: list[dict], lines: dict[str, list[str]]):
+def evaluate_items(model, tok, prof: dict, parts: list[dict], lines: dict[str, list[str]], lm=None):
     """Per-item results of one unit: items [lo, hi) of each part's task (lines from ``task_lines``)."""
     q = prof["quality"]
     files = {}
@@ -315,12 +315,13 @@ def evaluate_items(model, tok, prof: dict, parts: list[dict], lines: dict[str, l
         files[task].parent.mkdir(parents=True, exist_ok=True)
         files[task].write_text("".join(lines[task][lo:hi]))
     return evaluate(model, tok, files, batch_size=q.get("batch_size", 8), device=prof["device"],
-                    gen_batch_size=q.get("gen_batch_size"), softmax_dtype=q.get("softmax_dtype"))
+                    gen_batch_size=q.get("gen_batch_size"), softmax_dtype=q.get("softmax_dtype"), lm=lm)
 
 
-def evaluate_task_items(model, tok, prof: dict, task: str, lines: list[str], lo: int, hi: int):
-    """Items [lo, hi) of one task (``lines``: its JSONL lines), as a unit evaluates them."""
-    return evaluate_items(model, tok, prof, [{"task": task, "lo": lo, "hi": hi}], {task: lines})
+def evaluate_task_items(model, tok, prof: dict, task: str, lines: list[str], lo: int, hi: int, lm=None):
+    """Items [lo, hi) of one task (``lines``: its JSONL lines), as a unit evaluates them (through ``lm``,
+    an lm-eval model, where given)."""
+    return evaluate_items(model, tok, prof, [{"task": task, "lo": lo, "hi": hi}], {task: lines}, lm=lm)
 
 
 def run_units(prof: dict, progress: bool = True, only: list[str] | None = None,

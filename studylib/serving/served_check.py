@@ -1,0 +1,81 @@
+"""Committed quality units re-measured through the served engine, item by item (``make served-check``;
+table ``served_check``): the question ``make machine-check`` asks of a machine, asked of vLLM.
+
+A committed unit's items ``[0, n)`` are evaluated by the same lm-eval tasks, but through lm-eval's
+``local-completions`` client of a ``vllm serve`` process holding the variant's exported checkpoint
+(token ids sent as the harness tokenizes them, log-likelihoods from the engine's echoed prompt
+log-probabilities, greedy generation under the same chat template and limits). Stored per item beside
+the committed row (``quality.machine_check.comparison``); the reading is the agreement rate and the
+paired difference served − ours with Tango's interval, which decides whether serving changes a verdict.
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from studylib.config import StudyConfigError
+
+TABLE = "served_check"
+
+
+def client(server, checkpoint, max_length: int = 4096, batch_size: int = 8):
+    """lm-eval's completions client of ``server`` (tokenizer from the exported checkpoint)."""
+    from lm_eval.models.openai_completions import LocalCompletionsAPI
+
+    return LocalCompletionsAPI(base_url=f"{server.url}/v1/completions", model="study", tokenizer=str(checkpoint),
+                               tokenizer_backend="huggingface", tokenized_requests=True, batch_size=batch_size,
+                               num_concurrent=1, max_length=max_length, max_retries=1, timeout=1800)
+
+
+def reading(t: pd.DataFrame) -> dict:
+    """Items, changed outcomes, accuracy each way and the paired difference served − ours (pp, Tango)."""
+    from studylib.quality.machine_check import summary
+    from studylib.stats import paired_difference_ci
+
+    d = paired_difference_ci(t["correct_here"].astype(float) > 0, t["correct_reference"].astype(float) > 0)
+    return {**summary(t), "served_accuracy": float((t["correct_here"].astype(float) > 0).mean()),
+            "ours_accuracy": float((t["correct_reference"].astype(float) > 0).mean()),
+            "delta_pp": 100 * d.value, "delta_lo_pp": 100 * d.lo, "delta_hi_pp": 100 * d.hi}
+
+
+def check_served(prof: dict, variant: str, task: str, n_items: int | None = None) -> pd.DataFrame:
+    """Items [0, n) of ``variant``'s first committed unit of ``task`` through vLLM, compared item by item."""
+    from studylib import provenance
+    from studylib.models import CACHE
+    from studylib.quality.machine_check import comparison
+    from studylib.quality.transforms import variant as declared
+    from studylib.quality.units import evaluate_task_items, plan, task_lines
+    from studylib.results import ResultStore, safe_key
+    from studylib.serving.export import NotExportable, check_exportable, export
+    from studylib.serving.engine import vllm_server
+
+    q = prof["quality"]
+    try:
+        check_exportable(variant, declared(variant))
+    except NotExportable as e:
+        raise StudyConfigError(str(e)) from None
+    unit = next((u for u in plan(prof, [variant]) if u["task"] == task and u["lo"] == 0), None)
+    if unit is None:
+        raise StudyConfigError(f"{variant!r} has no planned unit of {task!r} on profile {prof['name']}")
+    n = n_items or unit["hi"]
+    if not 0 < n <= unit["hi"]:
+        raise StudyConfigError(f"--items must be in 1..{unit['hi']} (the first unit's items), got {n}")
+    committed = ResultStore("quality_items", prof["name"]).path(unit["key"])
+    if not committed.exists():
+        raise StudyConfigError(f"unit {unit['key']!r} is not committed yet: nothing to compare with")
+    ref = pd.read_csv(committed)
+    lines = task_lines(prof, {task: n})[task]
+    where = export(prof, variant)
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(where)
+    with vllm_server(where, CACHE / "served" / "logs" / f"check__{q['model']}__{variant}.log",
+                     max_model_len=4096, memory_fraction=0.3) as server:
+        version = server.version()
+        here = evaluate_task_items(None, tok, prof, task, lines, 0, n, lm=client(server, where))
+    t = comparison(here.assign(task=task), ref).assign(model=q["model"], variant=variant, engine="vllm",
+                                                        engine_version=version)
+    params = {"quality": dict(q), "variant": variant, "task": task, "items": [0, n], "unit_items": [0, unit["hi"]],
+              "reference_unit": unit["key"], "engine": "vllm", "vllm": version, "checkpoint": where.name}
+    ResultStore(TABLE, prof["name"]).write(safe_key(q["model"], variant, task, f"n{n}"), t,
+                                           provenance.collect(prof["name"], params))
+    return t

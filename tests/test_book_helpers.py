@@ -255,3 +255,21 @@ def test_speculative_views_on_the_committed_runs():
     assert ((t["rate"] >= 0) & (t["rate"] <= 1)).all()
     text = V.gsm8k_reading(sd, 4)
     assert text is None or "paired difference" in text
+
+
+def test_stream_and_served_check_tables():
+    import pandas as pd
+
+    from studylib.book.cpu_speed import served_check_table, stream_table
+
+    st = pd.DataFrame([{"profile": "p", "variant": v, "rate_per_s": 0.5, "ttft_s": 0.1 * (i + 1), "tpot_s": 0.05,
+                        **({"expert_max_fraction": 0.6, "expert_balance": 0.8} if v == "moe" else {})}
+                       for v in ("dense", "moe") for i in range(10)])
+    t = stream_table(st).set_index("variant")
+    assert t.loc["dense", "requests"] == 10 and t.loc["dense", "TTFT p50 (ms)"] == pytest.approx(550)
+    assert t.loc["moe", "busiest expert (worst layer)"] == 0.6 and pd.isna(t.loc["dense", "busiest expert (worst layer)"])
+    sc = pd.DataFrame({"profile": "p", "variant": "dense", "task": "mmlu", "item_id": range(4),
+                       "correct_here": [1, 1, 0, 0], "correct_reference": [1, 1, 0, 1]})
+    r = served_check_table(sc).iloc[0]
+    assert r["changed"] == 1 and r["served acc"] == 0.5 and r["ours acc"] == 0.75
+    assert stream_table(st.iloc[:0]).empty and served_check_table(sc.iloc[:0]).empty

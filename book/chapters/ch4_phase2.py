@@ -418,7 +418,7 @@ else:
 # linears and transformers' attention).
 
 # %% tags=["hide-input"]
-from studylib.book.cpu_speed import served_beside_ours
+from studylib.book.cpu_speed import served_beside_ours, served_check_table, stream_table
 
 sv = served_beside_ours(data.table("served_decode"), data.table("served_exactness"))
 if sv.empty:
@@ -428,6 +428,16 @@ else:
                "in one invocation: median decode tokens/s, share of the measured copy bandwidth, speedup over "
                "the same engine's dense, and the served model's top-1 agreement and largest log-probability gap "
                "against ours over WikiText-2. Data: data/served_decode/, data/served_exactness/.")
+stt = stream_table(data.table("served_stream"))
+if not stt.empty:
+    book.table(stt, digits=2, caption="Table 4.6g. The same checkpoints under a served load: GSM8K prompts arriving "
+               "as a Poisson stream, each streamed by its own client; time to first token and time per output token "
+               "(seed 001's metrics), and the converted model's expert loads on that text. Data: data/served_stream/.")
+sct = served_check_table(data.table("served_check"))
+if not sct.empty:
+    book.table(sct, digits=3, caption="Table 4.6h. Committed quality units re-measured through vLLM, item by item "
+               "(`make served-check`): outcomes that changed, and the paired difference served − ours with Tango's "
+               "interval. Data: data/served_check/.")
 
 # %% [markdown]
 # ### Every weight kernel this CPU has, on one layer

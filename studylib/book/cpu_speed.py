@@ -86,3 +86,37 @@ def op_sweep_table(es: pd.DataFrame, profile: str, batch: int) -> pd.DataFrame:
     gbs = d.pivot_table(index="expert_width", columns="active_experts", values="achieved_Bps") / 1e9
     ms[f"GB/s at {int(gbs.columns.max())} active"] = gbs[gbs.columns.max()]
     return ms
+
+
+def stream_table(st: pd.DataFrame) -> pd.DataFrame:
+    """The served stream per profile and variant: requests, p50 / p95 time to first token and time per
+    output token (ms), and the converted model's expert loads on that text where it has a router."""
+    if st.empty:
+        return pd.DataFrame()
+    rows = []
+    for (prof, v), g in st.groupby(["profile", "variant"]):
+        r = {"profile": prof, "variant": v, "requests": len(g), "rate / s": g["rate_per_s"].iloc[0]}
+        for col, name in (("ttft_s", "TTFT"), ("tpot_s", "TPOT")):
+            r[f"{name} p50 (ms)"] = 1e3 * g[col].quantile(0.5)
+            r[f"{name} p95 (ms)"] = 1e3 * g[col].quantile(0.95)
+        if "expert_max_fraction" in g and g["expert_max_fraction"].notna().any():
+            r["busiest expert (worst layer)"] = g["expert_max_fraction"].iloc[0]
+            r["balance (Eq. 32)"] = g["expert_balance"].iloc[0]
+        rows.append(r)
+    return pd.DataFrame(rows)
+
+
+def served_check_table(sc: pd.DataFrame) -> pd.DataFrame:
+    """Committed units re-measured through the engine (``serving.served_check``): per profile, variant and
+    task, items, changed outcomes, accuracy served and ours, and the paired difference with Tango's interval."""
+    from studylib.serving.served_check import reading
+
+    if sc.empty:
+        return pd.DataFrame()
+    rows = []
+    for (prof, v, t), g in sc.groupby(["profile", "variant", "task"]):
+        r = reading(g)
+        rows.append({"profile": prof, "variant": v, "task": t, "items": r["items"], "changed": r["outcome_differs"],
+                     "served acc": r["served_accuracy"], "ours acc": r["ours_accuracy"],
+                     "served − ours (pp)": book.ci(r["delta_pp"], r["delta_lo_pp"], r["delta_hi_pp"], max_digits=1)})
+    return pd.DataFrame(rows)

@@ -273,3 +273,15 @@ def test_stream_and_served_check_tables():
     r = served_check_table(sc).iloc[0]
     assert r["changed"] == 1 and r["served acc"] == 0.5 and r["ours acc"] == 0.75
     assert stream_table(st.iloc[:0]).empty and served_check_table(sc.iloc[:0]).empty
+
+
+def test_engine_gap_reading_names_only_the_variants_past_the_bar():
+    import pandas as pd
+
+    from studylib.book.cpu_speed import engine_gap_reading
+
+    sv = pd.DataFrame([{"variant": "dense", "batch": 1, "vllm / ours": 1.19, "vllm of copy BW": 0.62, "ours of copy BW": 0.52},
+                       {"variant": "moe", "batch": 1, "vllm / ours": 1.05, "vllm of copy BW": 0.4, "ours of copy BW": 0.38}])
+    text = engine_gap_reading(sv)
+    assert "dense at B=1 (1.19x; 0.62 vs 0.52" in text and "moe" not in text
+    assert "within 1.1x" in engine_gap_reading(sv.iloc[1:]) and engine_gap_reading(sv.iloc[:0]) is None

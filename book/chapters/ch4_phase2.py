@@ -418,7 +418,7 @@ else:
 # linears and transformers' attention).
 
 # %% tags=["hide-input"]
-from studylib.book.cpu_speed import served_beside_ours, served_check_table, stream_table
+from studylib.book.cpu_speed import engine_gap_reading, served_beside_ours, served_check_table, stream_table
 
 sv = served_beside_ours(data.table("served_decode"), data.table("served_exactness"))
 if sv.empty:
@@ -428,6 +428,8 @@ else:
                "in one invocation: median decode tokens/s, share of the measured copy bandwidth, speedup over "
                "the same engine's dense, and the served model's top-1 agreement and largest log-probability gap "
                "against ours over WikiText-2. Data: data/served_decode/, data/served_exactness/.")
+    if text := engine_gap_reading(sv):
+        book.md(text)
 stt = stream_table(data.table("served_stream"))
 if not stt.empty:
     book.table(stt, digits=2, caption="Table 4.6g. The same checkpoints under a served load: GSM8K prompts arriving "

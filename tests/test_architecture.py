@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent / "studylib"
 LAYERS = {"book": 5, "claims": 4, "estimates": 3, "quality": 2, "timing": 2, "decoding": 2, "serving": 2,
           "paper": 1, "kernels": 1}
 #: measurement packages that read another measurement package (what they decode or serve)
-SIDEWAYS = {("decoding", "quality"), ("serving", "quality"), ("serving", "decoding")}
+SIDEWAYS = {("decoding", "quality"), ("serving", "quality"), ("serving", "decoding"), ("serving", "timing")}
 
 
 def _modules() -> dict[str, Path]:

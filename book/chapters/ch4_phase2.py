@@ -367,8 +367,9 @@ else:
         book.md("*Figure 4.4. Decode speed by kernel: `eager` is transformers' model as built; `onednn_packed` "
                 "holds every bf16 linear and expert weight pre-packed for oneDNN (`studylib/kernels/cpu_linear.py`). "
                 "Quantized layers keep optimum-quanto's kernels under both.*")
-    book.table(best_kernel_table(cd), caption="Table 4.6b. Each variant on its fastest measured kernel (what Table "
-               "6's CPU row is judged on; studylib.estimates.cpu_decode.best_kernel_table).")
+    book.table(best_kernel_table(cd), caption="Table 4.6b. Each variant on its fastest measured kernel of ours "
+               "(studylib.estimates.cpu_decode.best_kernel_table). Table 6's CPU row is judged on the fastest of these "
+               "and vLLM's decode of the same checkpoint (Table 4.6f), and names which.")
 
 # %% [markdown]
 # ### The same row on a second kind of CPU

@@ -163,6 +163,7 @@ NOT_A_VARIANT_NAME = {
     "studylib/results.py": {"dense": "BASELINE's definition: the one place the baseline's name is written"},
     "studylib/paper/tables.py": {"dense": "Table 7's row label, as the paper prints it"},
     "studylib/timing/latency_model.py": {"dense": "a module kind (TIMED_MODULES' 'kind'), not a module"},
+    "studylib/serving/shapes_served.py": {"dense": "a module kind (TIMED_MODULES' 'kind'), not a module"},
     "studylib/timing/campaign.py": {"fp8_scaled_mm": "a quantization scheme", "semi24": "a module kind"},
     "studylib/decoding/weight_kernels.py": {"int8_quanto": "a CPU weight kernel's name (data/cpu_kernels)",
                                             "int4_quanto": "a CPU weight kernel's name (data/cpu_kernels)"},

@@ -60,15 +60,13 @@ def summary(t: pd.DataFrame) -> dict:
     return out
 
 
-def check(prof: dict, variant: str, task: str, n_items: int | None = None) -> pd.DataFrame:
-    """Evaluate items [0, n) of ``variant``'s first committed unit of ``task`` on this machine, as
-    the sweep does, and store the per-item comparison in ``data/machine_check/<profile>/``."""
-    from studylib import provenance
+def committed_unit(prof: dict, variant: str, task: str, n_items: int | None = None) -> tuple[dict, int, pd.DataFrame]:
+    """(unit, n, committed rows) of ``variant``'s first planned unit of ``task``, items [0, n); clear errors
+    before any model is built when it is not planned, not committed, or ``n_items`` is out of range."""
     from studylib.config import StudyConfigError
-    from studylib.quality.units import build_variant, evaluate_task_items, evaluation_kernels, plan, task_lines
-    from studylib.results import ResultStore, safe_key
+    from studylib.quality.units import plan
+    from studylib.results import ResultStore
 
-    q = prof["quality"]
     unit = next((u for u in plan(prof, [variant]) if u["task"] == task and u["lo"] == 0), None)
     if unit is None:
         raise StudyConfigError(f"{variant!r} has no planned unit of {task!r} on profile {prof['name']}")
@@ -78,7 +76,18 @@ def check(prof: dict, variant: str, task: str, n_items: int | None = None) -> pd
     committed = ResultStore("quality_items", prof["name"]).path(unit["key"])
     if not committed.exists():
         raise StudyConfigError(f"unit {unit['key']!r} is not committed yet: nothing to compare with")
-    ref = pd.read_csv(committed)
+    return unit, n, pd.read_csv(committed)
+
+
+def check(prof: dict, variant: str, task: str, n_items: int | None = None) -> pd.DataFrame:
+    """Evaluate items [0, n) of ``variant``'s first committed unit of ``task`` on this machine, as
+    the sweep does, and store the per-item comparison in ``data/machine_check/<profile>/``."""
+    from studylib import provenance
+    from studylib.quality.units import build_variant, evaluate_task_items, evaluation_kernels, task_lines
+    from studylib.results import ResultStore, safe_key
+
+    q = prof["quality"]
+    unit, n, ref = committed_unit(prof, variant, task, n_items)
     lines = task_lines(prof, {task: n})[task]
     model, tok, _ = build_variant(prof, variant, unit["spec"])
     params = {"quality": dict(q), "variant": variant, "task": task, "items": [0, n],

@@ -41,9 +41,9 @@ def check_served(prof: dict, variant: str, task: str, n_items: int | None = None
     """Items [0, n) of ``variant``'s first committed unit of ``task`` through vLLM, compared item by item."""
     from studylib import provenance
     from studylib.models import CACHE
-    from studylib.quality.machine_check import comparison
+    from studylib.quality.machine_check import committed_unit, comparison
     from studylib.quality.transforms import variant as declared
-    from studylib.quality.units import evaluate_task_items, plan, task_lines
+    from studylib.quality.units import evaluate_task_items, task_lines
     from studylib.results import ResultStore, safe_key
     from studylib.serving.export import NotExportable, check_exportable, export
     from studylib.serving.engine import vllm_server
@@ -53,16 +53,7 @@ def check_served(prof: dict, variant: str, task: str, n_items: int | None = None
         check_exportable(variant, declared(variant))
     except NotExportable as e:
         raise StudyConfigError(str(e)) from None
-    unit = next((u for u in plan(prof, [variant]) if u["task"] == task and u["lo"] == 0), None)
-    if unit is None:
-        raise StudyConfigError(f"{variant!r} has no planned unit of {task!r} on profile {prof['name']}")
-    n = n_items or unit["hi"]
-    if not 0 < n <= unit["hi"]:
-        raise StudyConfigError(f"--items must be in 1..{unit['hi']} (the first unit's items), got {n}")
-    committed = ResultStore("quality_items", prof["name"]).path(unit["key"])
-    if not committed.exists():
-        raise StudyConfigError(f"unit {unit['key']!r} is not committed yet: nothing to compare with")
-    ref = pd.read_csv(committed)
+    unit, n, ref = committed_unit(prof, variant, task, n_items)
     lines = task_lines(prof, {task: n})[task]
     where = export(prof, variant)
     from transformers import AutoTokenizer

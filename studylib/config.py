@@ -72,6 +72,16 @@ def section_check(section: str):
     return deco
 
 
+def check_keys(section: str, s: dict, required, optional=()) -> None:
+    """A section's keys: every required one present, none unknown (a YAML indentation slip)."""
+    missing = [k for k in required if k not in s]
+    if missing:
+        raise StudyConfigError(f"{section} needs {missing}")
+    extra = sorted(set(s) - set(required) - set(optional))
+    if extra:
+        raise StudyConfigError(f"{section}: unknown key(s) {extra} (a YAML indentation slip?)")
+
+
 def check_section(prof: dict, section: str) -> None:
     """Run the registered checks of one section (a runner calls it for the section it reads, so a
     bad value fails before any work even where the profile was loaded before the owner was imported)."""

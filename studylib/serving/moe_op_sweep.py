@@ -27,14 +27,9 @@ KEYS = ("hidden", "widths", "batches", "experts", "active", "repeats")
 
 
 def check_config(s: dict) -> None:
-    from studylib.config import StudyConfigError
+    from studylib.config import StudyConfigError, check_keys
 
-    missing = [k for k in KEYS if k not in s]
-    if missing:
-        raise StudyConfigError(f"vllm_expert_sweep needs {missing}")
-    extra = sorted(set(s) - set(KEYS))
-    if extra:
-        raise StudyConfigError(f"vllm_expert_sweep: unknown key(s) {extra}")
+    check_keys("vllm_expert_sweep", s, KEYS)
     if any(a > s["experts"] or a < 1 for a in s["active"]) or int(s["repeats"]) < 3:
         raise StudyConfigError("vllm_expert_sweep: 1 <= active <= experts, repeats >= 3")
 

@@ -37,7 +37,7 @@ import torch
 from tqdm.auto import tqdm
 
 from studylib import provenance
-from studylib.config import StudyConfigError, section_check
+from studylib.config import StudyConfigError, check_keys, section_check
 from studylib.models import CACHE
 from studylib.results import ResultStore, safe_key
 from studylib.serving.engine import EngineError, vllm_server
@@ -54,12 +54,7 @@ def check_config(s: dict) -> None:
     from studylib.decoding.cpu_speed import KERNELS, require_executable
     from studylib.quality.transforms import variant
 
-    missing = [k for k in KEYS if k not in s]
-    if missing:
-        raise StudyConfigError(f"served needs {missing}")
-    extra = sorted(set(s) - set(KEYS) - set(OPTIONAL))
-    if extra:
-        raise StudyConfigError(f"served: unknown key(s) {extra} (a YAML indentation slip?)")
+    check_keys("served", s, KEYS, OPTIONAL)
     if s.get("ours_kernel", OPTIONAL["ours_kernel"]) not in KERNELS:
         raise StudyConfigError(f"served.ours_kernel must be one of {list(KERNELS)}")
     if int(s["exactness_tokens"]) < 1 or int(s["window"]) < 2 or min(s["batches"]) < 1 or int(s["new_tokens"]) < 2:

@@ -21,7 +21,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from studylib import provenance
-from studylib.config import StudyConfigError, section_check
+from studylib.config import StudyConfigError, check_keys, section_check
 from studylib.models import CACHE
 from studylib.results import ResultStore, safe_key
 from studylib.serving.engine import EngineError, Server, engine_env, free_port, serve_command
@@ -36,12 +36,7 @@ def check_config(s: dict) -> None:
     from studylib.shapes import get_shape
     from studylib.timing.modules import TIMED_MODULES
 
-    missing = [k for k in KEYS if k not in s]
-    if missing:
-        raise StudyConfigError(f"served_shapes needs {missing}")
-    extra = sorted(set(s) - set(KEYS) - set(OPTIONAL))
-    if extra:
-        raise StudyConfigError(f"served_shapes: unknown key(s) {extra}")
+    check_keys("served_shapes", s, KEYS, OPTIONAL)
     for name in s["shapes"]:
         try:
             get_shape(name)

@@ -6,6 +6,8 @@ OVERRIDES ?= {}
 RATIO ?=
 TASKS ?=
 ONLY ?=
+# the engine a sweep evaluates through: ours (in-process) or vllm (make setup-vllm; studylib/serving/backend.py)
+BACKEND ?= ours
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
@@ -79,7 +81,7 @@ phase1: phase1-timing phase1-quality
 # Fill in the quality sweep a piece at a time (resumable; each unit is committed data when it lands):
 #   make sweep PROFILE=cpu-qwen TASKS=mmlu ONLY=sparsegpt30,teal_a25
 sweep: check
-	$(PY) -m studylib sweep --profile $(PROFILE) --overrides '$(OVERRIDES)' --tasks '$(TASKS)' --only '$(ONLY)'
+	$(PY) -m studylib sweep --profile $(PROFILE) --overrides '$(OVERRIDES)' --tasks '$(TASKS)' --only '$(ONLY)' --backend $(BACKEND)
 
 # What the sweep has left (planned vs measured items per variant x task); runs nothing
 sweep-status:

@@ -3,7 +3,7 @@
   python -m studylib check --profile P [--ratio R] [--overrides JSON]
   python -m studylib run-notebook notebooks/X.py --profile P [--ratio R] [--overrides JSON]
   python -m studylib campaign --profile P [--budget-s S]   (the GPU campaign; see studylib/timing/campaign.py)
-  python -m studylib sweep --profile P [--tasks T,..] [--only V,..] [--status]
+  python -m studylib sweep --profile P [--tasks T,..] [--only V,..] [--backend ours|vllm] [--status]
                                          (the quality units not yet in data/, in the profile's order,
                                           restricted to some tasks / variants; see quality_units.run_units;
                                           --status lists what is left and runs nothing)
@@ -114,6 +114,8 @@ def main(argv=None) -> int:
             p.add_argument("--only", default="", help="comma-separated variants to fill in now (default: all)")
             p.add_argument("--status", action="store_true",
                            help="print planned vs measured items per variant x task; run nothing")
+            p.add_argument("--backend", default="ours",
+                           help="the engine that evaluates the units: ours (default) or vllm (make setup-vllm)")
         if name == "campaign":
             p.add_argument("--budget-s", type=float, default=None, help="stop cleanly before this many seconds")
         p.add_argument("--profile", default="embedded")
@@ -164,7 +166,11 @@ def main(argv=None) -> int:
         if args.cmd == "sweep":
             import pandas as pd
 
-            from studylib.quality.units import coverage, run_units, sections
+            import studylib.serving.backend  # noqa: F401  (registers the vllm backend beside ours)
+            from studylib.quality.units import BACKENDS, coverage, run_units, sections
+
+            if args.backend not in BACKENDS:
+                raise StudyConfigError(f"--backend {args.backend!r} is not one of {sorted(BACKENDS)}")
 
             parts = sections(prof) if prof.get("quality") else []
             if not parts:
@@ -190,7 +196,7 @@ def main(argv=None) -> int:
                 tasks = [t for t in split(args.tasks) or [] if t in p["quality"]["tasks"]] if args.tasks else None
                 if args.tasks and not tasks:
                     continue
-                print(run_units(p, tasks=tasks, only=mine))
+                print(run_units(p, tasks=tasks, only=mine, backend=args.backend))
             return 0
         if args.cmd == "rescore":
             from studylib.quality.units import declared_profile, rescore

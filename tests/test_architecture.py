@@ -211,3 +211,50 @@ def test_declared_links_between_flows_resolve():
     assert M.routing_of(M.with_role("paper_recipe"))[2] == 0.3
     with pytest.raises(ValueError, match="role"):
         M.with_role("no such role")
+
+
+@pytest.mark.slow
+def test_a_backend_registered_from_a_test_file_evaluates_units(data_dir):
+    """A new engine is one module and one declaration: registered here, it evaluates a unit, and
+    the unit's provenance names it and its wall time."""
+    import json
+    from contextlib import contextmanager
+
+    from studylib.config import load_profile
+    from studylib.quality import units
+    from studylib.results import read_table
+
+    calls = []
+
+    @contextmanager
+    def toy(prof, variant, spec, built):
+        with units.BACKENDS["ours"](prof, variant, spec, built) as (evaluate, labels):
+            calls.append(variant)
+            yield evaluate, {**labels, "engine": "toy"}
+
+    units.BACKENDS["toy"] = toy
+    try:
+        prof = units.declared_profile(load_profile("embedded", {"quality": {"declared": {
+            "tasks": ["probe_facts"], "counts": {"probe_facts": 2}, "variants": ["dense"]}}}))
+        assert units.run_units(prof, progress=False, backend="toy") == {"measured": 1, "skipped": 0}
+    finally:
+        units.BACKENDS.pop("toy")
+    params = json.loads(read_table("quality_items", ["embedded"])["params"].iloc[0])
+    assert calls == ["dense"] and params["engine"] == "toy" and params["wall_s"] > 0
+
+
+def test_vllm_backend_refuses_before_building(data_dir, monkeypatch):
+    """A variant with no checkpoint form, or no engine venv: a clear error before any model loads."""
+    import studylib.serving.backend  # noqa: F401
+    from studylib.config import StudyConfigError, load_profile
+    from studylib.quality import units
+    from studylib.quality.transforms import declared_variants
+
+    monkeypatch.setattr(units, "build_variant", lambda *a, **k: pytest.fail("a model was built"))
+    teal = next(v for v, s in declared_variants().items() if any(t == "teal" for t, _ in s["steps"]))
+    prof = units.declared_profile(load_profile("embedded", {"quality": {"declared": {
+        "tasks": ["probe_facts"], "counts": {"probe_facts": 2}, "variants": [teal]}}}))
+    with pytest.raises(StudyConfigError, match="vllm"):
+        units.run_units(prof, progress=False, backend="vllm")
+    with pytest.raises(StudyConfigError, match="not registered"):
+        units.run_units(prof, progress=False, backend="nonesuch")

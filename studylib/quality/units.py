@@ -38,7 +38,10 @@ import hashlib
 import json
 import math
 import pickle
+import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Callable
 
 import torch
 from tqdm.auto import tqdm
@@ -324,10 +327,53 @@ def evaluate_task_items(model, tok, prof: dict, task: str, lines: list[str], lo:
     return evaluate_items(model, tok, prof, [{"task": task, "lo": lo, "hi": hi}], {task: lines}, lm=lm)
 
 
+#: engines a sweep evaluates through: ``name -> factory(prof, variant, spec, built) -> context manager``
+#: yielding ``(evaluate(parts, lines) -> per-item frame, provenance labels)``. ``built`` is a
+#: ``BuiltVariant``: the variant built once, on first use. ``ours`` (below) evaluates our model in this
+#: process; ``vllm`` (``studylib.serving.backend``) a ``vllm serve`` process holding its exported checkpoint.
+BACKENDS: dict[str, Callable] = {}
+
+
+def backend(name: str):
+    """Register an evaluation engine for ``run_units(..., backend=name)``."""
+    def deco(fn):
+        BACKENDS[name] = fn
+        return fn
+    return deco
+
+
+class BuiltVariant:
+    """A variant built on first use (``get()``) and released on demand (``release()``), so that an
+    engine that needs only its checkpoint does not keep the model in this process's memory."""
+
+    def __init__(self, prof: dict, variant: str, spec: dict):
+        self.prof, self.variant, self.spec, self._built = prof, variant, spec, None
+
+    def get(self):
+        if self._built is None:
+            self._built = build_variant(self.prof, self.variant, self.spec)
+        return self._built
+
+    def release(self) -> None:
+        self._built = None
+        gc.collect()
+
+
+@backend("ours")
+@contextmanager
+def _ours(prof: dict, variant: str, spec: dict, built: BuiltVariant):
+    """Our model in this process, on the kernels ``evaluation_kernels`` picks (lm-eval's HFLM)."""
+    model, tok, _ = built.get()
+    labels = {"engine": "ours", **evaluation_kernels(model, prof)}
+    yield (lambda parts, lines: evaluate_items(model, tok, prof, parts, lines)), labels
+
+
 def run_units(prof: dict, progress: bool = True, only: list[str] | None = None,
-              tasks: list[str] | None = None) -> dict:
+              tasks: list[str] | None = None, backend: str = "ours") -> dict:
     """Measure every unit of the plan not yet in data/. ``only`` / ``tasks`` restrict this run to
-    some variants / tasks (the order in which a long sweep fills in; the plan itself is fixed)."""
+    some variants / tasks (the order in which a long sweep fills in; the plan itself is fixed).
+    ``backend``: the engine that evaluates the units (``BACKENDS``); each unit's provenance names it
+    (``engine``) with its wall time (``wall_s``)."""
     q = prof["quality"]
     check_section(prof, "quality")
     require_bench_dir(prof)
@@ -336,6 +382,8 @@ def run_units(prof: dict, progress: bool = True, only: list[str] | None = None,
         raise StudyConfigError(f"quality.softmax_dtype must be float32, bfloat16 or float16, not {q['softmax_dtype']!r}")
     if q.get("quant_eval", "library") not in quant_eval.MODES:
         raise StudyConfigError(f"quality.quant_eval must be one of {quant_eval.MODES}, not {q['quant_eval']!r}")
+    if backend not in BACKENDS:
+        raise StudyConfigError(f"backend {backend!r} is not registered; known: {sorted(BACKENDS)}")
     units = plan(prof, only)
     unknown = sorted(set(tasks or []) - set(q["tasks"]))
     if unknown:
@@ -353,6 +401,10 @@ def run_units(prof: dict, progress: bool = True, only: list[str] | None = None,
                and any(items.has(u["key"]) for u in units if u["variant"] == v)]
     if not todo and not orphans:
         return {"measured": 0, "skipped": len({u["key"] for u in units})}
+    check = getattr(BACKENDS[backend], "check", None)   # an engine's own check, before any model is built
+    if check:
+        for variant in dict.fromkeys(u["variant"] for u in todo):
+            check(prof, variant, next(u["spec"] for u in units if u["variant"] == variant))
     needed = list(dict.fromkeys(u["task"] for u in todo))  # a variant may plan 0 items of a task
     lines = task_lines(prof, {t: max(u["hi"] for u in units if u["task"] == t) for t in needed})
     bar = tqdm(total=len({u["key"] for u in todo}), desc="quality units", disable=not progress)
@@ -365,35 +417,41 @@ def run_units(prof: dict, progress: bool = True, only: list[str] | None = None,
             bar.update(len(_by_key(mine)))
             continue
         spec = next(u["spec"] for u in units if u["variant"] == variant)
-        model, tok, info = build_variant(prof, variant, spec)
+        built = BuiltVariant(prof, variant, spec)
         vkey = safe_key(q["model"], variant)
-        dtype = str(model.dtype).replace("torch.", "")
+        dtype = str(_dtype(spec["dtype"], q.get("dtype", "float32"))).replace("torch.", "")
         params = {"quality": dict(q), "variant": variant, "steps": [[t, p] for t, p in spec["steps"]],
-                  "dtype": str(model.dtype)}
+                  "dtype": f"torch.{dtype}"}
         if not vstore.has(vkey):  # the variant's row first: a kill after it loses at most one unit
+            model, tok, info = built.get()
             # the first grid's Eq. 25 design is declared by the profile (``first_grid``), as its rows always said
             grid = {"grid": variant in q["first_grid"]} if "first_grid" in q else {}
             vstore.write(vkey, [{"model": q["model"], "variant": variant, "experts": 1, "top_k": 1,
                                  "capacity_factor": None, **info, **_routing(model, tok, q), "dtype": dtype,
                                  **grid}],
                          provenance.collect(prof["name"], params))
-        params.update(evaluation_kernels(model, prof))
-        for key, parts in _by_key(mine).items():
-            with items.claim(key) as ours:
-                if ours:
-                    df = evaluate_items(model, tok, prof, parts, lines)
-                    where = {"task": parts[0]["task"], "items": [parts[0]["lo"], parts[0]["hi"]]} if len(parts) == 1 \
-                        else {"tasks": {u["task"]: [u["lo"], u["hi"]] for u in parts}}
-                    df.insert(0, "variant", variant)
-                    df.insert(0, "model", q["model"])
-                    df["dtype"] = dtype
-                    items.write(key, df, provenance.collect(prof["name"], {**params, **where}))
-                    measured += 1
-                else:
-                    tqdm.write(f"skipping {key}: another sweep is measuring it or has written it")
-            bar.update(1)
-        del model
-        gc.collect()
+        if not mine:
+            built.release()
+            continue
+        with BACKENDS[backend](prof, variant, spec, built) as (evaluate_parts, labels):
+            params.update(labels)
+            for key, parts in _by_key(mine).items():
+                with items.claim(key) as ours:
+                    if ours:
+                        t0 = time.perf_counter()
+                        df = evaluate_parts(parts, lines)
+                        wall = time.perf_counter() - t0
+                        where = {"task": parts[0]["task"], "items": [parts[0]["lo"], parts[0]["hi"]]} if len(parts) == 1 \
+                            else {"tasks": {u["task"]: [u["lo"], u["hi"]] for u in parts}}
+                        df.insert(0, "variant", variant)
+                        df.insert(0, "model", q["model"])
+                        df["dtype"] = dtype
+                        items.write(key, df, provenance.collect(prof["name"], {**params, **where, "wall_s": round(wall, 1)}))
+                        measured += 1
+                    else:
+                        tqdm.write(f"skipping {key}: another sweep is measuring it or has written it")
+                bar.update(1)
+        built.release()
     bar.close()
     return {"measured": measured, "skipped": len({u["key"] for u in units}) - measured}
 

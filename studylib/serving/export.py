@@ -89,8 +89,10 @@ def served_dir(prof: dict, variant: str, spec: dict) -> Path:
     return CACHE / "served" / q["model"] / f"{variant}-{hashlib.sha256(recipe.encode()).hexdigest()[:10]}"
 
 
-def export(prof: dict, variant: str) -> Path:
-    """The variant as a checkpoint directory an engine loads (built by the quality pipeline, written once)."""
+def export(prof: dict, variant: str, built=None) -> Path:
+    """The variant as a checkpoint directory an engine loads (built by the quality pipeline, written once).
+    ``built``: a callable returning the variant already built, (model, tokenizer, info), used instead
+    of building it again."""
     from studylib.quality.transforms import variant as declared
     from studylib.quality.units import build_variant
 
@@ -99,7 +101,7 @@ def export(prof: dict, variant: str) -> Path:
     where = served_dir(prof, variant, spec)
     if (where / "study_export.json").exists():
         return where
-    model, tok, info = build_variant(prof, variant, spec)
+    model, tok, info = built() if built else build_variant(prof, variant, spec)
     out = {"variant": variant, "steps": [[t, p] for t, p in spec["steps"]], "build": info}
     write = EXPORTERS[spec["steps"][-1][0]] if spec["steps"] else _as_itself   # the last step decides the format
     out.update(write(model, tok, where))

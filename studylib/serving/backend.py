@@ -1,0 +1,61 @@
+"""The quality sweep's units evaluated through vLLM (``make sweep BACKEND=vllm``; issue 38).
+
+The variant is exported once as a standard checkpoint (``serving.export``), our model is released,
+and one ``vllm serve`` process holds it for all of the variant's units in this run. lm-eval's
+``local-completions`` client (``served_check.client``) sends the harness's own token ids: the same
+tasks, items, chat template, stop strings and token limits as our backend, with generation batched
+by the engine (continuous batching: where it pays is long chain-of-thought generation, whose
+batches in our loop wait for their longest answer). Each unit's provenance says ``engine: vllm``,
+the engine's version and the checkpoint, and its wall time, so items/hour compare across engines
+(``estimates.analysis.items_per_hour``). Which engine the book's units came from is read from there.
+
+Units measured through vLLM are the same units as ours: a variant whose exactness against ours has
+not been checked (``make served-check``) should not be swept this way; the served check's agreement
+is what licenses it.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+from studylib.config import StudyConfigError
+from studylib.quality.units import backend, evaluate_items
+
+
+def _check(prof: dict, variant: str, spec: dict) -> None:
+    """Before any model is built: the engine's venv exists and the variant has a checkpoint form."""
+    from studylib.serving.engine import VLLM_VENV
+    from studylib.serving.export import NotExportable, check_exportable
+
+    if not (VLLM_VENV / "bin" / "python").exists():
+        raise StudyConfigError(f"backend vllm: no vLLM environment at {VLLM_VENV} (make setup-vllm, or set VLLM_VENV)")
+    try:
+        check_exportable(variant, spec)
+    except NotExportable as e:
+        raise StudyConfigError(f"backend vllm: {e}") from None
+
+
+@backend("vllm")
+@contextmanager
+def served(prof: dict, variant: str, spec: dict, built):
+    from transformers import AutoTokenizer
+
+    from studylib.models import CACHE
+    from studylib.serving.engine import vllm_server
+    from studylib.serving.export import export
+    from studylib.serving.served_check import client
+
+    q = prof["quality"]
+    s = q.get("served", {})
+    where = export(prof, variant, built=built.get)
+    built.release()   # the engine holds the weights now
+    tok = AutoTokenizer.from_pretrained(where)
+    log = CACHE / "served" / "logs" / f"sweep__{q['model']}__{variant}.log"
+    with vllm_server(where, log, max_model_len=s.get("max_model_len", 4096),
+                     memory_fraction=s.get("memory_fraction", 0.3)) as server:
+        lm = client(server, where, max_length=s.get("max_model_len", 4096), batch_size=s.get("batch_size", 32))
+        labels = {"engine": "vllm", "vllm": server.version(), "checkpoint": where.name,
+                  "served_batch": s.get("batch_size", 32)}
+        yield (lambda parts, lines: evaluate_items(None, tok, prof, parts, lines, lm=lm)), labels
+
+
+served.check = _check

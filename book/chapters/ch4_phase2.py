@@ -439,8 +439,10 @@ if not stt.empty:
 sct = served_check_table(data.table("served_check"))
 if not sct.empty:
     book.table(sct, digits=3, caption="Table 4.6h. Committed quality units re-measured through vLLM, item by item "
-               "(`make served-check`): outcomes that changed, and the paired difference served − ours with Tango's "
-               "interval. Data: data/served_check/.")
+               "(`make served-check`): outcomes that changed, the paired difference served − ours with Tango's "
+               "interval, and items per hour through each engine on the same items in one invocation (vLLM with "
+               "the sweep's requests in flight, ours at the sweep's batch sizes): where `make sweep BACKEND=vllm` "
+               "pays. Data: data/served_check/.")
 
 # %% [markdown]
 # ### Every weight kernel this CPU has, on one layer

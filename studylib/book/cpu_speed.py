@@ -108,7 +108,11 @@ def stream_table(st: pd.DataFrame) -> pd.DataFrame:
 
 def served_check_table(sc: pd.DataFrame) -> pd.DataFrame:
     """Committed units re-measured through the engine (``serving.served_check``): per profile, variant and
-    task, items, changed outcomes, accuracy served and ours, and the paired difference with Tango's interval."""
+    task, items, changed outcomes, accuracy served and ours, the paired difference with Tango's interval,
+    and items per hour through each engine on those items (both timed in one invocation; where a run
+    predates the timing, blank)."""
+    import json
+
     from studylib.serving.served_check import reading
 
     if sc.empty:
@@ -116,9 +120,13 @@ def served_check_table(sc: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (prof, v, t), g in sc.groupby(["profile", "variant", "task"]):
         r = reading(g)
+        p = json.loads(g["params"].iloc[0]) if "params" in g else {}
+        rate = {f"items/h {e}": 3600 * r["items"] / p[f"wall_s_{e}"] if p.get(f"wall_s_{e}") else float("nan")
+                for e in ("served", "ours")}
         rows.append({"profile": prof, "variant": v, "task": t, "items": r["items"], "changed": r["outcome_differs"],
                      "served acc": r["served_accuracy"], "ours acc": r["ours_accuracy"],
-                     "served − ours (pp)": book.ci(r["delta_pp"], r["delta_lo_pp"], r["delta_hi_pp"], max_digits=1)})
+                     "served − ours (pp)": book.ci(r["delta_pp"], r["delta_lo_pp"], r["delta_hi_pp"], max_digits=1),
+                     **rate, "served / ours (items/h)": rate["items/h served"] / rate["items/h ours"]})
     return pd.DataFrame(rows)
 
 

@@ -7,7 +7,7 @@ tasks, items, chat template, stop strings and token limits as our backend, with 
 by the engine (continuous batching: where it pays is long chain-of-thought generation, whose
 batches in our loop wait for their longest answer). Each unit's provenance says ``engine: vllm``,
 the engine's version and the checkpoint, and its wall time, so items/hour compare across engines
-(``estimates.analysis.items_per_hour``). Which engine the book's units came from is read from there.
+(and ``make served-check`` times both engines on the same items: Table 4.6h). Which engine the book's units came from is read from there.
 
 Units measured through vLLM are the same units as ours: a variant whose exactness against ours has
 not been checked (``make served-check``) should not be swept this way; the served check's agreement

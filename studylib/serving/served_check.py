@@ -7,6 +7,11 @@ A committed unit's items ``[0, n)`` are evaluated by the same lm-eval tasks, but
 log-probabilities, greedy generation under the same chat template and limits). Stored per item beside
 the committed row (``quality.machine_check.comparison``); the reading is the agreement rate and the
 paired difference served − ours with Tango's interval, which decides whether serving changes a verdict.
+
+Both engines are timed on the same items in the same invocation (the engine first, then ours with the
+engine stopped, at the sweep's settings: ``quality.served.batch_size`` requests in flight for vLLM,
+``quality.gen_batch_size`` / ``batch_size`` for ours): ``book.cpu_speed.served_check_table`` reads
+the two wall times, which say where ``make sweep BACKEND=vllm`` pays.
 """
 from __future__ import annotations
 
@@ -39,14 +44,18 @@ def reading(t: pd.DataFrame) -> dict:
 
 def check_served(prof: dict, variant: str, task: str, n_items: int | None = None) -> pd.DataFrame:
     """Items [0, n) of ``variant``'s first committed unit of ``task`` through vLLM, compared item by item."""
+    import time
+
+    from transformers import AutoTokenizer
+
     from studylib import provenance
     from studylib.models import CACHE
     from studylib.quality.machine_check import committed_unit, comparison
     from studylib.quality.transforms import variant as declared
-    from studylib.quality.units import evaluate_task_items, task_lines
+    from studylib.quality.units import build_variant, evaluate_task_items, evaluation_kernels, task_lines
     from studylib.results import ResultStore, safe_key
-    from studylib.serving.export import NotExportable, check_exportable, export
     from studylib.serving.engine import vllm_server
+    from studylib.serving.export import NotExportable, check_exportable, export
 
     q = prof["quality"]
     try:
@@ -56,17 +65,29 @@ def check_served(prof: dict, variant: str, task: str, n_items: int | None = None
     unit, n, ref = committed_unit(prof, variant, task, n_items)
     lines = task_lines(prof, {task: n})[task]
     where = export(prof, variant)
-    from transformers import AutoTokenizer
-
     tok = AutoTokenizer.from_pretrained(where)
+    s = q.get("served", {})
     with vllm_server(where, CACHE / "served" / "logs" / f"check__{q['model']}__{variant}.log",
-                     max_model_len=4096, memory_fraction=0.3) as server:
+                     max_model_len=s.get("max_model_len", 4096), memory_fraction=s.get("memory_fraction", 0.3)) as server:
         version = server.version()
-        here = evaluate_task_items(None, tok, prof, task, lines, 0, n, lm=client(server, where))
+        t0 = time.perf_counter()
+        here = evaluate_task_items(None, tok, prof, task, lines, 0, n,
+                                   lm=client(server, where, s.get("max_model_len", 4096), s.get("batch_size", 32)))
+        wall_served = time.perf_counter() - t0
+    # ours on the same items, now, for the wall time (and as a second look at the committed rows)
+    model, tok, _ = build_variant(prof, variant, declared(variant))
+    kernels = evaluation_kernels(model, prof)
+    t0 = time.perf_counter()
+    ours = evaluate_task_items(model, tok, prof, task, lines, 0, n)
+    wall_ours = time.perf_counter() - t0
+    del model
     t = comparison(here.assign(task=task), ref).assign(model=q["model"], variant=variant, engine="vllm",
                                                         engine_version=version)
+    t["correct_ours_now"] = t["item_id"].map(ours.set_index("item_id")["correct"])
     params = {"quality": dict(q), "variant": variant, "task": task, "items": [0, n], "unit_items": [0, unit["hi"]],
-              "reference_unit": unit["key"], "engine": "vllm", "vllm": version, "checkpoint": where.name}
+              "reference_unit": unit["key"], "engine": "vllm", "vllm": version, "checkpoint": where.name,
+              "served_batch": s.get("batch_size", 32), "wall_s_served": round(wall_served, 1),
+              "wall_s_ours": round(wall_ours, 1), **kernels}
     ResultStore(TABLE, prof["name"]).write(safe_key(q["model"], variant, task, f"n{n}"), t,
                                            provenance.collect(prof["name"], params))
     return t

@@ -85,3 +85,30 @@ def test_tensor_parallel_dry_run_at_a_tiny_shape(data_dir):
     assert set(t["module"]) == {"dense", "moe4_top1"} and set(t["tensor_parallel_size"]) == {2}
     assert (t["decode_tokens_per_s"] > 0).all() and set(t["batch"]) == {1, 4}
     assert run_served_shapes(prof, progress=False)["measured"] == 0          # resumes: nothing twice
+
+
+def test_a_sweep_unit_through_the_engine_scores_items_as_ours(tmp_path, monkeypatch):
+    """``make sweep BACKEND=vllm``: the same unit (a multiple-choice task and a generated one) evaluated
+    by our backend and through a vllm serve process; the items' outcomes agree and the unit's
+    provenance names the engine."""
+    import json
+
+    import studylib.serving.backend  # noqa: F401  (registers the vllm backend)
+    from studylib.config import load_profile
+    from studylib.quality.units import declared_profile, run_units
+    from studylib.results import read_table
+
+    prof = declared_profile(load_profile("embedded", {"quality": {"served": {"enforce_eager": True, "in_flight": 4},
+        "declared": {"tasks": ["probe_facts", "needle_qa"], "counts": {"probe_facts": 8, "needle_qa": 6},
+                     "variants": ["dense"]}}}))
+    out = {}
+    for engine in ("ours", "vllm"):
+        monkeypatch.setenv("STUDY_DATA_DIR", str(tmp_path / engine))
+        assert run_units(prof, progress=False, backend=engine)["measured"] >= 1
+        out[engine] = read_table("quality_items", ["embedded"]).set_index(["task", "item_id"]).sort_index()
+    ours, served = out["ours"], out["vllm"]
+    assert list(ours.index) == list(served.index)
+    assert json.loads(served["params"].iloc[0])["engine"] == "vllm"
+    assert (ours["correct"] == served["correct"]).mean() >= 0.85       # bf16 both, other kernels
+    mc = ours.loc["probe_facts", "gold_logprob"] - served.loc["probe_facts", "gold_logprob"]
+    assert float(mc.abs().max()) < 0.5

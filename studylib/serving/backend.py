@@ -51,10 +51,11 @@ def served(prof: dict, variant: str, spec: dict, built):
     tok = AutoTokenizer.from_pretrained(where)
     log = CACHE / "served" / "logs" / f"sweep__{q['model']}__{variant}.log"
     with vllm_server(where, log, max_model_len=s.get("max_model_len", 4096),
-                     memory_fraction=s.get("memory_fraction", 0.3)) as server:
-        lm = client(server, where, max_length=s.get("max_model_len", 4096), batch_size=s.get("batch_size", 32))
+                     memory_fraction=s.get("memory_fraction", 0.3),
+                     extra=("--enforce-eager",) if s.get("enforce_eager") else ()) as server:
+        lm = client(server, where, max_length=s.get("max_model_len", 4096), in_flight=s.get("in_flight", 32))
         labels = {"engine": "vllm", "vllm": server.version(), "checkpoint": where.name,
-                  "served_batch": s.get("batch_size", 32)}
+                  "served_in_flight": s.get("in_flight", 32)}
         yield (lambda parts, lines: evaluate_items(None, tok, prof, parts, lines, lm=lm)), labels
 
 

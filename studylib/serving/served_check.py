@@ -9,7 +9,7 @@ the committed row (``quality.machine_check.comparison``); the reading is the agr
 paired difference served − ours with Tango's interval, which decides whether serving changes a verdict.
 
 Both engines are timed on the same items in the same invocation (the engine first, then ours with the
-engine stopped, at the sweep's settings: ``quality.served.batch_size`` requests in flight for vLLM,
+engine stopped, at the sweep's settings: ``quality.served.in_flight`` requests in flight for vLLM,
 ``quality.gen_batch_size`` / ``batch_size`` for ours): ``book.cpu_speed.served_check_table`` reads
 the two wall times, which say where ``make sweep BACKEND=vllm`` pays.
 """
@@ -22,13 +22,15 @@ from studylib.config import StudyConfigError
 TABLE = "served_check"
 
 
-def client(server, checkpoint, max_length: int = 4096, batch_size: int = 8):
-    """lm-eval's completions client of ``server`` (tokenizer from the exported checkpoint)."""
+def client(server, checkpoint, max_length: int = 4096, in_flight: int = 8):
+    """lm-eval's completions client of ``server`` (tokenizer from the exported checkpoint): one request
+    per item, ``in_flight`` of them at once, so that the engine's continuous batching refills a slot as
+    soon as an answer ends (lm-eval's batched requests would wait for the longest answer of each batch)."""
     from lm_eval.models.openai_completions import LocalCompletionsAPI
 
     return LocalCompletionsAPI(base_url=f"{server.url}/v1/completions", model="study", tokenizer=str(checkpoint),
-                               tokenizer_backend="huggingface", tokenized_requests=True, batch_size=batch_size,
-                               num_concurrent=1, max_length=max_length, max_retries=1, timeout=1800)
+                               tokenizer_backend="huggingface", tokenized_requests=True, batch_size=1,
+                               num_concurrent=in_flight, max_length=max_length, max_retries=1, timeout=3600)
 
 
 def reading(t: pd.DataFrame) -> dict:
@@ -72,7 +74,7 @@ def check_served(prof: dict, variant: str, task: str, n_items: int | None = None
         version = server.version()
         t0 = time.perf_counter()
         here = evaluate_task_items(None, tok, prof, task, lines, 0, n,
-                                   lm=client(server, where, s.get("max_model_len", 4096), s.get("batch_size", 32)))
+                                   lm=client(server, where, s.get("max_model_len", 4096), s.get("in_flight", 32)))
         wall_served = time.perf_counter() - t0
     # ours on the same items, now, for the wall time (and as a second look at the committed rows)
     model, tok, _ = build_variant(prof, variant, declared(variant))
@@ -86,7 +88,7 @@ def check_served(prof: dict, variant: str, task: str, n_items: int | None = None
     t["correct_ours_now"] = t["item_id"].map(ours.set_index("item_id")["correct"])
     params = {"quality": dict(q), "variant": variant, "task": task, "items": [0, n], "unit_items": [0, unit["hi"]],
               "reference_unit": unit["key"], "engine": "vllm", "vllm": version, "checkpoint": where.name,
-              "served_batch": s.get("batch_size", 32), "wall_s_served": round(wall_served, 1),
+              "served_in_flight": s.get("in_flight", 32), "wall_s_served": round(wall_served, 1),
               "wall_s_ours": round(wall_ours, 1), **kernels}
     ResultStore(TABLE, prof["name"]).write(safe_key(q["model"], variant, task, f"n{n}"), t,
                                            provenance.collect(prof["name"], params))

@@ -288,3 +288,22 @@ def test_engine_gap_reading_names_only_the_variants_past_the_bar():
     text = engine_gap_reading(sv)
     assert "dense at B=1 (1.19x; 0.62 vs 0.52" in text and "moe" not in text
     assert "within 1.1x" in engine_gap_reading(sv.iloc[1:]) and engine_gap_reading(sv.iloc[:0]) is None
+
+
+def test_pruning_levels_read_method_ratio_and_pattern_from_declarations():
+    import pandas as pd
+
+    from studylib.book.figures import pruning_levels, pruning_levels_figure
+
+    declared = {"p30": {"family": "pruning", "steps": [("sparsegpt", {"ratio": 0.3})]},
+                "odd_name": {"family": "pruning", "steps": [("wanda", {"nm": [2, 4]})]},
+                "stack": {"family": "pruning", "steps": [("sparsegpt", {"ratio": 0.3}), ("quanto_int8", {})]},
+                "conv": {"family": "sparse routing", "steps": [("moe_literal", {"experts": 4})]}}
+    deltas = pd.DataFrame([{"profile": "p", "task": "t", "variant": v, "lp_loss": 0.1, "lp_loss_lo": 0.0,
+                            "lp_loss_hi": 0.2} for v in ("p30", "odd_name", "stack", "conv", "dense")])
+    pr = pruning_levels(deltas, declared).set_index("variant")
+    assert sorted(pr.index) == ["odd_name", "p30"]            # a stack and a conversion are not pruning alone
+    assert pr.loc["p30", "p"] == 0.3 and pr.loc["p30", "method"] == "sparsegpt"
+    assert pr.loc["odd_name", "p"] == 0.5 and pr.loc["odd_name", "pattern"] == "2:4"
+    assert pruning_levels_figure(pr.reset_index()) is not None
+    assert pruning_levels(deltas.iloc[:0], declared).empty

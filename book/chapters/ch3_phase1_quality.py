@@ -241,23 +241,9 @@ if not lp.empty:
 # each the paired loss against dense.
 
 # %% tags=["hide-input"]
-pr = deltas[deltas["variant"].str.match(r"^(wanda|sparsegpt|magnitude)(\d+|_2of4)$")].dropna(subset=["lp_loss"]).copy()
+pr = figures.pruning_levels(deltas)
 if not pr.empty:
-    pr["method"] = pr["variant"].str.extract(r"^([a-z]+)")[0]
-    pr["p"] = pd.to_numeric(pr["variant"].str.extract(r"(\d+)$")[0], errors="coerce").div(100).fillna(0.5)
-    pr["pattern"] = np.where(pr["variant"].str.endswith("2of4"), "2:4", "unstructured")
-    g = sns.FacetGrid(pr, col="task", row="profile", sharey=False, height=2.4, aspect=1.2, margin_titles=True)
-    for (prof, task), ax in g.axes_dict.items():
-        for m, col in zip(sorted(pr["method"].unique()), sns.color_palette()):
-            d = pr[(pr["profile"] == prof) & (pr["task"] == task) & (pr["method"] == m)].sort_values("p")
-            u = d[d["pattern"] == "unstructured"]
-            ax.errorbar(u["p"], u["lp_loss"], yerr=[u["lp_loss"] - u["lp_loss_lo"], u["lp_loss_hi"] - u["lp_loss"]],
-                        marker="o", color=col, label=m, capsize=2)
-            s24 = d[d["pattern"] == "2:4"]
-            ax.scatter(s24["p"], s24["lp_loss"], marker="x", color=col, s=60)
-        ax.axhline(0, color="grey", lw=0.8)
-    g.set_axis_labels("pruning ratio p", "log-prob lost / token")
-    g.axes.flat[0].legend(fontsize=7)
+    figures.pruning_levels_figure(pr)
     plt.show()
 
 # %% [markdown]

@@ -108,6 +108,51 @@ def pruning_figure(series: pd.DataFrame, forms: dict, paper_alpha: float):
     return fig
 
 
+def pruning_levels(deltas: pd.DataFrame, declared: dict | None = None) -> pd.DataFrame:
+    """The paired losses of every pruning-alone variant (declared ``family: pruning``, one step), with
+    the method (its transform), the ratio ``p`` and the pattern read from its declaration: unstructured
+    at ``ratio``, or N:M (``nm``) drawn at its sparsity 1 - N/M."""
+    if declared is None:
+        from studylib.quality.transforms import declared_variants
+
+        declared = declared_variants()
+    rows = {}
+    for v, spec in declared.items():
+        if spec.get("family") != "pruning" or len(spec["steps"]) != 1:
+            continue
+        method, params = spec["steps"][0]
+        if "nm" in params:
+            n, m = params["nm"]
+            rows[v] = {"method": method, "p": 1 - n / m, "pattern": f"{n}:{m}"}
+        elif "ratio" in params:
+            rows[v] = {"method": method, "p": float(params["ratio"]), "pattern": "unstructured"}
+    if deltas.empty or not rows:
+        return pd.DataFrame()
+    pr = deltas[deltas["variant"].isin(list(rows))].dropna(subset=["lp_loss"])
+    info = pd.DataFrame.from_dict(rows, orient="index")
+    return pr.join(info, on="variant")
+
+
+def pruning_levels_figure(pr: pd.DataFrame):
+    """Log-prob lost per token against the pruning ratio, one panel per profile x task: a line with
+    95% CI bars per method (unstructured), a cross per N:M pattern at its sparsity."""
+    import seaborn as sns
+
+    g = sns.FacetGrid(pr, col="task", row="profile", sharey=False, height=2.4, aspect=1.2, margin_titles=True)
+    for (prof, task), ax in g.axes_dict.items():
+        for m, col in zip(sorted(pr["method"].unique()), sns.color_palette()):
+            d = pr[(pr["profile"] == prof) & (pr["task"] == task) & (pr["method"] == m)].sort_values("p")
+            u = d[d["pattern"] == "unstructured"]
+            ax.errorbar(u["p"], u["lp_loss"], yerr=[u["lp_loss"] - u["lp_loss_lo"], u["lp_loss_hi"] - u["lp_loss"]],
+                        marker="o", color=col, label=m, capsize=2)
+            nm = d[d["pattern"] != "unstructured"]
+            ax.scatter(nm["p"], nm["lp_loss"], marker="x", color=col, s=60)
+        ax.axhline(0, color="grey", lw=0.8)
+    g.set_axis_labels("pruning ratio p", "log-prob lost / token")
+    g.axes.flat[0].legend(fontsize=7)
+    return g.figure
+
+
 #: the paper's claim for its combination (abstract): 1.7-1.9x decode speedup at < 1% MMLU loss
 PAPER_SPEEDUP = (1.7, 1.9)
 PAPER_MAX_LOSS_PP = 1.0

@@ -193,6 +193,20 @@ def test_no_code_names_a_variant():
     assert not found, found
 
 
+
+def test_no_code_parses_a_variant_column():
+    """Nor is a variant's meaning parsed from its name: no string method (match, extract, startswith,
+    contains, ...) is applied to a ``variant`` column in studylib, the chapters or the notebooks."""
+    import re
+
+    repo = ROOT.parent
+    files = [*ROOT.rglob("*.py"), *(repo / "book").glob("chapters/*.py"), *(repo / "book").glob("*.py"),
+             *(repo / "notebooks").glob("*.py")]
+    pattern = re.compile(r"""\[["']variant["']\]\.str\.|\bvariant\.str\.""")
+    found = [f"{p.relative_to(repo)}:{i}" for p in files
+             for i, line in enumerate(p.read_text().splitlines(), 1) if pattern.search(line)]
+    assert not found, found
+
 def test_declared_links_between_flows_resolve():
     """A quality variant's ``timed_module`` names a declared timed module; a timed module's
     ``slice_of`` a routed one; the roles claims read resolve to exactly the declared modules."""

@@ -307,3 +307,15 @@ def test_pruning_levels_read_method_ratio_and_pattern_from_declarations():
     assert pr.loc["odd_name", "p"] == 0.5 and pr.loc["odd_name", "pattern"] == "2:4"
     assert pruning_levels_figure(pr.reset_index()) is not None
     assert pruning_levels(deltas.iloc[:0], declared).empty
+
+
+def test_accuracy_table_names_the_engine_of_each_unit():
+    import pandas as pd
+
+    from studylib.book.figures import accuracy_table
+
+    it = pd.DataFrame({"variant": "v", "task": ["a"] * 3 + ["b"] * 2, "correct": [1, 0, 1, 1, 1],
+                       "params": ['{"engine": "vllm", "vllm": "0.32.0"}'] * 2 + ['{"linear_kernel": "x"}'] * 3})
+    t = accuracy_table(it).set_index("task")
+    assert t.loc["a", "engine"] == "vllm 0.32.0 (2), ours (1)" and t.loc["b", "engine"] == "ours"
+    assert accuracy_table(it.drop(columns="params")).iloc[0]["engine"] == "ours"

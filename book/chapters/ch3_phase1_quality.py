@@ -96,7 +96,10 @@ if qw.empty:
     book.md("*cpu-qwen: not measured yet (`make phase1-quality PROFILE=cpu-qwen`).*")
 else:
     book.table(figures.accuracy_table(qw), digits=1, caption="Table 3.1. Qwen accuracy per variant and task "
-               "(studylib.book.figures.accuracy_table; data/quality_items/cpu-qwen/). '—': not a generated task.")
+               "(studylib.book.figures.accuracy_table; data/quality_items/cpu-qwen/). '—': not a generated task. "
+               "`engine`: what evaluated the units, from their provenance — ours (lm-eval's HFLM on our model) "
+               "or vLLM (`make sweep BACKEND=vllm`, lm-eval's completions client of a served checkpoint; "
+               "its agreement with ours item by item is Table 4.6h).")
     if note := figures.truncation_notes(qw):
         book.md(note)
 

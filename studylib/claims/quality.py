@@ -589,7 +589,8 @@ CLAIMS = [
           _table89_verdict, group=GROUP_H3),
     Claim("math_loss", "MATH loss 1.5-3.0 pp", "Table 3, §8.1.2", "{}-{} pp".format(*C.TABLE3_MATH_PP),
           "ch3_phase1_quality", _loss_measure("math500"), _floored_band(*C.TABLE3_MATH_PP),
-          C.NOT_MEASURED + " (MATH-500 on Qwen: a dense pilot sets the token budget first; studylib/quality/tasks/math500.yaml)",
+          C.NOT_MEASURED + " (MATH-500 on Qwen, budget set by the dense pilot: make sweep PROFILE=cpu-qwen TASKS=math500 "
+          "BACKEND=vllm)",
           group=GROUP_H2),
     Claim("hellaswag_loss", "HellaSwag loss within the combined bound (<= 2 pp)", "§8.1.2",
           f"<= {C.H2_COMBINED_MAX_LOSS_PP} pp", "ch3_phase1_quality", _loss_measure("hellaswag"),

@@ -319,3 +319,39 @@ def test_accuracy_table_names_the_engine_of_each_unit():
     t = accuracy_table(it).set_index("task")
     assert t.loc["a", "engine"] == "vllm 0.32.0 (2), ours (1)" and t.loc["b", "engine"] == "ours"
     assert accuracy_table(it.drop(columns="params")).iloc[0]["engine"] == "ours"
+
+
+def test_speculative_curves_best_gamma_and_roi_sensitivity_figures():
+    import pandas as pd
+
+    from studylib.book.speculative import PAPER_BOTH_BAND, best_gamma, curves_figure
+    from studylib.book.tradeoff import roi_sensitivity_figure
+
+    curves = pd.DataFrame([{"what": w, "gamma": g, "alpha": 0.7, "speedup": s, "lo": s - 0.1, "hi": s + 0.1,
+                            "t_target_1_ms": 10.0, "t_verify_ms": 11.0, "t_draft_ms": 2.0}
+                           for w, ss in (("a", (1.2, 1.8, 1.5)), ("b", (2.0, 1.9, 1.1))) for g, s in zip((1, 2, 3), ss)])
+    best = best_gamma(curves)
+    assert best.loc["a", "gamma"] == 2 and best.loc["b", "gamma"] == 1 and best.loc["a", "speedup"] == 1.8
+    fig = curves_figure(curves, "what", PAPER_BOTH_BAND, "paper", "speedup", "t")
+    assert len(fig.axes[0].get_legend().get_texts()) == 3          # two curves and the paper's band
+    sens = pd.DataFrame({"sparse_routing_hours": [100, 500, 1000] * 2, "probability": [0.1, 0.5, 0.9, 0.2, 0.3, 0.4],
+                         "reading": ["x"] * 3 + ["y"] * 3})
+    assert roi_sensitivity_figure(sens).axes[0].get_xlabel() == "hours spent on sparse routing"
+
+
+def test_gpu_predictions_from_the_committed_data():
+    from studylib.book.speculative import gpu_predictions, int8_plus_draft
+    from studylib.claims import Data
+    from studylib.estimates import gpu_claims as G
+    from studylib.estimates import spec_analysis as S
+
+    data = Data()
+    sd_all = data.table("spec_decoding")
+    if sd_all.empty:
+        pytest.skip("no speculative-decoding data committed")
+    sd = S.main_pair(sd_all)
+    pred = gpu_predictions(sd, data.timing)
+    assert not pred.empty and (pred["lo"] <= pred["speedup"]).all() and (pred["speedup"] <= pred["hi"]).all()
+    gpu, both = int8_plus_draft(sd_all, sd, data.timing, G.JUDGING_GPUS)
+    assert gpu is None or set(both["what"]) == {"int8 + draft (measured int8 steps)", "draft alone (dense target)",
+                                                "int8 + draft (int8 at dense's bandwidth efficiency)"}

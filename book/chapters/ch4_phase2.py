@@ -20,7 +20,10 @@ from studylib.estimates import spec_analysis as S
 from studylib.paper import equations as eq
 from studylib.paper.tables import TABLE5
 from studylib.book.quantization import weight_only_speedups
-from studylib.book.speculative import acceptance_figure, gsm8k_reading, identity_table
+from studylib.book.tradeoff import roi_sensitivity_figure
+from studylib.book.speculative import (PAPER_BOTH_BAND, PAPER_SPEC_BAND, acceptance_figure, best_gamma,
+                                       curves_figure, gpu_predictions, gsm8k_reading, identity_table,
+                                       int8_plus_draft)
 from studylib.quality import quant_eval
 
 book.setup()
@@ -137,19 +140,12 @@ else:
 # 0.5B agrees with the 1.5B — an assumption, labelled as such.
 
 # %% tags=["hide-input"]
-if not sd.empty:
-    pred = pd.concat([S.gpu_prediction(sd, timing, p) for p in S.GPU_PAIRS])
-    if not pred.empty:
-        fig, ax = plt.subplots(figsize=(6.5, 3.6))
-        for pair, d in pred.groupby("pair"):
-            ax.errorbar(d["gamma"], d["speedup"], yerr=[d["speedup"] - d["lo"], d["hi"] - d["speedup"]], marker="o",
-                        capsize=3, label=pair)
-        ax.axhspan(2.3, 2.7, color="tab:red", alpha=0.12, label="paper 2.3–2.7x")
-        ax.axhline(1, color="grey", lw=0.8)
-        ax.set(xlabel="draft length γ", ylabel="predicted speedup", title="Speculative decoding on the H100 (formula)")
-        ax.legend(fontsize=8); plt.tight_layout(); plt.show()
-        book.table(pred.set_index(["pair", "gamma"])[["speedup", "lo", "hi", "t_target_1_ms", "t_verify_ms",
-                                                      "t_draft_ms"]], index=True, digits=2)
+pred = gpu_predictions(sd, timing) if not sd.empty else pd.DataFrame()
+if not pred.empty:
+    curves_figure(pred, "pair", PAPER_SPEC_BAND, "paper", "predicted speedup", "Speculative decoding on the H100 (formula)")
+    plt.show()
+    book.table(pred.set_index(["pair", "gamma"])[["speedup", "lo", "hi", "t_target_1_ms", "t_verify_ms",
+                                                  "t_draft_ms"]], index=True, digits=2)
 
 # %% [markdown]
 # *Figure 4.2 and Table 4.3. On the H100 a 0.5B decode step costs over half of a 1.5B step
@@ -167,32 +163,15 @@ if not sd.empty:
 # take at dense's achieved bandwidth: the most a better int8 kernel could add.
 
 # %% tags=["hide-input"]
-if not sd.empty:
-    rows_both = S.stack_rows(sd_all, S.BOTH[0])  # sd holds the plain pair only
-    gpu_both = next((p for p in G.JUDGING_GPUS
-                     if not S.gpu_prediction(rows_both, timing, "llama-3-8b with a 0.5B draft", target_variant=S.BOTH[1],
-                                             profile=p).empty), None)
-    if gpu_both is None:
-        book.md("*No GPU verification steps of an int8 target in `data/` yet (`make gpu PROFILE=h200`).*")
-    else:
-        kw = dict(target_variant=S.BOTH[1], profile=gpu_both)
-        both = pd.concat([S.gpu_prediction(rows_both, timing, "llama-3-8b with a 0.5B draft", **kw).assign(what="int8 + draft (measured int8 steps)"),
-                          S.gpu_prediction(rows_both, timing, "llama-3-8b with a 0.5B draft", at_dense_efficiency=True, **kw)
-                          .assign(what="int8 + draft (int8 at dense's bandwidth efficiency)"),
-                          S.gpu_prediction(S.main_pair(sd), timing, "llama-3-8b with a 0.5B draft", profile=gpu_both)
-                          .assign(what="draft alone (dense target)")], ignore_index=True)
-        fig, ax = plt.subplots(figsize=(6.5, 3.6))
-        for what, d in both.groupby("what", sort=False):
-            ax.errorbar(d["gamma"], d["speedup"], yerr=[d["speedup"] - d["lo"], d["hi"] - d["speedup"]], marker="o",
-                        capsize=3, label=what)
-        ax.axhspan(2.7, 3.3, color="tab:red", alpha=0.12, label="paper 'both' 2.7–3.3x")
-        ax.axhline(1, color="grey", lw=0.8)
-        ax.set(xlabel="draft length γ", ylabel="predicted speedup over the dense 8B",
-               title=f"int8 + speculative decoding, {gpu_both.upper()} step times (formula)")
-        ax.legend(fontsize=7); plt.tight_layout(); plt.show()
-        best = both.loc[both.groupby("what")["speedup"].idxmax()].set_index("what")
-        book.table(best[["gamma", "alpha", "speedup", "lo", "hi", "t_target_1_ms", "t_verify_ms", "t_draft_ms"]],
-                   index=True, digits=2, caption="Table 4.3b. Best γ of each curve (95% CI from the prompt bootstrap of α).")
+gpu_both, both = int8_plus_draft(sd_all, sd, timing, G.JUDGING_GPUS) if not sd.empty else (None, pd.DataFrame())
+if not sd.empty and gpu_both is None:
+    book.md("*No GPU verification steps of an int8 target in `data/` yet (`make gpu PROFILE=h200`).*")
+elif gpu_both is not None:
+    curves_figure(both, "what", PAPER_BOTH_BAND, "paper 'both'", "predicted speedup over the dense 8B",
+                  f"int8 + speculative decoding, {gpu_both.upper()} step times (formula)")
+    plt.show()
+    book.table(best_gamma(both), index=True, digits=2,
+               caption="Table 4.3b. Best γ of each curve (95% CI from the prompt bootstrap of α).")
 
 # %% [markdown]
 # *Figure 4.2b and Table 4.3b. The stack's expected speedup per draft length. α for the int8 target comes from
@@ -220,13 +199,8 @@ if {"sparse_routing", "int8"} <= set(sp):
                .set_index("technique"), index=True, digits=0)
     book.table(pd.Series(roi.h3_probabilities(draws), name="probability").to_frame(), index=True, digits=3)
     book.table(roi.ranking_probabilities(draws).rename("probability of this ranking").to_frame(), index=True, digits=3)
-    sens = roi.sensitivity(sp)
-    fig, ax = plt.subplots(figsize=(6.5, 3.4))
-    sns.lineplot(data=sens, x="sparse_routing_hours", y="probability", hue="reading", ax=ax)
-    ax.axvspan(*TABLE5["sparse_routing"]["hours"], color="grey", alpha=0.15, label="paper's 700–1200 h")
-    ax.set(xlabel="hours spent on sparse routing", ylabel="P(H3 criterion holds)",
-           title="H3 against the hours it would take")
-    ax.legend(fontsize=8); plt.tight_layout(); plt.show()
+    roi_sensitivity_figure(roi.sensitivity(sp))
+    plt.show()
 
 # %% [markdown]
 # What can be measured instead of hours: the size of this project's own implementation of each

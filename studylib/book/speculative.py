@@ -11,6 +11,9 @@ from studylib.estimates import spec_analysis as S
 from studylib.paper.tables import TABLE5
 
 PAPER_SPEC_BAND = TABLE5["spec_decode"]["speedup"]   # Table 5's speculative-decoding speedup, drawn as a band
+PAPER_BOTH_BAND = TABLE5["int8+spec_decode"]["speedup"]   # Table 5's int8 + speculative decoding
+#: the GPU pair the "both" curves are predicted for
+BOTH_PAIR = "llama-3-8b with a 0.5B draft"
 
 
 def acceptance_figure(sd: pd.DataFrame):
@@ -60,3 +63,51 @@ def gsm8k_reading(sd: pd.DataFrame, gamma: int = 4) -> str | None:
             f"(γ={gamma}) {100 * g['assisted']:.0f}%; paired difference {book.est(g['delta_pp'], ' pp')}, McNemar "
             f"p = {g['mcnemar_p']:.2f}. Few items: this bounds nothing tightly; it shows whether the drafts "
             "change answers.")
+
+
+def gpu_predictions(sd: pd.DataFrame, timing: pd.DataFrame) -> pd.DataFrame:
+    """Figure 4.2's curves: the speedup the formula predicts on the GPU per pair and draft length, from
+    the CPU acceptance and the GPU step times (``spec_analysis.gpu_prediction``)."""
+    parts = [S.gpu_prediction(sd, timing, p) for p in S.GPU_PAIRS]
+    return pd.concat(parts) if parts else pd.DataFrame()
+
+
+def curves_figure(curves: pd.DataFrame, by: str, band: tuple[float, float], band_label: str, ylabel: str, title: str):
+    """Speedup per draft length γ with its 95% interval, one curve per ``by`` value, the paper's band
+    shaded (Figures 4.2 and 4.2b)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    for name, d in curves.groupby(by, sort=False):
+        ax.errorbar(d["gamma"], d["speedup"], yerr=[d["speedup"] - d["lo"], d["hi"] - d["speedup"]], marker="o",
+                    capsize=3, label=name)
+    ax.axhspan(*band, color="tab:red", alpha=0.12, label="{} {}–{}x".format(band_label, *band))
+    ax.axhline(1, color="grey", lw=0.8)
+    ax.set(xlabel="draft length γ", ylabel=ylabel, title=title)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def int8_plus_draft(sd_all: pd.DataFrame, sd: pd.DataFrame, timing: pd.DataFrame, gpus) -> tuple[str | None, pd.DataFrame]:
+    """Figure 4.2b's curves on the first of ``gpus`` that timed int8 verification steps: the draft for
+    the int8 target with the measured int8 steps, the same at dense's bandwidth efficiency (the most a
+    better int8 kernel could add), and the draft alone for the dense target. (None, empty) without one."""
+    rows_both = S.stack_rows(sd_all, S.BOTH[0])  # sd holds the plain pair only
+    gpu = next((p for p in gpus if not S.gpu_prediction(rows_both, timing, BOTH_PAIR, target_variant=S.BOTH[1],
+                                                         profile=p).empty), None)
+    if gpu is None:
+        return None, pd.DataFrame()
+    kw = dict(target_variant=S.BOTH[1], profile=gpu)
+    return gpu, pd.concat([
+        S.gpu_prediction(rows_both, timing, BOTH_PAIR, **kw).assign(what="int8 + draft (measured int8 steps)"),
+        S.gpu_prediction(rows_both, timing, BOTH_PAIR, at_dense_efficiency=True, **kw)
+        .assign(what="int8 + draft (int8 at dense's bandwidth efficiency)"),
+        S.gpu_prediction(S.main_pair(sd), timing, BOTH_PAIR, profile=gpu).assign(what="draft alone (dense target)")],
+        ignore_index=True)
+
+
+def best_gamma(curves: pd.DataFrame, by: str = "what") -> pd.DataFrame:
+    """Table 4.3b: each curve's best draft length, with its interval and step times."""
+    best = curves.loc[curves.groupby(by)["speedup"].idxmax()].set_index(by)
+    return best[["gamma", "alpha", "speedup", "lo", "hi", "t_target_1_ms", "t_verify_ms", "t_draft_ms"]]

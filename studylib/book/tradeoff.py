@@ -33,3 +33,21 @@ def speed_quality(d: Data | None = None, task: str = "mmlu", batch: int = 1) -> 
                      "speedup": sp.value, "speedup_lo": sp.lo, "speedup_hi": sp.hi,
                      "loss_pp": e.value, "loss_lo": e.lo, "loss_hi": e.hi, "n_items": int(q["n_items"].iloc[0])})
     return pd.DataFrame(rows)
+
+
+def roi_sensitivity_figure(sens: pd.DataFrame):
+    """H3 against the hours it would take (``estimates.roi.sensitivity``): the probability that H3's
+    criterion holds per hour count spent on sparse routing, one line per reading, Table 5's range shaded."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    from studylib.paper.tables import TABLE5
+
+    fig, ax = plt.subplots(figsize=(6.5, 3.4))
+    sns.lineplot(data=sens, x="sparse_routing_hours", y="probability", hue="reading", ax=ax)
+    ax.axvspan(*TABLE5["sparse_routing"]["hours"], color="grey", alpha=0.15,
+               label="paper's {}–{} h".format(*TABLE5["sparse_routing"]["hours"]))
+    ax.set(xlabel="hours spent on sparse routing", ylabel="P(H3 criterion holds)", title="H3 against the hours it would take")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

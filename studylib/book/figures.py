@@ -215,7 +215,7 @@ def floored_variants(items: pd.DataFrame, profile: str, task: str = "mmlu") -> s
     """The variants of ``profile`` at the floor of ``task`` (``analysis.floor_status``)."""
     its = items[items["profile"] == profile]
     return {v for v in its.loc[its["task"] == task, "variant"].unique()
-            if not (st := analysis.floor_status(its, task, v))["above"]}
+            if not analysis.floor_status(its, task, v)["above"]}
 
 
 def figure1(d) -> tuple:

@@ -355,3 +355,27 @@ def test_gpu_predictions_from_the_committed_data():
     gpu, both = int8_plus_draft(sd_all, sd, data.timing, G.JUDGING_GPUS)
     assert gpu is None or set(both["what"]) == {"int8 + draft (measured int8 steps)", "draft alone (dense target)",
                                                 "int8 + draft (int8 at dense's bandwidth efficiency)"}
+
+
+def test_gpu_speed_views_from_the_committed_timing():
+    from studylib.book import gpu_speed as V
+    from studylib.estimates import gpu_claims as G
+    from studylib.estimates.analysis import speedups
+    from studylib.results import read_table
+
+    timing, peaks = read_table("timing"), read_table("device_peaks")
+    gt = G.gpu_timing(timing)
+    if gt.empty:
+        pytest.skip("no GPU timing committed")
+    assert V.scaling_figure(speedups(gt)).axes[0].get_xscale() == "log"
+    rep = G.replication(timing, peaks)
+    tab = V.replication_table(rep)
+    assert list(tab.index) == list(dict.fromkeys(rep["measure"]))
+    assert V.replication_figure(rep) is not None
+    text = V.replication_reading(rep)
+    assert text is None or ("H100" in text and "x" in text)
+    assert V.replication_reading(rep[rep["profile"] == rep["profile"].iloc[0]]) is None   # one GPU: no reading
+    gate = V.gate_table(timing)
+    assert list(gate.index) == [1, 8, 32, 128]
+    comp = V.composed_table(timing, gt)
+    assert comp.empty or (comp["whole model (composed)"] > 0).all()

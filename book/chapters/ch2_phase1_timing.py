@@ -24,11 +24,11 @@ from IPython.display import Markdown, display
 from myst_nb import glue
 
 from studylib.book import tables as book
+from studylib.book.gpu_speed import (composed_table, gate_table, replication_figure, replication_reading,
+                                     replication_table, scaling_figure)
 from studylib.estimates import gpu_claims as G
 from studylib.estimates.analysis import speedups
-from studylib.paper.tables import TABLE1
 from studylib.results import read_table
-from studylib.shapes import SHAPES
 from studylib.timing.modules import TIMED_MODULES
 
 book.setup()
@@ -67,25 +67,7 @@ else:
 
 # %% tags=["hide-input"]
 if has_gpu:
-    d = sp[(sp["component"] == "layer") & (sp["batch"] == 1) & sp["routing"].isin(["uniform", "none"])
-           & sp["variant"].isin([v for v, m in TIMED_MODULES.items()   # the routed layers and the pruned expert alone
-                                 if m["kind"] == "moe" or (m.get("slice") and m.get("pruned"))])].copy()
-    d["params_B"] = d["shape"].map(lambda s: SHAPES[s].n_params / 1e9)
-    fig, ax = plt.subplots(figsize=(7.5, 4.2))
-    for size, shape in G.SIZE_SHAPES.items():
-        lo, hi = TABLE1[size]["realistic"]
-        x = SHAPES[shape].n_params / 1e9
-        ax.fill_between([x * 0.9, x * 1.1], lo, hi, color="tab:orange", alpha=0.35, lw=0)
-    ax.plot([], [], color="tab:orange", alpha=0.5, lw=8, label="Table 1 prediction")
-    for v, g in d.sort_values("params_B").groupby("variant"):
-        ax.errorbar(g["params_B"], g["speedup"], yerr=[g["speedup"] - g["lo"], g["hi"] - g["speedup"]],
-                    marker="o", capsize=3, label=v)
-    ax.axhline(1, color="grey", lw=0.8)
-    ax.set_xscale("log")
-    ax.set_xlabel("model parameters (billions, log scale)")
-    ax.set_ylabel("speedup over dense (one layer, B=1)")
-    ax.legend(fontsize=8, ncol=2)
-    ax.set_title("Decode speedup of one decoder layer at batch 1, H100")
+    scaling_figure(sp)
     plt.show()
 
 # %% [markdown]
@@ -174,47 +156,10 @@ rep = G.replication(timing, peaks)
 if rep.empty or rep["profile"].nunique() < 2:
     book.md("*The H200 replication is not in `data/` yet (`make gpu PROFILE=h200`).*")
 else:
-    rep = rep.assign(cell=[book.ci(r.speedup, r.lo, r.hi, "x") + f" ({r.bw_fraction:.2f} / {r.dense_bw_fraction:.2f})"
-                           + (f" [{r.quantized}]" if r.quantized else "") for r in rep.itertuples()])
-    order = list(dict.fromkeys(rep["measure"]))
-    tab = rep.pivot(index="measure", columns="gpu", values="cell").reindex(order)
-    book.table(tab, index=True, digits=None)
-    fig, ax = plt.subplots(figsize=(8, 0.42 * len(order) + 1))
-    pal = dict(zip(sorted(rep["gpu"].unique()), sns.color_palette("colorblind", 2)))
-    for k, (gpu, d) in enumerate(rep.groupby("gpu")):
-        y = [order.index(m) + (k - 0.5) * 0.3 for m in d["measure"]]
-        ax.errorbar(d["speedup"], y, xerr=[d["speedup"] - d["lo"], d["hi"] - d["speedup"]], fmt="o", ms=5,
-                    color=pal[gpu], label=gpu, capsize=2)
-    ax.axvline(1, color="grey", lw=0.8)
-    ax.axvspan(1.7, 1.9, color="tab:orange", alpha=0.15, label="paper's headline 1.7–1.9x")
-    ax.set_yticks(range(len(order)), order)
-    ax.invert_yaxis()
-    ax.set_xlabel("speedup over dense (95% CI)")
-    ax.legend(loc="lower right", fontsize=8)
+    book.table(replication_table(rep), index=True, digits=None)
+    replication_figure(rep)
     plt.show()
-    g = {p: d.set_index("measure") for p, d in rep.groupby("profile")}
-    head = "Headline: the combination, whole 8B model, B=1"
-    i8 = "int8 weight-only (Triton), whole 8B model, B=1"
-    if {"h100", "h200"} <= set(g) and head in g["h100"].index and head in g["h200"].index:
-        a, b = g["h100"].loc[head], g["h200"].loc[head]
-        text = (f"**Reading.** The paper's combination gives {a.speedup:.2f}x on the H100 and {b.speedup:.2f}x on the "
-                f"H200 for a whole Llama-3-8B-shaped decode step at batch 1: ")
-        text += ("the faster memory does not widen the gain — " if b.speedup <= a.speedup else
-                 "the faster memory widens the gain — ")
-        text += ("a decode step that reads fewer bytes also spends a larger share of its time on the fixed costs "
-                 "(attention over the KV cache, norms, launches) that the conversion does not shrink.")
-        if i8 in g["h200"].index:
-            q = g["h200"].loc[i8]
-            at_dense = q.speedup * q.dense_bw_fraction / q.bw_fraction
-            where = ("inside" if 1.8 <= at_dense <= 2.2 else "below" if at_dense < 1.8 else "above")
-            text += (f" int8 weight-only with every linear quantized reaches {q.speedup:.2f}x on the H200, its step at "
-                     f"{q.bw_fraction:.2f} of the copy bandwidth against dense's {q.dense_bw_fraction:.2f}: our Triton "
-                     "int8 kernel leaves bandwidth unused. At dense's efficiency the same bytes would give about "
-                     f"{at_dense:.2f}x, {where} the paper's 1.8–2.2x — so the int8 row reads "
-                     + ("*kernel-limited*, not refuted: the shortfall is ours, not the technique's "
-                        if where != "below" else "refuted even for a kernel as efficient as dense's ")
-                     + "(published int8 kernels reach 1.48–1.59x on an A100, `../shared/ANCHORS.md`; gpt-fast's "
-                     "compiled int8 is queued for the next H200 call).")
+    if text := replication_reading(rep):
         book.md(text)
 
 # %% [markdown]
@@ -249,17 +194,7 @@ glue("compose_err", compose_err, display=False)
 
 # %% tags=["hide-input"]
 if has_gpu:
-    rows = []
-    for size, shape in {"7B": "llama-2-7b", "8B": "llama-3-8b", **{k: v for k, v in G.SIZE_SHAPES.items()
-                                                                   if k != "7B"}}.items():
-        for b in (1, 8):
-            e = K.composed_speedup(timing, shape, G.COMBO, b)
-            one = G.speedup(gt, shape, G.COMBO, b)
-            if e is not None:
-                rows.append({"size": size, "shape": shape, "batch": b, "whole model (composed)": e.value,
-                             "95% CI": f"[{e.lo:.2f}, {e.hi:.2f}]", "one layer": one.value if one else None,
-                             "Table 1 (realistic)": "{}-{}x".format(*TABLE1[size]["realistic"]) if size in TABLE1 else ""})
-    book.table(pd.DataFrame(rows).set_index(["size", "batch"]), index=True, digits=2)
+    book.table(composed_table(timing, gt), index=True, digits=2)
 
 # %% [markdown]
 # *Table 2.3. The paper's combination over dense for the whole model, composed (the LM head and
@@ -303,13 +238,7 @@ glue("paper_mape", paper_mape, display=False)
 
 # %% tags=["hide-input"]
 if has_gpu:
-    rows = []
-    for b in (1, 8, 32, 128):
-        f = G.gate_overhead_fraction(timing, b)
-        rows.append({"batch": b, "router alone (µs, own graph)": G.gate_isolated_us(timing, b),
-                     "routing share of layer, in place (%)": None if f is None else 100 * f.value,
-                     "95% CI": None if f is None else f"[{100 * f.lo:.1f}, {100 * f.hi:.1f}]"})
-    book.table(pd.DataFrame(rows).set_index("batch"), index=True, digits=1)
+    book.table(gate_table(timing), index=True, digits=1)
 
 # %% [markdown]
 # *Table 2.5. In place, routing costs the difference between a top-1-of-4 layer and a layer

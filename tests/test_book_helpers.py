@@ -379,3 +379,32 @@ def test_gpu_speed_views_from_the_committed_timing():
     assert list(gate.index) == [1, 8, 32, 128]
     comp = V.composed_table(timing, gt)
     assert comp.empty or (comp["whole model (composed)"] > 0).all()
+
+
+def test_ch3_ratio_conversion_and_forms_views_from_the_committed_data():
+    from studylib.book import figures as F
+    from studylib.claims.quality import COMBOS
+    from studylib.estimates.analysis import pruning_design, quality_deltas, working_ratios
+    from studylib.estimates.conversion_analysis import conversion_table
+    from studylib.estimates.fits import fit_forms
+    from studylib.results import BASELINE, read_table
+
+    items, variants = read_table("quality_items"), read_table("quality_variants")
+    if items.empty:
+        pytest.skip("no quality items committed")
+    ratios, floored = F.combination_ratio_table(items, COMBOS)
+    assert set(ratios["profile"]) <= set(items["profile"]) and all(" scores " in f for f in floored)
+    wr = working_ratios(items[items["profile"] == "cpu-qwen"])
+    if not wr.empty:
+        t = F.working_ratio_table(wr)
+        assert list(t.columns) == ["variant", "reasoning loss", "factual loss", "ratio (bootstrap)", "Fieller"]
+        assert len(t) == len(wr)
+    deltas = quality_deltas(items)
+    ct = conversion_table(items, variants, deltas, "cpu-real", [BASELINE, *sorted(set(variants["variant"]))[:6]])
+    if not ct.empty and "ppl_ratio" in ct and ct["ppl_ratio"].notna().any():
+        assert F.conversion_ppl_figure(ct, "t").axes[0].get_xscale() == "log"
+    ps = pruning_design(items, variants, "cpu-qwen")
+    ps = ps[ps["task"] == "mmlu"] if not ps.empty else ps
+    if not ps.empty and ps.loc[ps["p"] > 0, "p"].nunique() >= 2:
+        t = F.pruning_forms_table(fit_forms(ps[ps["variant"] != BASELINE], ("p",)))
+        assert t["form"].tolist() == ["paper's (no intercept)", "with intercept"] and t.iloc[0]["intercept (pp)"] == "0 (fixed)"

@@ -270,20 +270,7 @@ paper_side = [*with_role("pruning_alone"), *with_role("paper_conversion"), *with
 conv_names = list(dict.fromkeys([BASELINE, *[v for v in paper_side if v not in declared_here], *declared_here]))
 ct = conversion_table(items, variants, deltas, "cpu-real", conv_names)
 if not ct.empty and "ppl_ratio" in ct:
-    d = ct.dropna(subset=["ppl_ratio"]).sort_values("ppl_ratio")
-    fig, ax = plt.subplots(figsize=(8, 0.3 * len(d) + 1.2))
-    colors = {t: c for t, c in zip(sorted(d["technique"].unique()), sns.color_palette("tab10"))}
-    err = [d["ppl_ratio"] - d["ppl_ratio_lo"].fillna(d["ppl_ratio"]), d["ppl_ratio_hi"].fillna(d["ppl_ratio"]) - d["ppl_ratio"]]
-    ax.errorbar(d["ppl_ratio"], range(len(d)), xerr=err, fmt="none", ecolor="grey", capsize=2)
-    ax.scatter(d["ppl_ratio"], range(len(d)), c=[colors[t] for t in d["technique"]], zorder=3)
-    ax.set_yticks(range(len(d)), d["variant"])
-    ax.set_xscale("log")
-    ax.axvline(1, color="black", lw=0.8)
-    for t, c in colors.items():
-        ax.scatter([], [], c=[c], label=t)
-    ax.legend(fontsize=7, loc="lower right")
-    ax.set_xlabel("WikiText-2 perplexity / dense (log scale; 95% CI over documents)")
-    ax.set_title("SmolLM2-135M: conversions at 25% / 50% of FFN weights per token")
+    figures.conversion_ppl_figure(ct, "SmolLM2-135M: conversions at 25% / 50% of FFN weights per token")
     plt.show()
 
 # %% [markdown]
@@ -341,18 +328,9 @@ book.table(rt[["profile", "variant", "weight_sparsity", "balance", "max_expert_f
 # %% tags=["hide-input"]
 from studylib.claims.quality import COMBOS  # the paper's combination, by its declared role
 
-rows, floored = [], []
-for prof in sorted(items["profile"].unique()):
-    r = combination_ratio(items[items["profile"] == prof], COMBOS)  # the variant the claim judges
-    if r is None:
-        continue
-    rows.append({"profile": prof, "variant": r["variant"], "reasoning": r["reasoning_task"],
-                 "loss (reasoning)": r["reasoning_loss"], "factual": r["factual_task"],
-                 "loss (factual)": r["factual_loss"], "measure": r["measure"], "ratio": r["ratio"]})
-    if r["floored"]:
-        floored.append(f"{prof} ({r['variant']} scores {r['reasoning_acc']:.0%} on {r['reasoning_task']})")
-if rows:
-    book.table(pd.DataFrame(rows), caption="Table 3.13. studylib.estimates.analysis.degradation_ratio, on the variant "
+ratios, floored = figures.combination_ratio_table(items, COMBOS)  # the variant the claim judges
+if not ratios.empty:
+    book.table(ratios, caption="Table 3.13. studylib.estimates.analysis.degradation_ratio, on the variant "
                "the reasoning_ratio claim judges.")
     if floored:
         book.md("**At the floor:** " + "; ".join(floored) + ". A variant at the floor of the reasoning "
@@ -376,14 +354,7 @@ else:
         note = {"floored": True, "text": f"{combo['variant']} scores {combo['reasoning_acc']:.0%} on {combo['reasoning_task']}"}
     fig = figures.ratio_figure(wr, H2_RATIO_BAND, note)
     plt.show()
-    book.table(wr.assign(**{"reasoning loss": [book.ci(v, lo, hi, " pp", max_digits=1) for v, lo, hi in
-                                               zip(wr["reasoning_loss"], wr["reasoning_lo"], wr["reasoning_hi"])],
-                            "factual loss": [book.ci(v, lo, hi, " pp", max_digits=1) for v, lo, hi in
-                                             zip(wr["factual_loss"], wr["factual_lo"], wr["factual_hi"])],
-                            "ratio (bootstrap)": [book.ci(v, lo, hi, max_digits=2) for v, lo, hi in
-                                                  zip(wr["ratio"], wr["ratio_lo"], wr["ratio_hi"])],
-                            "Fieller": [f"[{lo:.2f}, {hi:.2f}]" for lo, hi in zip(wr["fieller_lo"], wr["fieller_hi"])]})
-               [["variant", "reasoning loss", "factual loss", "ratio (bootstrap)", "Fieller"]],
+    book.table(figures.working_ratio_table(wr),
                caption="Table 3.13b. The ratio for every Qwen variant above the floor on both tasks "
                        "(studylib.estimates.analysis.working_ratios).")
 
@@ -481,14 +452,7 @@ else:
     plt.show()
     _, ame = logit_check(ps)
     c = forms["compare"]
-    book.table(pd.DataFrame([{"form": "paper's (no intercept)", "α (pp per unit p)": book.ci(
-                                  forms["paper"].params["p"], *forms["paper"].conf_int().loc["p"], max_digits=1),
-                              "intercept (pp)": "0 (fixed)", "AIC": c["aic_paper"]},
-                             {"form": "with intercept", "α (pp per unit p)": book.ci(
-                                  forms["free"].params["p"], *forms["free"].conf_int().loc["p"], max_digits=1),
-                              "intercept (pp)": book.ci(forms["free"].params["Intercept"],
-                                                        *forms["free"].conf_int().loc["Intercept"], max_digits=1),
-                              "AIC": c["aic_free"]}]),
+    book.table(figures.pruning_forms_table(forms),
                digits=0, caption=f"Table 3.14b. Eq. 25's pruning term on Qwen MMLU ({c['n_items']} items × "
                f"{len(levels)} levels; studylib.estimates.fits.fit_forms). Eq. 26: α = {EQ26_ALPHA}.")
     book.md(f"Clustered Wald test of the intercept: p = {c['wald_free_terms_p']:.2f}; likelihood ratio "

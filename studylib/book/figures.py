@@ -400,3 +400,71 @@ def truncation_notes(items: pd.DataFrame, task: str = "gsm8k_cot", share: float 
     return ("**Truncation.** " + "; ".join(notes) + (f" (dense: {int(d['correct'].sum())} of {len(d)})" if len(d) else "")
             + ". Whether a longer budget would rescue the truncated items is not measured; the items these "
             "variants did finish are the evidence on how they reason.")
+
+
+def conversion_ppl_figure(ct: pd.DataFrame, title: str):
+    """Figure 3.3: every conversion's WikiText-2 perplexity over dense (log scale, 95% CI over documents),
+    coloured by technique, sorted. ``ct``: ``conversion_analysis.conversion_table``."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    d = ct.dropna(subset=["ppl_ratio"]).sort_values("ppl_ratio")
+    fig, ax = plt.subplots(figsize=(8, 0.3 * len(d) + 1.2))
+    colors = {t: c for t, c in zip(sorted(d["technique"].unique()), sns.color_palette("tab10"))}
+    err = [d["ppl_ratio"] - d["ppl_ratio_lo"].fillna(d["ppl_ratio"]), d["ppl_ratio_hi"].fillna(d["ppl_ratio"]) - d["ppl_ratio"]]
+    ax.errorbar(d["ppl_ratio"], range(len(d)), xerr=err, fmt="none", ecolor="grey", capsize=2)
+    ax.scatter(d["ppl_ratio"], range(len(d)), c=[colors[t] for t in d["technique"]], zorder=3)
+    ax.set_yticks(range(len(d)), d["variant"])
+    ax.set_xscale("log")
+    ax.axvline(1, color="black", lw=0.8)
+    for t, c in colors.items():
+        ax.scatter([], [], c=[c], label=t)
+    ax.legend(fontsize=7, loc="lower right")
+    ax.set(xlabel="WikiText-2 perplexity / dense (log scale; 95% CI over documents)", title=title)
+    fig.tight_layout()
+    return fig
+
+
+def combination_ratio_table(items: pd.DataFrame, variants) -> tuple[pd.DataFrame, list[str]]:
+    """Table 3.13: per profile, the reasoning/factual loss ratio of the variant the reasoning_ratio claim
+    judges (``analysis.combination_ratio``), and the profiles where that variant sits at the floor."""
+    rows, floored = [], []
+    for prof in sorted(items["profile"].unique()):
+        r = analysis.combination_ratio(items[items["profile"] == prof], variants)
+        if r is None:
+            continue
+        rows.append({"profile": prof, "variant": r["variant"], "reasoning": r["reasoning_task"],
+                     "loss (reasoning)": r["reasoning_loss"], "factual": r["factual_task"],
+                     "loss (factual)": r["factual_loss"], "measure": r["measure"], "ratio": r["ratio"]})
+        if r["floored"]:
+            floored.append(f"{prof} ({r['variant']} scores {r['reasoning_acc']:.0%} on {r['reasoning_task']})")
+    return pd.DataFrame(rows), floored
+
+
+def working_ratio_table(wr: pd.DataFrame) -> pd.DataFrame:
+    """Table 3.13b: the ratio of every variant above the floor on both tasks, losses and ratio with their
+    bootstrap intervals and Fieller's interval beside (``analysis.working_ratios``)."""
+    from studylib.book import tables as book
+
+    return wr.assign(**{
+        "reasoning loss": [book.ci(v, lo, hi, " pp", max_digits=1)
+                           for v, lo, hi in zip(wr["reasoning_loss"], wr["reasoning_lo"], wr["reasoning_hi"])],
+        "factual loss": [book.ci(v, lo, hi, " pp", max_digits=1)
+                         for v, lo, hi in zip(wr["factual_loss"], wr["factual_lo"], wr["factual_hi"])],
+        "ratio (bootstrap)": [book.ci(v, lo, hi, max_digits=2) for v, lo, hi in zip(wr["ratio"], wr["ratio_lo"], wr["ratio_hi"])],
+        "Fieller": [f"[{lo:.2f}, {hi:.2f}]" for lo, hi in zip(wr["fieller_lo"], wr["fieller_hi"])],
+    })[["variant", "reasoning loss", "factual loss", "ratio (bootstrap)", "Fieller"]]
+
+
+def pruning_forms_table(forms: dict) -> pd.DataFrame:
+    """Table 3.14b: Eq. 25's pruning term fitted in the paper's form (through 0) and with an intercept
+    (``fits.fit_forms``): α and the intercept with their 95% intervals, and each form's AIC."""
+    from studylib.book import tables as book
+
+    paper, free, c = forms["paper"], forms["free"], forms["compare"]
+    return pd.DataFrame([
+        {"form": "paper's (no intercept)", "α (pp per unit p)": book.ci(paper.params["p"], *paper.conf_int().loc["p"], max_digits=1),
+         "intercept (pp)": "0 (fixed)", "AIC": c["aic_paper"]},
+        {"form": "with intercept", "α (pp per unit p)": book.ci(free.params["p"], *free.conf_int().loc["p"], max_digits=1),
+         "intercept (pp)": book.ci(free.params["Intercept"], *free.conf_int().loc["Intercept"], max_digits=1),
+         "AIC": c["aic_free"]}])

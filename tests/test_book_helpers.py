@@ -408,3 +408,29 @@ def test_ch3_ratio_conversion_and_forms_views_from_the_committed_data():
     if not ps.empty and ps.loc[ps["p"] > 0, "p"].nunique() >= 2:
         t = F.pruning_forms_table(fit_forms(ps[ps["variant"] != BASELINE], ("p",)))
         assert t["form"].tolist() == ["paper's (no intercept)", "with intercept"] and t.iloc[0]["intercept (pp)"] == "0 (fixed)"
+
+
+def test_ch4_kernel_figure1_and_stack_views_from_the_committed_data():
+    from studylib.book import figures
+    from studylib.book.quantization import kernel_figure, kernel_table, with_layer
+    from studylib.book.speculative import stack_table
+    from studylib.book.tradeoff import family_reading, figure1_table
+    from studylib.claims import Data
+    from studylib.quality.transforms import with_role
+
+    data = Data()
+    ck = data.table("cpu_kernels")
+    if not ck.empty:
+        ck = with_layer(ck)
+        assert ((ck["bw_fraction"] > 0) & (ck["bw_fraction"] < 2)).all()
+        t = kernel_table(ck)
+        assert len(t) == len(ck) and t.columns[-1] == "rel_error"
+        assert kernel_figure(ck) is not None
+    _, tq = figures.figure1(data)
+    if not tq.empty:
+        t = figure1_table(tq)
+        assert len(t) == len(tq) and t["speedup (B=1)"].str.endswith("]").all()
+        assert family_reading(tq).startswith("Reading: ") and all(f in family_reading(tq) for f in tq["family"].unique())
+    stack, pruned, int8 = with_role("pruning_int8")[0], with_role("pruning_alone")[0], with_role("int8")[0]
+    st = stack_table(data.table("spec_decoding"), data.table("cpu_decode"), stack, (pruned, int8))
+    assert st.empty or set(st.columns) >= {"stack", "η"}

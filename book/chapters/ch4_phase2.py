@@ -19,11 +19,11 @@ from studylib.estimates import gpu_claims as G
 from studylib.estimates import spec_analysis as S
 from studylib.paper import equations as eq
 from studylib.paper.tables import TABLE5
-from studylib.book.quantization import weight_only_speedups
-from studylib.book.tradeoff import roi_sensitivity_figure
+from studylib.book.quantization import kernel_figure, kernel_table, weight_only_speedups, with_layer
+from studylib.book.tradeoff import family_reading, figure1_table, roi_sensitivity_figure
 from studylib.book.speculative import (PAPER_BOTH_BAND, PAPER_SPEC_BAND, acceptance_figure, best_gamma,
                                        curves_figure, gpu_predictions, gsm8k_reading, identity_table,
-                                       int8_plus_draft)
+                                       int8_plus_draft, stack_table)
 from studylib.quality import quant_eval
 
 book.setup()
@@ -430,16 +430,10 @@ ck = data.table("cpu_kernels")
 if ck.empty:
     book.md("*Not measured yet: `make phase2 PROFILE=cpu-qwen` on an idle machine (`cpu_kernels` section).*")
 else:
-    ck = ck.assign(layer=ck["in_features"].astype(str) + "→" + ck["out_features"].astype(str),
-                   bw_fraction=ck["achieved_Bps"] / ck["copy_bandwidth_Bps"])
-    g = sns.catplot(data=ck, x="bw_fraction", y="kernel", hue="batch", col="layer", row="profile", kind="bar",
-                    height=3.2, aspect=1.3, palette="viridis", sharey=False,
-                    order=list(dict.fromkeys(ck.sort_values("bits")["kernel"])))
-    g.set_axis_labels("weight bytes / time ÷ measured copy bandwidth", "")
+    ck = with_layer(ck)
+    kernel_figure(ck)
     plt.show()
-    t = ck.assign(**{"median µs": 1e6 * ck["median_s"], "weight MB": ck["weight_bytes"] / 1e6})
-    book.table(t[["profile", "layer", "kernel", "library", "batch", "median µs", "weight MB", "bw_fraction", "rel_error"]]
-               .sort_values(["profile", "layer", "batch", "median µs"]),
+    book.table(kernel_table(ck),
                digits={"median µs": 0, "weight MB": 2, "bw_fraction": 2, "rel_error": 4},
                caption="Table 4.6c. One linear layer under each CPU weight kernel (median of repeats; rel_error: "
                "relative error against the fp32 product of the unquantized weight, i.e. the kernel's rounding "
@@ -464,22 +458,14 @@ else:
 
 # %% tags=["hide-input"]
 from studylib.book import figures
-from studylib.stats import Estimate
 
 fig, tq = figures.figure1(data)   # the front page's Figure 1
 if not tq.empty:
     plt.show()
-    tq["speedup_ci"] = [book.est(Estimate(*r), "x", max_digits=2) for r in tq[["speedup", "speedup_lo", "speedup_hi"]].to_numpy()]
-    tq["loss_ci"] = [book.est(Estimate(*r), " pp") for r in tq[["loss_pp", "loss_lo", "loss_hi"]].to_numpy()]
-    book.table(tq[["variant", "family", "speedup_ci", "loss_ci", "n_items"]].rename(
-               columns={"speedup_ci": "speedup (B=1)", "loss_ci": "MMLU loss"}),
+    book.table(figure1_table(tq),
                caption="Table 4.6d. The points of Figure 4.6. Data: data/cpu_decode/, data/quality_items/; "
                "studylib.book.tradeoff.speed_quality.")
-    fam = tq.groupby("family", sort=False).agg(s_lo=("speedup", "min"), s_hi=("speedup", "max"),
-                                               l_lo=("loss_pp", "min"), l_hi=("loss_pp", "max"))
-    book.md("Reading: " + "; ".join(
-        f"{f} runs at {r.s_lo:.2f}x{'' if r.s_hi == r.s_lo else f'–{r.s_hi:.2f}x'} dense speed and loses "
-        f"{r.l_lo:.1f}{'' if r.l_hi == r.l_lo else f'–{r.l_hi:.1f}'} pp of MMLU" for f, r in fam.iterrows()) + ".")
+    book.md(family_reading(tq))
 
 # %% [markdown]
 # *Figure 4.6 (the front page's Figure 1). Each point is one variant of the same model: up is
@@ -499,23 +485,8 @@ if not tq.empty:
 # CPU evidence: on two cores, not an A100/H100 number.
 
 # %% tags=["hide-input"]
-rows = []
-for v in S.stacks(sd_all):
-    e = S.eta(sd_all, v)
-    if e:
-        rows.append({"stack": f"{v} + draft", "γ": e["gamma"], "prompts": e["prompts"],
-                     "S_variant": book.est(e["s_variant"], "x", max_digits=2),
-                     "S_spec": book.est(e["s_spec"], "x", max_digits=2),
-                     "S_stack": book.est(e["s_stack"], "x", max_digits=2), "η": book.est(e["eta"], max_digits=2)})
-from studylib.estimates.cpu_decode import fastest_kernel, stack_eta
-
-for prof, g in cd.groupby("profile") if not cd.empty else []:
-    for b in sorted(g["batch"].unique()):
-        e = stack_eta(fastest_kernel(g), stack, (pruned, int8), int(b))
-        if e:
-            rows.append({"stack": f"sparsegpt30 + int8 (weights; {prof}, B={b})", "γ": "—", "prompts": "—",
-                         "S_variant": "—", "S_spec": "—", "S_stack": "—", "η": book.est(e, max_digits=2)})
-book.table(pd.DataFrame(rows), caption="Table 4.7. Stacks on the CPU; the paper's η: 0.75–0.82 (Eq. 34). "
+stacks = stack_table(sd_all, cd, stack, (pruned, int8))
+book.table(stacks, caption="Table 4.7. Stacks on the CPU; the paper's η: 0.75–0.82 (Eq. 34). "
            "Data: data/spec_decoding/cpu-qwen/ (rows with a target_variant), data/cpu_decode/ "
            "(studylib.estimates.cpu_decode.stack_eta: ratio of median step times, bootstrap over repeats).",
            empty="*No stacked run yet: `make phase2 PROFILE=cpu-qwen` runs them after the plain pair.*")

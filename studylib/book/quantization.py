@@ -104,3 +104,28 @@ def weight_only_speedups(gt: pd.DataFrame, batches=(1, 8)) -> pd.DataFrame:
                 rows.append({"variant": v, "technique": TIMED_MODULES[v].get("technique", "sparse routing"),
                              "batch": b, "speedup": e.value, "95% CI": f"[{e.lo:.2f}, {e.hi:.2f}]"})
     return pd.DataFrame(rows, columns=["variant", "technique", "batch", "speedup", "95% CI"])
+
+
+def with_layer(ck: pd.DataFrame) -> pd.DataFrame:
+    """``data/cpu_kernels`` rows with their layer ('in→out') and weight-bytes share of the copy bandwidth."""
+    return ck.assign(layer=ck["in_features"].astype(str) + "→" + ck["out_features"].astype(str),
+                     bw_fraction=ck["achieved_Bps"] / ck["copy_bandwidth_Bps"])
+
+
+def kernel_figure(ck: pd.DataFrame):
+    """Figure 4.5: each CPU weight kernel's share of the copy bandwidth per layer and batch (``with_layer`` rows)."""
+    import seaborn as sns
+
+    g = sns.catplot(data=ck, x="bw_fraction", y="kernel", hue="batch", col="layer", row="profile", kind="bar",
+                    height=3.2, aspect=1.3, palette="viridis", sharey=False,
+                    order=list(dict.fromkeys(ck.sort_values("bits")["kernel"])))
+    g.set_axis_labels("weight bytes / time ÷ measured copy bandwidth", "")
+    return g.figure
+
+
+def kernel_table(ck: pd.DataFrame) -> pd.DataFrame:
+    """Table 4.6c: one linear layer under each kernel: median µs, weight MB, share of the copy bandwidth
+    and the error against the fp32 product (``with_layer`` rows)."""
+    t = ck.assign(**{"median µs": 1e6 * ck["median_s"], "weight MB": ck["weight_bytes"] / 1e6})
+    return t[["profile", "layer", "kernel", "library", "batch", "median µs", "weight MB", "bw_fraction", "rel_error"]] \
+        .sort_values(["profile", "layer", "batch", "median µs"])

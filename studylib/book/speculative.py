@@ -111,3 +111,26 @@ def best_gamma(curves: pd.DataFrame, by: str = "what") -> pd.DataFrame:
     """Table 4.3b: each curve's best draft length, with its interval and step times."""
     best = curves.loc[curves.groupby(by)["speedup"].idxmax()].set_index(by)
     return best[["gamma", "alpha", "speedup", "lo", "hi", "t_target_1_ms", "t_verify_ms", "t_draft_ms"]]
+
+
+def stack_table(sd_all: pd.DataFrame, cd: pd.DataFrame, stack: str, parts: tuple[str, str]) -> pd.DataFrame:
+    """Table 4.7: the paper's η (Eq. 34) for every variant drafted for (``spec_analysis.eta``) and, from the
+    CPU decode, for the weight stack ``stack`` of ``parts`` (pruning, int8) per profile and batch, on each
+    variant's fastest kernel (``cpu_decode.stack_eta``)."""
+    from studylib.estimates.cpu_decode import fastest_kernel, stack_eta
+
+    rows = []
+    for v in S.stacks(sd_all):
+        e = S.eta(sd_all, v)
+        if e:
+            rows.append({"stack": f"{v} + draft", "γ": e["gamma"], "prompts": e["prompts"],
+                         "S_variant": book.est(e["s_variant"], "x", max_digits=2),
+                         "S_spec": book.est(e["s_spec"], "x", max_digits=2),
+                         "S_stack": book.est(e["s_stack"], "x", max_digits=2), "η": book.est(e["eta"], max_digits=2)})
+    for prof, g in cd.groupby("profile") if not cd.empty else []:
+        for b in sorted(g["batch"].unique()):
+            e = stack_eta(fastest_kernel(g), stack, parts, int(b))
+            if e:
+                rows.append({"stack": f"{parts[0]} + {parts[1]} (weights; {prof}, B={b})", "γ": "—", "prompts": "—",
+                             "S_variant": "—", "S_spec": "—", "S_stack": "—", "η": book.est(e, max_digits=2)})
+    return pd.DataFrame(rows)

@@ -51,3 +51,24 @@ def roi_sensitivity_figure(sens: pd.DataFrame):
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def figure1_table(tq: pd.DataFrame) -> pd.DataFrame:
+    """Table 4.6d: Figure 1's points, speedup (B=1) and MMLU loss each with its interval."""
+    from studylib.book import tables as book
+    from studylib.stats import Estimate
+
+    return pd.DataFrame({
+        "variant": tq["variant"], "family": tq["family"],
+        "speedup (B=1)": [book.est(Estimate(*r), "x", max_digits=2) for r in tq[["speedup", "speedup_lo", "speedup_hi"]].to_numpy()],
+        "MMLU loss": [book.est(Estimate(*r), " pp") for r in tq[["loss_pp", "loss_lo", "loss_hi"]].to_numpy()],
+        "n_items": tq["n_items"]})
+
+
+def family_reading(tq: pd.DataFrame) -> str:
+    """One sentence per technique family: the range of its speedups and of its MMLU losses."""
+    fam = tq.groupby("family", sort=False).agg(s_lo=("speedup", "min"), s_hi=("speedup", "max"),
+                                               l_lo=("loss_pp", "min"), l_hi=("loss_pp", "max"))
+    return "Reading: " + "; ".join(
+        f"{f} runs at {r.s_lo:.2f}x{'' if r.s_hi == r.s_lo else f'–{r.s_hi:.2f}x'} dense speed and loses "
+        f"{r.l_lo:.1f}{'' if r.l_hi == r.l_lo else f'–{r.l_hi:.1f}'} pp of MMLU" for f, r in fam.iterrows()) + "."

@@ -434,3 +434,22 @@ def test_ch4_kernel_figure1_and_stack_views_from_the_committed_data():
     stack, pruned, int8 = with_role("pruning_int8")[0], with_role("pruning_alone")[0], with_role("int8")[0]
     st = stack_table(data.table("spec_decoding"), data.table("cpu_decode"), stack, (pruned, int8))
     assert st.empty or set(st.columns) >= {"stack", "η"}
+
+
+def test_sweet_spot_figure_and_reading_from_the_committed_data():
+    from studylib.book.phase3 import sweet_spot_figure, sweet_spot_reading
+    from studylib.claims import Data
+    from studylib.estimates import sweet_spot as S
+    from studylib.quality.transforms import declared_variants
+
+    data = Data()
+    speed = S.speed_map(data.timing)
+    if speed.empty:
+        pytest.skip("no H1 layer timing committed")
+    quality = S.quality_at_fraction(data.deltas, data.variants)
+    assert sweet_spot_figure(speed, quality, S.SHAPES) is not None
+    assert sweet_spot_figure(speed, quality.iloc[:0], S.SHAPES).axes[1].axison is False   # no quality yet: said so
+    text = sweet_spot_reading(speed, S.batch_limits(speed), quality, data.items, declared_variants())
+    assert text.startswith("**Reading.**") and text.endswith(".")
+    if S.best_method(quality) is not None:
+        assert "On quality, the best usable conversion" in text

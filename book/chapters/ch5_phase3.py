@@ -18,7 +18,6 @@ from studylib.book import tables as book
 from studylib.claims import Data
 from studylib.estimates import gpu_claims as G
 from studylib.estimates import sweet_spot as S
-from studylib.paper import criteria as C
 from studylib.paper.decision import should_consider_sparse_routing
 from studylib.estimates.conversion_analysis import at_25_by_technique
 from studylib.quality.transforms import declared_variants, with_role
@@ -28,6 +27,8 @@ from studylib.book.phase3 import (
     oracle_reading,
     relative_to_uniform,
     routed_conversions,
+    sweet_spot_figure,
+    sweet_spot_reading,
 )
 from studylib.results import BASELINE, read_table
 from studylib.timing.modules import with_role as with_role_timed
@@ -135,33 +136,7 @@ quality = S.quality_at_fraction(data.deltas, data.variants)
 if speed.empty:
     book.md("*No H1 layer timing in `data/timing/` yet (`make gpu PROFILE=h100`).*")
 else:
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8), gridspec_kw={"width_ratios": [1.1, 1]})
-    grid = speed.pivot_table(index="shape", columns="batch", values="speedup").reindex(
-        [s for s in S.SHAPES if s in set(speed["shape"])])
-    sns.heatmap(grid, annot=True, fmt=".2f", cmap="RdBu", center=1.0, cbar_kws={"label": "speedup over dense"}, ax=ax1)
-    for r in speed[speed["paper_sweet_spot"]].itertuples():
-        ax1.add_patch(plt.Rectangle((list(grid.columns).index(r.batch), list(grid.index).index(r.shape)), 1, 1,
-                                    fill=False, ec="black", lw=2.5))
-    ax1.set_title("(a) paper's combination, one layer, H100\n(boxed: the paper's stated sweet spot)", fontsize=9)
-    ax1.set_xlabel("batch"); ax1.set_ylabel("")
-    q = quality[quality["task"] == "mmlu"].sort_values("acc_loss_pp")
-    if q.empty:
-        ax2.set_axis_off()
-        ax2.text(0.5, 0.5, "no quality units at a quarter of the FFN yet", ha="center", va="center")
-    else:
-        y = range(len(q))
-        colors = ["grey" if b else "C0" for b in q["bound"]]
-        ax2.errorbar(q["acc_loss_pp"], y, xerr=[q["acc_loss_pp"] - q["acc_loss_lo"], q["acc_loss_hi"] - q["acc_loss_pp"]],
-                     fmt="none", ecolor="grey", capsize=2)
-        ax2.scatter(q["acc_loss_pp"], y, c=colors, zorder=3)
-        ax2.set_yticks(list(y), [f"{v}{' (bound)' if b else ''}" for v, b in zip(q["variant"], q["bound"])], fontsize=8)
-        ax2.axvline(C.H2_MMLU_MAX_LOSS_PP, color="C3", ls="--", lw=1)
-        ax2.axvline(0, color="black", lw=0.8)
-        m = q.iloc[0]
-        ax2.set_title(f"(b) MMLU loss at {C.PHASE3_ACTIVE_FRACTION:.0%} of the FFN per token\n"
-                      f"{str(m['model']).split('/')[-1]} ({m['profile']}); dashed: the paper's 1 pp", fontsize=9)
-        ax2.set_xlabel("accuracy loss vs dense, pp (95% Tango CI, paired)")
-    fig.tight_layout()
+    sweet_spot_figure(speed, quality, S.SHAPES)
     plt.show()
 
 # %% [markdown]
@@ -178,55 +153,4 @@ if not speed.empty:
     book.table(lim, digits={"params_b": 1, "best_speedup": 2},
                caption="Table 5.4. Per model shape: the largest batch at which the paper's combination is still "
                "faster than dense (CI above 1; '—' where none), and the batch of its largest speedup.")
-    r = S.speed_ranges(speed)
-    text = (f"**Reading.** At batch 1 the combination is {r['b1']} "
-            f"faster than dense at every shape; at batch ≥ {C.PHASE3_MIN_BATCH} it is "
-            f"{r['large']}, and inside the paper's sweet spot {r['paper']}. "
-            if {"b1", "large", "paper"} <= set(r) else "**Reading.** ")
-    if (lim["best_batch"] == 1).all():
-        text += ("Every shape is fastest at batch 1, the single-token decode the paper calls unsuitable: a decode "
-                 "step that reads a quarter of the FFN's weights saves bytes when the step is bound by weight "
-                 "reads, and at larger batches the experts together read the whole FFN again. ")
-    best = S.best_method(quality)
-    bound = quality[(quality["task"] == "mmlu") & quality["bound"]]
-    if best is not None:   # the floor rule (criteria, 2026-12-03): is any usable conversion above chance?
-        from studylib.estimates.analysis import floor_status, floor_text
-
-        its = data.items[data.items["profile"] == best["profile"]]
-        usable = quality.loc[(quality["task"] == "mmlu") & ~quality["bound"], "variant"]
-        sts = [st for st in (floor_status(its, "mmlu", v) for v in usable) if st]
-        if sts and not any(st["above"] for st in sts):
-            text += (f"**No conversion at {C.PHASE3_ACTIVE_FRACTION:.0%} of the FFN is above chance on MMLU** "
-                     f"({'; '.join(floor_text(st) for st in sts)}), so none can be called the best: the "
-                     "losses below are lower bounds of conversions that no longer answer the task. ")
-        text += (f"On quality, the best usable conversion at {C.PHASE3_ACTIVE_FRACTION:.0%} of the FFN "
-                 f"({best['variant']}) loses {book.ci(best['acc_loss_pp'], best['acc_loss_lo'], best['acc_loss_hi'], ' pp')} "
-                 f"of MMLU on {str(best['model']).split('/')[-1]} (n = {int(best['n_items'])})")
-        vs = S.best_versus_next(quality, data.items)
-        if vs is not None:
-            text += (f" — not distinguishable from the next best, {vs['next']} ({vs['next_loss_pp']:.1f} pp, n = "
-                     f"{vs['next_n']}; paired on the {vs['n']} items both answered: difference "
-                     f"{book.est(vs['diff'], ' pp', digits=1)}, McNemar p = "
-                     f"{vs['p']:.2f}; {vs['discordant'][0]} items right only with {vs['best']}, "
-                     f"{vs['discordant'][1]} only with {vs['next']})"
-                     if vs["p"] >= 0.05 else
-                     f", {-vs['diff'].value:.1f} pp less than the next best, {vs['next']} (paired on the "
-                     f"{vs['n']} items both answered: "
-                     f"{book.est(vs['diff'], ' pp', digits=1)}, McNemar p = {vs['p']:.3f})")
-        if not bound.empty:
-            o = bound.loc[bound["acc_loss_pp"].idxmin()]
-            text += (f", where the per-token oracle {o['variant']} loses "
-                     f"{book.ci(o['acc_loss_pp'], o['acc_loss_lo'], o['acc_loss_hi'], ' pp')} (n = {int(o['n_items'])})")
-        text += (". The practical limit at this scale is the choice of the active quarter, not the quarter itself: "
-                 "no training-free router or threshold we tried comes near the oracle."
-                 if not bound.empty and bound["acc_loss_hi"].min() < best["acc_loss_lo"] else ".")
-        # the oracle that may only pick one of the fixed expert blocks (a moe_oracle step)
-        declared = declared_variants()
-        blocks = bound[[any(t == "moe_oracle" for t, _ in declared[v]["steps"]) for v in bound["variant"]]]
-        if not blocks.empty:
-            e = blocks.loc[blocks["acc_loss_pp"].idxmin()]
-            text += (f" An oracle that must pick one of the four expert blocks per token ({e['variant']}) loses "
-                     f"{book.ci(e['acc_loss_pp'], e['acc_loss_lo'], e['acc_loss_hi'], ' pp')} (n = {int(e['n_items'])})")
-            text += (": with the blocks fixed, even perfect routing does not recover the model — the partition into "
-                     "experts fails before the router does." if e["acc_loss_lo"] > bound["acc_loss_hi"].min() else ".")
-    book.md(text)
+    book.md(sweet_spot_reading(speed, lim, quality, data.items, declared_variants()))

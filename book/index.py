@@ -27,7 +27,7 @@ for key, value in abstract.values().items():
 #
 # **What does it cost?** Without retraining, the model's ability. On Qwen2.5-Coder-1.5B the
 # combination loses {glue:text}`a_mmlu_loss` of MMLU and {glue:text}`a_gsm8k_loss` of
-# GSM8K{glue:text}`combo_floor_words`; {glue:text}`quarter_words`. Pruning alone costs
+# GSM8K{glue:text}`combo_floor_words`{glue:text}`a_other_tasks`; {glue:text}`quarter_words`. Pruning alone costs
 # {glue:text}`a_sparsegpt30` of MMLU.
 #
 # **What should a practitioner do instead?** Quantize the weights: int8 loses

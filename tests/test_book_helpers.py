@@ -453,3 +453,17 @@ def test_sweet_spot_figure_and_reading_from_the_committed_data():
     assert text.startswith("**Reading.**") and text.endswith(".")
     if S.best_method(quality) is not None:
         assert "On quality, the best usable conversion" in text
+
+
+def test_the_abstract_names_h2s_other_benchmarks_from_their_claims():
+    from studylib.book.abstract import other_tasks_words
+    from studylib.claims.base import Measured
+    from studylib.paper.criteria import AT_CHANCE
+    from studylib.stats import Estimate
+
+    m = {"hellaswag_loss": Measured(Estimate(30.4, 26.7, 34.1)), "truthfulqa_loss": Measured(Estimate(-1, -5, 3)),
+         "math_loss": Measured()}
+    v = {"hellaswag_loss": "refuted", "truthfulqa_loss": AT_CHANCE + " ...", "math_loss": "not yet measured"}
+    words = other_tasks_words(m, v)
+    assert words.startswith(", and 30.4 pp [26.7, 34.1] of HellaSwag") and "TruthfulQA dense itself is at chance" in words
+    assert "MATH" not in words and other_tasks_words({}, {}) == ""

@@ -20,7 +20,27 @@ CONVERSION_KEYS = {"moe_literal": "literal", "cmoe": "cmoe", "teal": "teal", "mo
                    "neuron_oracle": "neuron_oracle"}
 #: the claims whose measurements the abstract quotes (the others it quotes by verdict only)
 MEASURED = ("headline_b1", "headline_b8", "int8_speed", "table6_cpu", "h1", "probe_facts", "mmlu_loss",
-            "gsm8k_loss")
+            "gsm8k_loss", "hellaswag_loss", "truthfulqa_loss", "math_loss")
+#: H2's other benchmarks (§8.1.2), as the abstract names them, by their claim
+H2_OTHER_TASKS = {"hellaswag_loss": "HellaSwag", "truthfulqa_loss": "TruthfulQA", "math_loss": "MATH"}
+
+
+def other_tasks_words(measured: dict, verdict: dict) -> str:
+    """The combination's loss on H2's other benchmarks, for the abstract's quality sentence: the measured
+    ones with their intervals; those where dense itself is at chance named as such; unmeasured left out."""
+    from studylib.paper.criteria import AT_CHANCE
+
+    lost, chance = [], []
+    for cid, name in H2_OTHER_TASKS.items():
+        m = measured.get(cid)
+        if verdict.get(cid, "").startswith(AT_CHANCE):
+            chance.append(name)
+        elif m is not None and m.estimate is not None:
+            lost.append(f"{est(m.estimate, ' pp', digits=1)} of {name}")
+    words = (", and " + (" and ".join(lost) if len(lost) < 3 else ", ".join(lost[:-1]) + " and " + lost[-1])) if lost else ""
+    if chance:
+        words += f" (on {' and '.join(chance)} dense itself is at chance)"
+    return words
 
 
 def verdict_counts(vt: pd.DataFrame) -> dict[str, int]:
@@ -124,6 +144,7 @@ def values(data: Data | None = None) -> dict[str, str]:
     floored = [t for t in ("mmlu", "gsm8k_cot") if not its.empty
                and not above_chance(its, t, recipe) and (its["variant"] == recipe).any()]
     out["combo_floor_words"] = {2: ", down to chance on both", 1: ", down to chance on one"}.get(len(floored), "")
+    out["a_other_tasks"] = other_tasks_words(m, verdict)
     from studylib.claims.phases import phase3_measure
 
     p3 = phase3_measure(data)

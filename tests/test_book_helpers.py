@@ -272,7 +272,9 @@ def test_stream_and_served_check_tables():
                        "correct_here": [1, 1, 0, 0], "correct_reference": [1, 1, 0, 1]})
     r = served_check_table(sc).iloc[0]
     assert r["changed"] == 1 and r["served acc"] == 0.5 and r["ours acc"] == 0.75
-    assert pd.isna(r["items/h served"])   # a run before the engines were timed
+    assert pd.isna(r["items/h served"]) and pd.isna(r["changed, ours rerun"])   # a run before the engines were timed
+    rerun = served_check_table(sc.assign(correct_ours_now=[1, 1, 0, 0])).iloc[0]
+    assert rerun["changed, ours rerun"] == 1 and rerun["served vs ours rerun"] == 0
     timed = served_check_table(sc.assign(params='{"wall_s_served": 36.0, "wall_s_ours": 144.0}')).iloc[0]
     assert timed["items/h served"] == pytest.approx(400) and timed["served / ours (items/h)"] == pytest.approx(4)
     assert stream_table(st.iloc[:0]).empty and served_check_table(sc.iloc[:0]).empty

@@ -108,7 +108,9 @@ def stream_table(st: pd.DataFrame) -> pd.DataFrame:
 
 def served_check_table(sc: pd.DataFrame) -> pd.DataFrame:
     """Committed units re-measured through the engine (``serving.served_check``): per profile, variant and
-    task, items, changed outcomes, accuracy served and ours, the paired difference with Tango's interval,
+    task, items, changed outcomes (served against the committed unit; ours re-run in the same invocation against
+    it, our own run-to-run change; served against that re-run), accuracy served and ours, the paired
+    difference with Tango's interval,
     and items per hour through each engine on those items (both timed in one invocation; where a run
     predates the timing, blank)."""
     import json
@@ -124,6 +126,8 @@ def served_check_table(sc: pd.DataFrame) -> pd.DataFrame:
         rate = {f"items/h {e}": 3600 * r["items"] / p[f"wall_s_{e}"] if p.get(f"wall_s_{e}") else float("nan")
                 for e in ("served", "ours")}
         rows.append({"profile": prof, "variant": v, "task": t, "items": r["items"], "changed": r["outcome_differs"],
+                     "changed, ours rerun": r.get("ours_now_differs", float("nan")),
+                     "served vs ours rerun": r.get("served_vs_ours_now_differs", float("nan")),
                      "served acc": r["served_accuracy"], "ours acc": r["ours_accuracy"],
                      "served − ours (pp)": book.ci(r["delta_pp"], r["delta_lo_pp"], r["delta_hi_pp"], max_digits=1),
                      **rate, "served / ours (items/h)": rate["items/h served"] / rate["items/h ours"]})

@@ -39,9 +39,15 @@ def reading(t: pd.DataFrame) -> dict:
     from studylib.stats import paired_difference_ci
 
     d = paired_difference_ci(t["correct_here"].astype(float) > 0, t["correct_reference"].astype(float) > 0)
-    return {**summary(t), "served_accuracy": float((t["correct_here"].astype(float) > 0).mean()),
-            "ours_accuracy": float((t["correct_reference"].astype(float) > 0).mean()),
-            "delta_pp": 100 * d.value, "delta_lo_pp": 100 * d.lo, "delta_hi_pp": 100 * d.hi}
+    out = {**summary(t), "served_accuracy": float((t["correct_here"].astype(float) > 0).mean()),
+           "ours_accuracy": float((t["correct_reference"].astype(float) > 0).mean()),
+           "delta_pp": 100 * d.value, "delta_lo_pp": 100 * d.lo, "delta_hi_pp": 100 * d.hi}
+    if "correct_ours_now" in t and t["correct_ours_now"].notna().any():
+        # ours re-run in the same invocation: how much of the engines' difference is our own run-to-run change
+        now = t["correct_ours_now"].astype(float) > 0
+        out["ours_now_differs"] = int((now != (t["correct_reference"].astype(float) > 0)).sum())
+        out["served_vs_ours_now_differs"] = int((now != (t["correct_here"].astype(float) > 0)).sum())
+    return out
 
 
 def check_served(prof: dict, variant: str, task: str, n_items: int | None = None) -> pd.DataFrame:

@@ -469,3 +469,20 @@ def test_the_abstract_names_h2s_other_benchmarks_from_their_claims():
     words = other_tasks_words(m, v)
     assert words.startswith(", and 30.4 pp [26.7, 34.1] of HellaSwag") and "TruthfulQA dense itself is at chance" in words
     assert "MATH" not in words and other_tasks_words({}, {}) == ""
+
+
+def test_engine_choice_reading_names_the_served_units():
+    import pandas as pd
+
+    from studylib.book.cpu_speed import engine_choice_reading, served_check_table
+
+    sc = pd.DataFrame({"profile": "p", "variant": "dense", "task": "gsm8k_cot", "item_id": range(4),
+                       "correct_here": [1, 1, 0, 0], "correct_reference": [1, 1, 0, 1],
+                       "params": '{"wall_s_served": 36.0, "wall_s_ours": 144.0}'})
+    sct = served_check_table(sc)
+    items = pd.DataFrame({"profile": "p", "variant": ["dense"] * 3, "task": ["math500"] * 2 + ["mmlu"],
+                          "params": ['{"engine": "vllm"}'] * 2 + ['{}']})
+    text = engine_choice_reading(sct, items)
+    assert "400 vs 100 items/h (4.0x)" in text and "dense math500 (2 items, p)" in text and "mmlu" not in text
+    assert "evaluated by ours" in engine_choice_reading(sct, items.iloc[2:])
+    assert engine_choice_reading(served_check_table(sc.drop(columns="params")), items) is None

@@ -393,7 +393,8 @@ else:
 # linears and transformers' attention).
 
 # %% tags=["hide-input"]
-from studylib.book.cpu_speed import engine_gap_reading, served_beside_ours, served_check_table, stream_table
+from studylib.book.cpu_speed import (engine_choice_reading, engine_gap_reading, served_beside_ours,
+                                     served_check_table, stream_table)
 
 sv = served_beside_ours(data.table("served_decode"), data.table("served_exactness"))
 if sv.empty:
@@ -417,6 +418,8 @@ if not sct.empty:
                "interval, and items per hour through each engine on the same items in one invocation (vLLM with "
                "the sweep's requests in flight, ours at the sweep's batch sizes): where `make sweep BACKEND=vllm` "
                "pays. Data: data/served_check/.")
+    if text := engine_choice_reading(sct, data.items):
+        book.md(text)
 
 # %% [markdown]
 # ### Every weight kernel this CPU has, on one layer

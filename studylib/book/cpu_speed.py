@@ -134,6 +134,31 @@ def served_check_table(sc: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def engine_choice_reading(sct: pd.DataFrame, items: pd.DataFrame) -> str | None:
+    """Which engine the sweep's units came from and why: the items/hour each engine reached on the served
+    checks, whether any check's paired difference excludes 0, and the variant x task cells evaluated
+    through vLLM (from the units' provenance). None before any timed check."""
+    import json
+
+    timed = sct.dropna(subset=["served / ours (items/h)"]) if "served / ours (items/h)" in sct else sct.iloc[:0]
+    if timed.empty:
+        return None
+    parts = [f"{r.variant} {r.task}: {r['items/h served']:.0f} vs {r['items/h ours']:.0f} items/h "
+             f"({r['served / ours (items/h)']:.1f}x), served − ours {r['served − ours (pp)']} pp"
+             for _, r in timed.iterrows()]
+    text = "**Which engine the sweep uses.** Through vLLM the same items ran faster: " + "; ".join(parts) + ". "
+    if items.empty or "params" not in items:
+        return text
+    eng = items.assign(engine=items["params"].map(lambda p: json.loads(p).get("engine", "ours") if isinstance(p, str) else "ours"))
+    served = eng[eng["engine"] == "vllm"].groupby(["profile", "variant", "task"]).size()
+    if served.empty:
+        return text + "Every committed unit so far was evaluated by ours."
+    return text + ("Generation-heavy units whose variant has a checkpoint form run through vLLM (`make sweep "
+                   "BACKEND=vllm`; continuous batching refills a slot as an answer ends), the rest through ours; "
+                   "through vLLM so far: " + "; ".join(f"{v} {t} ({n} items, {p})" for (p, v, t), n in served.items())
+                   + ". A comparison pairs units of one engine wherever both sides have them.")
+
+
 #: issue 38's bar: our decode within this factor of vLLM's, or faster
 ENGINE_BAR = 1.1
 

@@ -156,7 +156,8 @@ def engine_choice_reading(sct: pd.DataFrame, items: pd.DataFrame) -> str | None:
     return text + ("Generation-heavy units whose variant has a checkpoint form run through vLLM (`make sweep "
                    "BACKEND=vllm`; continuous batching refills a slot as an answer ends), the rest through ours; "
                    "through vLLM so far: " + "; ".join(f"{v} {t} ({n} items, {p})" for (p, v, t), n in served.items())
-                   + ". A comparison pairs units of one engine wherever both sides have them.")
+                   + ". Paired comparisons join items by id; where the two sides came from different engines, the "
+                   "engines' own difference (the table above) is part of the paired difference.")
 
 
 #: issue 38's bar: our decode within this factor of vLLM's, or faster

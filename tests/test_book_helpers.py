@@ -486,3 +486,20 @@ def test_engine_choice_reading_names_the_served_units():
     assert "400 vs 100 items/h (4.0x)" in text and "dense math500 (2 items, p)" in text and "mmlu" not in text
     assert "evaluated by ours" in engine_choice_reading(sct, items.iloc[2:])
     assert engine_choice_reading(served_check_table(sc.drop(columns="params")), items) is None
+
+
+def test_residual_figure_plain_and_relative():
+    import numpy as np
+    import pandas as pd
+    import statsmodels.formula.api as smf
+
+    from studylib.book.audit import residual_figure
+
+    rng = np.random.default_rng(0)
+    d = pd.DataFrame({"x": np.arange(1, 41.0)})
+    d["y"] = 3 + 2 * d["x"] + rng.normal(0, 1, len(d))
+    res = smf.ols("y ~ x", d).fit()
+    plain = residual_figure(res, "t")
+    assert plain.axes[0].get_ylabel() == "residual" and plain.axes[1].get_title() == "normal Q-Q"
+    rel = residual_figure(res, "t", measured=d["y"], xlabel="fitted (µs)")
+    assert rel.axes[0].get_xscale() == "log" and "%" in rel.axes[0].get_ylabel()

@@ -11,9 +11,9 @@ import warnings
 
 import matplotlib.pyplot as plt
 import pandas as pd
-import statsmodels.api as sm
 
 from studylib.book import tables as book
+from studylib.book.audit import residual_figure
 from studylib.estimates.analysis import eq25_design
 from studylib.estimates.fits import diagnostics, fit_eq25
 from studylib.results import BASELINE, read_table
@@ -46,11 +46,8 @@ if not fits:
 for prof, outcome, res, tests in fits:
     book.fit_summary(f"Eq. 25 (first grid), profile {prof}, outcome {outcome}: full summary",
                      res, [tests.round(4), run_fit(f"{prof} / {outcome} diagnostics", diagnostics, res).round(4)])
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
-    axes[0].scatter(res.fittedvalues, res.resid); axes[0].axhline(0, color="grey")
-    axes[0].set_xlabel("fitted"); axes[0].set_ylabel("residual"); axes[0].set_title(f"{prof} {outcome}: residuals")
-    sm.qqplot(res.resid, line="s", ax=axes[1]); axes[1].set_title("normal Q-Q")
-    plt.tight_layout(); plt.show()
+    residual_figure(res, f"{prof} {outcome}")
+    plt.show()
 
 # %% [markdown]
 # ## Eq. 25's pruning term alone on Qwen (issue 36)
@@ -196,12 +193,8 @@ for prof, d in lm.groupby("profile"):
     book.md(f"**Latency model, profile {prof}:** `{LM.FORMULA}`")
     book.fit_summary("full statsmodels summary and diagnostics", res,
                      [run_fit(f"latency model {prof} diagnostics", diagnostics, res).round(4)])
-    fig, ax = plt.subplots(1, 2, figsize=(9, 3.2))
-    ax[0].scatter(res.fittedvalues, res.resid / d["median_us"] * 100, s=8)
-    ax[0].axhline(0, color="grey"); ax[0].set_xlabel("fitted (µs)"); ax[0].set_ylabel("residual (% of measured)")
-    ax[0].set_xscale("log"); ax[0].set_title(f"{prof}: relative residuals")
-    sm.qqplot(res.resid, line="s", ax=ax[1]); ax[1].set_title("normal Q-Q")
-    plt.tight_layout(); plt.show()
+    residual_figure(res, prof, measured=d["median_us"], xlabel="fitted (µs)")
+    plt.show()
 
 # %% [markdown]
 # ## Eq. 19: attention's share of a layer vs model size (data: `data/timing/h100/`)

@@ -50,3 +50,24 @@ def machine_check_readings(mct: pd.DataFrame, qi: pd.DataFrame) -> list[str]:
                    + {0: "no unit", 1: "1 unit"}.get(n_here, f"{n_here} units")
                    + f" in data/quality_items/ {'come' if n_here > 1 else 'comes'} from {r.here}.")
     return out
+
+
+def residual_figure(res, title: str, measured=None, xlabel: str = "fitted"):
+    """A fit's two diagnostic panels: residuals against fitted values (as a percentage of ``measured``
+    on a log axis where it is given: the latency model's errors are relative) and a normal Q-Q plot."""
+    import matplotlib.pyplot as plt
+    import statsmodels.api as sm
+
+    fig, ax = plt.subplots(1, 2, figsize=(9, 3.2))
+    if measured is None:
+        ax[0].scatter(res.fittedvalues, res.resid)
+        ax[0].set(xlabel=xlabel, ylabel="residual", title=f"{title}: residuals")
+    else:
+        ax[0].scatter(res.fittedvalues, res.resid / measured * 100, s=8)
+        ax[0].set(xlabel=xlabel, ylabel="residual (% of measured)", title=f"{title}: relative residuals")
+        ax[0].set_xscale("log")
+    ax[0].axhline(0, color="grey")
+    sm.qqplot(res.resid, line="s", ax=ax[1])
+    ax[1].set_title("normal Q-Q")
+    fig.tight_layout()
+    return fig

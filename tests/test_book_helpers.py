@@ -100,7 +100,7 @@ def test_chapter_three_figure_and_table_functions_read_what_they_are_given():
     assert t.loc["dense", "accuracy %"] == 75 and t.loc["v", "truncated %"] == 50
     note = figures.truncation_notes(items)
     assert "v used the whole budget on 50% of 4 items and got 1 of the 2 it finished right" in note
-    assert "(dense: 2 of 3)" in note and "dense used" not in note
+    assert "(dense: 2 of 3)" in note and "dense used" not in note and note.startswith("**Truncation (gsm8k_cot).**")
     assert figures.truncation_notes(items[items["variant"] == "dense"], share=0.5) is None
 
 

@@ -100,8 +100,9 @@ else:
                "`engine`: what evaluated the units, from their provenance — ours (lm-eval's HFLM on our model) "
                "or vLLM (`make sweep BACKEND=vllm`, lm-eval's completions client of a served checkpoint; "
                "its agreement with ours item by item is Table 4.6h).")
-    if note := figures.truncation_notes(qw):
-        book.md(note)
+    for task in sorted(qw.dropna(subset=["truncated"])["task"].unique()) if "truncated" in qw else []:
+        if note := figures.truncation_notes(qw, task):   # every generated task: GSM8K, MATH-500, the needle
+            book.md(note)
 
 # %% [markdown]
 # **bf16 against fp32.** The sweep evaluates in bf16 (several times faster on this CPU). The `dense_fp32`

@@ -397,7 +397,7 @@ def truncation_notes(items: pd.DataFrame, task: str = "gsm8k_cot", share: float 
     if not notes:
         return None
     d = finished[finished["variant"] == BASELINE]
-    return ("**Truncation.** " + "; ".join(notes) + (f" (dense: {int(d['correct'].sum())} of {len(d)})" if len(d) else "")
+    return (f"**Truncation ({task}).** " + "; ".join(notes) + (f" (dense: {int(d['correct'].sum())} of {len(d)})" if len(d) else "")
             + ". Whether a longer budget would rescue the truncated items is not measured; the items these "
             "variants did finish are the evidence on how they reason.")
 

@@ -72,6 +72,27 @@ def test_an_engine_dying_mid_request_is_an_error_not_an_empty_answer(tmp_path):
             s.complete(["abc"], max_tokens=2)
 
 
+
+def test_a_client_library_failing_as_the_engine_dies_reads_as_its_death(tmp_path):
+    """``guarded``: what a client (lm-eval's) raises while the engine is down becomes the engine's
+    EngineError naming its log; a failure with the engine up stays what it was."""
+    import urllib.request
+
+    def client_call():   # a client library's own request, as lm-eval makes it
+        with urllib.request.urlopen(urllib.request.Request(f"{s.url}/v1/completions", data=b'{"prompt": ["x"]}',
+                                                           headers={"Content-Type": "application/json"}), timeout=5):
+            pass
+
+    with _server(tmp_path, mode="die") as s:
+        with pytest.raises(EngineError, match=r"died during a request .*log: .*engine.log"):
+            s.guarded(client_call)()
+        with pytest.raises(EngineError, match="is not running"):
+            s.guarded(lambda: None)()
+    with _server(tmp_path) as s:
+        with pytest.raises(ZeroDivisionError):
+            s.guarded(lambda: 1 / 0)()
+        assert s.guarded(lambda a, b=1: a + b)(2, b=3) == 5
+
 def test_what_a_standard_checkpoint_cannot_express_is_refused_by_name():
     from studylib.quality.transforms import variant
     from studylib.serving.export import NotExportable, check_exportable

@@ -56,7 +56,8 @@ def served(prof: dict, variant: str, spec: dict, built):
         lm = client(server, where, max_length=s.get("max_model_len", 4096), in_flight=s.get("in_flight", 32))
         labels = {"engine": "vllm", "vllm": server.version(), "checkpoint": where.name,
                   "served_in_flight": s.get("in_flight", 32)}
-        yield (lambda parts, lines: evaluate_items(None, tok, prof, parts, lines, lm=lm)), labels
+        # the engine's death mid-unit is an EngineError naming its log; the unit is then not written
+        yield server.guarded(lambda parts, lines: evaluate_items(None, tok, prof, parts, lines, lm=lm)), labels
 
 
 served.check = _check

@@ -205,6 +205,25 @@ class Server:
             except subprocess.TimeoutExpired:
                 continue
 
+    def guarded(self, fn):
+        """``fn`` wrapped so that a failure while the engine is down reads as the engine's death, naming
+        its log (a client library, e.g. lm-eval's, would otherwise report only a refused connection)."""
+        def call(*args, **kw):
+            if self.proc is None or self.proc.poll() is not None:
+                raise self._dead("is not running")
+            try:
+                return fn(*args, **kw)
+            except Exception as e:
+                try:   # a dying engine drops the connection a moment before it is seen to exit
+                    self.proc.wait(2.0)
+                    dead = True
+                except subprocess.TimeoutExpired:
+                    dead = False
+                if dead:
+                    raise self._dead(f"died during a request ({type(e).__name__})") from e
+                raise
+        return call
+
     def __enter__(self) -> "Server":
         return self.start()
 

@@ -79,8 +79,9 @@ def check_served(prof: dict, variant: str, task: str, n_items: int | None = None
                      max_model_len=s.get("max_model_len", 4096), memory_fraction=s.get("memory_fraction", 0.3)) as server:
         version = server.version()
         t0 = time.perf_counter()
-        here = evaluate_task_items(None, tok, prof, task, lines, 0, n,
-                                   lm=client(server, where, s.get("max_model_len", 4096), s.get("in_flight", 32)))
+        here = server.guarded(evaluate_task_items)(None, tok, prof, task, lines, 0, n,
+                                                   lm=client(server, where, s.get("max_model_len", 4096),
+                                                             s.get("in_flight", 32)))
         wall_served = time.perf_counter() - t0
     # ours on the same items, now, for the wall time (and as a second look at the committed rows)
     model, tok, _ = build_variant(prof, variant, declared(variant))

@@ -259,7 +259,8 @@ def test_a_backend_registered_from_a_test_file_evaluates_units(data_dir):
 
 def test_vllm_backend_refuses_before_building(data_dir, monkeypatch):
     """A variant with no checkpoint form, or no engine venv: a clear error before any model loads."""
-    import studylib.serving.backend  # noqa: F401
+    import studylib.serving.backend
+    import studylib.serving.engine
     from studylib.config import StudyConfigError, load_profile
     from studylib.quality import units
     from studylib.quality.transforms import declared_variants
@@ -272,3 +273,8 @@ def test_vllm_backend_refuses_before_building(data_dir, monkeypatch):
         units.run_units(prof, progress=False, backend="vllm")
     with pytest.raises(StudyConfigError, match="not registered"):
         units.run_units(prof, progress=False, backend="nonesuch")
+    dense = units.declared_profile(load_profile("embedded", {"quality": {"declared": {
+        "tasks": ["probe_facts"], "counts": {"probe_facts": 2}, "variants": ["dense"]}}}))
+    if (studylib.serving.engine.VLLM_VENV / "bin" / "python").exists():   # past the venv: no served check in data/
+        with pytest.raises(StudyConfigError, match="no served check"):
+            units.run_units(dense, progress=False, backend="vllm")

@@ -98,7 +98,7 @@ def test_a_sweep_unit_through_the_engine_scores_items_as_ours(tmp_path, monkeypa
     from studylib.quality.units import declared_profile, run_units
     from studylib.results import read_table
 
-    prof = declared_profile(load_profile("embedded", {"quality": {"served": {"enforce_eager": True, "in_flight": 4},
+    prof = declared_profile(load_profile("embedded", {"quality": {"served": {"enforce_eager": True, "in_flight": 4, "require_check": False},
         "declared": {"tasks": ["probe_facts", "needle_qa"], "counts": {"probe_facts": 8, "needle_qa": 6},
                      "variants": ["dense"]}}}))
     out = {}

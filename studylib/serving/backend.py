@@ -9,9 +9,9 @@ batches in our loop wait for their longest answer). Each unit's provenance says 
 the engine's version and the checkpoint, and its wall time, so items/hour compare across engines
 (and ``make served-check`` times both engines on the same items: Table 4.6h). Which engine the book's units came from is read from there.
 
-Units measured through vLLM are the same units as ours: a variant whose exactness against ours has
-not been checked (``make served-check``) should not be swept this way; the served check's agreement
-is what licenses it.
+Units measured through vLLM are the same units as ours: a variant is swept this way only once a
+served check of it is in data/ (``make served-check``: its agreement with ours item by item is what
+licenses the engine); ``quality.served.require_check: false`` lifts that (the tests' tiny models).
 """
 from __future__ import annotations
 
@@ -32,6 +32,15 @@ def _check(prof: dict, variant: str, spec: dict) -> None:
         check_exportable(variant, spec)
     except NotExportable as e:
         raise StudyConfigError(f"backend vllm: {e}") from None
+    if prof["quality"].get("served", {}).get("require_check", True):
+        from studylib.results import read_table
+
+        sc = read_table("served_check", [prof["name"]])
+        if sc.empty or not (sc["variant"] == variant).any():
+            raise StudyConfigError(
+                f"backend vllm: {variant!r} has no served check on profile {prof['name']!r}: run `make served-check "
+                f"PROFILE={prof['name']} VARIANT={variant} TASK=gsm8k_cot ITEMS=50` first (its agreement with ours "
+                "licenses evaluating the variant through the engine)")
 
 
 @backend("vllm")

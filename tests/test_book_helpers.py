@@ -3,6 +3,14 @@ import pytest
 from studylib.book import tables as book
 
 
+@pytest.fixture(scope="module")
+def committed():
+    """The committed data/ read once for this file's tests that read it (several seconds a read)."""
+    from studylib.claims import Data
+
+    return Data()
+
+
 def test_ci_rounds_to_what_the_interval_supports():
     assert book.ci(1.8349, 1.80, 1.87, "x") == "1.83x [1.80, 1.87]"
     assert book.ci(12.34, 2.0, 25.0) == "12 [2, 25]"
@@ -341,13 +349,12 @@ def test_speculative_curves_best_gamma_and_roi_sensitivity_figures():
     assert roi_sensitivity_figure(sens).axes[0].get_xlabel() == "hours spent on sparse routing"
 
 
-def test_gpu_predictions_from_the_committed_data():
+def test_gpu_predictions_from_the_committed_data(committed):
     from studylib.book.speculative import gpu_predictions, int8_plus_draft
-    from studylib.claims import Data
     from studylib.estimates import gpu_claims as G
     from studylib.estimates import spec_analysis as S
 
-    data = Data()
+    data = committed
     sd_all = data.table("spec_decoding")
     if sd_all.empty:
         pytest.skip("no speculative-decoding data committed")
@@ -359,13 +366,12 @@ def test_gpu_predictions_from_the_committed_data():
                                                 "int8 + draft (int8 at dense's bandwidth efficiency)"}
 
 
-def test_gpu_speed_views_from_the_committed_timing():
+def test_gpu_speed_views_from_the_committed_timing(committed):
     from studylib.book import gpu_speed as V
     from studylib.estimates import gpu_claims as G
     from studylib.estimates.analysis import speedups
-    from studylib.results import read_table
 
-    timing, peaks = read_table("timing"), read_table("device_peaks")
+    timing, peaks = committed.timing, committed.table("device_peaks")
     gt = G.gpu_timing(timing)
     if gt.empty:
         pytest.skip("no GPU timing committed")
@@ -383,15 +389,15 @@ def test_gpu_speed_views_from_the_committed_timing():
     assert comp.empty or (comp["whole model (composed)"] > 0).all()
 
 
-def test_ch3_ratio_conversion_and_forms_views_from_the_committed_data():
+def test_ch3_ratio_conversion_and_forms_views_from_the_committed_data(committed):
     from studylib.book import figures as F
     from studylib.claims.quality import COMBOS
     from studylib.estimates.analysis import pruning_design, quality_deltas, working_ratios
     from studylib.estimates.conversion_analysis import conversion_table
     from studylib.estimates.fits import fit_forms
-    from studylib.results import BASELINE, read_table
+    from studylib.results import BASELINE
 
-    items, variants = read_table("quality_items"), read_table("quality_variants")
+    items, variants = committed.items, committed.variants
     if items.empty:
         pytest.skip("no quality items committed")
     ratios, floored = F.combination_ratio_table(items, COMBOS)
@@ -412,15 +418,14 @@ def test_ch3_ratio_conversion_and_forms_views_from_the_committed_data():
         assert t["form"].tolist() == ["paper's (no intercept)", "with intercept"] and t.iloc[0]["intercept (pp)"] == "0 (fixed)"
 
 
-def test_ch4_kernel_figure1_and_stack_views_from_the_committed_data():
+def test_ch4_kernel_figure1_and_stack_views_from_the_committed_data(committed):
     from studylib.book import figures
     from studylib.book.quantization import kernel_figure, kernel_table, with_layer
     from studylib.book.speculative import stack_table
     from studylib.book.tradeoff import family_reading, figure1_table
-    from studylib.claims import Data
     from studylib.quality.transforms import with_role
 
-    data = Data()
+    data = committed
     ck = data.table("cpu_kernels")
     if not ck.empty:
         ck = with_layer(ck)
@@ -438,13 +443,12 @@ def test_ch4_kernel_figure1_and_stack_views_from_the_committed_data():
     assert st.empty or set(st.columns) >= {"stack", "η"}
 
 
-def test_sweet_spot_figure_and_reading_from_the_committed_data():
+def test_sweet_spot_figure_and_reading_from_the_committed_data(committed):
     from studylib.book.phase3 import sweet_spot_figure, sweet_spot_reading
-    from studylib.claims import Data
     from studylib.estimates import sweet_spot as S
     from studylib.quality.transforms import declared_variants
 
-    data = Data()
+    data = committed
     speed = S.speed_map(data.timing)
     if speed.empty:
         pytest.skip("no H1 layer timing committed")

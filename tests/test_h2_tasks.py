@@ -173,3 +173,20 @@ def test_the_token_budget_covers_all_but_the_allowed_share_of_pilot_answers():
     assert sum(x >= b["budget"] - 1 for x in n) <= 1
     assert not token_budget(items.assign(truncated=0.5), "math500_pilot")["enough"]
     assert token_budget(items, "math500") is None
+
+
+def test_a_quality_row_names_the_engine_when_it_is_not_ours_alone():
+    import types
+
+    import pandas as pd
+
+    from studylib.claims.quality import engines
+
+    rows = pd.DataFrame([{"profile": "p", "task": "math500", "variant": "v", "n_items": 2}])
+    def items(dense_engine, v_engine):
+        return pd.DataFrame({"profile": "p", "task": "math500", "variant": ["dense", "dense", "v", "v"],
+                             "params": [dense_engine] * 2 + [v_engine] * 2})
+    vllm, ours = '{"engine": "vllm", "vllm": "0.32.0"}', '{"linear_kernel": "x"}'
+    assert engines(types.SimpleNamespace(items=items(vllm, vllm)), rows) == "evaluated through vllm 0.32.0"
+    assert engines(types.SimpleNamespace(items=items(ours, ours)), rows) == ""
+    assert engines(types.SimpleNamespace(items=items(vllm, ours)), rows) == "engines: dense vllm 0.32.0, v ours"

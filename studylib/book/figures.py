@@ -363,23 +363,9 @@ def accuracy_table(items: pd.DataFrame) -> pd.DataFrame:
         if "correct_flexible" in g and g["correct_flexible"].notna().any():
             r["flexible %"] = 100 * g["correct_flexible"].mean()
             r["truncated %"] = 100 * g["truncated"].mean()
-        r["engine"] = unit_engines(g)
+        r["engine"] = analysis.unit_engines(g)
         rows.append(r)
     return pd.DataFrame(rows)
-
-
-def unit_engines(g: pd.DataFrame) -> str:
-    """Which engine evaluated these rows, from their units' provenance (``params.engine``; units from
-    before engines were recorded were all ours): "ours", "vllm 0.32.0", or both with their item counts."""
-    import json
-
-    if "params" not in g:
-        return "ours"
-    def name(params) -> str:
-        p = json.loads(params) if isinstance(params, str) else {}
-        return "vllm " + p.get("vllm", "") if p.get("engine") == "vllm" else p.get("engine", "ours")
-    counts = g["params"].map(name).value_counts()
-    return counts.index[0] if len(counts) == 1 else ", ".join(f"{e} ({n})" for e, n in counts.items())
 
 
 def truncation_notes(items: pd.DataFrame, task: str = "gsm8k_cot", share: float = 0.25) -> str | None:

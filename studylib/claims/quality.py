@@ -53,6 +53,21 @@ def judged_on(rows: pd.DataFrame) -> str:
     return f"{r['variant']}, {r['task']}, n={int(r['n_items'])}"
 
 
+def engines(d: Data, rows: pd.DataFrame) -> str:
+    """Which engine evaluated the compared units, from their provenance, where it is not ours alone:
+    'evaluated through vllm 0.32.0' (both sides), or each side's engine when they differ."""
+    if rows.empty or d.items.empty:
+        return ""
+    r = rows.iloc[0]
+    its = d.items[(d.items["profile"] == r["profile"]) & (d.items["task"] == r["task"])]
+    sides = {v: analysis.unit_engines(its[its["variant"] == v]) for v in (BASELINE, r["variant"])}
+    if set(sides.values()) == {"ours"}:
+        return ""
+    if len(set(sides.values())) == 1:
+        return f"evaluated through {sides[BASELINE]}"
+    return "engines: " + ", ".join(f"{v} {e}" for v, e in sides.items())
+
+
 def above_chance(d: Data, rows: pd.DataFrame, task: str) -> bool:
     if rows.empty:
         return False
@@ -123,7 +138,7 @@ def _loss_measure(task: str, what: str = ""):
         r = rows.iloc[0]
         note = floor_note(dense, var)
         return Measured(e, f"{e.value:.1f} pp", ci_text(e, "{:.1f}"),
-                        scale(rows, "; ".join(x for x in (what, judged_on(rows), note) if x)),
+                        scale(rows, "; ".join(x for x in (what, judged_on(rows), engines(d, rows), note) if x)),
                         inputs={"dense_above": bool(dense and dense["above"]), "variant_above": bool(var and var["above"]),
                                 "n": int(r["n_items"]),
                                 "discordance": _discordance(r, task)})

@@ -405,3 +405,17 @@ def outcome_agreement(items: pd.DataFrame, other: str, baseline: str = BASELINE)
             r["identical_text"] = int((a.loc[common, "response"] == b.loc[common, "response"]).sum())
         rows.append(r)
     return pd.DataFrame(rows)
+
+
+def unit_engines(g: pd.DataFrame) -> str:
+    """Which engine evaluated these rows, from their units' provenance (``params.engine``; units from
+    before engines were recorded were all ours): "ours", "vllm 0.32.0", or both with their item counts."""
+    import json
+
+    if "params" not in g or g.empty:
+        return "ours"
+    def name(params) -> str:
+        p = json.loads(params) if isinstance(params, str) else {}
+        return "vllm " + p.get("vllm", "") if p.get("engine") == "vllm" else p.get("engine", "ours")
+    counts = g["params"].map(name).value_counts()
+    return counts.index[0] if len(counts) == 1 else ", ".join(f"{e} ({n})" for e, n in counts.items())

@@ -93,6 +93,40 @@ def test_a_client_library_failing_as_the_engine_dies_reads_as_its_death(tmp_path
             s.guarded(lambda: 1 / 0)()
         assert s.guarded(lambda a, b=1: a + b)(2, b=3) == 5
 
+
+def test_a_harness_killed_by_sigterm_stops_its_engine(tmp_path):
+    """The engine has its own process group; a SIGTERM to the harness still stops it."""
+    import os
+    import signal
+    import subprocess
+
+    script = tmp_path / "fake_engine.py"
+    script.write_text(FAKE)
+    harness = tmp_path / "harness.py"
+    harness.write_text(textwrap.dedent(f"""
+        import sys, time
+        from pathlib import Path
+        from studylib.serving.engine import Server, free_port
+        port = free_port()
+        s = Server([sys.executable, {str(script)!r}, str(port), "0.2", "ok"], port, Path({str(tmp_path / "e.log")!r}),
+                   timeout_s=20).start()
+        print(s.proc.pid, flush=True)
+        time.sleep(120)
+    """))
+    h = subprocess.Popen([sys.executable, str(harness)], stdout=subprocess.PIPE, text=True)
+    engine_pid = int(h.stdout.readline())
+    os.kill(engine_pid, 0)                                  # the engine runs
+    h.send_signal(signal.SIGTERM)
+    assert h.wait(30) == 128 + signal.SIGTERM
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            os.kill(engine_pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    pytest.fail("the engine outlived its harness")
+
 def test_what_a_standard_checkpoint_cannot_express_is_refused_by_name():
     from studylib.quality.transforms import variant
     from studylib.serving.export import NotExportable, check_exportable

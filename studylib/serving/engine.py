@@ -9,7 +9,9 @@ because that is how a practitioner serves the paper's model, and because the eng
 then owns its threads (its OpenMP pool binds cores: ``VLLM_CPU_OMP_THREADS_BIND``).
 
 Failure is loud: an engine that exits, or is not healthy in time, raises ``EngineError`` naming its
-log file; a request to a dead engine does too; the process group is always stopped on exit.
+log file; a request to a dead engine does too; the process group is always stopped on exit, and on
+SIGTERM / SIGINT to the harness (a killed sweep once left its engine running: the engine has its own
+process group, so it does not die with the harness).
 """
 from __future__ import annotations
 
@@ -70,6 +72,28 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+#: the engines this process has started and not yet stopped (stopped by ``_stop_live`` on a signal)
+_LIVE: list = []
+
+
+def _stop_live(signum, frame):
+    """SIGTERM / SIGINT to a harness holding engines: stop them (their own process groups would outlive
+    this process), then exit as the signal asked."""
+    for s in list(_LIVE):
+        s.stop(grace_s=10.0)
+    raise SystemExit(128 + signum)
+
+
+def _on_signals_stop_engines() -> None:
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        if signal.getsignal(sig) in (signal.SIG_DFL, signal.default_int_handler):
+            signal.signal(sig, _stop_live)
+
+
 @dataclass
 class Server:
     """A running engine: ``url``, its process and its log. Use as a context manager."""
@@ -100,6 +124,8 @@ class Server:
         self.proc = subprocess.Popen(self.cmd, stdout=fh, stderr=subprocess.STDOUT, env=self.env,
                                      start_new_session=True)   # its own process group: stop() takes its children too
         fh.close()
+        _LIVE.append(self)
+        _on_signals_stop_engines()
         deadline = time.monotonic() + self.timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -192,6 +218,7 @@ class Server:
         return [c["logprobs"]["token_logprobs"][1:-1] for c in out]   # drop the first (None) and the generated one
 
     def stop(self, grace_s: float = 30.0) -> None:
+        _LIVE[:] = [x for x in _LIVE if x is not self]
         if self.proc is None or self.proc.poll() is not None:
             return
         for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 10.0)):

@@ -138,8 +138,6 @@ def engine_choice_reading(sct: pd.DataFrame, items: pd.DataFrame) -> str | None:
     """Which engine the sweep's units came from and why: the items/hour each engine reached on the served
     checks, whether any check's paired difference excludes 0, and the variant x task cells evaluated
     through vLLM (from the units' provenance). None before any timed check."""
-    import json
-
     timed = sct.dropna(subset=["served / ours (items/h)"]) if "served / ours (items/h)" in sct else sct.iloc[:0]
     if timed.empty:
         return None
@@ -149,8 +147,10 @@ def engine_choice_reading(sct: pd.DataFrame, items: pd.DataFrame) -> str | None:
     text = "**Which engine the sweep uses.** Through vLLM the same items ran faster: " + "; ".join(parts) + ". "
     if items.empty or "params" not in items:
         return text
-    eng = items.assign(engine=items["params"].map(lambda p: json.loads(p).get("engine", "ours") if isinstance(p, str) else "ours"))
-    served = eng[eng["engine"] == "vllm"].groupby(["profile", "variant", "task"]).size()
+    from studylib.estimates.analysis import item_engines
+
+    eng = items.assign(engine=item_engines(items["params"]))
+    served = eng[eng["engine"].str.startswith("vllm")].groupby(["profile", "variant", "task"]).size()
     if served.empty:
         return text + "Every committed unit so far was evaluated by ours."
     return text + ("Generation-heavy units whose variant has a checkpoint form run through vLLM (`make sweep "

@@ -407,15 +407,21 @@ def outcome_agreement(items: pd.DataFrame, other: str, baseline: str = BASELINE)
     return pd.DataFrame(rows)
 
 
-def unit_engines(g: pd.DataFrame) -> str:
-    """Which engine evaluated these rows, from their units' provenance (``params.engine``; units from
-    before engines were recorded were all ours): "ours", "vllm 0.32.0", or both with their item counts."""
+def item_engines(params: pd.Series) -> pd.Series:
+    """Per item row, the engine that evaluated its unit, from the unit's provenance (``params.engine``;
+    units from before engines were recorded were all ours): "ours" or "vllm <version>". Each distinct
+    provenance string is parsed once (a unit's rows share it)."""
     import json
 
+    def name(text) -> str:
+        p = json.loads(text) if isinstance(text, str) else {}
+        return "vllm " + p.get("vllm", "") if p.get("engine") == "vllm" else p.get("engine", "ours")
+    return params.map({t: name(t) for t in params.unique()})
+
+
+def unit_engines(g: pd.DataFrame) -> str:
+    """Which engine evaluated these rows (``item_engines``): "ours", "vllm 0.32.0", or both with their item counts."""
     if "params" not in g or g.empty:
         return "ours"
-    def name(params) -> str:
-        p = json.loads(params) if isinstance(params, str) else {}
-        return "vllm " + p.get("vllm", "") if p.get("engine") == "vllm" else p.get("engine", "ours")
-    counts = g["params"].map(name).value_counts()
+    counts = item_engines(g["params"]).value_counts()
     return counts.index[0] if len(counts) == 1 else ", ".join(f"{e} ({n})" for e, n in counts.items())

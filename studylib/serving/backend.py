@@ -49,22 +49,16 @@ def served(prof: dict, variant: str, spec: dict, built):
     from transformers import AutoTokenizer
 
     from studylib.models import CACHE
-    from studylib.serving.engine import vllm_server
     from studylib.serving.export import export
-    from studylib.serving.served_check import client
+    from studylib.serving.served_check import served_client
 
     q = prof["quality"]
-    s = q.get("served", {})
     where = export(prof, variant, built=built.get)
     built.release()   # the engine holds the weights now
     tok = AutoTokenizer.from_pretrained(where)
     log = CACHE / "served" / "logs" / f"sweep__{q['model']}__{variant}.log"
-    with vllm_server(where, log, max_model_len=s.get("max_model_len", 4096),
-                     memory_fraction=s.get("memory_fraction", 0.3),
-                     extra=("--enforce-eager",) if s.get("enforce_eager") else ()) as server:
-        lm = client(server, where, max_length=s.get("max_model_len", 4096), in_flight=s.get("in_flight", 32))
-        labels = {"engine": "vllm", "vllm": server.version(), "checkpoint": where.name,
-                  "served_in_flight": s.get("in_flight", 32)}
+    with served_client(prof, where, log) as (server, lm, s):
+        labels = {"engine": "vllm", "vllm": server.version(), "checkpoint": where.name, "served_in_flight": s["in_flight"]}
         # the engine's death mid-unit is an EngineError naming its log; the unit is then not written
         yield server.guarded(lambda parts, lines: evaluate_items(None, tok, prof, parts, lines, lm=lm)), labels
 

@@ -15,6 +15,8 @@ the two wall times, which say where ``make sweep BACKEND=vllm`` pays.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import pandas as pd
 
 from studylib.config import StudyConfigError
@@ -31,6 +33,23 @@ def client(server, checkpoint, max_length: int = 4096, in_flight: int = 8):
     return LocalCompletionsAPI(base_url=f"{server.url}/v1/completions", model="study", tokenizer=str(checkpoint),
                                tokenizer_backend="huggingface", tokenized_requests=True, batch_size=1,
                                num_concurrent=in_flight, max_length=max_length, max_retries=1, timeout=3600)
+
+
+#: ``quality.served`` defaults: requests in flight, context limit, share of memory for weights + KV
+SERVED_DEFAULTS = {"in_flight": 32, "max_model_len": 4096, "memory_fraction": 0.3, "enforce_eager": False}
+
+
+@contextmanager
+def served_client(prof: dict, where, log):
+    """A ``vllm serve`` process holding the checkpoint ``where`` with the profile's ``quality.served``
+    settings, and lm-eval's client of it: (server, lm, settings). The sweep's vLLM backend and the
+    served check both start the engine here."""
+    from studylib.serving.engine import vllm_server
+
+    s = {**SERVED_DEFAULTS, **prof["quality"].get("served", {})}
+    with vllm_server(where, log, max_model_len=s["max_model_len"], memory_fraction=s["memory_fraction"],
+                     extra=("--enforce-eager",) if s["enforce_eager"] else ()) as server:
+        yield server, client(server, where, s["max_model_len"], s["in_flight"]), s
 
 
 def reading(t: pd.DataFrame) -> dict:
@@ -62,7 +81,6 @@ def check_served(prof: dict, variant: str, task: str, n_items: int | None = None
     from studylib.quality.transforms import variant as declared
     from studylib.quality.units import build_variant, evaluate_task_items, evaluation_kernels, task_lines
     from studylib.results import ResultStore, safe_key
-    from studylib.serving.engine import vllm_server
     from studylib.serving.export import NotExportable, check_exportable, export
 
     q = prof["quality"]
@@ -74,14 +92,10 @@ def check_served(prof: dict, variant: str, task: str, n_items: int | None = None
     lines = task_lines(prof, {task: n})[task]
     where = export(prof, variant)
     tok = AutoTokenizer.from_pretrained(where)
-    s = q.get("served", {})
-    with vllm_server(where, CACHE / "served" / "logs" / f"check__{q['model']}__{variant}.log",
-                     max_model_len=s.get("max_model_len", 4096), memory_fraction=s.get("memory_fraction", 0.3)) as server:
+    with served_client(prof, where, CACHE / "served" / "logs" / f"check__{q['model']}__{variant}.log") as (server, lm, s):
         version = server.version()
         t0 = time.perf_counter()
-        here = server.guarded(evaluate_task_items)(None, tok, prof, task, lines, 0, n,
-                                                   lm=client(server, where, s.get("max_model_len", 4096),
-                                                             s.get("in_flight", 32)))
+        here = server.guarded(evaluate_task_items)(None, tok, prof, task, lines, 0, n, lm=lm)
         wall_served = time.perf_counter() - t0
     # ours on the same items, now, for the wall time (and as a second look at the committed rows)
     model, tok, _ = build_variant(prof, variant, declared(variant))
@@ -95,7 +109,7 @@ def check_served(prof: dict, variant: str, task: str, n_items: int | None = None
     t["correct_ours_now"] = t["item_id"].map(ours.set_index("item_id")["correct"])
     params = {"quality": dict(q), "variant": variant, "task": task, "items": [0, n], "unit_items": [0, unit["hi"]],
               "reference_unit": unit["key"], "engine": "vllm", "vllm": version, "checkpoint": where.name,
-              "served_in_flight": s.get("in_flight", 32), "wall_s_served": round(wall_served, 1),
+              "served_in_flight": s["in_flight"], "wall_s_served": round(wall_served, 1),
               "wall_s_ours": round(wall_ours, 1), **kernels}
     ResultStore(TABLE, prof["name"]).write(safe_key(q["model"], variant, task, f"n{n}"), t,
                                            provenance.collect(prof["name"], params))

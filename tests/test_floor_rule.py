@@ -45,11 +45,16 @@ def test_floor_status_is_a_one_sided_test_against_the_task_floor():
     ("refuted", False, True, True, C.AT_CHANCE),                   # dense at the floor: nothing is decided
     ("supported", True, False, False, C.FLOOR),                    # a floored variant cannot support
     ("refuted", True, False, False, C.FLOOR),                      # ... nor refute from below
-    ("refuted", True, False, True, "refuted (variant at the floor: its loss is a lower bound)"),
+    ("refuted", True, False, True, C.FLOOR),                       # ... nor from above (2026-12-04: no verdict at the floor)
     ("inconclusive", True, False, False, C.FLOOR),
 ])
 def test_floor_rule_on_each_side(verdict, dense, variant, from_above, expected):
     assert C.floor_rule(verdict, dense, variant, from_above) == expected
+
+
+def test_the_switched_off_lower_bound_branch_still_reads_as_it_did(monkeypatch):
+    monkeypatch.setattr(C, "FLOOR_DECIDES", True)
+    assert C.floor_rule("refuted", True, False, True) == "refuted (variant at the floor: its loss is a lower bound)"
 
 
 def _data(items: pd.DataFrame) -> Data:

@@ -157,6 +157,14 @@ def attribution_verdict(ffn, attention) -> str:
     return "inconclusive"
 
 
+# --- Changed 2026-12-04, at the steering side's instruction ("no verdict reached where the model sits at chance
+# or at zero; such a row reads 'inconclusive (floor)'"), after the MMLU, GSM8K, HellaSwag and MATH rows of the
+# combination had been read as "refuted (variant at the floor: its loss is a lower bound)": a variant at the
+# floor no longer decides a row from its lower-bound loss either; those rows now read FLOOR. The 2026-12-03
+# lower-bound branch stays in the code, switched off, so the change is one flag and its history is readable.
+FLOOR_DECIDES = False
+
+
 def floor_rule(verdict: str, dense_above: bool, variant_above: bool = True, lower_bound_decides: bool = False) -> str:
     """The floor rule above applied to a quality row's verdict. ``lower_bound_decides``: the
     loss's whole interval lies above the claim's upper bound (a lower bound then still refutes)."""
@@ -164,7 +172,8 @@ def floor_rule(verdict: str, dense_above: bool, variant_above: bool = True, lowe
         return AT_CHANCE
     if variant_above:
         return verdict
-    if lower_bound_decides and verdict.startswith("refuted"):
+    # 2026-12-04: a variant at the floor no longer decides a row, even from above (see the note above FLOOR_DECIDES)
+    if FLOOR_DECIDES and lower_bound_decides and verdict.startswith("refuted"):
         return "refuted (variant at the floor: its loss is a lower bound)"
     return FLOOR
 

@@ -223,3 +223,27 @@ def test_math_row_is_judged_against_table_3s_band():
     assert _row("math_loss", _pair("math500", 0.40, 0.20, 500))["verdict"] == "refuted"
     assert _row("math_loss", _pair("math500", 0.0, 0.0, 500))["verdict"] == C.AT_CHANCE
     assert _row("math_loss", pd.DataFrame(columns=["profile", "variant", "task"]))["verdict"].startswith(C.NOT_MEASURED)
+
+
+def test_h2_aggregate_follows_the_floor_rule_of_its_parts():
+    """H2 combines MMLU, GSM8K and their ratio: parts of a floored variant are set aside (the row is
+    open, naming them); a variant above the floor with a large loss refutes."""
+    combo = with_role(C.H2_ROLE)[0]
+    floored = pd.concat([_items("cpu-qwen", "gsm8k_cot", {"dense": 0.6, combo: 0.0}, 300, 1),
+                         _items("cpu-qwen", "mmlu", {"dense": 0.47, combo: 0.24}, 1000, 2)])
+    v = _row("h2", floored)["verdict"]
+    assert v.startswith(C.FLOOR) and "mmlu" in v and "gsm8k" in v
+    above = pd.concat([_items("cpu-qwen", "gsm8k_cot", {"dense": 0.6, combo: 0.35}, 300, 3),
+                       _items("cpu-qwen", "mmlu", {"dense": 0.47, combo: 0.37}, 1000, 4)])
+    assert _row("h2", above)["verdict"] == "refuted"
+
+
+@pytest.mark.parametrize("verdict,floored,expected", [
+    ("refuted", ["mmlu"], "refuted"),                          # a part that could decide refutes: it stands
+    ("supported", ["mmlu"], C.FLOOR + ": mmlu at the floor; the rest supported"),
+    ("inconclusive", ["mmlu"], C.FLOOR + ": mmlu at the floor; the rest inconclusive"),
+    (C.NOT_MEASURED, ["mmlu", "gsm8k"], C.FLOOR + ": mmlu, gsm8k at the floor"),
+    ("supported", [], "supported"),
+])
+def test_aggregate_rows_never_support_with_a_part_at_the_floor(verdict, floored, expected):
+    assert C.with_floored_parts(verdict, floored) == expected

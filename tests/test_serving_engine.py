@@ -141,6 +141,42 @@ def test_what_a_standard_checkpoint_cannot_express_is_refused_by_name():
             check_exportable(v, variant(v))
 
 
+def test_quantized_weights_export_for_quality_only_and_only_as_the_sweep_evaluates_them():
+    from studylib.quality.transforms import variant
+    from studylib.serving.export import NotExportable, check_exportable
+
+    deq, lib = {"quality": {"quant_eval": "dequantized"}}, {"quality": {"quant_eval": "library"}}
+    check_exportable("int8_quanto", variant("int8_quanto"), "quality", deq)
+    with pytest.raises(NotExportable, match="no weight-only int8 kernel"):        # its speed would be dense's
+        check_exportable("int8_quanto", variant("int8_quanto"))
+    with pytest.raises(NotExportable, match="quant_eval: library"):             # ours would not evaluate those weights
+        check_exportable("int8_quanto", variant("int8_quanto"), "quality", lib)
+    with pytest.raises(ValueError, match="purpose"):
+        check_exportable("dense", variant("dense"), "latency")
+
+
+@pytest.mark.slow
+def test_an_exported_int8_variant_holds_the_weights_the_sweep_evaluates(tmp_path, monkeypatch):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from studylib.config import load_profile
+    from studylib.quality.transforms import variant
+    from studylib.quality.units import build_variant, declared_profile, evaluation_kernels
+    from studylib.serving import export as E
+
+    monkeypatch.setattr(E, "CACHE", tmp_path)
+    prof = declared_profile(load_profile("embedded", {"quality": {"quant_eval": "dequantized", "declared": {
+        "tasks": ["probe_facts"], "counts": {"probe_facts": 2}, "variants": ["dense", "int8_quanto"]}}}))
+    where = E.export(prof, "int8_quanto", purpose="quality")
+    ours, _, _ = build_variant(prof, "int8_quanto", variant("int8_quanto"))
+    assert evaluation_kernels(ours, prof)["quant_kernel"].startswith("dequantized")
+    theirs = AutoModelForCausalLM.from_pretrained(where, dtype=ours.dtype)
+    ids = torch.randint(100, 5000, (2, 24), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.equal(ours(ids).logits, theirs(ids).logits)
+
+
 @pytest.mark.slow
 def test_an_exported_pruned_variant_loads_with_transformers_and_equals_ours(data_dir, tmp_path, monkeypatch):
     import torch

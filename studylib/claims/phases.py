@@ -146,13 +146,15 @@ def _phase1(d: Data) -> Measured:
     text = "—" if mmlu is None else (f"MMLU loss {mmlu.value:.1f} pp; speedup "
                                      + ("—" if e8 is None else f"{e8.value:.2f}x"))
     return Measured(text=text, ci=ci_text(mmlu, "{:.1f}"), scale=scale(rows, "quality part only" if e8 is None else ""),
-                    inputs={"speedup": e8, "mmlu": judged_loss(d, "mmlu"), "mmlu_measured": mmlu is not None})
+                    inputs={"speedup": e8, "mmlu": judged_loss(d, "mmlu", C.PHASE1_MMLU_MAX_LOSS_PP)})
 
 
 def _phase1_verdict(m: Measured) -> str:
-    v = C.phase1_verdict(m.inputs["speedup"], m.inputs["mmlu"])
-    if v == C.NOT_MEASURED and m.inputs["mmlu_measured"]:
-        return C.AT_CHANCE
+    """The speedup and the MMLU loss; an MMLU loss the floor rule sets aside leaves the row open."""
+    mmlu, floored = m.inputs["mmlu"]
+    v = C.phase1_verdict(m.inputs["speedup"], mmlu)
+    if floored:
+        return C.with_floored_parts(v, ["mmlu"])
     return PENDING_GPU if v == C.NOT_MEASURED else v
 
 

@@ -122,10 +122,16 @@ def loss(d: Data, task: str, variant=COMBOS):
     return None, rows
 
 
-def judged_loss(d: Data, task: str, variant=COMBOS):
-    """The loss only where it can be judged (dense above chance), else None."""
+def judged_loss(d: Data, task: str, bound: float, variant=COMBOS) -> tuple[Estimate | None, bool]:
+    """(the loss where the floor rule lets it decide an aggregate row's part, else None; whether a
+    measured loss was set aside because dense or the variant sits at the floor). ``bound``: the
+    part's upper bound (a lower-bound loss above it decides only while ``criteria.FLOOR_DECIDES``)."""
     e, rows = loss(d, task, variant)
-    return e if e is not None and above_chance(d, rows, task) else None
+    if e is None:
+        return None, False
+    dense, var = floors(d, rows)
+    ok = C.floor_lets_decide(bool(dense and dense["above"]), bool(var and var["above"]), e.lo > bound)
+    return (e, False) if ok else (None, True)
 
 
 def _loss_measure(task: str, what: str = ""):
@@ -552,18 +558,27 @@ def _table89_verdict(m: Measured) -> str:
 
 
 def _h2(d: Data) -> Measured:
-    """H2's three parts, each only where the floor rule lets it decide (criteria, 2026-12-03): a
-    loss of a variant at the floor only when it refutes from above; the ratio only above the floor."""
-    parts = {}
+    """H2's three parts, each only where the floor rule lets it decide (``criteria.floor_lets_decide``);
+    the ratio only above the floor. A part set aside at the floor is named, so an H2 with no part
+    left reads "inconclusive (floor)" rather than "not measured"."""
+    parts, floored = {}, []
     for task, bound in (("mmlu", C.H2_MMLU_MAX_LOSS_PP), ("gsm8k", C.H2_GSM8K_MAX_LOSS_PP)):
-        e, rows = loss(d, task)
-        dense, var = floors(d, rows)
-        ok = e is not None and bool(dense and dense["above"]) and (bool(var and var["above"]) or e.lo > bound)
-        parts[task] = e if ok else None
+        parts[task], at_floor = judged_loss(d, task, bound)
+        floored += [task] if at_floor else []
     r = _ratio(d)
     parts["ratio"] = r.estimate if not r.empty and r.inputs["dense_above"] and r.inputs["variant_above"] else None
     _, rows = loss(d, "mmlu")
-    return Measured(scale=scale(rows), inputs=parts if any(v is not None for v in parts.values()) else {})
+    if all(v is None for v in parts.values()) and not floored:
+        return Measured()
+    return Measured(text="; ".join(f"{k} {v.value:.1f}" for k, v in parts.items() if v is not None) or "—",
+                    scale=scale(rows), inputs={**parts, "floored": floored})
+
+
+def h2_verdict(m: Measured) -> str:
+    """``criteria.h2_verdict`` on the parts the floor rule kept; parts set aside at the floor keep
+    any verdict short of "refuted" open (``criteria.with_floored_parts``)."""
+    i = m.inputs
+    return C.with_floored_parts(C.h2_verdict(i["mmlu"], i["gsm8k"], i["ratio"]), i["floored"])
 
 
 RANK = 1  # the order of its rows in the verdict table
@@ -620,5 +635,5 @@ CLAIMS = [
           _upper(C.H2_COMBINED_MAX_LOSS_PP),
           C.NOT_MEASURED + " (make sweep PROFILE=cpu-qwen TASKS=truthfulqa_mc2)", group=GROUP_H2),
     Claim("h2", "H2: quality preservation", "§8.1.2", "GSM8K < 3, MMLU < 1 pp, ratio 2-3", "ch3_phase1_quality",
-          _h2, lambda m: C.h2_verdict(m.inputs["mmlu"], m.inputs["gsm8k"], m.inputs["ratio"]), group=GROUP_H2),
+          _h2, h2_verdict, group=GROUP_H2),
 ]

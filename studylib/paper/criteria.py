@@ -165,6 +165,22 @@ def attribution_verdict(ffn, attention) -> str:
 FLOOR_DECIDES = False
 
 
+def floor_lets_decide(dense_above: bool, variant_above: bool, lower_bound_decides: bool = False) -> bool:
+    """Whether a quality part may enter a verdict at all (the same rule for a row and for the parts an
+    aggregate row — H2, Phase 1 — combines): dense above chance and the variant above its floor, or
+    (only while ``FLOOR_DECIDES``) a variant at the floor whose lower-bound loss already refutes."""
+    return dense_above and (variant_above or (FLOOR_DECIDES and lower_bound_decides))
+
+
+def with_floored_parts(verdict: str, floored: list[str]) -> str:
+    """An aggregate row's verdict (H2, Phase 1) when some quality parts were set aside at the floor:
+    "refuted" from the parts that could decide stands; anything else cannot be "supported" with a
+    part unjudged, and reads FLOOR naming the parts."""
+    if not floored or verdict.startswith("refuted"):
+        return verdict
+    return f"{FLOOR}: {', '.join(floored)} at the floor" + ("" if verdict == NOT_MEASURED else f"; the rest {verdict}")
+
+
 def floor_rule(verdict: str, dense_above: bool, variant_above: bool = True, lower_bound_decides: bool = False) -> str:
     """The floor rule above applied to a quality row's verdict. ``lower_bound_decides``: the
     loss's whole interval lies above the claim's upper bound (a lower bound then still refutes)."""

@@ -29,7 +29,7 @@ def _check(prof: dict, variant: str, spec: dict) -> None:
     if not (VLLM_VENV / "bin" / "python").exists():
         raise StudyConfigError(f"backend vllm: no vLLM environment at {VLLM_VENV} (make setup-vllm, or set VLLM_VENV)")
     try:
-        check_exportable(variant, spec)
+        check_exportable(variant, spec, "quality", prof)
     except NotExportable as e:
         raise StudyConfigError(f"backend vllm: {e}") from None
     if prof["quality"].get("served", {}).get("require_check", True):
@@ -53,7 +53,7 @@ def served(prof: dict, variant: str, spec: dict, built):
     from studylib.serving.served_check import served_client
 
     q = prof["quality"]
-    where = export(prof, variant, built=built.get)
+    where = export(prof, variant, built=built.get, purpose="quality")
     built.release()   # the engine holds the weights now
     tok = AutoTokenizer.from_pretrained(where)
     log = CACHE / "served" / "logs" / f"sweep__{q['model']}__{variant}.log"

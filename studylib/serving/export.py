@@ -11,6 +11,12 @@ architecture cannot express gets a clear error, before any model is built:
   standard MoE gate has one); loading it in vLLM needs that class registered there (its
   ``ModelRegistry``), as transformers has it here. CMoE (a shared part plus routers scored on
   representative neurons) has no exporter yet;
+* optimum-quanto's int8 / int4 weights: vLLM's CPU build has no weight-only int8 kernel and its
+  int4 kernels load GPTQ/AWQ packings, not quanto's. Where a profile evaluates them through their
+  dequantized weights (``quality.quant_eval: dequantized``, what the quality sweep then runs), that
+  model *is* a plain checkpoint — each weight its integers times their scales, rounded to bf16 — so
+  it is written as its own architecture for **quality** only (``purpose="quality"``). For speed it is
+  refused: the engine would time bf16 products, i.e. dense's speed, not int8's;
 * TEAL (thresholds on activations), the oracles (need the dense activations) and the constant
   floor are not models an engine can serve; neither is the attention window (an engine's own
   cache policy, not a checkpoint).
@@ -32,9 +38,15 @@ NOT_EXPRESSIBLE = {
     "moe_oracle": "an oracle needs the dense activations", "neuron_oracle": "an oracle needs the dense activations",
     "moe_constant": "the constant-expert floor is a bound, not a model",
     "kv_window": "an attention window is the engine's cache policy, not a checkpoint",
-    "quanto_int8": "optimum-quanto's layers have no engine format here (use GPTQ)",
-    "quanto_int4": "optimum-quanto's layers have no engine format here (use GPTQ)",
 }
+#: steps an engine can run only as the weights ours evaluates, never as their own kernel: quality only
+QUALITY_ONLY = {
+    "quanto_int8": "vLLM's CPU build has no weight-only int8 kernel: the dequantized checkpoint would time dense's bf16 "
+                   "products (quality only, with quality.quant_eval: dequantized)",
+    "quanto_int4": "optimum-quanto's int4 packing is not a format vLLM's CPU kernels load: the dequantized checkpoint "
+                   "would time dense's bf16 products (quality only, with quality.quant_eval: dequantized)",
+}
+PURPOSES = ("speed", "quality")
 
 
 class NotExportable(ValueError):
@@ -57,6 +69,18 @@ def _as_itself(model, tok, where: Path) -> dict:
     return {"architecture": model.config.architectures[0] if model.config.architectures else type(model).__name__}
 
 
+@exporter(*QUALITY_ONLY)
+def _as_dequantized(model, tok, where: Path) -> dict:
+    """quanto's layers replaced by their dequantized weights (``quality.quant_eval.dequantize_linears``,
+    the very function the quality sweep evaluates them through), then written as the model's own
+    architecture."""
+    from studylib.quality.quant_eval import dequantize_linears
+
+    n = dequantize_linears(model)
+    return {**_as_itself(model, tok, where), "dequantized_linears": n,
+            "weights": "dequantized (integers x scales, rounded to the model's dtype): for quality, not for speed"}
+
+
 @exporter("moe_literal")
 def _as_moe(model, tok, where: Path) -> dict:
     from studylib.serving.moe_checkpoint import write_literal
@@ -71,11 +95,21 @@ PARAM_CHECKS = {"moe_literal": lambda p: (
     else None)}
 
 
-def check_exportable(variant: str, spec: dict) -> None:
-    """``NotExportable`` naming the first step that cannot be written, and why."""
+def check_exportable(variant: str, spec: dict, purpose: str = "speed", prof: dict | None = None) -> None:
+    """``NotExportable`` naming the first step that cannot be written for ``purpose`` ("speed": the
+    engine runs the technique's own kernel; "quality": the engine evaluates the weights ours
+    evaluates, on ``prof``'s settings), and why."""
+    if purpose not in PURPOSES:
+        raise ValueError(f"purpose must be one of {PURPOSES}, not {purpose!r}")
     for t, params in spec["steps"]:
-        why = NOT_EXPRESSIBLE.get(t, "no exporter is registered for it") if t not in EXPORTERS \
-            else PARAM_CHECKS.get(t, lambda _: None)(params)
+        if t in QUALITY_ONLY:
+            why = QUALITY_ONLY[t] if purpose != "quality" else None
+            if why is None and prof is not None and prof["quality"].get("quant_eval", "library") != "dequantized":
+                why = ("the profile evaluates quanto's own kernels (quality.quant_eval: library); the engine can only "
+                       "hold the dequantized weights, which ours then does not evaluate")
+        else:
+            why = NOT_EXPRESSIBLE.get(t, "no exporter is registered for it") if t not in EXPORTERS \
+                else PARAM_CHECKS.get(t, lambda _: None)(params)
         if why:
             raise NotExportable(f"variant {variant!r} cannot be served as a standard checkpoint: step {t!r}: {why}")
 
@@ -89,15 +123,15 @@ def served_dir(prof: dict, variant: str, spec: dict) -> Path:
     return CACHE / "served" / q["model"] / f"{variant}-{hashlib.sha256(recipe.encode()).hexdigest()[:10]}"
 
 
-def export(prof: dict, variant: str, built=None) -> Path:
+def export(prof: dict, variant: str, built=None, purpose: str = "speed") -> Path:
     """The variant as a checkpoint directory an engine loads (built by the quality pipeline, written once).
     ``built``: a callable returning the variant already built, (model, tokenizer, info), used instead
-    of building it again."""
+    of building it again; ``purpose``: as ``check_exportable``."""
     from studylib.quality.transforms import variant as declared
     from studylib.quality.units import build_variant
 
     spec = declared(variant)
-    check_exportable(variant, spec)
+    check_exportable(variant, spec, purpose, prof)
     where = served_dir(prof, variant, spec)
     if (where / "study_export.json").exists():
         return where

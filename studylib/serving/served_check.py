@@ -85,12 +85,12 @@ def check_served(prof: dict, variant: str, task: str, n_items: int | None = None
 
     q = prof["quality"]
     try:
-        check_exportable(variant, declared(variant))
+        check_exportable(variant, declared(variant), "quality", prof)
     except NotExportable as e:
         raise StudyConfigError(str(e)) from None
     unit, n, ref = committed_unit(prof, variant, task, n_items)
     lines = task_lines(prof, {task: n})[task]
-    where = export(prof, variant)
+    where = export(prof, variant, purpose="quality")
     tok = AutoTokenizer.from_pretrained(where)
     with served_client(prof, where, CACHE / "served" / "logs" / f"check__{q['model']}__{variant}.log") as (server, lm, s):
         version = server.version()

@@ -239,7 +239,7 @@ def test_h2_aggregate_follows_the_floor_rule_of_its_parts():
 
 
 @pytest.mark.parametrize("verdict,floored,expected", [
-    ("refuted", ["mmlu"], "refuted"),                          # a part that could decide refutes: it stands
+    ("refuted", ["mmlu"], "refuted (by the parts above the floor; mmlu at the floor)"),   # a part that could decide
     ("supported", ["mmlu"], C.FLOOR + ": mmlu at the floor; the rest supported"),
     ("inconclusive", ["mmlu"], C.FLOOR + ": mmlu at the floor; the rest inconclusive"),
     (C.NOT_MEASURED, ["mmlu", "gsm8k"], C.FLOOR + ": mmlu, gsm8k at the floor"),

@@ -162,6 +162,10 @@ def attribution_verdict(ffn, attention) -> str:
 # combination had been read as "refuted (variant at the floor: its loss is a lower bound)": a variant at the
 # floor no longer decides a row from its lower-bound loss either; those rows now read FLOOR. The 2026-12-03
 # lower-bound branch stays in the code, switched off, so the change is one flag and its history is readable.
+# Same day, a follow-up found by reading the table after the change: the aggregate rows (H2, Phase 1) had their
+# own copy of the lower-bound branch and still read "refuted" from the combination's floored MMLU/GSM8K loss.
+# They now use the same rule (``floor_lets_decide``): a floored part is set aside and named; H2 (no part left)
+# reads FLOOR; Phase 1 stays "refuted", by its speed part alone (1.83x against 1.6-1.8x), and says so.
 FLOOR_DECIDES = False
 
 
@@ -176,8 +180,10 @@ def with_floored_parts(verdict: str, floored: list[str]) -> str:
     """An aggregate row's verdict (H2, Phase 1) when some quality parts were set aside at the floor:
     "refuted" from the parts that could decide stands; anything else cannot be "supported" with a
     part unjudged, and reads FLOOR naming the parts."""
-    if not floored or verdict.startswith("refuted"):
+    if not floored:
         return verdict
+    if verdict.startswith("refuted"):
+        return f"{verdict} (by the parts above the floor; {', '.join(floored)} at the floor)"
     return f"{FLOOR}: {', '.join(floored)} at the floor" + ("" if verdict == NOT_MEASURED else f"; the rest {verdict}")
 
 

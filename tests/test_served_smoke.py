@@ -112,3 +112,24 @@ def test_a_sweep_unit_through_the_engine_scores_items_as_ours(tmp_path, monkeypa
     assert (ours["correct"] == served["correct"]).mean() >= 0.85       # bf16 both, other kernels
     mc = ours.loc["probe_facts", "gold_logprob"] - served.loc["probe_facts", "gold_logprob"]
     assert float(mc.abs().max()) < 0.5
+
+
+def test_gptq_int4_in_awq_form_runs_on_vllms_int4_kernel_and_scores_text_as_ours(tmp_path):
+    """SmolLM2 with every decoder Linear on a 4-bit grid (round-to-nearest, groups of 64: AWQ's format
+    has one group size per model and SmolLM2's 576-wide inputs take no 128), written in AWQ's packed
+    form and served by vLLM's CPU int4 kernel: it scores text as our bf16 fake-quantized model does,
+    up to the rounding of the scales and the int4 kernel's own arithmetic."""
+    from studylib.models import decoder_layers, load_model
+    from studylib.quality.transforms.gptq import quantize_rtn
+    from studylib.serving.awq import write_awq
+
+    model, tok = load_model("smollm2-135m", dtype=torch.bfloat16)
+    for layer in decoder_layers(model):
+        for mod in layer.modules():
+            if isinstance(mod, torch.nn.Linear):
+                mod.weight.data = quantize_rtn(mod.weight.data.float(), 4, 64).to(torch.bfloat16)
+    where = tmp_path / "awq"
+    info = write_awq(model, tok, where, 4, 64)
+    assert info["group_size"] == 64
+    gap = _gap(_ours(model, tok), _served(where, tmp_path / "awq.log"))
+    assert gap < 0.1, gap        # a wrong nibble order or zero point moves it by nats

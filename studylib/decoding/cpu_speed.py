@@ -92,14 +92,21 @@ def apply_kernel(model, kernel: str) -> int:
     return sum(m.pack() for m in model.modules() if isinstance(m, ExpertExecFFN)) + cpu_linear.pack_linears(model)
 
 
-def require_executable(variant: str, what: str) -> None:
-    """Refuse (before loading anything) a declared variant whose speed cannot be measured honestly:
-    each transform declares whether its result has an executable form (``register(not_executable=...)``)."""
+def not_executable(variant: str) -> str | None:
+    """Why our decode cannot time a declared variant honestly (None: it can): each transform declares
+    whether its result has an executable form here (``register(not_executable=...)``)."""
     for t, _ in transforms.variant(variant)["steps"]:
         why = transforms.TRANSFORMS[t].not_executable
         if why:
-            raise StudyConfigError(f"{what} {variant!r}: step {t!r} has no executable form ({why}): its speed "
-                                   "cannot be measured honestly")
+            return f"step {t!r} has no executable form ({why})"
+    return None
+
+
+def require_executable(variant: str, what: str) -> None:
+    """Refuse (before loading anything) a declared variant whose speed cannot be measured honestly."""
+    why = not_executable(variant)
+    if why:
+        raise StudyConfigError(f"{what} {variant!r}: {why}: its speed cannot be measured honestly")
 
 
 def weight_bytes_per_step(model) -> int:

@@ -26,10 +26,14 @@ Per variant, one engine start serves two kinds of resumable unit:
 The engine is the one a deployment runs (``serving.engine``: ``vllm serve``'s API server from its own
 venv, health-checked, stopped as a process group); its death is an ``EngineError`` that names its log,
 and no unit of a variant is written from a dead engine. Variants that no standard checkpoint expresses
-are refused by name when the profile is checked (``serving.export.check_exportable``).
+are refused by name when the profile is checked (``serving.export.check_exportable``). GPTQ int4 is
+served in its packed form (AWQ's int4 layout, ``serving.awq``), its rows counting the bytes of that form;
+our decode cannot execute its fake-quantized weights as int4 (``cpu_speed.not_executable``), so it
+has the engine's rows only (our int4 kernel's speed is the int4 weight-only variant's).
 """
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -51,7 +55,7 @@ EXACT, SPEED, STREAM = "served_exactness", "served_decode", "served_stream"
 
 @section_check("served")
 def check_config(s: dict) -> None:
-    from studylib.decoding.cpu_speed import KERNELS, require_executable
+    from studylib.decoding.cpu_speed import KERNELS
     from studylib.quality.transforms import variant
 
     check_keys("served", s, KEYS, OPTIONAL)
@@ -67,7 +71,6 @@ def check_config(s: dict) -> None:
             check_exportable(v, variant(v))
         except NotExportable as e:
             raise StudyConfigError(str(e)) from None
-        require_executable(v, "served variant")
 
 
 def wikitext_windows(tok, bench_dir: str | None, n_tokens: int, window: int) -> list[list[int]]:
@@ -247,9 +250,15 @@ def run_served(prof: dict, progress: bool = True) -> dict:
         # the engine is stopped: both cores are ours again; the routing on the served text first (the
         # model as converted), then our decode (the model made executable)
         loads = expert_loads(model, tok, [p + r["text"] for p, r in zip(stream_prompts, streamed)]) if streamed else {}
+        # a variant the engine runs in a packed form (GPTQ int4 as AWQ) reads fewer bytes per step there;
+        # a variant ours cannot execute (fake-quantized weights) has the engine's rows only
+        ours_why = C.not_executable(v)
         make_executable(model)
         per_step = C.weight_bytes_per_step(model)
-        C.apply_kernel(model, kernel)
+        packed = json.loads((where / "study_export.json").read_text())
+        per_step_served = per_step - int(packed.get("replaced_bf16_bytes", 0)) + int(packed.get("int4_bytes", 0))
+        if ours_why is None:
+            C.apply_kernel(model, kernel)
         base = {"model": q["model"], "variant": v, "dtype": "bfloat16", "engine_version": version,
                 "threads": torch.get_num_threads(), "checkpoint": where.name}
         params = {"served": s, "variant": v, "vllm": version, "checkpoint": str(where.name)}
@@ -269,12 +278,14 @@ def run_served(prof: dict, progress: bool = True) -> dict:
             bar.update(1)
         for b in batches:
             enc = C.encode(tok, prompts[b])
-            C.time_generate(model, enc, 4, tok.pad_token_id)      # warm-up
-            ours = [(r, C.time_generate(model, enc, 1, tok.pad_token_id), C.time_generate(model, enc, n, tok.pad_token_id))
-                    for r in range(int(s["repeats"]))]
             pt = int(enc["input_ids"].shape[1])
-            rows = _speed_rows("vllm", served_times[b], s, b, pt, per_step, bw, {**base, "kernel": "vllm"}) + \
-                _speed_rows("ours", ours, s, b, pt, per_step, bw, {**base, "kernel": kernel})
+            rows = _speed_rows("vllm", served_times[b], s, b, pt, per_step_served, bw,
+                               {**base, "kernel": f"vllm {packed['format']}" if packed.get("int4_bytes") else "vllm"})
+            if ours_why is None:
+                C.time_generate(model, enc, 4, tok.pad_token_id)      # warm-up
+                ours = [(r, C.time_generate(model, enc, 1, tok.pad_token_id),
+                         C.time_generate(model, enc, n, tok.pad_token_id)) for r in range(int(s["repeats"]))]
+                rows += _speed_rows("ours", ours, s, b, pt, per_step, bw, {**base, "kernel": kernel})
             sp.write(safe_key(q["model"], v, f"b{b}"), rows, provenance.collect(prof["name"], {**params, "batch": b}))
             measured += 1
             bar.update(1)

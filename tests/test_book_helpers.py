@@ -177,9 +177,12 @@ def test_served_beside_ours_pairs_engines_and_reads_each_against_its_own_dense()
                              "achieved_Bps": 5.0 * (tps + r - 1), "copy_bandwidth_Bps": 1000.0})
     rows.append({"profile": "p", "variant": "sparsegpt30", "batch": 1, "engine": "vllm", "decode_tokens_per_s": 1.0,
                  "achieved_Bps": 1.0, "copy_bandwidth_Bps": 1000.0})                     # no pair: left out
+    rows.append({"profile": "p", "variant": "gptq_int4", "batch": 1, "engine": "vllm", "decode_tokens_per_s": 60.0,
+                 "achieved_Bps": 1.0, "copy_bandwidth_Bps": 1000.0})   # ours cannot execute it: the engine alone
     ex = pd.DataFrame([{"profile": "p", "variant": "dense", "top1_agreement": 0.99, "max_abs_dlogprob": 0.2}])
     t = served_beside_ours(pd.DataFrame(rows), ex).set_index("variant")
-    assert list(t.index) == ["dense", "literal_moe4_top1"]
+    assert list(t.index) == ["dense", "gptq_int4", "literal_moe4_top1"]
+    assert t.loc["gptq_int4", "vllm vs its dense"] == pytest.approx(1.5) and pd.isna(t.loc["gptq_int4", "vllm / ours"])
     assert t.loc["literal_moe4_top1", "vllm vs its dense"] == pytest.approx(2.0)
     assert t.loc["literal_moe4_top1", "ours vs its dense"] == pytest.approx(1.5)
     assert t.loc["dense", "vllm / ours"] == pytest.approx(2.0) and t.loc["dense", "vllm of copy BW"] == pytest.approx(0.2)

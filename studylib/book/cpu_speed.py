@@ -8,6 +8,7 @@ import pandas as pd
 from studylib.book import tables as book
 from studylib.claims import Data
 from studylib.claims.hardware import cpu_decode_speedup, table6_variants
+from studylib.decoding.cpu_speed import not_executable
 from studylib.results import BASELINE
 
 
@@ -57,15 +58,18 @@ def served_beside_ours(decode: pd.DataFrame, exact: pd.DataFrame) -> pd.DataFram
     rows = []
     for (prof, v, b), g in med.groupby(level=[0, 1, 2]):
         g = g.droplevel([0, 1, 2])
-        if not {"vllm", "ours"} <= set(g.index):
+        # the engine alone only where ours cannot execute the variant (GPTQ's fake-quantized int4: the
+        # engine runs it packed); else a missing side is an unfinished unit and the row is left out
+        if "vllm" not in g.index or ("ours" not in g.index and not_executable(v) is None):
             continue
         row = {"profile": prof, "variant": v, "batch": int(b)}
         for e in ("vllm", "ours"):
-            row[f"{e} tok/s"] = g.loc[e, "decode_tokens_per_s"]
-            row[f"{e} of copy BW"] = g.loc[e, "bw"]
+            have = e in g.index
+            row[f"{e} tok/s"] = g.loc[e, "decode_tokens_per_s"] if have else float("nan")
+            row[f"{e} of copy BW"] = g.loc[e, "bw"] if have else float("nan")
             base = (prof, BASELINE, b, e)
             row[f"{e} vs its dense"] = (g.loc[e, "decode_tokens_per_s"] / med.loc[base, "decode_tokens_per_s"]
-                                        if base in med.index else float("nan"))
+                                        if have and base in med.index else float("nan"))
         row["vllm / ours"] = row["vllm tok/s"] / row["ours tok/s"]
         x = exact[(exact["profile"] == prof) & (exact["variant"] == v)] if not exact.empty else exact
         row["top-1 agreement"] = float(x["top1_agreement"].iloc[0]) if not x.empty else float("nan")

@@ -24,7 +24,7 @@ endif
 GPU_PY = $(if $(wildcard $(PY)),$(PY),python3)
 BUDGET_S ?=
 
-.PHONY: served served-check served-shapes vllm-expert-sweep book-pdf verdicts gpu setup setup-qwen setup-vllm check sweep sweep-status quant-check gptq-holdout machine-check phase1 phase1-timing phase1-quality phase2 phase3 book book-check time-embedded all test clean-book
+.PHONY: served served-check budget-check served-shapes vllm-expert-sweep book-pdf verdicts gpu setup setup-qwen setup-vllm check sweep sweep-status quant-check gptq-holdout machine-check phase1 phase1-timing phase1-quality phase2 phase3 book book-check time-embedded all test clean-book
 
 $(VENV)/.done: pyproject.toml
 	python3 -m venv $(VENV)
@@ -107,6 +107,10 @@ served: check setup-vllm
 	$(PY) -m studylib serve --profile $(PROFILE)
 
 # committed quality units re-measured through vLLM, item by item (data/served_check)
+# a generated task's answers cut at its budget, re-run at the longer budget its YAML declares (budget_check)
+budget-check: check
+	$(PY) -m studylib budget-check --profile $(PROFILE) --variant $(or $(VARIANT),dense) --task $(or $(TASK),math500) --backend $(BACKEND)
+
 served-check: check setup-vllm
 	$(PY) -m studylib served-check --profile $(PROFILE) --variant $(or $(VARIANT),dense) --task $(or $(TASK),mmlu) $(if $(ITEMS),--items $(ITEMS),)
 

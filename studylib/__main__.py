@@ -9,6 +9,9 @@
                                           --status lists what is left and runs nothing)
   python -m studylib rescore --profile P   (committed generated answers judged again by the task's
                                          answer checker, from the stored responses; tasks/answers.py)
+  python -m studylib budget-check --profile P --variant V --task T [--backend ours|vllm]
+                                         (a generated task's truncated answers re-run at the longer budget
+                                          its YAML declares; studylib/quality/budget_check.py)
   python -m studylib gptq-holdout --profile P  (GPTQ vs RTN layer error on held-out text; studylib/quality/gptq_holdout.py)
   python -m studylib validate-data
   python -m studylib book-pdf            (the built book printed by headless Chromium into book/_build/book.pdf)
@@ -93,7 +96,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m studylib")
     sub = ap.add_subparsers(dest="cmd", required=True)
     for name in ("check", "run-notebook", "campaign", "sweep", "quant-check", "gptq-holdout", "machine-check",
-                 "rescore", "serve", "vllm-expert-sweep", "serve-shapes", "served-check"):
+                 "rescore", "serve", "vllm-expert-sweep", "serve-shapes", "served-check", "budget-check"):
         p = sub.add_parser(name)
         if name == "machine-check":
             p.add_argument("--variant", default=BASELINE)
@@ -103,6 +106,10 @@ def main(argv=None) -> int:
             p.add_argument("--variant", default=BASELINE)
             p.add_argument("--task", default="mmlu")
             p.add_argument("--items", type=int, default=None, help="items 0..N of the first unit (default: all of it)")
+        if name == "budget-check":
+            p.add_argument("--variant", default=BASELINE)
+            p.add_argument("--task", default="math500")
+            p.add_argument("--backend", default="ours", help="the engine that re-runs the items: ours or vllm")
         if name == "quant-check":
             p.add_argument("--variant", default=None, help="a quantized variant (default: the declared role int8)")
             p.add_argument("--task", default="mmlu")
@@ -230,6 +237,12 @@ def main(argv=None) -> int:
             t = measure(prof)
             print(t.pivot_table(index=["layer", "linear", "calib_tokens"], columns=["method", "percdamp"],
                                 values="err_heldout", dropna=False).round(4).to_string())
+            return 0
+        if args.cmd == "budget-check":
+            import studylib.serving.backend  # noqa: F401  (registers the vllm backend beside ours)
+            from studylib.quality.budget_check import check_budget, reading
+
+            print(reading(check_budget(prof, args.variant, args.task, args.backend)))
             return 0
         if args.cmd == "served-check":
             from studylib.serving.served_check import check_served, reading

@@ -74,6 +74,9 @@ SCHEMA: dict[str, list[str]] = {
     # the same comparison with the served engine (studylib.serving.served_check)
     "served_check": ["model", "variant", "task", "item_id", "correct_here", "correct_reference", "engine",
                      "engine_version"],
+    # a generated task's truncated answers re-run at a longer budget (studylib.quality.budget_check)
+    "budget_check": ["model", "variant", "task", "item_id", "budget", "budget_long", "correct_budget", "correct_long",
+                     "n_tokens_long", "truncated_long", "engine"],
     # wall time of the embedded default from scratch (studylib.timing.repro)
     "repro_runs": ["target", "run_profile", "wall_s", "exit_code", "cpu_count", "load_before", "load_after"],
     # committed generated answers judged again by the task's answer checker (issue 36; one file per

@@ -18,7 +18,8 @@ import yaml
 
 from studylib.quality.taskdata import TASK_FILES, TASKS_DIR
 
-STUDY_KEYS = ("task_type", "chat_template", "answer_check", "item_score", "process_results_from", "source", "items", "rank", "default")  # ours, popped before lm-eval sees the config
+STUDY_KEYS = ("task_type", "chat_template", "answer_check", "item_score", "process_results_from", "source", "items", "rank", "default",
+              "budget_check")  # ours, popped before lm-eval sees the config
 
 
 @lru_cache(maxsize=None)
@@ -57,6 +58,17 @@ def task_type(task: str) -> str:
 
 def uses_chat_template(task: str) -> bool:
     return bool(_task_yaml(task).get("chat_template"))
+
+
+def budget(task: str) -> int | None:
+    """A generated task's token budget (``max_gen_toks``); None for a task that generates nothing."""
+    g = _task_yaml(task).get("generation_kwargs") or {}
+    return int(g["max_gen_toks"]) if "max_gen_toks" in g else None
+
+
+def budget_check_task(task: str) -> str | None:
+    """The task declared to re-run ``task``'s truncated answers at a longer budget (``budget_check``)."""
+    return _task_yaml(task).get("budget_check")
 
 
 def answer_check(task: str) -> dict | None:

@@ -49,6 +49,11 @@ def test_only_truncated_items_are_rerun_at_the_declared_longer_budget(data_dir, 
                                  "0 turn wrong (engine toy)")
     stored = read_table("budget_check", [prof["name"]])
     assert sorted(stored["item_id"]) == ["math500-0", "math500-2"] and set(stored["budget_long"]) == {3072}
+    from studylib.book.figures import budget_notes
+
+    note = budget_notes(stored, read_table("quality_items", [prof["name"]]), "math500")
+    assert "50.0% at 1,280 tokens and 75.0% at 3,072" in note          # 2/4 right, one more at the long budget
+    assert budget_notes(stored, read_table("quality_items", [prof["name"]]), "gsm8k_cot") is None
     with pytest.raises(StudyConfigError, match="declares no budget_check"):
         B.check_budget(prof, "dense", "gsm8k_cot")
     with pytest.raises(StudyConfigError, match="not one of"):

@@ -103,6 +103,8 @@ else:
     for task in sorted(qw.dropna(subset=["truncated"])["task"].unique()) if "truncated" in qw else []:
         if note := figures.truncation_notes(qw, task):   # every generated task: GSM8K, MATH-500, the needle
             book.md(note)
+        if note := figures.budget_notes(data.table("budget_check"), qw, task):   # make budget-check
+            book.md(note)
 
 # %% [markdown]
 # **bf16 against fp32.** The sweep evaluates in bf16 (several times faster on this CPU). The `dense_fp32`

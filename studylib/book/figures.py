@@ -388,6 +388,29 @@ def truncation_notes(items: pd.DataFrame, task: str = "gsm8k_cot", share: float 
             "variants did finish are the evidence on how they reason.")
 
 
+def budget_notes(checks: pd.DataFrame, items: pd.DataFrame, task: str) -> str | None:
+    """What the budget check (``make budget-check``, data/budget_check) found for ``task``: per variant,
+    its truncated answers re-run at the longer budget, and its accuracy at that budget — exact under
+    greedy decoding, whose answers that finished within the budget do not change with a longer one.
+    None when no check of the task is in data/."""
+    from studylib.quality.budget_check import reading
+
+    c = checks[checks["task"] == task] if not checks.empty else checks
+    if c.empty:
+        return None
+    out = []
+    for (prof, v), g in c.groupby(["profile", "variant"]):
+        it = items[(items["profile"] == prof) & (items["variant"] == v) & (items["task"] == task)]
+        n, right = len(it), int(it["correct"].sum())
+        delta = int(((g["correct_long"] == 1) & (g["correct_budget"] == 0)).sum()
+                    - ((g["correct_long"] == 0) & (g["correct_budget"] == 1)).sum())
+        acc = (f"; on its {n} items that is {right / n:.1%} at {int(g['budget'].iloc[0]):,} tokens and "
+               f"{(right + delta) / n:.1%} at {int(g['budget_long'].iloc[0]):,}") if n else ""
+        out.append(reading(g) + acc)
+    return (f"**Budget check ({task}).** " + "; ".join(out) + ". The units keep the pre-registered budget, so "
+            "every paired comparison is made at one budget; this check says how much that budget costs.")
+
+
 def conversion_ppl_figure(ct: pd.DataFrame, title: str):
     """Figure 3.3: every conversion's WikiText-2 perplexity over dense (log scale, 95% CI over documents),
     coloured by technique, sorted. ``ct``: ``conversion_analysis.conversion_table``."""

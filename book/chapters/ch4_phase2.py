@@ -391,6 +391,14 @@ else:
 # prompts with the engine stopped. "vs its dense" is each engine's speedup over its own dense at that
 # batch; the engines' kernels differ (vLLM's fused CPU MoE op and its own attention; our oneDNN-packed
 # linears and transformers' attention).
+#
+# Quantized weights meet the engine in two ways. GPTQ int4 is served *as int4*: its integer codes
+# packed in AWQ's format (`serving/awq.py`), which vLLM's CPU int4 kernel runs; our decode cannot execute
+# its fake-quantized weights as int4, so its row has the engine's side only (our own int4 kernel is
+# the int4 weight-only variant's row above). Weight-only int8 has no CPU kernel in vLLM 0.32 (its int8
+# path, W8A8, quantizes the activations too: another technique), so int8 is not timed there; for
+# *quality* only, the engine may evaluate int8's dequantized weights — exactly the weights our
+# sweep evaluates (`quality.quant_eval: dequantized`) — licensed by its own served check (Table 4.6h).
 
 # %% tags=["hide-input"]
 from studylib.book.cpu_speed import (engine_choice_reading, engine_gap_reading, served_beside_ours,

@@ -561,17 +561,21 @@ def _h2(d: Data) -> Measured:
     """H2's three parts, each only where the floor rule lets it decide (``criteria.floor_lets_decide``);
     the ratio only above the floor. A part set aside at the floor is named, so an H2 with no part
     left reads "inconclusive (floor)" rather than "not measured"."""
-    parts, floored = {}, []
+    parts, floored, text = {}, [], []
     for task, bound in (("mmlu", C.H2_MMLU_MAX_LOSS_PP), ("gsm8k", C.H2_GSM8K_MAX_LOSS_PP)):
         parts[task], at_floor = judged_loss(d, task, bound)
         floored += [task] if at_floor else []
+        e, _ = loss(d, task)
+        if e is not None:
+            text.append(f"{task.upper()} loss {e.value:.1f} pp" + (" (at the floor: set aside)" if at_floor else ""))
     r = _ratio(d)
     parts["ratio"] = r.estimate if not r.empty and r.inputs["dense_above"] and r.inputs["variant_above"] else None
+    if parts["ratio"] is not None:
+        text.append(f"ratio {parts['ratio'].value:.2f}")
     _, rows = loss(d, "mmlu")
     if all(v is None for v in parts.values()) and not floored:
         return Measured()
-    return Measured(text="; ".join(f"{k} {v.value:.1f}" for k, v in parts.items() if v is not None) or "—",
-                    scale=scale(rows), inputs={**parts, "floored": floored})
+    return Measured(text="; ".join(text) or "—", scale=scale(rows), inputs={**parts, "floored": floored})
 
 
 def h2_verdict(m: Measured) -> str:

@@ -510,3 +510,28 @@ def test_residual_figure_plain_and_relative():
     assert plain.axes[0].get_ylabel() == "residual" and plain.axes[1].get_title() == "normal Q-Q"
     rel = residual_figure(res, "t", measured=d["y"], xlabel="fitted (µs)")
     assert rel.axes[0].get_xscale() == "log" and "%" in rel.axes[0].get_ylabel()
+
+
+def test_engine_bars_read_each_bar_per_profile_and_say_what_is_not_measured():
+    import numpy as np
+    import pandas as pd
+
+    from studylib.book.cpu_speed import engine_bars
+
+    sv = pd.DataFrame([
+        {"profile": "p", "variant": "dense", "batch": 1, "vllm vs its dense": 1.0, "vllm / ours": 1.05,
+         "top-1 agreement": 0.995},
+        {"profile": "p", "variant": "literal_moe4_top1", "batch": 1, "vllm vs its dense": 2.4, "vllm / ours": 1.3,
+         "top-1 agreement": np.nan}])
+    same = np.r_[np.ones(30), np.zeros(20)]
+    checks = pd.DataFrame({"profile": "p", "variant": "dense", "task": "gsm8k_cot", "item_id": range(50),
+                           "correct_here": same, "correct_reference": same, "engine": "vllm",
+                           "response_here": "a", "response_reference": "a"})
+    t = engine_bars(sv, checks).set_index("bar")
+    assert t.filter(like="2x vLLM's dense", axis=0)["met"].iloc[0] == "yes"
+    assert t.filter(like="within 1.1x", axis=0)["met"].iloc[0] == "**no**"        # the MoE's 1.3x
+    assert "literal_moe4_top1 at B=1" in t.filter(like="within 1.1x", axis=0)["measured"].iloc[0]
+    assert t.filter(like="top-1 agreement", axis=0)["met"].iloc[0] == "yes"
+    assert t.filter(like="served − ours", axis=0)["met"].iloc[0] == "yes"         # identical outcomes: 0 in the interval
+    empty = engine_bars(sv[sv["variant"] == "dense"], checks.iloc[:0])
+    assert (empty.set_index("bar").filter(like="2x vLLM's dense", axis=0)["met"] == "not measured").all()

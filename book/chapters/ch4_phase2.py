@@ -401,7 +401,7 @@ else:
 # sweep evaluates (`quality.quant_eval: dequantized`) — licensed by its own served check (Table 4.6h).
 
 # %% tags=["hide-input"]
-from studylib.book.cpu_speed import (engine_choice_reading, engine_gap_reading, served_beside_ours,
+from studylib.book.cpu_speed import (engine_bars, engine_choice_reading, engine_gap_reading, served_beside_ours,
                                      served_check_table, stream_table)
 
 sv = served_beside_ours(data.table("served_decode"), data.table("served_exactness"))
@@ -428,6 +428,12 @@ if not sct.empty:
                "pays. Data: data/served_check/.")
     if text := engine_choice_reading(sct, data.items):
         book.md(text)
+if not sv.empty or not sct.empty:
+    book.table(engine_bars(sv, data.table("served_check")), caption="Table 4.6i. The serving issue's bars (a "
+               "benchmark, not a test) against Tables 4.6f and 4.6h, per profile: the literal conversion at B = 1 "
+               "against the engine's own dense, our decode against vLLM's on every variant and batch, vLLM's top-1 "
+               "agreement with ours on dense, and every served check's paired difference. A bar missed is a finding "
+               "(Table 4.6f's reading names the kernel that loses), not a failure of the study.")
 
 # %% [markdown]
 # ### Every weight kernel this CPU has, on one layer

@@ -186,3 +186,47 @@ def engine_gap_reading(sv: pd.DataFrame) -> str | None:
             "outside the weight reads — vLLM runs its own CPU attention kernel, fused MoE op and compiled step, ours "
             "transformers' attention and one Python call per layer; which of these costs what was not measured "
             "apart. For these, vLLM's figure is the variant's best CPU figure (Table 6's row reads it).")
+
+
+#: issue 38's bar: the literal conversion served at B = 1 against the engine's own dense
+ENGINE_MOE_BAR = 2.0
+#: issue 38's bar: vLLM's top-1 agreement with ours on dense over WikiText-2
+ENGINE_TOP1_BAR = 0.99
+
+
+def engine_bars(sv: pd.DataFrame, checks: pd.DataFrame) -> pd.DataFrame:
+    """Issue 38's bars (a benchmark, not a test) against what Tables 4.6f and 4.6h measured (``sv``:
+    ``served_beside_ours``; ``checks``: the raw ``served_check`` table), per profile: each bar's measured
+    value and whether it is met ("not measured" where its rows are missing); a served check is met when
+    its paired interval (served − ours) contains 0."""
+    from studylib.quality.transforms import with_role
+    from studylib.serving.served_check import reading
+
+    conv = with_role("paper_conversion")[0]
+    profiles = (set(sv["profile"]) if not sv.empty else set()) | (set(checks["profile"]) if not checks.empty else set())
+    rows = []
+    for prof in sorted(profiles):
+        p = sv[sv["profile"] == prof] if not sv.empty else sv
+        one = p[(p["variant"] == conv) & (p["batch"] == 1)] if not p.empty else p
+        x = float(one["vllm vs its dense"].iloc[0]) if not one.empty else float("nan")
+        rows.append({"profile": prof, "bar": f"vLLM's {conv} at B = 1 >= {ENGINE_MOE_BAR:g}x vLLM's dense",
+                     "measured": f"{x:.2f}x", "met": x >= ENGINE_MOE_BAR, "known": not one.empty})
+        both = p.dropna(subset=["vllm / ours"]) if not p.empty else p
+        worst = both.loc[both["vllm / ours"].idxmax()] if not both.empty else None
+        rows.append({"profile": prof, "bar": f"our decode within {ENGINE_BAR:g}x of vLLM's (every variant and batch)",
+                     "measured": "" if worst is None else
+                     f"worst: {worst['variant']} at B={int(worst['batch'])}, vLLM {worst['vllm / ours']:.2f}x",
+                     "met": worst is not None and float(worst["vllm / ours"]) <= ENGINE_BAR, "known": worst is not None})
+        d = p[p["variant"] == BASELINE].dropna(subset=["top-1 agreement"]) if not p.empty else p
+        a = float(d["top-1 agreement"].iloc[0]) if not d.empty else float("nan")
+        rows.append({"profile": prof, "bar": f"top-1 agreement vLLM vs ours >= {ENGINE_TOP1_BAR:.0%} on dense",
+                     "measured": f"{a:.2%}", "met": a >= ENGINE_TOP1_BAR, "known": not d.empty})
+        c = checks[checks["profile"] == prof] if not checks.empty else checks
+        for (v, task), g in c.groupby(["variant", "task"]) if not c.empty else []:
+            r = reading(g)
+            rows.append({"profile": prof, "bar": f"{v} on {task} ({r['items']} items): served − ours within its interval",
+                         "measured": book.ci(r["delta_pp"], r["delta_lo_pp"], r["delta_hi_pp"], " pp", max_digits=1),
+                         "met": r["delta_lo_pp"] <= 0 <= r["delta_hi_pp"], "known": True})
+    t = pd.DataFrame(rows, columns=["profile", "bar", "measured", "met", "known"])
+    t["met"] = [("yes" if m else "**no**") if k else "not measured" for m, k in zip(t["met"], t["known"])]
+    return t.drop(columns="known")

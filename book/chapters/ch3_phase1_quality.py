@@ -103,7 +103,7 @@ else:
     for task in sorted(qw.dropna(subset=["truncated"])["task"].unique()) if "truncated" in qw else []:
         if note := figures.truncation_notes(qw, task):   # every generated task: GSM8K, MATH-500, the needle
             book.md(note)
-        if note := figures.budget_notes(data.table("budget_check"), qw, task):   # make budget-check
+        if note := figures.budget_notes(read_table("budget_check"), qw, task):   # make budget-check
             book.md(note)
 
 # %% [markdown]

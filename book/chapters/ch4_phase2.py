@@ -398,7 +398,7 @@ else:
 # the int4 weight-only variant's row above). Weight-only int8 has no CPU kernel in vLLM 0.32 (its int8
 # path, W8A8, quantizes the activations too: another technique), so int8 is not timed there; for
 # *quality* only, the engine may evaluate int8's dequantized weights — exactly the weights our
-# sweep evaluates (`quality.quant_eval: dequantized`) — licensed by its own served check (Table 4.6h).
+# sweep evaluates (`quality.quant_eval: dequantized`) — licensed by its own served check (the table of served checks below).
 
 # %% tags=["hide-input"]
 from studylib.book.cpu_speed import (engine_bars, engine_choice_reading, engine_gap_reading, served_beside_ours,

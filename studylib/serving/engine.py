@@ -76,6 +76,10 @@ def free_port() -> int:
 _LIVE: list = []
 
 
+#: the handlers ``_on_signals_stop_engines`` replaced, put back when the last live engine stops
+_PREVIOUS: dict = {}
+
+
 def _stop_live(signum, frame):
     """SIGTERM / SIGINT to a harness holding engines: stop them (their own process groups would outlive
     this process), then exit as the signal asked."""
@@ -85,13 +89,29 @@ def _stop_live(signum, frame):
 
 
 def _on_signals_stop_engines() -> None:
+    """Install ``_stop_live`` for SIGTERM / SIGINT while this process holds engines (main thread only;
+    a handler someone else installed is left alone)."""
     import threading
 
     if threading.current_thread() is not threading.main_thread():
         return
     for sig in (signal.SIGTERM, signal.SIGINT):
         if signal.getsignal(sig) in (signal.SIG_DFL, signal.default_int_handler):
+            _PREVIOUS[sig] = signal.getsignal(sig)
             signal.signal(sig, _stop_live)
+
+
+def _restore_signals() -> None:
+    """Once no engine is live the process answers signals as it did before (a test run that started and
+    stopped an engine must still die of a SIGTERM, not turn it into one test's SystemExit)."""
+    import threading
+
+    if _LIVE or threading.current_thread() is not threading.main_thread():
+        return
+    for sig, h in list(_PREVIOUS.items()):
+        if signal.getsignal(sig) is _stop_live:
+            signal.signal(sig, h)
+        _PREVIOUS.pop(sig)
 
 
 @dataclass
@@ -219,6 +239,7 @@ class Server:
 
     def stop(self, grace_s: float = 30.0) -> None:
         _LIVE[:] = [x for x in _LIVE if x is not self]
+        _restore_signals()
         if self.proc is None or self.proc.poll() is not None:
             return
         for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 10.0)):

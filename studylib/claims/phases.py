@@ -151,9 +151,9 @@ def _phase1(d: Data) -> Measured:
 
 def _phase1_verdict(m: Measured) -> str:
     """The speedup and the MMLU loss; an MMLU loss the floor rule sets aside leaves the row open."""
-    mmlu, floored = m.inputs["mmlu"]
-    v = C.phase1_verdict(m.inputs["speedup"], mmlu)
-    if floored:
+    mmlu, decides = m.inputs["mmlu"]
+    v = C.phase1_verdict(m.inputs["speedup"], mmlu if decides else None)
+    if mmlu is not None and not decides:
         return C.with_floored_parts(v, ["mmlu"])
     return PENDING_GPU if v == C.NOT_MEASURED else v
 

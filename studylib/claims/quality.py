@@ -123,15 +123,14 @@ def loss(d: Data, task: str, variant=COMBOS):
 
 
 def judged_loss(d: Data, task: str, bound: float, variant=COMBOS) -> tuple[Estimate | None, bool]:
-    """(the loss where the floor rule lets it decide an aggregate row's part, else None; whether a
-    measured loss was set aside because dense or the variant sits at the floor). ``bound``: the
-    part's upper bound (a lower-bound loss above it decides only while ``criteria.FLOOR_DECIDES``)."""
+    """(the measured loss or None, whether the floor rule lets it decide an aggregate row's part: dense
+    and the variant above the floor). ``bound``: the part's upper bound (a lower-bound loss above it
+    decides only while ``criteria.FLOOR_DECIDES``)."""
     e, rows = loss(d, task, variant)
     if e is None:
         return None, False
     dense, var = floors(d, rows)
-    ok = C.floor_lets_decide(bool(dense and dense["above"]), bool(var and var["above"]), e.lo > bound)
-    return (e, False) if ok else (None, True)
+    return e, C.floor_lets_decide(bool(dense and dense["above"]), bool(var and var["above"]), e.lo > bound)
 
 
 def _loss_measure(task: str, what: str = ""):
@@ -563,11 +562,11 @@ def _h2(d: Data) -> Measured:
     left reads "inconclusive (floor)" rather than "not measured"."""
     parts, floored, text = {}, [], []
     for task, bound in (("mmlu", C.H2_MMLU_MAX_LOSS_PP), ("gsm8k", C.H2_GSM8K_MAX_LOSS_PP)):
-        parts[task], at_floor = judged_loss(d, task, bound)
-        floored += [task] if at_floor else []
-        e, _ = loss(d, task)
+        e, decides = judged_loss(d, task, bound)
+        parts[task] = e if decides else None
         if e is not None:
-            text.append(f"{task.upper()} loss {e.value:.1f} pp" + (" (at the floor: set aside)" if at_floor else ""))
+            floored += [] if decides else [task]
+            text.append(f"{task.upper()} loss {e.value:.1f} pp" + ("" if decides else " (at the floor: set aside)"))
     r = _ratio(d)
     parts["ratio"] = r.estimate if not r.empty and r.inputs["dense_above"] and r.inputs["variant_above"] else None
     if parts["ratio"] is not None:

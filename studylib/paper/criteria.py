@@ -195,7 +195,7 @@ def floor_rule(verdict: str, dense_above: bool, variant_above: bool = True, lowe
     if variant_above:
         return verdict
     # 2026-12-04: a variant at the floor no longer decides a row, even from above (see the note above FLOOR_DECIDES)
-    if FLOOR_DECIDES and lower_bound_decides and verdict.startswith("refuted"):
+    if floor_lets_decide(True, False, lower_bound_decides and verdict.startswith("refuted")):
         return "refuted (variant at the floor: its loss is a lower bound)"
     return FLOOR
 

@@ -89,3 +89,7 @@ def test_an_awq_export_loads_as_the_same_weights(tmp_path):
     ref = m.model.layers[1].mlp.down_proj.weight.float()
     assert (back - ref).abs().max() <= 2 ** -7 * ref.abs().max()
     assert "model.layers.0.self_attn.q_proj.bias" in sd and "lm_head.weight" not in sd
+    # the engine is asked for the weight-only kernel (on an AMX CPU vLLM would run W4A8), and says so
+    from studylib.serving.engine import checkpoint_env
+
+    assert checkpoint_env(tmp_path) == {"VLLM_CPU_INT4_W4A8": "0"} == info["engine_env"]

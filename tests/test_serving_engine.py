@@ -1,6 +1,7 @@
 """The engine harness's lifecycle against stand-in servers (no vLLM needed): it waits for health,
 talks JSON, stops the whole process group, and turns an engine that dies or never becomes
 healthy into an error that names its log file."""
+import os
 import sys
 import textwrap
 import time
@@ -238,3 +239,23 @@ def test_an_exported_literal_moe_checkpoint_loads_as_qwen2_moe_and_equals_our_co
         ours, exported = model(ids).logits, theirs(ids).logits
     assert torch.equal(ours.argmax(-1), exported.argmax(-1))
     torch.testing.assert_close(exported, ours, rtol=0, atol=1e-3)      # fp32; the experts sum in another order
+
+
+def test_an_engine_gets_the_environment_its_checkpoint_asks_for(tmp_path):
+    """An exporter's ``engine_env.json`` reaches the engine's process (not built from, not started here),
+    on top of the core binding; a checkpoint without one gets the binding alone."""
+    import json
+
+    from studylib.serving.engine import ENGINE_ENV_FILE, vllm_server
+
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").symlink_to(sys.executable)
+    plain, asking = tmp_path / "plain", tmp_path / "asking"
+    plain.mkdir()
+    asking.mkdir()
+    (asking / ENGINE_ENV_FILE).write_text(json.dumps({"VLLM_CPU_INT4_W4A8": "0"}))
+    a = vllm_server(asking, tmp_path / "a.log", venv=venv)
+    b = vllm_server(plain, tmp_path / "b.log", venv=venv)
+    assert a.env["VLLM_CPU_INT4_W4A8"] == "0" and a.env["VLLM_CPU_NUM_OF_RESERVED_CPU"] == "0"
+    assert b.env.get("VLLM_CPU_INT4_W4A8") == os.environ.get("VLLM_CPU_INT4_W4A8")

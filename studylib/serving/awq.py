@@ -20,6 +20,13 @@ on a grid ``s · n``, ``n`` an integer; ``s`` is estimated from the smallest gap
 values and refined by least squares. A group whose values are not on a 4-bit grid is an error (the
 weights are then not GPTQ int4). The scales are re-rounded to the checkpoint's dtype, so the engine's
 weights equal ours up to one bf16 rounding; ``served_exactness`` measures what that does to tokens.
+
+**Weight-only, said to the engine.** On a CPU with AMX and bf16 activations, vLLM 0.32 runs an int4
+checkpoint as *W4A8* by default (``VLLM_CPU_INT4_W4A8=1``: each token's activations quantized to int8
+on the fly, ``int4_scaled_mm_cpu``), a different technique from GPTQ's weight-only int4. Found
+2026-12-04: served that way, an RTN-int4 SmolLM2 scored text 0.30 nats/token from our model (dense:
+< 0.05). The export therefore writes ``engine_env.json`` (``serving.engine.ENGINE_ENV_FILE``) asking
+for the weight-only kernel (``cpu_gemm_wna16``), and every served row records it.
 """
 from __future__ import annotations
 
@@ -29,6 +36,8 @@ from pathlib import Path
 import torch
 
 AWQ_ORDER = (0, 2, 4, 6, 1, 3, 5, 7)
+#: the engine runs the checkpoint weight-only (W4A16), as GPTQ is, not with int8 activations (W4A8)
+WEIGHT_ONLY_ENV = {"VLLM_CPU_INT4_W4A8": "0"}
 PACK = 8   # 4-bit codes per int32
 
 
@@ -140,6 +149,9 @@ def write_awq(model, tok, where: Path, bits: int, group_size: int) -> dict:
         model.generation_config.save_pretrained(where)
     tok.save_pretrained(where)
     (where / "quant_config.json").write_text(json.dumps(qc))
+    from studylib.serving.engine import ENGINE_ENV_FILE
+
+    (where / ENGINE_ENV_FILE).write_text(json.dumps(WEIGHT_ONLY_ENV))
     return {"architecture": model.config.architectures[0] if model.config.architectures else type(model).__name__,
             "format": "awq", "bits": bits, "group_size": g, "quantized_linears": len(linears),
-            "int4_bytes": packed_bytes, "replaced_bf16_bytes": replaced_bytes}
+            "int4_bytes": packed_bytes, "replaced_bf16_bytes": replaced_bytes, "engine_env": WEIGHT_ONLY_ENV}

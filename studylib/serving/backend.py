@@ -49,6 +49,7 @@ def served(prof: dict, variant: str, spec: dict, built):
     from transformers import AutoTokenizer
 
     from studylib.models import CACHE
+    from studylib.serving.engine import checkpoint_env
     from studylib.serving.export import export
     from studylib.serving.served_check import served_client
 
@@ -58,7 +59,8 @@ def served(prof: dict, variant: str, spec: dict, built):
     tok = AutoTokenizer.from_pretrained(where)
     log = CACHE / "served" / "logs" / f"sweep__{q['model']}__{variant}.log"
     with served_client(prof, where, log) as (server, lm, s):
-        labels = {"engine": "vllm", "vllm": server.version(), "checkpoint": where.name, "served_in_flight": s["in_flight"]}
+        labels = {"engine": "vllm", "vllm": server.version(), "checkpoint": where.name, "served_in_flight": s["in_flight"],
+                  "engine_env": checkpoint_env(where)}
         # the engine's death mid-unit is an EngineError naming its log; the unit is then not written
         yield server.guarded(lambda parts, lines: evaluate_items(None, tok, prof, parts, lines, lm=lm)), labels
 

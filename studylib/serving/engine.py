@@ -52,6 +52,18 @@ def engine_env(venv: Path = VLLM_VENV, cores: int | None = None, ranks: int = 1)
     return env
 
 
+#: written beside a checkpoint by an exporter whose format the engine would otherwise run as another
+#: technique: the environment the engine needs (``serving.awq``: int4 weight-only, not W4A8)
+ENGINE_ENV_FILE = "engine_env.json"
+
+
+def checkpoint_env(model_dir: Path) -> dict:
+    """The environment ``model_dir``'s exporter asks the engine for (``ENGINE_ENV_FILE``); ``{}`` if none.
+    Recorded in the provenance of every row the engine produces from it."""
+    p = Path(model_dir) / ENGINE_ENV_FILE
+    return {str(k): str(v) for k, v in json.loads(p.read_text()).items()} if p.exists() else {}
+
+
 def serve_command(model_dir: Path, port: int, venv: Path = VLLM_VENV, max_model_len: int = 4096,
                   memory_fraction: float = 0.4, extra: tuple[str, ...] = (), dtype: str = "bfloat16") -> list[str]:
     """``memory_fraction``: the share of this machine's memory the CPU backend reserves for weights and
@@ -282,10 +294,11 @@ class Server:
 def vllm_server(model_dir: Path, log: Path, venv: Path = VLLM_VENV, timeout_s: float = 900.0,
                 max_model_len: int = 4096, memory_fraction: float = 0.4, extra: tuple[str, ...] = (),
                 dtype: str = "bfloat16") -> Server:
-    """A ``Server`` for ``model_dir`` (a standard checkpoint) on a free local port; start it with ``with``."""
+    """A ``Server`` for ``model_dir`` (a standard checkpoint) on a free local port, with the environment its
+    exporter asked for (``checkpoint_env``); start it with ``with``."""
     port = free_port()
     return Server(serve_command(model_dir, port, venv, max_model_len, memory_fraction, extra, dtype), port, Path(log),
-                  engine_env(venv), timeout_s)
+                  {**engine_env(venv), **checkpoint_env(model_dir)}, timeout_s)
 
 
 if __name__ == "__main__":  # a manual check: python -m studylib.serving.engine MODEL_DIR

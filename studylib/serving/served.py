@@ -44,7 +44,7 @@ from studylib import provenance
 from studylib.config import StudyConfigError, check_keys, section_check
 from studylib.models import CACHE
 from studylib.results import ResultStore, safe_key
-from studylib.serving.engine import EngineError, vllm_server
+from studylib.serving.engine import EngineError, checkpoint_env, vllm_server
 from studylib.serving.export import NotExportable, check_exportable
 
 KEYS = ("variants", "batches", "new_tokens", "repeats", "exactness_tokens", "window")
@@ -261,7 +261,8 @@ def run_served(prof: dict, progress: bool = True) -> dict:
             C.apply_kernel(model, kernel)
         base = {"model": q["model"], "variant": v, "dtype": "bfloat16", "engine_version": version,
                 "threads": torch.get_num_threads(), "checkpoint": where.name}
-        params = {"served": s, "variant": v, "vllm": version, "checkpoint": str(where.name)}
+        params = {"served": s, "variant": v, "vllm": version, "checkpoint": str(where.name),
+                  "engine_env": checkpoint_env(where)}
         if served_exact is not None:
             ex.write(safe_key(q["model"], v), [{**base, "engine": "vllm", "window": int(s["window"]),
                                                  **exactness_row(ours_exact, served_exact)}],

@@ -81,6 +81,7 @@ def check_served(prof: dict, variant: str, task: str, n_items: int | None = None
     from studylib.quality.transforms import variant as declared
     from studylib.quality.units import build_variant, evaluate_task_items, evaluation_kernels, task_lines
     from studylib.results import ResultStore, safe_key
+    from studylib.serving.engine import checkpoint_env
     from studylib.serving.export import NotExportable, check_exportable, export
 
     q = prof["quality"]
@@ -109,6 +110,7 @@ def check_served(prof: dict, variant: str, task: str, n_items: int | None = None
     t["correct_ours_now"] = t["item_id"].map(ours.set_index("item_id")["correct"])
     params = {"quality": dict(q), "variant": variant, "task": task, "items": [0, n], "unit_items": [0, unit["hi"]],
               "reference_unit": unit["key"], "engine": "vllm", "vllm": version, "checkpoint": where.name,
+              "engine_env": checkpoint_env(where),
               "served_in_flight": s["in_flight"], "wall_s_served": round(wall_served, 1),
               "wall_s_ours": round(wall_ours, 1), **kernels}
     ResultStore(TABLE, prof["name"]).write(safe_key(q["model"], variant, task, f"n{n}"), t,

@@ -395,7 +395,11 @@ else:
 # Quantized weights meet the engine in two ways. GPTQ int4 is served *as int4*: its integer codes
 # packed in AWQ's format (`serving/awq.py`), which vLLM's CPU int4 kernel runs; our decode cannot execute
 # its fake-quantized weights as int4, so its row has the engine's side only (our own int4 kernel is
-# the int4 weight-only variant's row above). Weight-only int8 has no CPU kernel in vLLM 0.32 (its int8
+# the int4 weight-only variant's row above). The checkpoint asks the engine for its *weight-only* int4
+# kernel (`engine_env.json`, recorded in each row's provenance): on a CPU with AMX and bf16 activations
+# vLLM runs int4 checkpoints as W4A8 by default, quantizing each token's activations to int8 — another
+# technique, which scored a small int4 test model's text several times further from ours than the
+# weight-only kernel does (`tests/test_served_smoke.py`). Weight-only int8 has no CPU kernel in vLLM 0.32 (its int8
 # path, W8A8, quantizes the activations too: another technique), so int8 is not timed there; for
 # *quality* only, the engine may evaluate int8's dequantized weights — exactly the weights our
 # sweep evaluates (`quality.quant_eval: dequantized`) — licensed by its own served check (the table of served checks below).

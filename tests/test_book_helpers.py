@@ -493,6 +493,27 @@ def test_engine_choice_reading_names_the_served_units():
     assert "400 vs 100 items/h (4.0x)" in text and "dense math500 (2 items, p)" in text and "mmlu" not in text
     assert "evaluated by ours" in engine_choice_reading(sct, items.iloc[2:])
     assert engine_choice_reading(served_check_table(sc.drop(columns="params")), items) is None
+    assert "vLLM is the faster engine on gsm8k_cot." in text
+    slow = served_check_table(pd.concat([sc, sc.assign(task="mmlu", params='{"wall_s_served": 90.0, "wall_s_ours": 30.0}')]))
+    assert "vLLM is the faster engine on gsm8k_cot; ours on mmlu." in engine_choice_reading(slow, items)
+
+
+def test_rerun_reading_names_a_variant_whose_own_answers_move_and_only_it():
+    import pandas as pd
+
+    from studylib.book.cpu_speed import rerun_reading, served_check_table
+
+    n = 100
+    def rows(v, moved):
+        ref = [1, 0] * (n // 2)
+        return pd.DataFrame({"profile": "p", "variant": v, "task": "mmlu", "item_id": range(n), "correct_here": ref,
+                             "correct_reference": ref, "correct_ours_now": [1 - r if i < moved else r
+                                                                            for i, r in enumerate(ref)]})
+    sct = served_check_table(pd.concat([rows("dense", 2), rows("steady", 4), rows("moving", 30)]))
+    text = rerun_reading(sct)
+    assert "moving on mmlu (p): 30% of 100 outcomes (dense 2%)" in text and "steady" not in text
+    assert rerun_reading(served_check_table(pd.concat([rows("dense", 2), rows("steady", 4)]))) is None
+    assert rerun_reading(served_check_table(rows("moving", 30))) is None       # no dense re-run: nothing to compare
 
 
 def test_residual_figure_plain_and_relative():

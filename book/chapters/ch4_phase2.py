@@ -405,8 +405,8 @@ else:
 # sweep evaluates (`quality.quant_eval: dequantized`) — licensed by its own served check (the table of served checks below).
 
 # %% tags=["hide-input"]
-from studylib.book.cpu_speed import (engine_bars, engine_choice_reading, engine_gap_reading, served_beside_ours,
-                                     served_check_table, stream_table)
+from studylib.book.cpu_speed import (engine_bars, engine_choice_reading, engine_gap_reading, rerun_reading,
+                                     served_beside_ours, served_check_table, stream_table)
 
 sv = served_beside_ours(data.table("served_decode"), data.table("served_exactness"))
 if sv.empty:
@@ -430,8 +430,9 @@ if not sct.empty:
                "interval, and items per hour through each engine on the same items in one invocation (vLLM with "
                "the sweep's requests in flight, ours at the sweep's batch sizes): where `make sweep BACKEND=vllm` "
                "pays. Data: data/served_check/.")
-    if text := engine_choice_reading(sct, data.items):
-        book.md(text)
+    for text in (engine_choice_reading(sct, data.items), rerun_reading(sct)):
+        if text:
+            book.md(text)
 if not sv.empty or not sct.empty:
     book.table(engine_bars(sv, data.table("served_check")), caption="Table 4.6i. The serving issue's bars (a "
                "benchmark, not a test) against Tables 4.6f and 4.6h, per profile: the literal conversion at B = 1 "

@@ -148,7 +148,14 @@ def engine_choice_reading(sct: pd.DataFrame, items: pd.DataFrame) -> str | None:
     parts = [f"{r.variant} {r.task}: {r['items/h served']:.0f} vs {r['items/h ours']:.0f} items/h "
              f"({r['served / ours (items/h)']:.1f}x), served − ours {r['served − ours (pp)']} pp"
              for _, r in timed.iterrows()]
-    text = "**Which engine the sweep uses.** Through vLLM the same items ran faster: " + "; ".join(parts) + ". "
+    ratio = timed.groupby("task")["served / ours (items/h)"]
+    faster = sorted(t for t, x in ratio if (x > 1).all())
+    slower = sorted(t for t, x in ratio if (x < 1).all())
+    text = ("**Which engine the sweep uses.** Items per hour through vLLM against ours on the same items: "
+            + "; ".join(parts) + ". "
+            + (f"vLLM is the faster engine on {', '.join(faster)}" if faster else "")
+            + ("; " if faster and slower else "")
+            + (f"ours on {', '.join(slower)}" if slower else "") + (". " if faster or slower else ""))
     if items.empty or "params" not in items:
         return text
     from studylib.estimates.analysis import item_engines
@@ -162,6 +169,37 @@ def engine_choice_reading(sct: pd.DataFrame, items: pd.DataFrame) -> str | None:
                    "through vLLM so far: " + "; ".join(f"{v} {t} ({n} items, {p})" for (p, v, t), n in served.items())
                    + ". Paired comparisons join items by id; where the two sides came from different engines, the "
                    "engines' own difference (the table above) is part of the paired difference.")
+
+
+def rerun_reading(sct: pd.DataFrame, factor: float = 3.0) -> str | None:
+    """Variants whose own answers move between runs: where ours, re-run in the served check's invocation,
+    changes more than ``factor`` times as many outcomes of the committed unit as dense's re-run does on the
+    same task, the share is named beside dense's and the accuracy both ways. Such a variant's per-item
+    outcomes are not reproducible across builds and machines (its recipe rebuilt elsewhere is not the same
+    model to the last rounding), so its paired comparisons carry that variance; its accuracy is what
+    repeats. None where no variant stands out, or before dense has a re-run on the task."""
+    if sct.empty or "changed, ours rerun" not in sct:
+        return None
+    parts = []
+    for (prof, task), g in sct.dropna(subset=["changed, ours rerun"]).groupby(["profile", "task"]):
+        d = g[g["variant"] == "dense"]
+        if d.empty:
+            continue
+        base = float(d["changed, ours rerun"].iloc[0]) / float(d["items"].iloc[0])
+        for _, r in g[g["variant"] != "dense"].iterrows():
+            share = float(r["changed, ours rerun"]) / float(r["items"])
+            if share > factor * max(base, 1 / float(r["items"])):
+                parts.append(f"{r.variant} on {task} ({prof}): {share:.0%} of {int(r['items'])} outcomes "
+                             f"(dense {base:.0%}); accuracy committed {r['ours acc']:.1%}, served "
+                             f"{r['served acc']:.1%}")
+    if not parts:
+        return None
+    return ("**Answers that move between runs.** Ours, re-run beside the engine, changes far more of these "
+            "variants' committed outcomes than of dense's: " + "; ".join(parts) + ". The re-run uses the "
+            "variant rebuilt from the same recipe and seed in this environment; the committed unit, an earlier "
+            "build. So the build itself is not reproducible to the last rounding (which step's near-ties flip — "
+            "pruning, expert assignment, or top-1 routing — is not isolated yet): item-level pairings of such a "
+            "variant carry that variance beside the engines' own; its accuracy is what repeats.")
 
 
 #: issue 38's bar: our decode within this factor of vLLM's, or faster

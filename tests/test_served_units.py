@@ -74,6 +74,14 @@ def test_a_served_section_is_checked_before_any_work():
         S.check_config({**base, "batch": [1]})
     with pytest.raises(StudyConfigError, match="ours_kernel"):
         S.check_config({**base, "ours_kernel": "fastest"})
+    # quanto int8 is exported for quality only: its exactness may be measured, its speed may not
+    S.check_config({**base, "exactness_only": ["int8_quanto"]})
+    with pytest.raises(StudyConfigError, match="for speed"):
+        S.check_config({**base, "variants": [*base["variants"], "int8_quanto"]})
+    with pytest.raises(StudyConfigError, match="both"):
+        S.check_config({**base, "exactness_only": [base["variants"][0]]})
+    with pytest.raises(StudyConfigError, match="teal"):
+        S.check_config({**base, "exactness_only": ["teal_a25"]})
 
 
 def test_the_vllm_op_sweep_grid_and_its_rows():

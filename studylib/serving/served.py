@@ -29,7 +29,9 @@ and no unit of a variant is written from a dead engine. Variants that no standar
 are refused by name when the profile is checked (``serving.export.check_exportable``). GPTQ int4 is
 served in its packed form (AWQ's int4 layout, ``serving.awq``), its rows counting the bytes of that form;
 our decode cannot execute its fake-quantized weights as int4 (``cpu_speed.not_executable``), so it
-has the engine's rows only (our int4 kernel's speed is the int4 weight-only variant's).
+has the engine's rows only (our int4 kernel's speed is the int4 weight-only variant's). Variants listed
+under ``exactness_only`` are exported for quality (quanto int8 as its dequantized weights, the weights
+the sweep evaluates) and get the exactness unit alone, ours scored on the sweep's own kernels.
 """
 from __future__ import annotations
 
@@ -48,7 +50,10 @@ from studylib.serving.engine import EngineError, checkpoint_env, vllm_server
 from studylib.serving.export import NotExportable, check_exportable
 
 KEYS = ("variants", "batches", "new_tokens", "repeats", "exactness_tokens", "window")
-OPTIONAL = {"ours_kernel": "onednn_packed", "memory_fraction": 0.35, "enforce_eager": False, "stream": None}
+#: ``exactness_only``: variants exported for quality alone (``export`` purpose "quality": the engine holds the
+#: weights ours evaluates, not the technique's kernel, e.g. quanto int8 dequantized): their exactness unit only
+OPTIONAL = {"ours_kernel": "onednn_packed", "memory_fraction": 0.35, "enforce_eager": False, "stream": None,
+            "exactness_only": []}
 STREAM_KEYS = ("requests", "rate_per_s", "max_tokens", "seed")
 EXACT, SPEED, STREAM = "served_exactness", "served_decode", "served_stream"
 
@@ -66,11 +71,18 @@ def check_config(s: dict) -> None:
     st = s.get("stream")
     if st is not None and (sorted(st) != sorted(STREAM_KEYS) or int(st["requests"]) < 1 or float(st["rate_per_s"]) <= 0):
         raise StudyConfigError(f"served.stream needs exactly {list(STREAM_KEYS)} (requests >= 1, rate_per_s > 0)")
-    for v in s["variants"]:
+    both = set(s["variants"]) & set(s.get("exactness_only", []))
+    if both:
+        raise StudyConfigError(f"served: {sorted(both)} in both variants and exactness_only")
+    for v in [*s["variants"], *s.get("exactness_only", [])]:
         try:
-            check_exportable(v, variant(v))
+            check_exportable(v, variant(v), _purpose(s, v))
         except NotExportable as e:
             raise StudyConfigError(str(e)) from None
+
+
+def _purpose(s: dict, v: str) -> str:
+    return "quality" if v in s.get("exactness_only", []) else "speed"
 
 
 def wikitext_windows(tok, bench_dir: str | None, n_tokens: int, window: int) -> list[list[int]]:
@@ -200,7 +212,7 @@ def run_served(prof: dict, progress: bool = True) -> dict:
     from studylib.decoding import cpu_speed as C
     from studylib.decoding.expert_exec import make_executable
     from studylib.quality import transforms
-    from studylib.quality.units import build_variant
+    from studylib.quality.units import build_variant, evaluation_kernels
     from studylib.serving.export import export
     from studylib.timer import measure_copy_bandwidth
 
@@ -214,6 +226,7 @@ def run_served(prof: dict, progress: bool = True) -> dict:
     todo = {v: ([] if ex.has(safe_key(q["model"], v)) else ["exactness"])
                + ([] if not st or sr.has(safe_key(q["model"], v)) else ["stream"])
                + [b for b in s["batches"] if not sp.has(safe_key(q["model"], v, f"b{b}"))] for v in s["variants"]}
+    todo.update({v: [] if ex.has(safe_key(q["model"], v)) else ["exactness"] for v in s.get("exactness_only", [])})
     todo = {v: t for v, t in todo.items() if t}
     if not todo:
         return {"measured": 0}
@@ -225,7 +238,9 @@ def run_served(prof: dict, progress: bool = True) -> dict:
     measured = 0
     for v, units in todo.items():
         model, tok, info = build_variant(prof, v, transforms.variant(v))
-        where = export(prof, v)
+        where = export(prof, v, purpose=_purpose(s, v))
+        # a quality export holds the weights the sweep evaluates: ours is scored on the sweep's kernels too
+        kernels = evaluation_kernels(model, prof) if _purpose(s, v) == "quality" else {}
         windows = wikitext_windows(tok, q.get("bench_dir"), int(s["exactness_tokens"]), int(s["window"])) \
             if "exactness" in units else []
         ours_exact = ours_scores(model, windows) if windows else None
@@ -253,16 +268,17 @@ def run_served(prof: dict, progress: bool = True) -> dict:
         # a variant the engine runs in a packed form (GPTQ int4 as AWQ) reads fewer bytes per step there;
         # a variant ours cannot execute (fake-quantized weights) has the engine's rows only
         ours_why = C.not_executable(v)
-        make_executable(model)
-        per_step = C.weight_bytes_per_step(model)
         packed = json.loads((where / "study_export.json").read_text())
-        per_step_served = per_step - int(packed.get("replaced_bf16_bytes", 0)) + int(packed.get("int4_bytes", 0))
-        if ours_why is None:
-            C.apply_kernel(model, kernel)
+        if batches:
+            make_executable(model)
+            per_step = C.weight_bytes_per_step(model)
+            per_step_served = per_step - int(packed.get("replaced_bf16_bytes", 0)) + int(packed.get("int4_bytes", 0))
+            if ours_why is None:
+                C.apply_kernel(model, kernel)
         base = {"model": q["model"], "variant": v, "dtype": "bfloat16", "engine_version": version,
                 "threads": torch.get_num_threads(), "checkpoint": where.name}
-        params = {"served": s, "variant": v, "vllm": version, "checkpoint": str(where.name),
-                  "engine_env": checkpoint_env(where)}
+        params = {"served": s, "variant": v, "vllm": version, "checkpoint": str(where.name), "purpose": _purpose(s, v),
+                  "engine_env": checkpoint_env(where), **kernels}
         if served_exact is not None:
             ex.write(safe_key(q["model"], v), [{**base, "engine": "vllm", "window": int(s["window"]),
                                                  **exactness_row(ours_exact, served_exact)}],

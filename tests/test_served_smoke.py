@@ -137,3 +137,26 @@ def test_gptq_int4_in_awq_form_runs_on_vllms_int4_kernel_and_scores_text_as_ours
     assert checkpoint_env(where) == {"VLLM_CPU_INT4_W4A8": "0"}
     gap = _gap(_ours(model, tok), _served(where, tmp_path / "awq.log"))
     assert gap < 0.1, gap        # a wrong nibble order or zero point moves it by nats
+
+
+def test_a_quality_export_gets_its_exactness_unit_scored_on_the_sweeps_kernels(data_dir):
+    """``served.exactness_only``: SmolLM2 int8 (quanto) exported for quality as its dequantized weights,
+    served, and scored on WikiText-2 against ours on the sweep's own kernels (dequantized, as the sweep
+    evaluates it): one exactness row, no speed rows, the purpose in its provenance."""
+    import json
+
+    from studylib.config import load_profile
+    from studylib.results import read_table
+    from studylib.serving.served import run_served
+
+    prof = load_profile("cpu-real", {"quality": {"quant_eval": "dequantized"},
+                                     "served": {"variants": [], "exactness_only": ["int8_quanto"], "batches": [1],
+                                                "exactness_tokens": 128, "window": 64, "enforce_eager": True,
+                                                "stream": None}})
+    assert run_served(prof, progress=False)["measured"] == 1
+    ex = read_table("served_exactness", ["cpu-real"])
+    assert list(ex["variant"]) == ["int8_quanto"] and int(ex["tokens"].iloc[0]) == 128
+    assert float(ex["top1_agreement"].iloc[0]) >= 0.9 and float(ex["mean_abs_dlogprob"].iloc[0]) < 0.1
+    assert json.loads(ex["params"].iloc[0])["purpose"] == "quality"
+    assert read_table("served_decode", ["cpu-real"]).empty
+    assert run_served(prof, progress=False)["measured"] == 0          # resumes: nothing twice

@@ -53,6 +53,22 @@ def test_codes_are_recovered_from_bf16_fake_quantized_weights(make):
     assert codes.min() >= 0 and codes.max() <= 15
 
 
+def test_a_group_with_few_distant_codes_is_recovered():
+    """Groups seen in GPTQ int4 of Qwen2.5-1.5B (2026-12-04): after the error updates a row's group holds
+    only a few codes far apart ({-4, 0, 11} x s, {-11, -3, 0, 2, 4} x s), so its smallest gap is no step;
+    the recovered grid must still give every value back."""
+    s = torch.tensor([0.046143, 0.037476, 0.0123])
+    n = torch.zeros(3, 128)
+    n[0, :3] = torch.tensor([-4.0, 0.0, 11.0])
+    n[1, :5] = torch.tensor([-11.0, -3.0, 0.0, 2.0, 4.0])
+    n[2] = torch.randint(-7, 9, (128,), generator=torch.Generator().manual_seed(3)).float()   # an ordinary group
+    wb = (n * s[:, None]).to(torch.bfloat16)
+    codes, zeros, scales = awq.grid_codes(wb, 4, 128)
+    back = (codes.float() - zeros.float()) * scales
+    assert ((back - wb.float()).abs() <= 2 ** -8 * wb.float().abs().amax(-1, keepdim=True)).all()
+    assert codes.min() >= 0 and codes.max() <= 15
+
+
 def test_weights_off_a_4_bit_grid_are_refused():
     w = torch.randn(32, 128, generator=torch.Generator().manual_seed(2))
     with pytest.raises(ValueError, match="not on a 4-bit grid"):

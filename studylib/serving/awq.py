@@ -55,22 +55,51 @@ def grid_codes(w: torch.Tensor, bits: int, group_size: int) -> tuple[torch.Tenso
     gaps = torch.where(gaps > 1e-3 * amax.unsqueeze(-1), gaps, torch.full_like(gaps, float("inf")))
     s = gaps.amin(-1)
     s = torch.where(torch.isinf(s), torch.where(amax > 0, amax, torch.ones_like(amax)), s)
-    for small in (4, None):       # refine: first on codes near zero (robust to the gap's rounding), then all
+    s = _refined(v, s)
+    maxq = 2 ** bits - 1
+    n, zeros, codes, bad = _on_grid(v, s, amax, maxq)
+    if bad.any():
+        # the smallest gap is not the step where a group uses few, distant codes (an outlier row after
+        # GPTQ's updates: {-4, 0, 11} x s): on those groups try every step span / k, k = 1 .. 2**bits - 1,
+        # and keep the one that gives the values back best (a wrong step misses some by a fraction of it)
+        span = (v.amax(-1) - v.amin(-1)).clamp(min=1e-30)
+        best = torch.full_like(amax, float("inf"))
+        for k in range(1, maxq + 1):
+            sk = _refined(v, span / k)
+            nk, zk, ck, badk = _on_grid(v, sk, amax, maxq)
+            errk = torch.where(badk, torch.full_like(amax, float("inf")), (nk * sk.unsqueeze(-1) - v).abs().amax(-1))
+            fix = bad & (errk < best)
+            s, n, zeros, codes = (torch.where(fix, sk, s), torch.where(fix.unsqueeze(-1), nk, n),
+                                  torch.where(fix, zk, zeros), torch.where(fix.unsqueeze(-1), ck, codes))
+            best = torch.where(fix, errk, best)
+        bad = bad & torch.isinf(best)
+    if bad.any():
+        r, g = (int(x) for x in bad.nonzero()[0])
+        raise ValueError(f"row {r}, group {g}: the weights are not on a {bits}-bit grid (not GPTQ int{bits} values)")
+    return codes.reshape(out, cols).to(torch.int32), zeros.to(torch.int32), s
+
+
+def _refined(v: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    """Least-squares steps for the codes a step ``s`` gives: first on codes near zero (robust to the
+    estimate's rounding), then on all."""
+    for small in (4, None):
         for _ in range(3):
             n = torch.round(v / s.unsqueeze(-1))
             m = n if small is None else torch.where(n.abs() <= small, n, torch.zeros_like(n))
             num, den = (m * v).sum(-1), (m * m).sum(-1)
             s = torch.where(den > 0, num / den.clamp(min=1), s)
+    return s
+
+
+def _on_grid(v, s, amax, maxq):
+    """(integer steps, zeros, codes, where a group is *not* on the grid ``s``): every value within
+    2**-7 of its group's largest magnitude of a step (a bf16 rounding of the values is 2**-9 of it, the
+    step's estimate adds to that), codes and zero within ``0 .. maxq``."""
     n = torch.round(v / s.unsqueeze(-1))
     zeros = (-n.amin(-1)).clamp(min=0)
     codes = n + zeros.unsqueeze(-1)
-    maxq = 2 ** bits - 1
     err = (n * s.unsqueeze(-1) - v).abs().amax(-1)
-    bad = (codes.amax(-1) > maxq) | (zeros > maxq) | (err > 2 ** -7 * amax + 1e-12)
-    if bad.any():
-        r, g = (int(x) for x in bad.nonzero()[0])
-        raise ValueError(f"row {r}, group {g}: the weights are not on a {bits}-bit grid (not GPTQ int{bits} values)")
-    return codes.reshape(out, cols).to(torch.int32), zeros.to(torch.int32), s
+    return n, zeros, codes, (codes.amax(-1) > maxq) | (zeros > maxq) | (err > 2 ** -7 * amax + 1e-12)
 
 
 def pack(codes: torch.Tensor) -> torch.Tensor:

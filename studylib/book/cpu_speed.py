@@ -182,15 +182,15 @@ def rerun_reading(sct: pd.DataFrame, factor: float = 3.0) -> str | None:
         return None
     parts = []
     for (prof, task), g in sct.dropna(subset=["changed, ours rerun"]).groupby(["profile", "task"]):
-        d = g[g["variant"] == "dense"]
+        d = g[g["variant"] == BASELINE]
         if d.empty:
             continue
         base = float(d["changed, ours rerun"].iloc[0]) / float(d["items"].iloc[0])
-        for _, r in g[g["variant"] != "dense"].iterrows():
+        for _, r in g[g["variant"] != BASELINE].iterrows():
             share = float(r["changed, ours rerun"]) / float(r["items"])
             if share > factor * max(base, 1 / float(r["items"])):
                 parts.append(f"{r.variant} on {task} ({prof}): {share:.0%} of {int(r['items'])} outcomes "
-                             f"(dense {base:.0%}); accuracy committed {r['ours acc']:.1%}, served "
+                             f"({BASELINE} {base:.0%}); accuracy committed {r['ours acc']:.1%}, served "
                              f"{r['served acc']:.1%}")
     if not parts:
         return None

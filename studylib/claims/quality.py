@@ -565,7 +565,8 @@ def _h2(d: Data) -> Measured:
         e, decides = judged_loss(d, task, bound)
         parts[task] = e if decides else None
         if e is not None:
-            floored += [] if decides else [task]
+            if not decides:
+                floored.append(task)
             text.append(f"{task.upper()} loss {e.value:.1f} pp" + ("" if decides else " (at the floor: set aside)"))
     r = _ratio(d)
     parts["ratio"] = r.estimate if not r.empty and r.inputs["dense_above"] and r.inputs["variant_above"] else None

@@ -57,7 +57,7 @@ def grid_codes(w: torch.Tensor, bits: int, group_size: int) -> tuple[torch.Tenso
     s = torch.where(torch.isinf(s), torch.where(amax > 0, amax, torch.ones_like(amax)), s)
     s = _refined(v, s)
     maxq = 2 ** bits - 1
-    n, zeros, codes, bad = _on_grid(v, s, amax, maxq)
+    n, zeros, codes, _, bad = _on_grid(v, s, amax, maxq)
     if bad.any():
         # the smallest gap is not the step where a group uses few, distant codes (an outlier row after
         # GPTQ's updates: {-4, 0, 11} x s): on those groups try every step span / k, k = 1 .. 2**bits - 1,
@@ -66,8 +66,8 @@ def grid_codes(w: torch.Tensor, bits: int, group_size: int) -> tuple[torch.Tenso
         best = torch.full_like(amax, float("inf"))
         for k in range(1, maxq + 1):
             sk = _refined(v, span / k)
-            nk, zk, ck, badk = _on_grid(v, sk, amax, maxq)
-            errk = torch.where(badk, torch.full_like(amax, float("inf")), (nk * sk.unsqueeze(-1) - v).abs().amax(-1))
+            nk, zk, ck, errk, badk = _on_grid(v, sk, amax, maxq)
+            errk = torch.where(badk, torch.full_like(amax, float("inf")), errk)
             fix = bad & (errk < best)
             s, n, zeros, codes = (torch.where(fix, sk, s), torch.where(fix.unsqueeze(-1), nk, n),
                                   torch.where(fix, zk, zeros), torch.where(fix.unsqueeze(-1), ck, codes))
@@ -92,14 +92,14 @@ def _refined(v: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
 
 
 def _on_grid(v, s, amax, maxq):
-    """(integer steps, zeros, codes, where a group is *not* on the grid ``s``): every value within
-    2**-7 of its group's largest magnitude of a step (a bf16 rounding of the values is 2**-9 of it, the
-    step's estimate adds to that), codes and zero within ``0 .. maxq``."""
+    """(integer steps, zeros, codes, each group's largest miss, where a group is *not* on the grid ``s``):
+    every value within 2**-7 of its group's largest magnitude of a step (a bf16 rounding of the values is
+    2**-9 of it, the step's estimate adds to that), codes and zero within ``0 .. maxq``."""
     n = torch.round(v / s.unsqueeze(-1))
     zeros = (-n.amin(-1)).clamp(min=0)
     codes = n + zeros.unsqueeze(-1)
     err = (n * s.unsqueeze(-1) - v).abs().amax(-1)
-    return n, zeros, codes, (codes.amax(-1) > maxq) | (zeros > maxq) | (err > 2 ** -7 * amax + 1e-12)
+    return n, zeros, codes, err, (codes.amax(-1) > maxq) | (zeros > maxq) | (err > 2 ** -7 * amax + 1e-12)
 
 
 def pack(codes: torch.Tensor) -> torch.Tensor:

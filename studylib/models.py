@@ -80,26 +80,21 @@ def load_model(name: str, device: str = "cpu", dtype=None):
         whole = CACHE / "models" / f"{name}-gguf" / src["file"]
         if not whole.exists():
             whole.parent.mkdir(parents=True, exist_ok=True)
-            tmp = whole.with_suffix(".partial")
-            with tmp.open("wb") as out:
-                for part in src["parts"]:
-                    with part.open("rb") as fh:
-                        while chunk := fh.read(1 << 24):
-                            out.write(chunk)
-            tmp.rename(whole)
+            tmp = whole.with_name(f"{whole.name}.{os.getpid()}.partial")
+            try:
+                with tmp.open("wb") as out:
+                    for part in src["parts"]:
+                        with part.open("rb") as fh:
+                            while chunk := fh.read(1 << 24):
+                                out.write(chunk)
+                os.replace(tmp, whole)
+            finally:
+                tmp.unlink(missing_ok=True)
         src = {**src, "kind": "gguf", "dir": whole.parent}
     if src["kind"] == "gguf":
         cached = CACHE / "models" / name
-        if not (cached / "config.json").exists():
-            tok = AutoTokenizer.from_pretrained(src["dir"], gguf_file=src["file"])
-            from transformers import GgufConfig
-
-            model = AutoModelForCausalLM.from_pretrained(
-                src["dir"], gguf_file=src["file"], dtype=torch.float32,
-                quantization_config=GgufConfig(gguf_file=src["file"], dequantize=True))
-            cached.mkdir(parents=True, exist_ok=True)
-            model.save_pretrained(cached)
-            tok.save_pretrained(cached)
+        if not _complete(cached):
+            _convert_gguf(src, cached)
         path = cached
     else:
         path = src.get("dir") or src["id"]
@@ -108,6 +103,44 @@ def load_model(name: str, device: str = "cpu", dtype=None):
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     return model, tok
+
+
+def _complete(cached: Path) -> bool:
+    """A converted model directory holds its weights' config and its tokenizer. A directory with the
+    config alone was left by a conversion that died between the two saves (CI, 2026-12-04: every
+    later load then failed on the missing tokenizer); it is converted again."""
+    return (cached / "config.json").exists() and (cached / "tokenizer.json").exists()
+
+
+def _convert_gguf(src: dict, cached: Path) -> None:
+    """De-quantize a GGUF once into ``cached``: written into a scratch directory beside it and
+    renamed into place, so an interrupted conversion (or a full disk) leaves no half model that a
+    later load would take for a whole one, and two processes converting at once both end whole."""
+    import shutil
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
+
+    tok = AutoTokenizer.from_pretrained(src["dir"], gguf_file=src["file"])
+    model = AutoModelForCausalLM.from_pretrained(
+        src["dir"], gguf_file=src["file"], dtype=torch.float32,
+        quantization_config=GgufConfig(gguf_file=src["file"], dequantize=True))
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cached.with_name(f".{cached.name}.{os.getpid()}.partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        model.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        if not _complete(tmp):
+            raise RuntimeError(f"converting {src['name']!r}: the saved directory {tmp} lacks config.json "
+                               "or tokenizer.json")
+        if cached.exists():  # a half directory from an older run, or another process finished first
+            if _complete(cached):
+                return
+            shutil.rmtree(cached)
+        os.replace(tmp, cached)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def decoder_layers(model):

@@ -38,6 +38,22 @@ def test_embedded_model_is_a_real_trained_model():
 
 
 @pytest.mark.slow
+def test_a_conversion_cut_off_between_its_saves_is_redone(tmp_path, monkeypatch):
+    """A cache directory with the config but no tokenizer (a conversion that died between its two
+    saves) is converted again, and a finished conversion leaves no scratch directory beside it."""
+    import studylib.models as models
+
+    monkeypatch.setattr(models, "CACHE", tmp_path)
+    half = tmp_path / "models" / "smollm2-135m"
+    half.mkdir(parents=True)
+    (half / "config.json").write_text("{}")
+    model, tok = models.load_model("smollm2-135m")
+    assert tok("hello world").input_ids and model.config.hidden_size == 576
+    assert sorted(p.name for p in half.parent.iterdir()) == ["smollm2-135m"]
+    assert (half / "tokenizer.json").exists()
+
+
+@pytest.mark.slow
 def test_real_benchmark_items_from_shared_data():
     from pathlib import Path
 

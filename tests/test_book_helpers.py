@@ -179,8 +179,11 @@ def test_served_beside_ours_pairs_engines_and_reads_each_against_its_own_dense()
                  "achieved_Bps": 1.0, "copy_bandwidth_Bps": 1000.0})                     # no pair: left out
     rows.append({"profile": "p", "variant": "gptq_int4", "batch": 1, "engine": "vllm", "decode_tokens_per_s": 60.0,
                  "achieved_Bps": 1.0, "copy_bandwidth_Bps": 1000.0})   # ours cannot execute it: the engine alone
+    for r in rows:  # the int4 engine row came from a later invocation than the rest
+        r["run_id"] = "later" if r["variant"] == "gptq_int4" else "first"
     ex = pd.DataFrame([{"profile": "p", "variant": "dense", "top1_agreement": 0.99, "max_abs_dlogprob": 0.2}])
     t = served_beside_ours(pd.DataFrame(rows), ex).set_index("variant")
+    assert t["same run as dense"].to_dict() == {"dense": True, "gptq_int4": False, "literal_moe4_top1": True}
     assert list(t.index) == ["dense", "gptq_int4", "literal_moe4_top1"]
     assert t.loc["gptq_int4", "vllm vs its dense"] == pytest.approx(1.5) and pd.isna(t.loc["gptq_int4", "vllm / ours"])
     assert t.loc["literal_moe4_top1", "vllm vs its dense"] == pytest.approx(2.0)

@@ -415,7 +415,9 @@ else:
     book.table(sv, digits=2, caption="Table 4.6f. vLLM (CPU) and our decode of the same checkpoints, measured "
                "in one invocation: median decode tokens/s, share of the measured copy bandwidth, speedup over "
                "the same engine's dense, and the served model's top-1 agreement and largest log-probability gap "
-               "against ours over WikiText-2. Data: data/served_decode/, data/served_exactness/.")
+               "against ours over WikiText-2; 'same run as dense' says whether vLLM timed the variant in its dense's "
+               "invocation (where not, its ratio to dense also carries the machine's drift between the two runs). "
+               "Data: data/served_decode/, data/served_exactness/.")
     if text := engine_gap_reading(sv):
         book.md(text)
 stt = stream_table(data.table("served_stream"))

@@ -49,8 +49,10 @@ def precision_reading(cd: pd.DataFrame, profile: str) -> str | None:
 def served_beside_ours(decode: pd.DataFrame, exact: pd.DataFrame) -> pd.DataFrame:
     """vLLM beside our decode, measured in one invocation (``serving.served``): per profile, variant
     and batch, each engine's median decode tokens/s and share of the copy bandwidth, vLLM over ours,
-    each engine's speedup over its own dense at the same batch, and the variant's exactness (top-1
-    agreement and largest log-probability gap against our model on WikiText-2)."""
+    each engine's speedup over its own dense at the same batch, the variant's exactness (top-1
+    agreement and largest log-probability gap against our model on WikiText-2), and, where the rows
+    carry their run, whether vLLM timed the variant in the same invocation as its dense (a ratio
+    across invocations also carries the machine's drift between them)."""
     if decode.empty:
         return pd.DataFrame()
     d = decode.assign(bw=decode["achieved_Bps"] / decode["copy_bandwidth_Bps"])
@@ -71,6 +73,10 @@ def served_beside_ours(decode: pd.DataFrame, exact: pd.DataFrame) -> pd.DataFram
             row[f"{e} vs its dense"] = (g.loc[e, "decode_tokens_per_s"] / med.loc[base, "decode_tokens_per_s"]
                                         if have and base in med.index else float("nan"))
         row["vllm / ours"] = row["vllm tok/s"] / row["ours tok/s"]
+        if "run_id" in decode:
+            runs = {w: set(decode.loc[(decode["profile"] == prof) & (decode["variant"] == w) & (decode["batch"] == b)
+                                      & (decode["engine"] == "vllm"), "run_id"]) for w in (v, BASELINE)}
+            row["same run as dense"] = bool(runs[v] & runs[BASELINE])
         x = exact[(exact["profile"] == prof) & (exact["variant"] == v)] if not exact.empty else exact
         row["top-1 agreement"] = float(x["top1_agreement"].iloc[0]) if not x.empty else float("nan")
         row["max |Δ log p|"] = float(x["max_abs_dlogprob"].iloc[0]) if not x.empty else float("nan")

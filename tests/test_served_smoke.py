@@ -139,6 +139,57 @@ def test_gptq_int4_in_awq_form_runs_on_vllms_int4_kernel_and_scores_text_as_ours
     assert gap < 0.1, gap        # a wrong nibble order or zero point moves it by nats
 
 
+_W8A8_OP = """
+import sys, torch, vllm._C
+from safetensors.torch import load_file
+sd = load_file(sys.argv[1] + "/model.safetensors")
+x = torch.load(sys.argv[2])
+out = {}
+for name in sys.argv[3:]:
+    w, s = sd[name + ".weight"], sd[name + ".weight_scale"]
+    out[name] = torch.ops._C.int8_scaled_mm_with_quant(x[name], torch.ops._C.convert_weight_packed(w),
+                                                       s.reshape(-1), None, torch.bfloat16, True)
+torch.save(out, sys.argv[2] + ".out")
+"""
+
+
+def test_w8a8_int8_runs_on_vllms_int8_kernel_and_computes_what_ours_computes(tmp_path):
+    """SmolLM2 with int8 weights and int8 per-token activations (``transforms.w8a8``), written in
+    compressed-tensors' int8 form: (1) vLLM's own int8 kernel, fed the exported tensors, computes each
+    layer's product as ours does (the scale layout, the activation scheme and the integer sums); (2) the
+    engine loads the checkpoint onto that kernel and scores text within the noise of the scheme. That noise
+    is large on SmolLM2: per-token int8 activations amplify any other rounding (a value pushed over a
+    quantization step moves by a whole step); merely rounding ours' integer sums to bf16 moves ours by
+    0.18 nats/token (as far as int8 itself moves it from dense, 0.26; checked 2026-12-04), so the text
+    comparison only catches gross errors; the layer comparison is the exact one."""
+    import subprocess
+
+    from studylib.models import load_model
+    from studylib.quality.transforms.w8a8 import w8a8, w8a8_linears
+    from studylib.serving.w8a8_checkpoint import write_w8a8
+
+    model, tok = load_model("smollm2-135m", dtype=torch.bfloat16)
+    w8a8(model, None)
+    where = tmp_path / "w8a8"
+    write_w8a8(model, tok, where)
+    layers = w8a8_linears(model)
+    names = ["model.layers.0.self_attn.q_proj", "model.layers.0.mlp.down_proj", "model.layers.29.mlp.up_proj"]
+    g = torch.Generator().manual_seed(0)
+    x = {n: (torch.randn(9, layers[n].in_features, generator=g) * 4).to(torch.bfloat16) for n in names}
+    x["model.layers.0.mlp.down_proj"][2, 5] = 300.0            # an outlier channel, as real activations have
+    torch.save(x, tmp_path / "x.pt")
+    subprocess.run([str(VLLM_VENV / "bin" / "python"), "-c", _W8A8_OP, str(where), str(tmp_path / "x.pt"), *names],
+                   check=True, capture_output=True, timeout=600)
+    engine = torch.load(tmp_path / "x.pt.out")
+    for n in names:
+        ours = layers[n](x[n]).float()
+        assert ((engine[n].float() - ours).abs().max() / ours.abs().max()) < 0.01, n   # one bf16 rounding apart
+
+    gap = _gap(_ours(model, tok), _served(where, tmp_path / "w8a8.log"))
+    assert "CPUInt8ScaledMMLinearKernel for CompressedTensorsW8A8Int8" in (tmp_path / "w8a8.log").read_text()
+    assert gap < 0.5, gap                                         # a wrong scale layout moves it by nats
+
+
 def test_a_quality_export_gets_its_exactness_unit_scored_on_the_sweeps_kernels(data_dir):
     """``served.exactness_only``: SmolLM2 int8 (quanto) exported for quality as its dequantized weights,
     served, and scored on WikiText-2 against ours on the sweep's own kernels (dequantized, as the sweep

@@ -140,27 +140,15 @@ def write_awq(model, tok, where: Path, bits: int, group_size: int) -> dict:
     """The model with every Linear inside its decoder layers as AWQ int4 (embeddings, norms, the LM
     head as they are), a ``quantization_config`` vLLM reads, and the tokenizer. Returns what the
     export records, with the bytes the quantized weights take against their bf16 form."""
-    from safetensors.torch import save_file
-
-    from studylib.models import decoder_layers
     from studylib.quality.transforms.gptq import group_for
+    from studylib.serving.checkpoint import decoder_linears, own_tensors, write_quantized
 
-    linears = {}
-    prefix = {id(layer): None for layer in decoder_layers(model)}
-    for name, mod in model.named_modules():
-        if id(mod) in prefix:
-            prefix[id(mod)] = name
-    for layer in decoder_layers(model):
-        for sub, mod in layer.named_modules():
-            if isinstance(mod, torch.nn.Linear):
-                linears[f"{prefix[id(layer)]}.{sub}"] = mod
+    linears = decoder_linears(model)
     groups = {group_for(m.in_features, group_size) for m in linears.values()}
     if len(groups) != 1:
         raise ValueError(f"AWQ's format has one group size per model; this model's layers need {sorted(groups)}")
     g = groups.pop()
-    sd = {k: t for k, t in model.state_dict().items()}
-    if getattr(model.config, "tie_word_embeddings", False):
-        sd.pop("lm_head.weight", None)
+    sd = own_tensors(model)
     packed_bytes = replaced_bytes = 0
     for name, mod in linears.items():
         t = quantize_linear(mod.weight, bits, g, mod.weight.dtype)
@@ -168,19 +156,9 @@ def write_awq(model, tok, where: Path, bits: int, group_size: int) -> dict:
         for k, x in t.items():
             sd[f"{name}.{k}"] = x
             packed_bytes += x.numel() * x.element_size()
-    where.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in sd.items()}, str(where / "model.safetensors"), metadata={"format": "pt"})
     qc = {"quant_method": "awq", "bits": bits, "group_size": g, "zero_point": True, "version": "gemm"}
-    model.config.quantization_config = qc
-    model.config.save_pretrained(where)
-    del model.config.quantization_config
-    if getattr(model, "generation_config", None) is not None:
-        model.generation_config.save_pretrained(where)
-    tok.save_pretrained(where)
+    write_quantized(model, tok, where, sd, qc, engine_env=WEIGHT_ONLY_ENV)
     (where / "quant_config.json").write_text(json.dumps(qc))
-    from studylib.serving.engine import ENGINE_ENV_FILE
-
-    (where / ENGINE_ENV_FILE).write_text(json.dumps(WEIGHT_ONLY_ENV))
     return {"architecture": model.config.architectures[0] if model.config.architectures else type(model).__name__,
             "format": "awq", "bits": bits, "group_size": g, "quantized_linears": len(linears),
             "int4_bytes": packed_bytes, "replaced_bf16_bytes": replaced_bytes, "engine_env": WEIGHT_ONLY_ENV}

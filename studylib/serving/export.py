@@ -14,6 +14,9 @@ architecture cannot express gets a clear error, before any model is built:
   standard MoE gate has one); loading it in vLLM needs that class registered there (its
   ``ModelRegistry``), as transformers has it here. CMoE (a shared part plus routers scored on
   representative neurons) has no exporter yet;
+* int8 weights and activations (``transforms.w8a8``, W8A8): the integer codes and scales in
+  compressed-tensors' int8 format (``serving.w8a8_checkpoint``), which vLLM's CPU int8 kernel runs
+  with the same per-token activation scheme: for speed and quality alike (``<variant>-<hash>-w8a8``);
 * optimum-quanto's int8 / int4 weights: vLLM's CPU build has no weight-only int8 kernel and its
   int4 kernels load GPTQ/AWQ packings, not quanto's. Where a profile evaluates them through their
   dequantized weights (``quality.quant_eval: dequantized``, what the quality sweep then runs), that
@@ -36,6 +39,8 @@ from studylib.models import CACHE
 #: {transform: {purpose: writer(model, tok, where, params) -> dict}}: how a step's result is written, per purpose
 EXPORTERS: dict[str, dict[str, Callable]] = {}
 PURPOSES = ("speed", "quality")
+#: the checkpoint form of a variant written as its model's own architecture (else the exporter's ``fmt``)
+OWN = "own architecture"
 #: why a step has no exporter (the error a user sees)
 NOT_EXPRESSIBLE = {
     "cmoe": "its router scores representative neurons (not a linear gate) with balancing biases: no exporter yet",
@@ -97,6 +102,16 @@ def _as_dequantized(model, tok, where: Path, params: dict | None = None) -> dict
     n = dequantize_linears(model)
     return {**_as_itself(model, tok, where), "dequantized_linears": n,
             "weights": "dequantized (integers x scales, rounded to the model's dtype): for quality, not for speed"}
+
+
+@exporter("w8a8", fmt="w8a8")
+def _as_w8a8(model, tok, where: Path, params: dict | None = None) -> dict:
+    """int8 weights and activations: the integer codes ours evaluates, in compressed-tensors' int8
+    format, which vLLM's CPU int8 kernel runs (the same scheme: the engine quantizes each token's
+    activations as ours does); for speed and for quality alike."""
+    from studylib.serving.w8a8_checkpoint import write_w8a8
+
+    return write_w8a8(model, tok, where)
 
 
 @exporter("moe_literal")
@@ -171,7 +186,7 @@ def export(prof: dict, variant: str, built=None, purpose: str = "speed") -> Path
         return where
     model, tok, info = built() if built else build_variant(prof, variant, spec)
     out = {"variant": variant, "steps": [[t, p] for t, p in spec["steps"]], "build": info,
-           "format": write.format or "own architecture"}
+           "format": write.format or OWN}
     out.update(write(model, tok, where, params))
     (where / "study_export.json").write_text(json.dumps(out, default=str))
     return where

@@ -27,7 +27,9 @@ The engine is the one a deployment runs (``serving.engine``: ``vllm serve``'s AP
 venv, health-checked, stopped as a process group); its death is an ``EngineError`` that names its log,
 and no unit of a variant is written from a dead engine. Variants that no standard checkpoint expresses
 are refused by name when the profile is checked (``serving.export.check_exportable``). GPTQ int4 is
-served in its packed form (AWQ's int4 layout, ``serving.awq``), its rows counting the bytes of that form;
+served in its packed form (AWQ's int4 layout, ``serving.awq``), its rows counting the bytes of that form
+(the W8A8 int8 variant is served as compressed-tensors int8, ``serving.w8a8_checkpoint``: the int8 codes
+ours runs too);
 our decode cannot execute its fake-quantized weights as int4 (``cpu_speed.not_executable``), so it
 has the engine's rows only (our int4 kernel's speed is the int4 weight-only variant's). Variants listed
 under ``exactness_only`` are exported for quality (quanto int8 as its dequantized weights, the weights
@@ -47,7 +49,7 @@ from studylib.config import StudyConfigError, check_keys, section_check
 from studylib.models import CACHE
 from studylib.results import ResultStore, safe_key
 from studylib.serving.engine import EngineError, checkpoint_env, vllm_server
-from studylib.serving.export import NotExportable, check_exportable
+from studylib.serving.export import OWN, NotExportable, check_exportable
 
 KEYS = ("variants", "batches", "new_tokens", "repeats", "exactness_tokens", "window")
 #: ``exactness_only``: variants exported for quality alone (``export`` purpose "quality": the engine holds the
@@ -297,7 +299,7 @@ def run_served(prof: dict, progress: bool = True) -> dict:
             enc = C.encode(tok, prompts[b])
             pt = int(enc["input_ids"].shape[1])
             rows = _speed_rows("vllm", served_times[b], s, b, pt, per_step_served, bw,
-                               {**base, "kernel": f"vllm {packed['format']}" if packed.get("int4_bytes") else "vllm"})
+                               {**base, "kernel": "vllm" if packed.get("format", OWN) == OWN else f"vllm {packed['format']}"})
             if ours_why is None:
                 C.time_generate(model, enc, 4, tok.pad_token_id)      # warm-up
                 ours = [(r, C.time_generate(model, enc, 1, tok.pad_token_id),

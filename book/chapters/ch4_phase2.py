@@ -399,10 +399,14 @@ else:
 # kernel (`engine_env.json`, recorded in each row's provenance): on a CPU with AMX and bf16 activations
 # vLLM runs int4 checkpoints as W4A8 by default, quantizing each token's activations to int8 — another
 # technique, which scored a small int4 test model's text several times further from ours than the
-# weight-only kernel does (`tests/test_served_smoke.py`). Weight-only int8 has no CPU kernel in vLLM 0.32 (its int8
-# path, W8A8, quantizes the activations too: another technique), so int8 is not timed there; for
-# *quality* only, the engine may evaluate int8's dequantized weights — exactly the weights our
-# sweep evaluates (`quality.quant_eval: dequantized`) — licensed by its own served check (the table of served checks below).
+# weight-only kernel does (`tests/test_served_smoke.py`). Weight-only int8 has no CPU kernel in vLLM 0.32: its int8
+# path is W8A8, which quantizes each token's activations to int8 too — another technique, so it is a variant
+# of its own, `int8_w8a8` (int8 weights per output channel, int8 activations per token, no calibration;
+# `quality/transforms/w8a8.py`), exported in compressed-tensors' int8 form and run by the engine's int8
+# kernel; ours computes the same integer products exactly (PyTorch's int8 GEMM), so both engines time and
+# score the same model. Its rows appear here once `make served` has run it. For *quality* only, the engine may
+# also evaluate weight-only int8's dequantized weights — exactly the weights our sweep evaluates
+# (`quality.quant_eval: dequantized`) — licensed by its own served check (the table of served checks below).
 
 # %% tags=["hide-input"]
 from studylib.book.cpu_speed import (engine_bars, engine_choice_reading, engine_gap_reading, rerun_reading,

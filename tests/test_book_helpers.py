@@ -304,6 +304,13 @@ def test_engine_gap_reading_names_only_the_variants_past_the_bar():
     text = engine_gap_reading(sv)
     assert "dense at B=1 (1.19x; 0.62 vs 0.52" in text and "moe" not in text
     assert "within 1.1x" in engine_gap_reading(sv.iloc[1:]) and engine_gap_reading(sv.iloc[:0]) is None
+    # a variant on the engine's own int8 kernel is named with that kernel, not with attention and MoE
+    sv["vllm kernel"] = ["vllm", "vllm"]
+    q = pd.concat([sv, pd.DataFrame([{"variant": "int8_w8a8", "batch": 1, "vllm / ours": 2.6, "vllm of copy BW": 0.59,
+                                      "ours of copy BW": 0.23, "vllm kernel": "vllm w8a8"}])], ignore_index=True)
+    text = engine_gap_reading(q)
+    assert text.index("dense at B=1") < text.index("attention") < text.index("int8_w8a8 at B=1 (2.60x") \
+        < text.index("torch._int_mm")
 
 
 def test_pruning_levels_read_method_ratio_and_pattern_from_declarations():

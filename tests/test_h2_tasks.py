@@ -65,6 +65,22 @@ def test_the_retrieval_attribution_reads_both_losses_on_their_intervals():
     assert C.attribution_verdict(Estimate(1.0, -1.0, 3.0), None).startswith("inconclusive")
 
 
+def test_the_retrieval_attribution_is_not_decided_by_an_ffn_variant_at_zero():
+    """The FFN-only variant at the floor (0 retrieved) cannot decide §4.5's attribution, whatever its loss."""
+    from studylib.claims.quality import _attribution_verdict
+    from studylib.claims.base import Measured
+    from studylib.paper import criteria as C
+    from studylib.stats import Estimate
+
+    big = Estimate(100.0, 90.3, 100.0)
+    floored = Measured(big, "", "", "", inputs={"attention": None, "dense_above": True, "variant_above": False})
+    assert _attribution_verdict(floored) == C.FLOOR
+    working = Measured(big, "", "", "", inputs={"attention": None, "dense_above": True, "variant_above": True})
+    assert _attribution_verdict(working).startswith("refuted")
+    at_chance = Measured(big, "", "", "", inputs={"attention": None, "dense_above": False, "variant_above": True})
+    assert _attribution_verdict(at_chance) == C.AT_CHANCE
+
+
 def test_needle_qa_items_fill_every_length_and_depth_cell_in_rounds():
     from studylib.quality.taskdata import needle_qa_items
 

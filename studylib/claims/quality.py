@@ -195,11 +195,14 @@ def _attribution(d: Data) -> Measured:
     att = f"; {attention} {e_att.value:.1f} pp {ci_text(e_att, '{:.1f}')}" if e_att is not None else ""
     return Measured(e_ffn, f"FFN only {e_ffn.value:.1f} pp{att}", ci_text(e_ffn, "{:.1f}"),
                     scale(rows, "; ".join(x for x in (judged_on(rows), floor_note(dense, var)) if x)),
-                    inputs={"attention": e_att, "dense_above": bool(dense and dense["above"])})
+                    inputs={"attention": e_att, "dense_above": bool(dense and dense["above"]),
+                            "variant_above": bool(var and var["above"])})
 
 
 def _attribution_verdict(m: Measured) -> str:
-    return C.floor_rule(C.attribution_verdict(m.estimate, m.inputs["attention"]), m.inputs["dense_above"])
+    """The floor rule on the FFN-only variant as on every quality row (``criteria.attribution_verdict``'s note)."""
+    return C.floor_rule(C.attribution_verdict(m.estimate, m.inputs["attention"]), m.inputs["dense_above"],
+                        m.inputs.get("variant_above", True))
 
 
 #: a conversion can carry the routing terms of Eq. 25 when it stays this far above chance (issue 36)

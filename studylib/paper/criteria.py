@@ -145,6 +145,12 @@ def table3_ratio_band(row: str) -> tuple[float, float]:
     return 0.8 * lo / m_hi, 1.2 * hi / m_lo
 
 
+# Changed 2026-12-04, after the first needle_qa unit of the combination was read (0/75 retrieved, dense 75/75): the
+# attribution row applies the floor rule to the FFN-only variant, as every other quality row has since the same
+# day's steering instruction; it had passed dense's status alone and read "refuted" from a model at zero on the
+# task (the combination is also at chance on MMLU and at zero on GSM8K: its retrieval loss says nothing about
+# where retrieval is lost). The attention-side variant is not floored: those variants run the retrieval task only,
+# and losing it while the FFN is dense is the effect §4.5 names.
 def attribution_verdict(ffn, attention) -> str:
     """§4.5's attribution from the paired losses (Estimates, pp) of the FFN-only combination and the
     attention-side variant on the retrieval task (``attention`` None: not measured)."""

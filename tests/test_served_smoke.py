@@ -165,14 +165,15 @@ def test_w8a8_int8_runs_on_vllms_int8_kernel_and_computes_what_ours_computes(tmp
     import subprocess
 
     from studylib.models import load_model
-    from studylib.quality.transforms.w8a8 import w8a8, w8a8_linears
+    from studylib.quality.transforms.w8a8 import W8A8Linear, w8a8
+    from studylib.serving.checkpoint import decoder_linears
     from studylib.serving.w8a8_checkpoint import write_w8a8
 
     model, tok = load_model("smollm2-135m", dtype=torch.bfloat16)
     w8a8(model, None)
     where = tmp_path / "w8a8"
     write_w8a8(model, tok, where)
-    layers = w8a8_linears(model)
+    layers = decoder_linears(model, W8A8Linear)
     names = ["model.layers.0.self_attn.q_proj", "model.layers.0.mlp.down_proj", "model.layers.29.mlp.up_proj"]
     g = torch.Generator().manual_seed(0)
     x = {n: (torch.randn(9, layers[n].in_features, generator=g) * 4).to(torch.bfloat16) for n in names}

@@ -44,7 +44,8 @@ def test_a_w8a8_layer_is_the_int8_product_of_its_codes_and_scales():
 
 
 def test_the_transform_quantizes_every_decoder_linear_and_keeps_the_head():
-    from studylib.quality.transforms.w8a8 import w8a8, w8a8_linears
+    from studylib.quality.transforms.w8a8 import W8A8Linear, w8a8
+    from studylib.serving.checkpoint import decoder_linears
 
     model = _tiny_qwen()
     ids = torch.randint(0, 256, (1, 12))
@@ -52,7 +53,7 @@ def test_the_transform_quantizes_every_decoder_linear_and_keeps_the_head():
         before = model(ids).logits.float()
         info = w8a8(model, None)
         after = model(ids).logits.float()
-    assert info["quantized_linears"] == 2 * 7 == len(w8a8_linears(model))
+    assert info["quantized_linears"] == 2 * 7 == len(decoder_linears(model, W8A8Linear))
     assert type(model.lm_head) is torch.nn.Linear
     assert (after - before).abs().max() < 0.1 * before.abs().max() and not torch.equal(after, before)
 
@@ -60,14 +61,15 @@ def test_the_transform_quantizes_every_decoder_linear_and_keeps_the_head():
 def test_the_export_holds_the_codes_and_scales_ours_evaluates(tmp_path):
     from safetensors.torch import load_file
 
-    from studylib.quality.transforms.w8a8 import w8a8, w8a8_linears
+    from studylib.quality.transforms.w8a8 import W8A8Linear, w8a8
+    from studylib.serving.checkpoint import decoder_linears
     from studylib.serving.w8a8_checkpoint import SCHEME, write_w8a8
 
     model = _tiny_qwen()
     w8a8(model, None)
     info = write_w8a8(model, _Tok(), tmp_path)
     sd = load_file(str(tmp_path / "model.safetensors"))
-    layers = w8a8_linears(model)
+    layers = decoder_linears(model, W8A8Linear)
     assert info["quantized_linears"] == len(layers) == 14
     for name, mod in layers.items():
         assert sd[f"{name}.weight"].dtype == torch.int8 and torch.equal(sd[f"{name}.weight"], mod.int8_weight())

@@ -73,13 +73,12 @@ def served_beside_ours(decode: pd.DataFrame, exact: pd.DataFrame) -> pd.DataFram
             row[f"{e} vs its dense"] = (g.loc[e, "decode_tokens_per_s"] / med.loc[base, "decode_tokens_per_s"]
                                         if have and base in med.index else float("nan"))
         row["vllm / ours"] = row["vllm tok/s"] / row["ours tok/s"]
+        vllm_rows = decode[(decode["profile"] == prof) & (decode["batch"] == b) & (decode["engine"] == "vllm")]
         if "kernel" in decode:
-            k = decode.loc[(decode["profile"] == prof) & (decode["variant"] == v) & (decode["batch"] == b)
-                           & (decode["engine"] == "vllm"), "kernel"]
+            k = vllm_rows.loc[vllm_rows["variant"] == v, "kernel"]
             row["vllm kernel"] = k.iloc[0] if not k.empty else "vllm"
         if "run_id" in decode:
-            runs = {w: set(decode.loc[(decode["profile"] == prof) & (decode["variant"] == w) & (decode["batch"] == b)
-                                      & (decode["engine"] == "vllm"), "run_id"]) for w in (v, BASELINE)}
+            runs = {w: set(vllm_rows.loc[vllm_rows["variant"] == w, "run_id"]) for w in (v, BASELINE)}
             row["same run as dense"] = bool(runs[v] & runs[BASELINE])
         x = exact[(exact["profile"] == prof) & (exact["variant"] == v)] if not exact.empty else exact
         row["top-1 agreement"] = float(x["top1_agreement"].iloc[0]) if not x.empty else float("nan")

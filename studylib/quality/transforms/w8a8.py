@@ -69,11 +69,6 @@ class W8A8Linear(nn.Module):
                 "int8 weights (per channel) x int8 activations (per token), int32 sums")
 
 
-def w8a8_linears(model: nn.Module) -> dict[str, W8A8Linear]:
-    """{module name: layer} of every W8A8 layer in ``model``."""
-    return {n: m for n, m in model.named_modules() if isinstance(m, W8A8Linear)}
-
-
 @register("w8a8", after_cast=True)
 def w8a8(model, calib):
     """Every decoder layer's ``nn.Linear`` replaced by a ``W8A8Linear`` (no calibration: dynamic

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import fcntl
+import json
 import os
 import re
 import tempfile
@@ -241,7 +242,26 @@ def validate_data(root: Path | None = None) -> list[str]:
                 problems.append(f"{f}: rows that do not parse as this unit's (unit column != {f.stem})")
             elif df["git_commit"].isna().any() or df["timestamp_utc"].isna().any():
                 problems.append(f"{f}: provenance incomplete")
+    problems += mixed_weights(root)
     for d in root.iterdir() if root.exists() else []:
         if d.is_dir() and d.name not in SCHEMA:
             problems.append(f"{d}: not a known results table")
     return problems
+
+
+def mixed_weights(root: Path, table: str = "quality_items") -> list[str]:
+    """Problems where units of one (profile, model, variant) were measured on different weights: their
+    provenance names two ``weights_digest`` values (``provenance.weights_digest``; units measured
+    before 2026-12-04 carry none and are not compared)."""
+    seen: dict[tuple, dict[str, str]] = {}
+    for f in sorted((root / table).glob("*/*.csv")) if (root / table).exists() else []:
+        head = pd.read_csv(f, nrows=1, usecols=lambda c: c in ("model", "variant", "params"))
+        if head.empty or "params" not in head:
+            continue
+        digest = json.loads(head["params"].iloc[0]).get("weights_digest")
+        if digest:
+            seen.setdefault((f.parent.name, head["model"].iloc[0], head["variant"].iloc[0]), {})[f.stem] = digest
+    return [f"{table}/{prof}: {variant} on {model} was measured on different weights "
+            f"({', '.join(f'{u}: {d}' for u, d in sorted(units.items()))})"
+            for (prof, model, variant), units in sorted(seen.items()) if len(set(units.values())) > 1]
+

@@ -1,6 +1,11 @@
 """Declared-variant quality units: item chunks pair across variants, an interrupted sweep resumes
 without redoing or duplicating a finished unit."""
+import copy
+import json
+
+import pandas as pd
 import pytest
+import torch
 
 from studylib.config import StudyConfigError, load_profile
 
@@ -53,6 +58,10 @@ def test_sweep_resumes_at_the_missing_chunk(data_dir, monkeypatch):
     again = read_table("quality_items", ["embedded"]).sort_values(["variant", "item_id"])
     assert len(again) == 12                                     # nothing duplicated
     assert (again["correct"].to_numpy() == first["correct"].to_numpy()).all()
+    # the rebuilt variants are the same weights: every unit names one digest per variant
+    from studylib.results import mixed_weights
+    assert again.groupby("variant")["params"].agg(lambda p: {json.loads(x)["weights_digest"] for x in p}).map(len).eq(1).all()
+    assert mixed_weights(data_dir) == []
     rows = ResultStore("quality_variants", "embedded")
     row = [k for k in rows.keys() if k.endswith("int8_quanto")][0]
     rows.path(row).unlink()                                     # killed after its items, before its row
@@ -122,3 +131,25 @@ def test_a_task_declared_for_some_variants_is_planned_for_those_only():
                                                           ("int8_quanto", "probe_arith")}
     with pytest.raises(StudyConfigError, match="task_variants names variants"):
         plan(declared_profile(_prof(task_variants={"probe_facts": ["nope"]})))
+
+
+def test_weights_digest_tells_two_fits_apart_and_validation_names_the_mix(tmp_path):
+    from studylib.provenance import weights_digest
+    from studylib.results import mixed_weights
+
+    torch.manual_seed(0)
+    a = torch.nn.Sequential(torch.nn.Linear(8, 4), torch.nn.Linear(4, 2)).to(torch.bfloat16)
+    b = torch.nn.Sequential(torch.nn.Linear(8, 4), torch.nn.Linear(4, 2)).to(torch.bfloat16)
+    b.load_state_dict(a.state_dict())
+    assert weights_digest(a) == weights_digest(b)
+    with torch.no_grad():
+        b[1].weight.view(torch.int16)[0, 0] += 1                     # the next bf16 value
+    assert weights_digest(a) != weights_digest(b)                 # one weight one step away
+    assert weights_digest(copy.deepcopy(a).float()) != weights_digest(a)   # same values, another dtype
+    d = tmp_path / "quality_items" / "p"
+    d.mkdir(parents=True)
+    for unit, digest in (("m__v__t__c000", "aa"), ("m__v__t__c001", "aa"), ("m__w__t__c000", "cc"), ("m__v__t__c002", "bb")):
+        pd.DataFrame({"model": ["m"], "variant": [unit.split("__")[1]],
+                      "params": [json.dumps({"weights_digest": digest})]}).to_csv(d / f"{unit}.csv", index=False)
+    (problem,) = mixed_weights(tmp_path)
+    assert "v on m" in problem and "c002: bb" in problem and "c000: aa" in problem

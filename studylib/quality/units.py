@@ -364,7 +364,7 @@ class BuiltVariant:
 def _ours(prof: dict, variant: str, spec: dict, built: BuiltVariant):
     """Our model in this process, on the kernels ``evaluation_kernels`` picks (lm-eval's HFLM)."""
     model, tok, _ = built.get()
-    labels = {"engine": "ours", **evaluation_kernels(model, prof)}
+    labels = {"engine": "ours", "weights_digest": provenance.weights_digest(model), **evaluation_kernels(model, prof)}
     yield (lambda parts, lines: evaluate_items(model, tok, prof, parts, lines)), labels
 
 

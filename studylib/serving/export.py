@@ -74,7 +74,7 @@ def exporter(*transforms: str, purposes: tuple[str, ...] = PURPOSES, fmt: str | 
     return deco
 
 
-@exporter("sparsegpt", "wanda", "magnitude")
+@exporter("sparsegpt", "wanda", "magnitude", "smoothquant")
 @exporter("gptq", purposes=("quality",))
 def _as_itself(model, tok, where: Path, params: dict | None = None) -> dict:
     """Weight values changed in place: the model's own architecture holds them exactly."""

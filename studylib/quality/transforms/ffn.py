@@ -19,10 +19,9 @@ import math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from studylib.models import decoder_layers
-from studylib.quality.transforms.prune import capture_first_layer_inputs, layer_output
+from studylib.quality.transforms.prune import sequential_layers
 
 
 def ffn_hidden(mlp, x: torch.Tensor) -> torch.Tensor:
@@ -113,21 +112,17 @@ def convert_sequentially(model, calib_ids: torch.Tensor, build, desc: str = "con
     """Replace each decoder layer's FFN by ``build(mlp, x, h, layer_index)`` in order, where
     x (T, D) and h (T, D_ff) are that FFN's inputs and dense activations on the calibration
     tokens *as produced by the already-converted earlier layers*. Returns the new modules."""
-    args, kwargs = capture_first_layer_inputs(model, calib_ids)
-    hidden = args[0] if args else kwargs.pop("hidden_states")
-    args = args[1:] if args else ()
     new = []
-    for i, layer in enumerate(tqdm(decoder_layers(model), desc=desc, disable=not progress)):
+    for i, layer, run in sequential_layers(model, calib_ids, desc, progress):  # the converted layer feeds the next
         seen = {}
         hook = layer.mlp.register_forward_hook(lambda m, inp, out: seen.setdefault("x", inp[0]))
-        layer(hidden, *args, **kwargs)
+        run()
         hook.remove()
         x = seen["x"].reshape(-1, seen["x"].shape[-1])
         h = ffn_hidden(layer.mlp, x)
         mod = build(layer.mlp, x.float(), h.float(), i)
         layer.mlp = mod
         new.append(mod)
-        hidden = layer_output(layer(hidden, *args, **kwargs))  # the converted layer feeds the next
     return new
 
 

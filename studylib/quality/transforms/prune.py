@@ -165,23 +165,33 @@ def layer_output(out):
 
 
 @torch.no_grad()
-def layerwise(model, calib_ids: torch.Tensor, update, need_h: bool, targets: str = "all", desc: str = "",
-              progress: bool = True, run_layer: bool = True) -> tuple[int, int]:
-    """The sequential calibration loop SparseGPT, Wanda and GPTQ share: the calibration batch
-    flows through the decoder one layer at a time; each Linear of a layer is replaced by
-    ``update(W, stats)`` from the statistics of its inputs as produced by the already-updated
-    layers before it; the updated layer's outputs feed the next. Returns (zeros, weights)."""
+def sequential_layers(model, calib_ids: torch.Tensor, desc: str = "", progress: bool = True):
+    """The sequential calibration walk every layer-by-layer method shares (pruning, GPTQ, SmoothQuant,
+    the FFN conversions): yields ``(index, layer, run)`` per decoder layer, where ``run()`` feeds the
+    layer the calibration batch as the already-updated layers before it produce it; once the caller
+    has updated the layer, its output feeds the next."""
     args, kwargs = capture_first_layer_inputs(model, calib_ids)
     hidden = args[0] if args else kwargs.pop("hidden_states")
     args = args[1:] if args else ()
+    for i, layer in enumerate(tqdm(decoder_layers(model), desc=desc, disable=not progress)):
+        yield i, layer, lambda: layer(hidden, *args, **kwargs)
+        hidden = layer_output(layer(hidden, *args, **kwargs))
+
+
+@torch.no_grad()
+def layerwise(model, calib_ids: torch.Tensor, update, need_h: bool, targets: str = "all", desc: str = "",
+              progress: bool = True, run_layer: bool = True) -> tuple[int, int]:
+    """The loop SparseGPT, Wanda and GPTQ share (``sequential_layers``): each Linear of a layer is
+    replaced by ``update(W, stats)`` from the statistics of its inputs as produced by the
+    already-updated layers before it. Returns (zeros, weights)."""
     zeros = total = 0
-    for layer in tqdm(decoder_layers(model), desc=desc, disable=not progress):
+    for _, layer, run in sequential_layers(model, calib_ids, desc, progress):
         lins = {n: m for n, m in linear_modules(layer).items() if targets == "all" or "mlp" in n}
         stats = {n: _Stats(m.in_features, need_h) for n, m in lins.items()}
         hooks = [m.register_forward_hook(lambda mod, inp, out, n=n: stats[n].add(inp[0]))
                  for n, m in lins.items()]
         if run_layer:
-            layer(hidden, *args, **kwargs)
+            run()
         for h in hooks:
             h.remove()
         for n, m in lins.items():
@@ -189,7 +199,6 @@ def layerwise(model, calib_ids: torch.Tensor, update, need_h: bool, targets: str
             m.weight.data = update(W, stats[n]).to(W.dtype)
             zeros += int((m.weight == 0).sum())
             total += m.weight.numel()
-        hidden = layer_output(layer(hidden, *args, **kwargs))
     return zeros, total
 
 

@@ -24,10 +24,8 @@ the rescaling itself is a few lines, and the checkpoint it leaves is the model's
 from __future__ import annotations
 
 import torch
-from tqdm.auto import tqdm
 
-from studylib.models import decoder_layers
-from studylib.quality.transforms.prune import capture_first_layer_inputs, layer_output
+from studylib.quality.transforms.prune import sequential_layers
 from studylib.quality.transforms.registry import register
 
 #: (where the scale is absorbed, the linears whose input it scales), as paths inside a decoder layer
@@ -67,28 +65,23 @@ def smooth_model(model, calib_ids: torch.Tensor, alpha: float = 0.5, progress: b
     activations measured after the layers before it were smoothed)."""
     if not 0 <= alpha <= 1:
         raise ValueError(f"SmoothQuant alpha must be in [0, 1], got {alpha!r}")
-    args, kwargs = capture_first_layer_inputs(model, calib_ids)
-    hidden = args[0] if args else kwargs.pop("hidden_states")
-    args = args[1:] if args else ()
     n = 0
-    for layer in tqdm(decoder_layers(model), desc=f"smoothquant a={alpha}", disable=not progress):
-        first = {src: layer.get_submodule(tgts[0]) for src, tgts in MAPPINGS}
+    for _, layer, run in sequential_layers(model, calib_ids, f"smoothquant a={alpha}", progress):
         amax: dict[str, torch.Tensor] = {}
 
-        def hook(mod, inp, out, src):
-            x = inp[0].reshape(-1, inp[0].shape[-1]).abs().amax(0).float()
+        def track(src: str, x: torch.Tensor) -> None:
+            x = x.reshape(-1, x.shape[-1]).abs().amax(0).float()
             amax[src] = torch.maximum(amax[src], x) if src in amax else x
 
-        hooks = [m.register_forward_hook(lambda mod, inp, out, src=src: hook(mod, inp, out, src))
-                 for src, m in first.items()]
-        layer(hidden, *args, **kwargs)
+        hooks = [layer.get_submodule(tgts[0]).register_forward_hook(lambda mod, inp, out, src=src: track(src, inp[0]))
+                 for src, tgts in MAPPINGS]
+        run()
         for h in hooks:
             h.remove()
         for src, tgts in MAPPINGS:
             targets = [layer.get_submodule(t) for t in tgts]
             absorb(layer.get_submodule(src), targets, smoothing_scales(amax[src], [t.weight for t in targets], alpha))
             n += len(targets)
-        hidden = layer_output(layer(hidden, *args, **kwargs))
     return {"smoothquant_alpha": alpha, "smoothed_linears": n}
 
 

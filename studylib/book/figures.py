@@ -306,10 +306,13 @@ def retrieval_heatmap(cells: pd.DataFrame):
     variants = list(dict.fromkeys(cells["variant"]))
     fig, axes = plt.subplots(1, len(variants), figsize=(2.4 * len(variants) + 1, 2.6), squeeze=False)
     for ax, v in zip(axes[0], variants):
-        m = cells[cells["variant"] == v].pivot(index="depth", columns="length", values="accuracy")
+        c = cells[cells["variant"] == v]
+        m = c.pivot(index="depth", columns="length", values="accuracy")
+        m.columns = [int(x) for x in m.columns]                              # token counts, not floats
         sns.heatmap(m, ax=ax, vmin=0, vmax=100, cmap="viridis", annot=True, fmt=".0f", cbar=False,
                     annot_kws={"fontsize": 7})
-        ax.set_title(v, fontsize=8)
+        n = sorted(set(c["n"]))                                              # probes per cell (units still landing differ)
+        ax.set_title(f"{v}\n{'-'.join(map(str, (n[0], n[-1]) if len(n) > 1 else n))} per cell", fontsize=8)
         ax.set_xlabel("haystack (tokens)")
         ax.set_ylabel("needle depth" if ax is axes[0][0] else "")
     fig.tight_layout()

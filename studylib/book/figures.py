@@ -311,8 +311,8 @@ def retrieval_heatmap(cells: pd.DataFrame):
         m.columns = [int(x) for x in m.columns]                              # token counts, not floats
         sns.heatmap(m, ax=ax, vmin=0, vmax=100, cmap="viridis", annot=True, fmt=".0f", cbar=False,
                     annot_kws={"fontsize": 7})
-        n = sorted(set(c["n"]))                                              # probes per cell (units still landing differ)
-        ax.set_title(f"{v}\n{'-'.join(map(str, (n[0], n[-1]) if len(n) > 1 else n))} per cell", fontsize=8)
+        lo, hi = c["n"].min(), c["n"].max()                                  # probes per cell (units still landing differ)
+        ax.set_title(f"{v}\n{lo if lo == hi else f'{lo}-{hi}'} per cell", fontsize=8)
         ax.set_xlabel("haystack (tokens)")
         ax.set_ylabel("needle depth" if ax is axes[0][0] else "")
     fig.tight_layout()
